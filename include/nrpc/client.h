@@ -1,0 +1,67 @@
+// nrpc client: calls methods of an nrpc server over nng req0.
+//
+// A client dials one or more URLs on one req0 socket (nng spreads calls over
+// the connected peers). Each call uses its own nng context, so one client may
+// be shared by many threads. Calls block the calling thread.
+//
+// Resends: nng's automatic REQ resend is disabled. A resend of a
+// CreateProperty reaching another replica would create twice; retries belong
+// to the caller, with an idempotency key. The receive is posted only after the
+// send completed (nng 1.5.2 #1702), and bounded by the call's timeout.
+#ifndef NRPC_CLIENT_H
+#define NRPC_CLIENT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nrpc/status.h"
+
+typedef struct nrpc_client nrpc_client;
+
+typedef struct nrpc_meta {
+	const char *key;
+	const char *value;
+} nrpc_meta;
+
+// The outcome of a call. Owned by the caller: nrpc_result_free().
+typedef struct nrpc_result {
+	unsigned code;    // gRPC status; on transport failure 14 UNAVAILABLE or 4 DEADLINE_EXCEEDED
+	char *message;    // never NULL
+	uint8_t *payload; // the reply payload when code is 0
+	size_t payload_len;
+	size_t n_violations;
+	char **violation_fields;
+	char **violation_descriptions;
+	size_t n_metadata;
+	char **metadata_keys;
+	char **metadata_values;
+	bool transport_error; // the reply never arrived (send failed, timed out, closed)
+} nrpc_result;
+
+// Opens a client dialing every URL in urls[n]. Dials are non-blocking: an
+// instance that is down is retried by nng in the background.
+int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err,
+		     size_t errcap);
+void nrpc_client_close(nrpc_client *c);
+
+// Calls `method` ("/pkg.Service/Method") with a serialized payload. Returns 0
+// and fills *res (always, also on error codes); returns -1 only on allocation
+// failure. timeout_ms = 0 means 5000.
+int nrpc_client_call_raw(nrpc_client *c, const char *method, const uint8_t *payload, size_t len,
+			 const nrpc_meta *md, size_t n_md, uint32_t timeout_ms, nrpc_result *res);
+
+// Typed form: packs `req`, calls, and on OK unpacks the reply with
+// `out_desc` into *out (free with protobuf_c_message_free_unpacked(*out, NULL)).
+// On error *out is NULL and res says why.
+int nrpc_client_call(nrpc_client *c, const char *method, const ProtobufCMessage *req,
+		     const ProtobufCMessageDescriptor *out_desc, const nrpc_meta *md, size_t n_md,
+		     uint32_t timeout_ms, ProtobufCMessage **out, nrpc_result *res);
+
+void nrpc_result_free(nrpc_result *res);
+
+// Reply metadata value, or NULL.
+const char *nrpc_result_metadata(const nrpc_result *res, const char *key);
+
+#endif

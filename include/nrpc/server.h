@@ -1,0 +1,136 @@
+// nrpc server: a gRPC-style RPC server over nng rep0 for any protobuf-c service.
+//
+// A service registers its ProtobufCServiceDescriptor and one handler per
+// method. For each request the layer decodes the rpc.v1.Request envelope,
+// checks deadline and token, finds the method, unpacks the payload with the
+// method's input descriptor, calls the handler, packs its output into an
+// rpc.v1.Response and replies. Every request gets exactly one reply.
+//
+// Threads: nng completion callbacks only move requests between the socket and
+// a bounded queue; handlers run on the server's own worker threads and may
+// block (database, cache). Handlers flagged NRPC_INLINE never block and run
+// directly on nng's callback thread (health checks).
+//
+// Memory: each call owns an arena. The unpacked input, everything the handler
+// allocates with nrpc_call_alloc() / nrpc_call_allocator(), and the output it
+// returns live until the reply is packed; then the arena is freed at once.
+#ifndef NRPC_SERVER_H
+#define NRPC_SERVER_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nrpc/status.h"
+
+#define NRPC_MAX_MESSAGE     (1u << 20) // requests over 1 MiB are dropped by the transport
+#define NRPC_DEFAULT_TIMEOUT 5000u      // ms, when the caller sends timeout_ms = 0
+#define NRPC_MAX_TIMEOUT     300000u    // ms; longer deadlines are clamped
+#define NRPC_MAX_METADATA    64         // metadata entries kept per request
+#define NRPC_MAX_META_VALUE  4096       // bytes per metadata value; longer ones are dropped
+
+typedef struct nrpc_server nrpc_server;
+typedef struct nrpc_call nrpc_call;
+
+// A handler fills *out with the method's output message (allocated in the call
+// arena, or a static/const message) and returns NRPC_OK, or returns an error
+// code after describing it with nrpc_call_error()/nrpc_call_violation().
+typedef nrpc_code (*nrpc_handler)(nrpc_call *call, const ProtobufCMessage *in,
+				  ProtobufCMessage **out, void *arg);
+
+enum nrpc_method_flags {
+	NRPC_OPEN   = 1 << 0, // no token needed (Health)
+	NRPC_INLINE = 1 << 1, // never blocks: may run on the nng callback thread
+};
+
+typedef struct nrpc_method_impl {
+	const char *name; // the method's name in the descriptor, e.g. "GetProperty"
+	nrpc_handler handler;
+	unsigned flags;
+} nrpc_method_impl;
+
+// One finished call, as seen by an observer (metrics, access log). Strings are
+// valid only during the observer call.
+typedef struct nrpc_call_summary {
+	const char *method;      // "/pkg.Service/Method", or "" when undecodable/unknown
+	bool known_method;       // false: method is the caller's raw text (or "")
+	unsigned code;           // the status sent
+	const char *message;     // the error text sent ("" on OK)
+	int64_t duration_us;     // receive to reply
+	const char *request_id;  // echoed or generated
+	const char *traceparent; // NULL when absent
+	const char *subject;     // the token's sub, NULL when unauthenticated
+} nrpc_call_summary;
+
+typedef void (*nrpc_observer)(const nrpc_call_summary *s, void *arg);
+
+typedef struct nrpc_server_config {
+	const char *url;            // nng listen URL (tcp://, ipc://, tls+tcp://)
+	int workers;                // handler threads (> 0)
+	int contexts;               // nng rep contexts; 0 picks a default
+	const uint8_t *auth_secret; // HS256 secret; NULL only with insecure_no_auth
+	size_t auth_secret_len;
+	bool insecure_no_auth;      // accept calls without tokens: no caller identity
+	nrpc_observer observer;     // optional; called once per reply, any thread
+	void *observer_arg;
+} nrpc_server_config;
+
+// Creates a server; nothing listens until nrpc_server_start(). Returns 0 or an
+// nng error number, writing a human reason into err[errcap].
+int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *err, size_t errcap);
+
+// Registers a service. `impls` lists handlers by method name (n entries);
+// descriptor methods without an entry answer 12 UNIMPLEMENTED. The descriptor
+// and arg must outlive the server. Call before nrpc_server_start().
+int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *desc,
+			    const nrpc_method_impl *impls, size_t n, void *arg);
+
+// Starts listening and serving. Returns 0 or an nng error (reason in err).
+int nrpc_server_start(nrpc_server *s, char *err, size_t errcap);
+
+// Stops taking new requests, lets requests in flight finish for at most
+// `drain_ms`, then stops every aio. Returns the number of requests that were
+// still in flight when the budget ran out (0 in a clean drain). Idempotent.
+int nrpc_server_drain(nrpc_server *s, int drain_ms);
+
+// Frees the server (drains with a zero budget if not drained). Closing the nng
+// socket is bounded by a watchdog (nng 1.5.2 #1543): this never hangs.
+void nrpc_server_destroy(nrpc_server *s);
+
+// Number of requests currently being handled (received, not yet replied).
+int nrpc_server_inflight(const nrpc_server *s);
+
+// ---- inside a handler -------------------------------------------------------------------
+
+// Request metadata value for a lower-case key, or NULL.
+const char *nrpc_call_metadata(const nrpc_call *c, const char *key);
+// The request id (echoed or generated); never NULL.
+const char *nrpc_call_request_id(const nrpc_call *c);
+// The W3C traceparent, or NULL.
+const char *nrpc_call_traceparent(const nrpc_call *c);
+// The token's "sub", or NULL under --insecure-no-auth or on an open method without a token.
+const char *nrpc_call_subject(const nrpc_call *c);
+// Absolute deadline on CLOCK_MONOTONIC, in microseconds.
+int64_t nrpc_call_deadline_us(const nrpc_call *c);
+// Milliseconds left before the deadline (0 when passed).
+int64_t nrpc_call_remaining_ms(const nrpc_call *c);
+
+// Arena allocation: zeroed, aligned for any type, freed with the call. Never
+// returns NULL (aborts on out-of-memory, as hiredis and protobuf-c would).
+void *nrpc_call_alloc(nrpc_call *c, size_t n);
+char *nrpc_call_strdup(nrpc_call *c, const char *s);
+// A protobuf-c allocator drawing from the arena (its free is a no-op).
+ProtobufCAllocator *nrpc_call_allocator(nrpc_call *c);
+
+// Sets the reply's error message (printf-style); returns `code` for tail calls.
+nrpc_code nrpc_call_error(nrpc_call *c, nrpc_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+// Adds a field violation (for INVALID_ARGUMENT); strings are copied.
+void nrpc_call_violation(nrpc_call *c, const char *field, const char *description);
+// Number of violations added so far.
+size_t nrpc_call_violation_count(const nrpc_call *c);
+// Adds a reply metadata entry (strings are copied).
+void nrpc_call_set_metadata(nrpc_call *c, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,45 @@
+// store outbox: the event relay's view of the durable event log.
+//
+// One outbox is one dedicated, direct PostgreSQL connection (never pooled,
+// never through pgbouncer: it holds a session advisory lock and LISTENs).
+// Leadership: the instance holding the advisory lock is the only one that
+// assigns seq and publishes. seq is assigned by outbox_claim() in one
+// transaction, serialized on a single relay_state row, so it is gap-free and
+// strictly increasing whatever order writers committed in (rows are found by
+// "seq IS NULL", never by trusting bigserial order).
+//
+// Threads: an outbox is used by one thread (the relay's). Calls block, each
+// bounded by a statement_timeout. Every call that fails because the
+// connection broke returns -1; the next call reconnects (and leadership must
+// then be won again).
+#ifndef STORE_OUTBOX_H
+#define STORE_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "property/v1/events.pb-c.h"
+
+typedef struct outbox outbox;
+
+// Connects (a failed first connect is not an error: it is retried by later calls).
+int outbox_open(outbox **out, const char *conninfo, char *err, size_t errcap);
+void outbox_close(outbox *o);
+
+// 1: this connection holds leadership (kept until the connection drops);
+// 0: another instance leads; -1: connection error.
+int outbox_try_lead(outbox *o);
+// Waits up to timeout_ms for a notification that rows were appended. 1 woken,
+// 0 timed out, -1 connection error.
+int outbox_wait(outbox *o, int timeout_ms);
+// Assigns the next seqs to at most `max` unpublished rows (oldest insert
+// first) and returns them as events in seq order, malloc'd; free with
+// outbox_events_free(). Returns the count (0..max) or -1 on error.
+int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events);
+void outbox_events_free(Property__V1__Event **events, size_t n);
+// Rows appended but not yet assigned a seq, and the age of the oldest in ms.
+int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms);
+// Deletes published events older than retention_s; returns rows deleted or -1.
+int64_t outbox_prune(outbox *o, int64_t retention_s);
+
+#endif
