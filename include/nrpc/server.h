@@ -116,6 +116,11 @@ int64_t nrpc_call_deadline_us(const nrpc_call *c);
 // Milliseconds left before the deadline (0 when passed).
 int64_t nrpc_call_remaining_ms(const nrpc_call *c);
 
+// The raw serialized payload of the request (for wire-level checks such as
+// embedded NUL bytes, which protobuf-c's char* strings cannot show). Valid for
+// the whole call.
+const uint8_t *nrpc_call_payload(const nrpc_call *c, size_t *len);
+
 // Arena allocation: zeroed, aligned for any type, freed with the call. Never
 // returns NULL (aborts on out-of-memory, as hiredis and protobuf-c would).
 void *nrpc_call_alloc(nrpc_call *c, size_t n);

@@ -1,0 +1,247 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 1024 // far beyond what a handful of cores can use
+
+static const char usage[] =
+    "usage: propertyd [options]\n"
+    "  --rpc-url URL           RPC_URL       nng listen URL (tcp://127.0.0.1:7700)\n"
+    "  --events-url URL        EVENTS_URL    event PUB URL (tcp://127.0.0.1:7701)\n"
+    "  --http-addr HOST:PORT   HTTP_ADDR     /metrics /healthz /readyz (127.0.0.1:7702)\n"
+    "  --database-url URL      DATABASE_URL  libpq connection string (required)\n"
+    "  --redis-url URL         REDIS_URL     Redis server (redis://127.0.0.1:6379/0)\n"
+    "  --auth-secret-file F    AUTH_SECRET   HS256 secret (the env var holds the secret itself)\n"
+    "  --workers N             WORKERS       request handlers (2 x cores)\n"
+    "  --insecure-no-auth                    accept requests without tokens (development only)\n"
+    "  --help, --version\n"
+    "environment only: DB_POOL_SIZE (2 x workers), DB_POOL_WAIT_MS (1000), DB_NO_PREPARE (0),\n"
+    "  EVENT_RETENTION (7d), SLOW_QUERY_MS (100), LOG_LEVEL (info), LOG_REQUESTS (1)\n";
+
+static const char *pick(const char *flag, const char *env, const char *dflt)
+{
+	if (flag != NULL)
+		return flag;
+	const char *v = getenv(env);
+	return (v != NULL && v[0] != '\0') ? v : dflt;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+// "7d", "12h", "30m", "45s" or plain seconds.
+static int parse_duration_s(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || v <= 0)
+		return -1;
+	long long mul = 1;
+	if (*end == 'd')
+		mul = 86400, end++;
+	else if (*end == 'h')
+		mul = 3600, end++;
+	else if (*end == 'm')
+		mul = 60, end++;
+	else if (*end == 's')
+		end++;
+	if (*end != '\0')
+		return -1;
+	*out = (int64_t)(v * mul);
+	return 0;
+}
+
+static int read_secret_file(config *cfg, const char *path, char *err, size_t errcap)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(err, errcap, "cannot read --auth-secret-file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	uint8_t *buf = malloc(CONFIG_MAX_SECRET + 1);
+	size_t n = buf ? fread(buf, 1, CONFIG_MAX_SECRET + 1, f) : 0;
+	fclose(f);
+	if (buf == NULL || n > CONFIG_MAX_SECRET) {
+		free(buf);
+		snprintf(err, errcap, "--auth-secret-file %s is larger than %d bytes", path,
+			 CONFIG_MAX_SECRET);
+		return -1;
+	}
+	// A trailing newline (as editors and `echo` write) is not part of the secret.
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n == 0) {
+		free(buf);
+		snprintf(err, errcap, "--auth-secret-file %s is empty", path);
+		return -1;
+	}
+	cfg->secret = buf;
+	cfg->secret_len = n;
+	return 0;
+}
+
+int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
+{
+	enum { O_RPC = 256, O_EVENTS, O_HTTP, O_DB, O_REDIS, O_SECRET, O_WORKERS, O_INSECURE };
+	static const struct option opts[] = {
+	    {"rpc-url", required_argument, NULL, O_RPC},
+	    {"events-url", required_argument, NULL, O_EVENTS},
+	    {"http-addr", required_argument, NULL, O_HTTP},
+	    {"database-url", required_argument, NULL, O_DB},
+	    {"redis-url", required_argument, NULL, O_REDIS},
+	    {"auth-secret-file", required_argument, NULL, O_SECRET},
+	    {"workers", required_argument, NULL, O_WORKERS},
+	    {"insecure-no-auth", no_argument, NULL, O_INSECURE},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *f_rpc = NULL, *f_events = NULL, *f_http = NULL, *f_db = NULL, *f_redis = NULL;
+	const char *f_secret = NULL, *f_workers = NULL;
+	memset(cfg, 0, sizeof(*cfg));
+	opterr = 0;
+	optind = 1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (ch) {
+		case O_RPC:
+			f_rpc = optarg;
+			break;
+		case O_EVENTS:
+			f_events = optarg;
+			break;
+		case O_HTTP:
+			f_http = optarg;
+			break;
+		case O_DB:
+			f_db = optarg;
+			break;
+		case O_REDIS:
+			f_redis = optarg;
+			break;
+		case O_SECRET:
+			f_secret = optarg;
+			break;
+		case O_WORKERS:
+			f_workers = optarg;
+			break;
+		case O_INSECURE:
+			cfg->insecure_no_auth = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		case 'V':
+			printf("propertyd %s\n", PROPERTYD_VERSION);
+			return 1;
+		case ':':
+			snprintf(err, errcap, "option %s needs a value", argv[optind - 1]);
+			return -1;
+		default:
+			snprintf(err, errcap, "unknown option %s (see --help)", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errcap, "unexpected argument %s (see --help)", argv[optind]);
+		return -1;
+	}
+	cfg->rpc_url = pick(f_rpc, "RPC_URL", "tcp://127.0.0.1:7700");
+	cfg->events_url = pick(f_events, "EVENTS_URL", "tcp://127.0.0.1:7701");
+	cfg->http_addr = pick(f_http, "HTTP_ADDR", "127.0.0.1:7702");
+	cfg->database_url = pick(f_db, "DATABASE_URL", NULL);
+	cfg->redis_url = pick(f_redis, "REDIS_URL", "redis://127.0.0.1:6379/0");
+	cfg->log_level = pick(NULL, "LOG_LEVEL", "info");
+	if (cfg->database_url == NULL) {
+		snprintf(err, errcap, "missing setting: --database-url or DATABASE_URL is required");
+		return -1;
+	}
+
+	long v;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *w = pick(f_workers, "WORKERS", NULL);
+	if (w == NULL) {
+		cfg->workers = (int)(2 * (cores > 0 ? cores : 1));
+	} else if (parse_int(w, 1, MAX_WORKERS, &v) != 0) {
+		snprintf(err, errcap, "invalid --workers/WORKERS %s: need 1..%d", w, MAX_WORKERS);
+		return -1;
+	} else {
+		cfg->workers = (int)v;
+	}
+	const char *ps = pick(NULL, "DB_POOL_SIZE", NULL);
+	cfg->db_pool_size = 2 * cfg->workers;
+	if (ps != NULL) {
+		if (parse_int(ps, 1, 1000, &v) != 0) {
+			snprintf(err, errcap, "invalid DB_POOL_SIZE %s: need 1..1000", ps);
+			return -1;
+		}
+		cfg->db_pool_size = (int)v;
+	}
+	const char *pw = pick(NULL, "DB_POOL_WAIT_MS", "1000");
+	if (parse_int(pw, 0, 60000, &v) != 0) {
+		snprintf(err, errcap, "invalid DB_POOL_WAIT_MS %s: need 0..60000", pw);
+		return -1;
+	}
+	cfg->db_pool_wait_ms = (int)v;
+	const char *np = pick(NULL, "DB_NO_PREPARE", "0");
+	cfg->db_no_prepare = strcmp(np, "0") != 0 && strcmp(np, "false") != 0;
+	const char *sq = pick(NULL, "SLOW_QUERY_MS", "100");
+	if (parse_int(sq, 0, 3600000, &v) != 0) {
+		snprintf(err, errcap, "invalid SLOW_QUERY_MS %s", sq);
+		return -1;
+	}
+	cfg->slow_query_ms = (int)v;
+	const char *er = pick(NULL, "EVENT_RETENTION", "7d");
+	if (parse_duration_s(er, &cfg->event_retention_s) != 0) {
+		snprintf(err, errcap, "invalid EVENT_RETENTION %s: use e.g. 7d, 12h, 3600", er);
+		return -1;
+	}
+	const char *lr = pick(NULL, "LOG_REQUESTS", "1");
+	cfg->log_requests = strcmp(lr, "0") != 0 && strcmp(lr, "false") != 0;
+
+	if (f_secret != NULL) {
+		if (read_secret_file(cfg, f_secret, err, errcap) != 0)
+			return -1;
+	} else {
+		const char *env = getenv("AUTH_SECRET");
+		if (env != NULL && env[0] != '\0') {
+			size_t n = strlen(env);
+			cfg->secret = malloc(n);
+			if (cfg->secret == NULL) {
+				snprintf(err, errcap, "out of memory");
+				return -1;
+			}
+			memcpy(cfg->secret, env, n);
+			cfg->secret_len = n;
+		}
+	}
+	if (cfg->secret == NULL && !cfg->insecure_no_auth) {
+		snprintf(err, errcap,
+			 "missing setting: --auth-secret-file or AUTH_SECRET is required "
+			 "(or --insecure-no-auth for development)");
+		return -1;
+	}
+	return 0;
+}
+
+void config_free(config *cfg)
+{
+	free(cfg->secret);
+	cfg->secret = NULL;
+}

@@ -1,0 +1,39 @@
+// app config: propertyd's settings from flags, then environment, then defaults
+// (CONTRACT.md section 1).
+//
+// config_load() never exits: it returns 0, or -1 with exactly one line of text
+// in err naming the bad or missing setting, or 1 when --help/--version was
+// printed. Strings point into argv, the environment, or cfg->secret_buf (owned
+// by cfg, freed by config_free).
+#ifndef APP_CONFIG_H
+#define APP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_SECRET 4096 // bytes of an auth secret file
+
+typedef struct config {
+	const char *rpc_url;
+	const char *events_url;
+	const char *http_addr;
+	const char *database_url;
+	const char *redis_url;
+	uint8_t *secret; // malloc'd copy, NULL under insecure mode
+	size_t secret_len;
+	int workers;
+	bool insecure_no_auth;
+	int db_pool_size;
+	int db_pool_wait_ms;
+	bool db_no_prepare;
+	int64_t event_retention_s;
+	int slow_query_ms;
+	const char *log_level;
+	bool log_requests; // one access-log line per request (LOG_REQUESTS, default on)
+} config;
+
+int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap);
+void config_free(config *cfg);
+
+#endif

@@ -1,0 +1,250 @@
+// Handler-side accessors of a call, and building its reply.
+#include "call.h"
+
+#include <nng/nng.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "nrpc/text.h"
+
+#define REQUEST_ID_MAX 128 // longer caller-chosen ids are replaced, not echoed
+#define MESSAGE_MAX    1024 // reply messages are cut here: they are for people
+
+int64_t nrpc_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void call_begin(struct nrpc_call *c, int64_t now_us)
+{
+	arena_init(&c->c_arena);
+	c->c_start_us = now_us;
+	c->c_deadline_us = now_us + (int64_t)NRPC_DEFAULT_TIMEOUT * 1000;
+	c->c_req = NULL;
+	c->c_m = NULL;
+	c->c_input = NULL;
+	c->c_request_id = NULL;
+	c->c_traceparent = NULL;
+	c->c_subject = NULL;
+	c->c_code = NRPC_OK;
+	c->c_message = NULL;
+	c->c_viol = NULL;
+	c->c_nviol = c->c_capviol = 0;
+	c->c_meta = NULL;
+	c->c_nmeta = c->c_capmeta = 0;
+}
+
+void call_end(struct nrpc_call *c)
+{
+	arena_fini(&c->c_arena);
+}
+
+// A request id a caller may choose: printable ASCII, bounded. Anything else
+// (including invalid UTF-8) is replaced so that it is never echoed.
+static bool request_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > REQUEST_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+// W3C traceparent: 2 hex version, 32 hex trace id, 16 hex parent, 2 hex flags.
+static bool traceparent_ok(const char *s)
+{
+	static const char shape[] = "xx-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx-xx";
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i] != '\0'; i++) {
+		if (shape[i] == '-') {
+			if (s[i] != '-')
+				return false;
+		} else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static char *generate_request_id(arena *a)
+{
+	unsigned char b[16];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		// getrandom on Linux does not fail for 16 bytes once seeded; keep a
+		// unique-enough fallback anyway.
+		int64_t t = nrpc_now_us();
+		memcpy(b, &t, sizeof(t));
+		memcpy(b + 8, &b, sizeof(void *));
+	}
+	b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); // UUID version 4
+	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); // RFC 4122 variant
+	char *out = arena_alloc(a, 37);
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void call_take_ids(struct nrpc_call *c)
+{
+	const char *rid = c->c_req ? nrpc_call_metadata(c, "x-request-id") : NULL;
+	c->c_request_id = (rid && request_id_ok(rid)) ? rid : generate_request_id(&c->c_arena);
+	const char *tp = c->c_req ? nrpc_call_metadata(c, "traceparent") : NULL;
+	c->c_traceparent = (tp && traceparent_ok(tp)) ? tp : NULL;
+	nrpc_call_set_metadata(c, "x-request-id", c->c_request_id);
+}
+
+const char *nrpc_call_metadata(const nrpc_call *c, const char *key)
+{
+	if (c->c_req == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->c_req->n_metadata; i++) {
+		const Rpc__V1__Request__MetadataEntry *e = c->c_req->metadata[i];
+		if (e->key != NULL && strcmp(e->key, key) == 0)
+			return e->value;
+	}
+	return NULL;
+}
+
+const char *nrpc_call_request_id(const nrpc_call *c)
+{
+	return c->c_request_id ? c->c_request_id : "";
+}
+
+const char *nrpc_call_traceparent(const nrpc_call *c)
+{
+	return c->c_traceparent;
+}
+
+const char *nrpc_call_subject(const nrpc_call *c)
+{
+	return c->c_subject;
+}
+
+int64_t nrpc_call_deadline_us(const nrpc_call *c)
+{
+	return c->c_deadline_us;
+}
+
+int64_t nrpc_call_remaining_ms(const nrpc_call *c)
+{
+	int64_t left = c->c_deadline_us - nrpc_now_us();
+	return left > 0 ? left / 1000 : 0;
+}
+
+const uint8_t *nrpc_call_payload(const nrpc_call *c, size_t *len)
+{
+	if (c->c_req == NULL) {
+		*len = 0;
+		return (const uint8_t *)"";
+	}
+	*len = c->c_req->payload.len;
+	return c->c_req->payload.data ? c->c_req->payload.data : (const uint8_t *)"";
+}
+
+void *nrpc_call_alloc(nrpc_call *c, size_t n)
+{
+	return arena_alloc(&c->c_arena, n);
+}
+
+char *nrpc_call_strdup(nrpc_call *c, const char *s)
+{
+	return arena_strdup(&c->c_arena, s);
+}
+
+ProtobufCAllocator *nrpc_call_allocator(nrpc_call *c)
+{
+	return &c->c_arena.a_pb;
+}
+
+nrpc_code nrpc_call_error(nrpc_call *c, nrpc_code code, const char *fmt, ...)
+{
+	char buf[MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	c->c_message = arena_strdup(&c->c_arena, buf);
+	c->c_code = code;
+	return code;
+}
+
+// Grows an arena array of pointers by doubling (old contents copied).
+static void *grow(arena *a, void *old, size_t n, size_t *cap)
+{
+	if (n < *cap)
+		return old;
+	size_t ncap = *cap ? *cap * 2 : 8;
+	void **p = arena_alloc(a, ncap * sizeof(void *));
+	if (n > 0)
+		memcpy(p, old, n * sizeof(void *));
+	*cap = ncap;
+	return p;
+}
+
+void nrpc_call_violation(nrpc_call *c, const char *field, const char *description)
+{
+	c->c_viol = grow(&c->c_arena, c->c_viol, c->c_nviol, &c->c_capviol);
+	Rpc__V1__FieldViolation *v = arena_alloc(&c->c_arena, sizeof(*v));
+	rpc__v1__field_violation__init(v);
+	v->field = arena_strdup(&c->c_arena, field);
+	v->description = arena_strdup(&c->c_arena, description);
+	c->c_viol[c->c_nviol++] = v;
+}
+
+size_t nrpc_call_violation_count(const nrpc_call *c)
+{
+	return c->c_nviol;
+}
+
+void nrpc_call_set_metadata(nrpc_call *c, const char *key, const char *value)
+{
+	if (!nrpc_utf8_valid(value, strlen(value)))
+		return; // never echo bytes that are not UTF-8
+	c->c_meta = grow(&c->c_arena, c->c_meta, c->c_nmeta, &c->c_capmeta);
+	Rpc__V1__Response__MetadataEntry *e = arena_alloc(&c->c_arena, sizeof(*e));
+	rpc__v1__response__metadata_entry__init(e);
+	e->key = arena_strdup(&c->c_arena, key);
+	e->value = arena_strdup(&c->c_arena, value);
+	c->c_meta[c->c_nmeta++] = e;
+}
+
+nng_msg *call_build_reply(struct nrpc_call *c, const ProtobufCMessage *output)
+{
+	Rpc__V1__Response resp = RPC__V1__RESPONSE__INIT;
+	resp.code = c->c_code;
+	if (c->c_code != NRPC_OK) {
+		resp.message = c->c_message ? c->c_message : (char *)nrpc_code_name(c->c_code);
+		resp.n_violations = c->c_nviol;
+		resp.violations = c->c_viol;
+	}
+	resp.n_metadata = c->c_nmeta;
+	resp.metadata = c->c_meta;
+	if (c->c_code == NRPC_OK && output != NULL) {
+		size_t n = protobuf_c_message_get_packed_size(output);
+		uint8_t *buf = arena_alloc(&c->c_arena, n);
+		protobuf_c_message_pack(output, buf);
+		resp.payload.data = buf;
+		resp.payload.len = n;
+	}
+	size_t size = rpc__v1__response__get_packed_size(&resp);
+	nng_msg *msg;
+	if (nng_msg_alloc(&msg, size) != 0)
+		return NULL;
+	rpc__v1__response__pack(&resp, nng_msg_body(msg));
+	return msg;
+}

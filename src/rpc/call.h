@@ -1,0 +1,51 @@
+// rpc call: the state of one request between receive and reply.
+//
+// A call lives inside its nng context slot (struct rctx in server.c) and is
+// reused for the next request once its reply is sent, so steady-state serving
+// makes no allocation beyond the arena's overflow chunks. Only server.c and
+// call.c look inside; handlers use the accessors of include/nrpc/server.h.
+#ifndef RPC_CALL_H
+#define RPC_CALL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "nrpc/server.h"
+#include "rpc/v1/rpc.pb-c.h"
+
+struct nrpc_method; // resolved method (server.c)
+
+struct nrpc_call {
+	arena c_arena;                   // every allocation of this call
+	int64_t c_start_us;              // receive time, CLOCK_MONOTONIC
+	int64_t c_deadline_us;           // absolute deadline, CLOCK_MONOTONIC
+	Rpc__V1__Request *c_req;         // the envelope (arena)
+	const struct nrpc_method *c_m;   // NULL until resolved
+	ProtobufCMessage *c_input;       // the unpacked payload (arena)
+	const char *c_request_id;        // echoed or generated (arena)
+	const char *c_traceparent;       // valid traceparent or NULL
+	const char *c_subject;           // token's sub (arena) or NULL
+	unsigned c_code;                 // reply status
+	char *c_message;                 // reply message (arena) or NULL
+	Rpc__V1__FieldViolation **c_viol; // reply violations (arena)
+	size_t c_nviol, c_capviol;
+	Rpc__V1__Response__MetadataEntry **c_meta; // reply metadata (arena)
+	size_t c_nmeta, c_capmeta;
+};
+
+// Resets a call for a new request (arena initialised, fields cleared).
+void call_begin(struct nrpc_call *c, int64_t now_us);
+// Releases the call's arena.
+void call_end(struct nrpc_call *c);
+// Reads the request id and traceparent from the envelope's metadata
+// (a missing or unusable x-request-id is replaced by a generated one).
+void call_take_ids(struct nrpc_call *c);
+// Builds the reply message for the call: code, message, violations,
+// metadata, and `output` packed as payload when the code is 0. Returns NULL
+// only when nng cannot allocate the message.
+struct nng_msg *call_build_reply(struct nrpc_call *c, const ProtobufCMessage *output);
+
+int64_t nrpc_now_us(void);
+
+#endif

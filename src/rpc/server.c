@@ -1,0 +1,574 @@
+// nrpc server: nng rep0 contexts feeding a fixed pool of worker threads.
+//
+// Each rep0 context owns one slot (struct rctx) holding its aio and the call
+// it is serving. The aio callback runs on nng's threads and never blocks: it
+// decodes the envelope and either answers at once (a bad envelope, an unknown
+// method, an inline handler) or queues the slot for a worker. A worker runs
+// the handler (which may block on PostgreSQL or Redis), builds the reply and
+// sends it through the same context; the send's callback posts the next
+// receive. The queue can never hold more than one entry per context, so it is
+// bounded by the number of contexts.
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "call.h"
+#include "nrpc/jwt.h"
+
+#define CONTEXTS_PER_WORKER 4   // requests that may wait for a worker, per worker
+#define MAX_CONTEXTS        1024 // nng 1.5.2 costs CPU per context (#1663)
+#define MAX_SERVICES        8
+#define CLOSE_WATCHDOG_MS   2000 // nng_close can hang (#1543): give up after this
+
+enum rctx_state { RCTX_IDLE, RCTX_RECV, RCTX_QUEUED, RCTX_SEND, RCTX_DONE };
+
+struct nrpc_method {
+	char path[256];                         // "/pkg.Service/Method"
+	const ProtobufCMethodDescriptor *md;
+	nrpc_handler handler;                   // NULL: unimplemented
+	unsigned flags;
+	void *arg;
+};
+
+struct service {
+	const ProtobufCServiceDescriptor *desc;
+	struct nrpc_method *methods; // desc->n_methods entries, in descriptor order
+};
+
+struct rctx {
+	nrpc_server *srv;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum rctx_state state;
+	struct rctx *next_queued;
+	struct nrpc_call call;
+};
+
+struct nrpc_server {
+	nrpc_server_config cfg;
+	uint8_t *secret;
+	nng_socket sock;
+	bool sock_open;
+	bool started;
+	struct service services[MAX_SERVICES];
+	size_t nservices;
+
+	struct rctx *slots;
+	int nslots;
+
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;      // workers wait for work
+	pthread_cond_t idle_cv; // drain waits for in-flight requests
+	struct rctx *q_head, *q_tail;
+	bool stopping;          // workers exit
+	bool draining;          // no new receives
+	int inflight;
+	pthread_t *threads;
+	int nthreads;
+};
+
+static void reply_and_send(struct rctx *r, const ProtobufCMessage *out);
+static void post_recv(struct rctx *r);
+static void set_inflight(nrpc_server *s, int delta);
+
+// ---- method table ----------------------------------------------------------------------
+
+static const struct nrpc_method *find_method(const nrpc_server *s, const char *path)
+{
+	// "/pkg.Service/Method": split at the last '/'.
+	if (path == NULL || path[0] != '/')
+		return NULL;
+	const char *slash = strrchr(path, '/');
+	if (slash == path)
+		return NULL;
+	size_t svc_len = (size_t)(slash - path - 1);
+	for (size_t i = 0; i < s->nservices; i++) {
+		const struct service *sv = &s->services[i];
+		if (strlen(sv->desc->name) != svc_len || memcmp(sv->desc->name, path + 1, svc_len) != 0)
+			continue;
+		const ProtobufCMethodDescriptor *md =
+		    protobuf_c_service_descriptor_get_method_by_name(sv->desc, slash + 1);
+		if (md == NULL)
+			return NULL;
+		return &sv->methods[md - sv->desc->methods];
+	}
+	return NULL;
+}
+
+int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *desc,
+			    const nrpc_method_impl *impls, size_t n, void *arg)
+{
+	if (s->started || s->nservices == MAX_SERVICES)
+		return NNG_ESTATE;
+	struct nrpc_method *ms = calloc(desc->n_methods, sizeof(*ms));
+	if (ms == NULL)
+		return NNG_ENOMEM;
+	for (unsigned i = 0; i < desc->n_methods; i++) {
+		ms[i].md = &desc->methods[i];
+		snprintf(ms[i].path, sizeof(ms[i].path), "/%s/%s", desc->name, desc->methods[i].name);
+		ms[i].arg = arg;
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(impls[k].name, desc->methods[i].name) == 0) {
+				ms[i].handler = impls[k].handler;
+				ms[i].flags = impls[k].flags;
+			}
+		}
+	}
+	s->services[s->nservices].desc = desc;
+	s->services[s->nservices].methods = ms;
+	s->nservices++;
+	return 0;
+}
+
+// ---- dispatch --------------------------------------------------------------------------
+
+// Authenticates the call from its "authorization" metadata. Returns 0 or the
+// error code already set on the call.
+static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
+{
+	if (s->cfg.insecure_no_auth)
+		return NRPC_OK;
+	const char *h = nrpc_call_metadata(c, "authorization");
+	bool open = c->c_m->flags & NRPC_OPEN;
+	if (h == NULL || h[0] == '\0') {
+		if (open)
+			return NRPC_OK;
+		return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "missing bearer token");
+	}
+	if (strncasecmp(h, "Bearer ", 7) != 0) {
+		if (open)
+			return NRPC_OK;
+		return nrpc_call_error(c, NRPC_UNAUTHENTICATED,
+				       "authorization must be \"Bearer <token>\"");
+	}
+	char sub[NRPC_JWT_MAX_SUB + 1], err[128];
+	if (nrpc_jwt_verify(s->secret, s->cfg.auth_secret_len, h + 7, (int64_t)time(NULL), sub,
+			    sizeof(sub), err, sizeof(err)) != 0) {
+		if (open)
+			return NRPC_OK;
+		return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "invalid token: %s", err);
+	}
+	c->c_subject = nrpc_call_strdup(c, sub);
+	return NRPC_OK;
+}
+
+// Decodes and checks the request in r->call. Returns NRPC_OK when a handler
+// must run, or the code of an answer already decided.
+static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
+{
+	struct nrpc_call *c = &r->call;
+	c->c_req = rpc__v1__request__unpack(nrpc_call_allocator(c), nng_msg_len(msg),
+					    nng_msg_body(msg));
+	if (c->c_req == NULL) {
+		call_take_ids(c);
+		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
+				       "request is not a valid rpc.v1.Request message");
+	}
+	call_take_ids(c);
+	uint32_t t = c->c_req->timeout_ms ? c->c_req->timeout_ms : NRPC_DEFAULT_TIMEOUT;
+	if (t > NRPC_MAX_TIMEOUT)
+		t = NRPC_MAX_TIMEOUT;
+	c->c_deadline_us = c->c_start_us + (int64_t)t * 1000;
+
+	c->c_m = find_method(s, c->c_req->method);
+	if (c->c_m == NULL)
+		return nrpc_call_error(c, NRPC_UNIMPLEMENTED, "unknown method");
+	if (c->c_m->handler == NULL)
+		return nrpc_call_error(c, NRPC_UNIMPLEMENTED, "method %s is not implemented",
+				       c->c_m->path);
+	const ProtobufCMessageDescriptor *in = c->c_m->md->input;
+	c->c_input = protobuf_c_message_unpack(in, nrpc_call_allocator(c), c->c_req->payload.len,
+					       c->c_req->payload.data);
+	if (c->c_input == NULL)
+		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
+				       "payload is not a valid %s message", in->name);
+	unsigned code = authenticate(s, c);
+	if (code != NRPC_OK)
+		return code;
+	return NRPC_OK;
+}
+
+// Runs the handler of a prepared call (any thread) and sends the reply.
+static void run_handler(struct rctx *r)
+{
+	struct nrpc_call *c = &r->call;
+	ProtobufCMessage *out = NULL;
+	if (nrpc_now_us() >= c->c_deadline_us) {
+		nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded before the call ran");
+	} else {
+		c->c_code = NRPC_OK;
+		unsigned code = c->c_m->handler(c, c->c_input, &out, c->c_m->arg);
+		c->c_code = code;
+		if (code != NRPC_OK && c->c_message == NULL)
+			nrpc_call_error(c, code, "%s", nrpc_code_name(code));
+		if (code == NRPC_OK && nrpc_now_us() > c->c_deadline_us) {
+			// The caller has given up by now; say so rather than pretend.
+			out = NULL;
+			nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+		}
+		if (code == NRPC_OK && out == NULL)
+			nrpc_call_error(c, NRPC_INTERNAL, "handler returned no message");
+	}
+	reply_and_send(r, out);
+}
+
+static void observe(nrpc_server *s, struct nrpc_call *c)
+{
+	if (s->cfg.observer == NULL)
+		return;
+	nrpc_call_summary sum = {
+	    .method = c->c_m ? c->c_m->path : "",
+	    .known_method = c->c_m != NULL,
+	    .code = c->c_code,
+	    .message = c->c_code ? (c->c_message ? c->c_message : "") : "",
+	    .duration_us = nrpc_now_us() - c->c_start_us,
+	    .request_id = nrpc_call_request_id(c),
+	    .traceparent = c->c_traceparent,
+	    .subject = c->c_subject,
+	};
+	s->cfg.observer(&sum, s->cfg.observer_arg);
+}
+
+static void reply_and_send(struct rctx *r, const ProtobufCMessage *out)
+{
+	nrpc_server *s = r->srv;
+	struct nrpc_call *c = &r->call;
+	nng_msg *reply = call_build_reply(c, out);
+	if (reply == NULL) {
+		// No memory for the reply itself: answer with a bare INTERNAL.
+		c->c_code = NRPC_INTERNAL;
+		c->c_message = "out of memory";
+		c->c_nviol = 0;
+		reply = call_build_reply(c, NULL);
+	}
+	observe(s, c);
+	call_end(c);
+	if (reply == NULL) {
+		// Still nothing: drop the request, the client's deadline answers it.
+		set_inflight(s, -1);
+		post_recv(r);
+		return;
+	}
+	pthread_mutex_lock(&s->mtx);
+	r->state = RCTX_SEND; // read by drain, which must not cancel a send
+	pthread_mutex_unlock(&s->mtx);
+	nng_aio_set_msg(r->aio, reply);
+	nng_ctx_send(r->ctx, r->aio);
+}
+
+static void enqueue(nrpc_server *s, struct rctx *r)
+{
+	pthread_mutex_lock(&s->mtx);
+	r->state = RCTX_QUEUED;
+	r->next_queued = NULL;
+	if (s->q_tail)
+		s->q_tail->next_queued = r;
+	else
+		s->q_head = r;
+	s->q_tail = r;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mtx);
+}
+
+static void post_recv(struct rctx *r)
+{
+	nrpc_server *s = r->srv;
+	pthread_mutex_lock(&s->mtx);
+	bool go = !s->draining;
+	r->state = go ? RCTX_RECV : RCTX_DONE;
+	if (!go)
+		pthread_cond_broadcast(&s->idle_cv);
+	pthread_mutex_unlock(&s->mtx);
+	if (go)
+		nng_ctx_recv(r->ctx, r->aio);
+}
+
+static void set_inflight(nrpc_server *s, int delta)
+{
+	pthread_mutex_lock(&s->mtx);
+	s->inflight += delta;
+	if (s->inflight == 0)
+		pthread_cond_broadcast(&s->idle_cv);
+	pthread_mutex_unlock(&s->mtx);
+}
+
+static void on_aio(void *arg)
+{
+	struct rctx *r = arg;
+	nrpc_server *s = r->srv;
+	int rv = nng_aio_result(r->aio);
+
+	if (r->state == RCTX_SEND) {
+		if (rv != 0) {
+			// A failed send leaves the message with us.
+			nng_msg *m = nng_aio_get_msg(r->aio);
+			if (m)
+				nng_msg_free(m);
+		}
+		set_inflight(s, -1);
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			r->state = RCTX_DONE;
+			return;
+		}
+		post_recv(r);
+		return;
+	}
+
+	// RCTX_RECV
+	if (rv != 0) {
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			r->state = RCTX_DONE;
+			pthread_mutex_lock(&s->mtx);
+			pthread_cond_broadcast(&s->idle_cv);
+			pthread_mutex_unlock(&s->mtx);
+			return;
+		}
+		post_recv(r);
+		return;
+	}
+	nng_msg *msg = nng_aio_get_msg(r->aio);
+	set_inflight(s, +1);
+	call_begin(&r->call, nrpc_now_us());
+	unsigned code = prepare(s, r, msg);
+	// The envelope was unpacked into the arena (bytes are copied), so the
+	// message can go now.
+	nng_msg_free(msg);
+	if (code != NRPC_OK) {
+		reply_and_send(r, NULL);
+		return;
+	}
+	if (r->call.c_m->flags & NRPC_INLINE) {
+		run_handler(r);
+		return;
+	}
+	enqueue(s, r);
+}
+
+static void *worker_main(void *arg)
+{
+	nrpc_server *s = arg;
+	pthread_mutex_lock(&s->mtx);
+	for (;;) {
+		while (s->q_head == NULL && !s->stopping)
+			pthread_cond_wait(&s->cv, &s->mtx);
+		if (s->q_head == NULL && s->stopping)
+			break;
+		struct rctx *r = s->q_head;
+		s->q_head = r->next_queued;
+		if (s->q_head == NULL)
+			s->q_tail = NULL;
+		pthread_mutex_unlock(&s->mtx);
+		run_handler(r);
+		pthread_mutex_lock(&s->mtx);
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return NULL;
+}
+
+// ---- life cycle ------------------------------------------------------------------------
+
+int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *err, size_t errcap)
+{
+	if (cfg->workers <= 0 || cfg->url == NULL) {
+		snprintf(err, errcap, "workers must be positive and url set");
+		return NNG_EINVAL;
+	}
+	if (!cfg->insecure_no_auth && (cfg->auth_secret == NULL || cfg->auth_secret_len == 0)) {
+		snprintf(err, errcap, "an auth secret is required unless insecure_no_auth is set");
+		return NNG_EINVAL;
+	}
+	nrpc_server *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NNG_ENOMEM;
+	s->cfg = *cfg;
+	if (cfg->auth_secret_len > 0) {
+		s->secret = malloc(cfg->auth_secret_len);
+		if (s->secret == NULL) {
+			free(s);
+			return NNG_ENOMEM;
+		}
+		memcpy(s->secret, cfg->auth_secret, cfg->auth_secret_len);
+		s->cfg.auth_secret = s->secret;
+	}
+	pthread_mutex_init(&s->mtx, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->idle_cv, NULL);
+	*out = s;
+	return 0;
+}
+
+int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
+{
+	int rv;
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		snprintf(err, errcap, "cannot open rep0 socket: %s", nng_strerror(rv));
+		return rv;
+	}
+	s->sock_open = true;
+	// Before any listener starts: nng's default is unlimited (PITFALLS).
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, NRPC_MAX_MESSAGE);
+
+	int n = s->cfg.contexts > 0 ? s->cfg.contexts : s->cfg.workers * CONTEXTS_PER_WORKER;
+	if (n < 16)
+		n = 16;
+	if (n > MAX_CONTEXTS)
+		n = MAX_CONTEXTS;
+	s->slots = calloc((size_t)n, sizeof(*s->slots));
+	if (s->slots == NULL)
+		return NNG_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct rctx *r = &s->slots[i];
+		r->srv = s;
+		if ((rv = nng_aio_alloc(&r->aio, on_aio, r)) != 0 ||
+		    (rv = nng_ctx_open(&r->ctx, s->sock)) != 0) {
+			snprintf(err, errcap, "cannot create context: %s", nng_strerror(rv));
+			s->nslots = i + (r->aio != NULL);
+			return rv;
+		}
+		s->nslots = i + 1;
+	}
+	if ((rv = nng_listen(s->sock, s->cfg.url, NULL, 0)) != 0) {
+		snprintf(err, errcap, "cannot listen on %s: %s", s->cfg.url, nng_strerror(rv));
+		return rv;
+	}
+	s->threads = calloc((size_t)s->cfg.workers, sizeof(*s->threads));
+	if (s->threads == NULL)
+		return NNG_ENOMEM;
+	for (int i = 0; i < s->cfg.workers; i++) {
+		if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
+			snprintf(err, errcap, "cannot start worker thread");
+			return NNG_ENOMEM;
+		}
+		s->nthreads++;
+	}
+	s->started = true;
+	for (int i = 0; i < s->nslots; i++)
+		post_recv(&s->slots[i]);
+	return 0;
+}
+
+int nrpc_server_inflight(const nrpc_server *s)
+{
+	nrpc_server *m = (nrpc_server *)s;
+	pthread_mutex_lock(&m->mtx);
+	int n = m->inflight;
+	pthread_mutex_unlock(&m->mtx);
+	return n;
+}
+
+int nrpc_server_drain(nrpc_server *s, int drain_ms)
+{
+	pthread_mutex_lock(&s->mtx);
+	if (s->draining) {
+		int left = s->inflight;
+		pthread_mutex_unlock(&s->mtx);
+		return left;
+	}
+	s->draining = true;
+	pthread_mutex_unlock(&s->mtx);
+
+	// Contexts waiting for a request stop waiting; a context that just
+	// received one keeps it and answers it.
+	nng_aio **waiting = calloc((size_t)s->nslots, sizeof(*waiting));
+	int nwaiting = 0;
+	pthread_mutex_lock(&s->mtx);
+	for (int i = 0; i < s->nslots && waiting; i++)
+		if (s->slots[i].aio && s->slots[i].state == RCTX_RECV)
+			waiting[nwaiting++] = s->slots[i].aio;
+	pthread_mutex_unlock(&s->mtx);
+	// Cancelled outside the lock: a cancel may run the callback, which locks.
+	for (int i = 0; i < nwaiting; i++)
+		nng_aio_cancel(waiting[i]);
+	free(waiting);
+
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += drain_ms / 1000;
+	until.tv_nsec += (long)(drain_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->mtx);
+	while (s->inflight > 0) {
+		if (pthread_cond_timedwait(&s->idle_cv, &s->mtx, &until) == ETIMEDOUT)
+			break;
+	}
+	int left = s->inflight;
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mtx);
+	return left;
+}
+
+static void *close_main(void *arg)
+{
+	nng_socket *sock = arg;
+	nng_close(*sock);
+	return NULL;
+}
+
+void nrpc_server_destroy(nrpc_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->started)
+		nrpc_server_drain(s, 0);
+	pthread_mutex_lock(&s->mtx);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mtx);
+	// Stop every aio first (waits out a running callback), then the workers:
+	// a worker finishing a handler sends through a stopped aio, which fails
+	// at once and hands the message back.
+	for (int i = 0; i < s->nslots; i++)
+		if (s->slots[i].aio)
+			nng_aio_stop(s->slots[i].aio);
+	for (int i = 0; i < s->nthreads; i++)
+		pthread_join(s->threads[i], NULL);
+	for (int i = 0; i < s->nslots; i++) {
+		struct rctx *r = &s->slots[i];
+		if (r->aio) {
+			nng_msg *m = nng_aio_get_msg(r->aio);
+			if (m && r->state == RCTX_SEND)
+				nng_msg_free(m);
+			nng_ctx_close(r->ctx);
+			nng_aio_free(r->aio);
+		}
+	}
+	bool closed = true;
+	if (s->sock_open) {
+		// nng_close can hang in 1.5.2 (#1543, #1813): close on a helper
+		// thread and give up waiting after a bound, so shutdown always ends.
+		pthread_t t;
+		if (pthread_create(&t, NULL, close_main, &s->sock) == 0) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += CLOSE_WATCHDOG_MS / 1000;
+			if (pthread_timedjoin_np(t, NULL, &until) != 0) {
+				pthread_detach(t);
+				closed = false;
+			}
+		} else {
+			nng_close(s->sock);
+		}
+	}
+	for (size_t i = 0; i < s->nservices; i++)
+		free(s->services[i].methods);
+	free(s->threads);
+	free(s->slots);
+	free(s->secret);
+	pthread_mutex_destroy(&s->mtx);
+	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->idle_cv);
+	if (closed)
+		free(s);
+	// else: the hung close thread still reads s->sock; leak the struct
+	// deliberately rather than free memory it may touch.
+}
