@@ -43,21 +43,21 @@ typedef struct nrpc_result {
 // Opens a client dialing every URL in urls[n]. Dials are non-blocking: an
 // instance that is down is retried by nng in the background.
 int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err,
-		     size_t errcap);
+                     size_t errcap);
 void nrpc_client_close(nrpc_client *c);
 
 // Calls `method` ("/pkg.Service/Method") with a serialized payload. Returns 0
 // and fills *res (always, also on error codes); returns -1 only on allocation
 // failure. timeout_ms = 0 means 5000.
 int nrpc_client_call_raw(nrpc_client *c, const char *method, const uint8_t *payload, size_t len,
-			 const nrpc_meta *md, size_t n_md, uint32_t timeout_ms, nrpc_result *res);
+                         const nrpc_meta *md, size_t n_md, uint32_t timeout_ms, nrpc_result *res);
 
 // Typed form: packs `req`, calls, and on OK unpacks the reply with
 // `out_desc` into *out (free with protobuf_c_message_free_unpacked(*out, NULL)).
 // On error *out is NULL and res says why.
 int nrpc_client_call(nrpc_client *c, const char *method, const ProtobufCMessage *req,
-		     const ProtobufCMessageDescriptor *out_desc, const nrpc_meta *md, size_t n_md,
-		     uint32_t timeout_ms, ProtobufCMessage **out, nrpc_result *res);
+                     const ProtobufCMessageDescriptor *out_desc, const nrpc_meta *md, size_t n_md,
+                     uint32_t timeout_ms, ProtobufCMessage **out, nrpc_result *res);
 
 void nrpc_result_free(nrpc_result *res);
 

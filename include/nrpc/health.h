@@ -14,9 +14,9 @@
 typedef struct nrpc_health nrpc_health;
 
 enum nrpc_serving {
-	NRPC_HEALTH_UNKNOWN         = 0,
-	NRPC_HEALTH_SERVING         = 1,
-	NRPC_HEALTH_NOT_SERVING     = 2,
+	NRPC_HEALTH_UNKNOWN = 0,
+	NRPC_HEALTH_SERVING = 1,
+	NRPC_HEALTH_NOT_SERVING = 2,
 	NRPC_HEALTH_SERVICE_UNKNOWN = 3,
 };
 

@@ -17,7 +17,7 @@
 // sub[subcap]. On failure returns -1 and writes a short human reason
 // ("token expired", "bad signature", ...) into err[errcap]; sub is untouched.
 int nrpc_jwt_verify(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
-		    char *sub, size_t subcap, char *err, size_t errcap);
+                    char *sub, size_t subcap, char *err, size_t errcap);
 
 // Signs a token with claims {"sub": sub, "exp": exp} (and "iat": now).
 // Returns a malloc'd NUL-terminated string the caller frees, or NULL on

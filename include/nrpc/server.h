@@ -37,10 +37,10 @@ typedef struct nrpc_call nrpc_call;
 // arena, or a static/const message) and returns NRPC_OK, or returns an error
 // code after describing it with nrpc_call_error()/nrpc_call_violation().
 typedef nrpc_code (*nrpc_handler)(nrpc_call *call, const ProtobufCMessage *in,
-				  ProtobufCMessage **out, void *arg);
+                                  ProtobufCMessage **out, void *arg);
 
 enum nrpc_method_flags {
-	NRPC_OPEN   = 1 << 0, // no token needed (Health)
+	NRPC_OPEN = 1 << 0,   // no token needed (Health)
 	NRPC_INLINE = 1 << 1, // never blocks: may run on the nng callback thread
 };
 
@@ -71,8 +71,8 @@ typedef struct nrpc_server_config {
 	int contexts;               // nng rep contexts; 0 picks a default
 	const uint8_t *auth_secret; // HS256 secret; NULL only with insecure_no_auth
 	size_t auth_secret_len;
-	bool insecure_no_auth;      // accept calls without tokens: no caller identity
-	nrpc_observer observer;     // optional; called once per reply, any thread
+	bool insecure_no_auth;  // accept calls without tokens: no caller identity
+	nrpc_observer observer; // optional; called once per reply, any thread
 	void *observer_arg;
 } nrpc_server_config;
 
@@ -84,7 +84,7 @@ int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *e
 // descriptor methods without an entry answer 12 UNIMPLEMENTED. The descriptor
 // and arg must outlive the server. Call before nrpc_server_start().
 int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *desc,
-			    const nrpc_method_impl *impls, size_t n, void *arg);
+                            const nrpc_method_impl *impls, size_t n, void *arg);
 
 // Starts listening and serving. Returns 0 or an nng error (reason in err).
 int nrpc_server_start(nrpc_server *s, char *err, size_t errcap);

@@ -69,7 +69,8 @@ static int read_secret_file(config *cfg, const char *path, char *err, size_t err
 {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
-		snprintf(err, errcap, "cannot read --auth-secret-file %s: %s", path, strerror(errno));
+		snprintf(err, errcap, "cannot read --auth-secret-file %s: %s", path,
+		         strerror(errno));
 		return -1;
 	}
 	uint8_t *buf = malloc(CONFIG_MAX_SECRET + 1);
@@ -78,7 +79,7 @@ static int read_secret_file(config *cfg, const char *path, char *err, size_t err
 	if (buf == NULL || n > CONFIG_MAX_SECRET) {
 		free(buf);
 		snprintf(err, errcap, "--auth-secret-file %s is larger than %d bytes", path,
-			 CONFIG_MAX_SECRET);
+		         CONFIG_MAX_SECRET);
 		return -1;
 	}
 	// A trailing newline (as editors and `echo` write) is not part of the secret.
@@ -169,7 +170,8 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	cfg->redis_url = pick(f_redis, "REDIS_URL", "redis://127.0.0.1:6379/0");
 	cfg->log_level = pick(NULL, "LOG_LEVEL", "info");
 	if (cfg->database_url == NULL) {
-		snprintf(err, errcap, "missing setting: --database-url or DATABASE_URL is required");
+		snprintf(err, errcap,
+		         "missing setting: --database-url or DATABASE_URL is required");
 		return -1;
 	}
 
@@ -233,8 +235,8 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	}
 	if (cfg->secret == NULL && !cfg->insecure_no_auth) {
 		snprintf(err, errcap,
-			 "missing setting: --auth-secret-file or AUTH_SECRET is required "
-			 "(or --insecure-no-auth for development)");
+		         "missing setting: --auth-secret-file or AUTH_SECRET is required "
+		         "(or --insecure-no-auth for development)");
 		return -1;
 	}
 	return 0;

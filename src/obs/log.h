@@ -6,6 +6,11 @@
 // written with one write(2) each, so concurrent lines never interleave.
 // Never log secrets or tokens: callers pass only what may be read by anyone.
 //
+// A line is at most OBS_LOG_LINE_MAX bytes: PIPE_BUF, the most a pipe accepts
+// in one atomic write. A string that does not fit is cut at a character
+// boundary and ends with "…"; fields that no longer fit are dropped and the
+// line gets "truncated":true. Logging never allocates and never fails.
+//
 // obs_log_init() is called once by app before any thread starts; the level
 // and fd are then read-only.
 #ifndef OBS_LOG_H
@@ -13,6 +18,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define OBS_LOG_LINE_MAX 4096
 
 typedef enum obs_level { OBS_DEBUG = 0, OBS_INFO, OBS_WARN, OBS_ERROR } obs_level;
 
@@ -35,6 +42,11 @@ typedef struct obs_field {
 #define OBS_B(k, val) ((obs_field){.key = (k), .type = OBS_FT_BOOL, .v.b = !!(val)})
 
 void obs_log_init(obs_level min_level, int fd);
+
+// Parses a level name ("debug", "info", "warn" or "warning", "error"; any
+// case) as read from a flag or the environment; NULL or anything else gives
+// `dflt`. Pure: callable at any time.
+obs_level obs_level_parse(const char *s, obs_level dflt);
 int obs_log_enabled(obs_level lvl);
 void obs_log_fields(obs_level lvl, const char *msg, const obs_field *fields, size_t n);
 
@@ -44,7 +56,7 @@ void obs_log_fields(obs_level lvl, const char *msg, const obs_field *fields, siz
 		if (obs_log_enabled(lvl)) {                                                        \
 			const obs_field obs_f_[] = {OBS_S("", NULL), ##__VA_ARGS__};               \
 			obs_log_fields((lvl), (msg), obs_f_ + 1,                                   \
-				       sizeof(obs_f_) / sizeof(obs_f_[0]) - 1);                    \
+			               sizeof(obs_f_) / sizeof(obs_f_[0]) - 1);                    \
 		}                                                                                  \
 	} while (0)
 

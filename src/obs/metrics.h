@@ -27,7 +27,7 @@ void obs_registry_destroy(obs_registry *r);
 // type are taken from the first call for a name. Never returns NULL (aborts on
 // out-of-memory); a name reused with another type aborts too (a programming error).
 obs_counter *obs_counter_get(obs_registry *r, const char *name, const char *help,
-			     const char *labels);
+                             const char *labels);
 void obs_counter_add(obs_counter *c, uint64_t v);
 uint64_t obs_counter_value(const obs_counter *c);
 
@@ -39,7 +39,7 @@ double obs_gauge_value(const obs_gauge *g);
 // `bounds` are the upper bounds of the buckets in ascending order (+Inf is
 // implied); copied. All series of one name must use the same bounds.
 obs_histogram *obs_histogram_get(obs_registry *r, const char *name, const char *help,
-				 const char *labels, const double *bounds, size_t n_bounds);
+                                 const char *labels, const double *bounds, size_t n_bounds);
 void obs_histogram_observe(obs_histogram *h, double v);
 
 // Latency buckets in seconds, 50 µs .. 10 s, for every *_seconds histogram.

@@ -38,13 +38,13 @@ static inline void *prop_alloc(prop_ctx *ctx, size_t n)
 
 // Fields an update may change (update_mask paths).
 enum prop_field {
-	PROP_F_TITLE       = 1u << 0,
+	PROP_F_TITLE = 1u << 0,
 	PROP_F_DESCRIPTION = 1u << 1,
-	PROP_F_LOCATION    = 1u << 2,
-	PROP_F_PRICE       = 1u << 3,
-	PROP_F_CURRENCY    = 1u << 4,
-	PROP_F_BEDROOMS    = 1u << 5,
-	PROP_F_STATUS      = 1u << 6,
+	PROP_F_LOCATION = 1u << 2,
+	PROP_F_PRICE = 1u << 3,
+	PROP_F_CURRENCY = 1u << 4,
+	PROP_F_BEDROOMS = 1u << 5,
+	PROP_F_STATUS = 1u << 6,
 };
 
 // A keyset position: the last row of the previous page. For the owner listing
@@ -78,8 +78,8 @@ typedef struct prop_repo_ops {
 	// ago: with the same request_hash it returns that property and sets *replayed
 	// (nothing written); with another hash NRPC_ALREADY_EXISTS.
 	nrpc_code (*create)(void *self, prop_ctx *ctx, const Property__V1__Property *p,
-			    const char *idem_key, const char *request_hash,
-			    Property__V1__Property **out, bool *replayed);
+	                    const char *idem_key, const char *request_hash,
+	                    Property__V1__Property **out, bool *replayed);
 	// NRPC_NOT_FOUND when absent.
 	nrpc_code (*get)(void *self, prop_ctx *ctx, const char *id, Property__V1__Property **out);
 	// Copies the fields in `mask` from `values`, version + 1, updated_at now, and
@@ -87,24 +87,24 @@ typedef struct prop_repo_ops {
 	// NOT_FOUND; PERMISSION_DENIED when owner is non-NULL and not the row's owner;
 	// ABORTED when expected_version is non-zero and not the current version.
 	nrpc_code (*update)(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
-			    const char *owner, unsigned mask, const Property__V1__Property *values,
-			    Property__V1__Property **out);
+	                    const char *owner, unsigned mask, const Property__V1__Property *values,
+	                    Property__V1__Property **out);
 	// Deletes and appends "property.deleted" (the last state) in one
 	// transaction; the same checks as update. *last is the deleted row.
 	nrpc_code (*remove)(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
-			    const char *owner, Property__V1__Property **last);
+	                    const char *owner, Property__V1__Property **last);
 	// At most `limit` rows of `owner` after `after` (NULL: from the start),
 	// ordered by created_at_us DESC, id DESC.
 	nrpc_code (*list_by_owner)(void *self, prop_ctx *ctx, const char *owner,
-				   const prop_cursor *after, uint32_t limit, prop_page *out);
+	                           const prop_cursor *after, uint32_t limit, prop_page *out);
 	// At most `limit` matching rows after `after`, ordered by price_cents ASC, id ASC.
 	nrpc_code (*search)(void *self, prop_ctx *ctx, const prop_search_query *q,
-			    const prop_cursor *after, uint32_t limit, prop_page *out);
+	                    const prop_cursor *after, uint32_t limit, prop_page *out);
 	// Published events with seq > after_seq whose type starts with type_prefix
 	// ("" = all), in seq order, at most limit; *last_seq is the newest seq.
 	nrpc_code (*read_events)(void *self, prop_ctx *ctx, uint64_t after_seq, uint32_t limit,
-				 const char *type_prefix, Property__V1__Event ***events, size_t *n,
-				 uint64_t *last_seq);
+	                         const char *type_prefix, Property__V1__Event ***events, size_t *n,
+	                         uint64_t *last_seq);
 } prop_repo_ops;
 
 typedef struct prop_repo {
@@ -114,7 +114,7 @@ typedef struct prop_repo {
 
 enum prop_cache_result {
 	PROP_CACHE_MISS = 0, // not cached (or the cache is unavailable)
-	PROP_CACHE_HIT  = 1, // *out filled
+	PROP_CACHE_HIT = 1,  // *out filled
 	PROP_CACHE_GONE = 2, // a tombstone: the property was deleted
 };
 
@@ -131,11 +131,11 @@ typedef struct prop_cache_ops {
 	// `page_key` (which names page size and token). Returns HIT or MISS; *gen is
 	// always set to the owner's current generation, to hand back to page_put.
 	int (*owner_page_get)(void *self, prop_ctx *ctx, const char *owner, const char *page_key,
-			      uint8_t **data, size_t *len, uint64_t *gen);
+	                      uint8_t **data, size_t *len, uint64_t *gen);
 	// Stores a page only if the owner's generation is still `gen` (atomically):
 	// a reader that raced a writer never stores an old page.
 	void (*owner_page_put)(void *self, prop_ctx *ctx, const char *owner, const char *page_key,
-			       uint64_t gen, const uint8_t *data, size_t len);
+	                       uint64_t gen, const uint8_t *data, size_t len);
 	// After a committed write to any of the owner's properties: bumps the
 	// generation and drops the cached pages.
 	void (*owner_invalidate)(void *self, prop_ctx *ctx, const char *owner);

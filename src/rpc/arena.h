@@ -12,7 +12,7 @@
 
 // First chunk lives inside the arena itself, so a small request makes no
 // extra malloc; later chunks grow geometrically up to ARENA_MAX_CHUNK.
-#define ARENA_INLINE     4096
+#define ARENA_INLINE    4096
 #define ARENA_MAX_CHUNK (1u << 20)
 
 struct arena_chunk;

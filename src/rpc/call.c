@@ -10,7 +10,7 @@
 
 #include "nrpc/text.h"
 
-#define REQUEST_ID_MAX 128 // longer caller-chosen ids are replaced, not echoed
+#define REQUEST_ID_MAX 128  // longer caller-chosen ids are replaced, not echoed
 #define MESSAGE_MAX    1024 // reply messages are cut here: they are for people
 
 int64_t nrpc_now_us(void)

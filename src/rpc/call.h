@@ -17,17 +17,17 @@
 struct nrpc_method; // resolved method (server.c)
 
 struct nrpc_call {
-	arena c_arena;                   // every allocation of this call
-	int64_t c_start_us;              // receive time, CLOCK_MONOTONIC
-	int64_t c_deadline_us;           // absolute deadline, CLOCK_MONOTONIC
-	Rpc__V1__Request *c_req;         // the envelope (arena)
-	const struct nrpc_method *c_m;   // NULL until resolved
-	ProtobufCMessage *c_input;       // the unpacked payload (arena)
-	const char *c_request_id;        // echoed or generated (arena)
-	const char *c_traceparent;       // valid traceparent or NULL
-	const char *c_subject;           // token's sub (arena) or NULL
-	unsigned c_code;                 // reply status
-	char *c_message;                 // reply message (arena) or NULL
+	arena c_arena;                    // every allocation of this call
+	int64_t c_start_us;               // receive time, CLOCK_MONOTONIC
+	int64_t c_deadline_us;            // absolute deadline, CLOCK_MONOTONIC
+	Rpc__V1__Request *c_req;          // the envelope (arena)
+	const struct nrpc_method *c_m;    // NULL until resolved
+	ProtobufCMessage *c_input;        // the unpacked payload (arena)
+	const char *c_request_id;         // echoed or generated (arena)
+	const char *c_traceparent;        // valid traceparent or NULL
+	const char *c_subject;            // token's sub (arena) or NULL
+	unsigned c_code;                  // reply status
+	char *c_message;                  // reply message (arena) or NULL
 	Rpc__V1__FieldViolation **c_viol; // reply violations (arena)
 	size_t c_nviol, c_capviol;
 	Rpc__V1__Response__MetadataEntry **c_meta; // reply metadata (arena)

@@ -77,7 +77,7 @@ enum nrpc_serving nrpc_health_get(const nrpc_health *h, const char *service)
 }
 
 static nrpc_code check(nrpc_call *call, const ProtobufCMessage *in, ProtobufCMessage **out,
-		       void *arg)
+                       void *arg)
 {
 	const Grpc__Health__V1__HealthCheckRequest *req =
 	    (const Grpc__Health__V1__HealthCheckRequest *)in;

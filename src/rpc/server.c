@@ -21,7 +21,7 @@
 #include "call.h"
 #include "nrpc/jwt.h"
 
-#define CONTEXTS_PER_WORKER 4   // requests that may wait for a worker, per worker
+#define CONTEXTS_PER_WORKER 4    // requests that may wait for a worker, per worker
 #define MAX_CONTEXTS        1024 // nng 1.5.2 costs CPU per context (#1663)
 #define MAX_SERVICES        8
 #define CLOSE_WATCHDOG_MS   2000 // nng_close can hang (#1543): give up after this
@@ -29,9 +29,9 @@
 enum rctx_state { RCTX_IDLE, RCTX_RECV, RCTX_QUEUED, RCTX_SEND, RCTX_DONE };
 
 struct nrpc_method {
-	char path[256];                         // "/pkg.Service/Method"
+	char path[256]; // "/pkg.Service/Method"
 	const ProtobufCMethodDescriptor *md;
-	nrpc_handler handler;                   // NULL: unimplemented
+	nrpc_handler handler; // NULL: unimplemented
 	unsigned flags;
 	void *arg;
 };
@@ -66,8 +66,8 @@ struct nrpc_server {
 	pthread_cond_t cv;      // workers wait for work
 	pthread_cond_t idle_cv; // drain waits for in-flight requests
 	struct rctx *q_head, *q_tail;
-	bool stopping;          // workers exit
-	bool draining;          // no new receives
+	bool stopping; // workers exit
+	bool draining; // no new receives
 	int inflight;
 	pthread_t *threads;
 	int nthreads;
@@ -90,7 +90,8 @@ static const struct nrpc_method *find_method(const nrpc_server *s, const char *p
 	size_t svc_len = (size_t)(slash - path - 1);
 	for (size_t i = 0; i < s->nservices; i++) {
 		const struct service *sv = &s->services[i];
-		if (strlen(sv->desc->name) != svc_len || memcmp(sv->desc->name, path + 1, svc_len) != 0)
+		if (strlen(sv->desc->name) != svc_len ||
+		    memcmp(sv->desc->name, path + 1, svc_len) != 0)
 			continue;
 		const ProtobufCMethodDescriptor *md =
 		    protobuf_c_service_descriptor_get_method_by_name(sv->desc, slash + 1);
@@ -102,7 +103,7 @@ static const struct nrpc_method *find_method(const nrpc_server *s, const char *p
 }
 
 int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *desc,
-			    const nrpc_method_impl *impls, size_t n, void *arg)
+                            const nrpc_method_impl *impls, size_t n, void *arg)
 {
 	if (s->started || s->nservices == MAX_SERVICES)
 		return NNG_ESTATE;
@@ -111,7 +112,8 @@ int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *de
 		return NNG_ENOMEM;
 	for (unsigned i = 0; i < desc->n_methods; i++) {
 		ms[i].md = &desc->methods[i];
-		snprintf(ms[i].path, sizeof(ms[i].path), "/%s/%s", desc->name, desc->methods[i].name);
+		snprintf(ms[i].path, sizeof(ms[i].path), "/%s/%s", desc->name,
+		         desc->methods[i].name);
 		ms[i].arg = arg;
 		for (size_t k = 0; k < n; k++) {
 			if (strcmp(impls[k].name, desc->methods[i].name) == 0) {
@@ -145,11 +147,11 @@ static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
 		if (open)
 			return NRPC_OK;
 		return nrpc_call_error(c, NRPC_UNAUTHENTICATED,
-				       "authorization must be \"Bearer <token>\"");
+		                       "authorization must be \"Bearer <token>\"");
 	}
 	char sub[NRPC_JWT_MAX_SUB + 1], err[128];
 	if (nrpc_jwt_verify(s->secret, s->cfg.auth_secret_len, h + 7, (int64_t)time(NULL), sub,
-			    sizeof(sub), err, sizeof(err)) != 0) {
+	                    sizeof(sub), err, sizeof(err)) != 0) {
 		if (open)
 			return NRPC_OK;
 		return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "invalid token: %s", err);
@@ -163,12 +165,12 @@ static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
 static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
 {
 	struct nrpc_call *c = &r->call;
-	c->c_req = rpc__v1__request__unpack(nrpc_call_allocator(c), nng_msg_len(msg),
-					    nng_msg_body(msg));
+	c->c_req =
+	    rpc__v1__request__unpack(nrpc_call_allocator(c), nng_msg_len(msg), nng_msg_body(msg));
 	if (c->c_req == NULL) {
 		call_take_ids(c);
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
-				       "request is not a valid rpc.v1.Request message");
+		                       "request is not a valid rpc.v1.Request message");
 	}
 	call_take_ids(c);
 	uint32_t t = c->c_req->timeout_ms ? c->c_req->timeout_ms : NRPC_DEFAULT_TIMEOUT;
@@ -181,13 +183,13 @@ static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
 		return nrpc_call_error(c, NRPC_UNIMPLEMENTED, "unknown method");
 	if (c->c_m->handler == NULL)
 		return nrpc_call_error(c, NRPC_UNIMPLEMENTED, "method %s is not implemented",
-				       c->c_m->path);
+		                       c->c_m->path);
 	const ProtobufCMessageDescriptor *in = c->c_m->md->input;
 	c->c_input = protobuf_c_message_unpack(in, nrpc_call_allocator(c), c->c_req->payload.len,
-					       c->c_req->payload.data);
+	                                       c->c_req->payload.data);
 	if (c->c_input == NULL)
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
-				       "payload is not a valid %s message", in->name);
+		                       "payload is not a valid %s message", in->name);
 	unsigned code = authenticate(s, c);
 	if (code != NRPC_OK)
 		return code;

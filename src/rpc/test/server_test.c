@@ -33,7 +33,7 @@ static int failures;
 	} while (0)
 
 static nrpc_code check(nrpc_call *call, const ProtobufCMessage *in, ProtobufCMessage **out,
-		       void *arg)
+                       void *arg)
 {
 	(void)arg;
 	const Grpc__Health__V1__HealthCheckRequest *req = (const void *)in;
@@ -70,7 +70,8 @@ static nrpc_server *start_server(bool open_method)
 		fprintf(stderr, "create: %s\n", err);
 		exit(1);
 	}
-	nrpc_method_impl impl = {.name = "Check", .handler = check, .flags = open_method ? NRPC_OPEN : 0};
+	nrpc_method_impl impl = {
+	    .name = "Check", .handler = check, .flags = open_method ? NRPC_OPEN : 0};
 	nrpc_server_add_service(s, &grpc__health__v1__health__descriptor, &impl, 1, NULL);
 	if (nrpc_server_start(s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "start: %s\n", err);
@@ -110,7 +111,7 @@ static Rpc__V1__Response *raw_call(const void *buf, size_t len)
 }
 
 static unsigned call_service(nrpc_client *c, const char *method, const char *service,
-			     const char *tok, uint32_t timeout_ms, nrpc_result *res)
+                             const char *tok, uint32_t timeout_ms, nrpc_result *res)
 {
 	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
 	req.service = (char *)service;
@@ -136,8 +137,8 @@ static void test_envelope(nrpc_client *c, const char *good)
 	      "garbage envelope carries x-request-id");
 	rpc__v1__response__free_unpacked(r, NULL);
 
-	CHECK(call_service(c, "/nope.Service/Method", "", good, 0, &res) == 12, "unknown service %u",
-	      res.code);
+	CHECK(call_service(c, "/nope.Service/Method", "", good, 0, &res) == 12,
+	      "unknown service %u", res.code);
 	nrpc_result_free(&res);
 	CHECK(call_service(c, "/grpc.health.v1.Health/Nope", "", good, 0, &res) == 12,
 	      "unknown method %u", res.code);
@@ -332,7 +333,8 @@ static void test_drain(nrpc_server *s, nrpc_client *c, const char *good)
 	CHECK(left == 0, "drain finished in-flight requests (%d left)", left);
 	for (int i = 0; i < 4; i++) {
 		pthread_join(t[i], NULL);
-		CHECK(a[i].code == 0, "in-flight request %d answered during drain: %u", i, a[i].code);
+		CHECK(a[i].code == 0, "in-flight request %d answered during drain: %u", i,
+		      a[i].code);
 	}
 }
 

@@ -1,0 +1,293 @@
+// propertyd: wires the layers together and runs until SIGTERM/SIGINT.
+//
+// Start: config -> logs and metrics -> schema migrations (advisory lock) ->
+// PostgreSQL pool -> Redis cache -> property service -> RPC server -> event
+// relay -> HTTP. Stop: NOT_SERVING, drain in-flight requests (10 s at most),
+// flush the relay, tear down in reverse order, exit 0. A watchdog bounds the
+// whole stop so a hung socket close can never keep the process alive.
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/config.h"
+#include "app/observer.h"
+#include "cache/redis_cache.h"
+#include "events/relay.h"
+#include "nrpc/health.h"
+#include "nrpc/server.h"
+#include "obs/http.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "property/handlers.h"
+#include "property/service.h"
+#include "store/migrate.h"
+#include "store/pgpool.h"
+#include "store/repo_pg.h"
+
+#define DRAIN_MS            10000 // CONTRACT.md: in-flight requests get at most 10 s
+#define STOP_WATCHDOG_S     16    // drain + relay flush + closes, with margin
+#define HEALTH_PROBE_MS     1000  // how often readiness follows PostgreSQL
+#define HEALTH_PING_MS      800   // a probe slower than this counts as down
+#define MIGRATE_RETRY_S     60    // PostgreSQL may still be starting (compose)
+#define CACHE_POOL_PER_WORK 1     // Redis connections per worker
+
+static const char *const services[] = {"property.v1.PropertyService", "property.v1.EventService"};
+
+static const char *const methods[] = {
+    "/property.v1.PropertyService/CreateProperty",
+    "/property.v1.PropertyService/GetProperty",
+    "/property.v1.PropertyService/UpdateProperty",
+    "/property.v1.PropertyService/DeleteProperty",
+    "/property.v1.PropertyService/ListPropertiesByOwner",
+    "/property.v1.PropertyService/SearchProperties",
+    "/property.v1.EventService/ReadEvents",
+    "/grpc.health.v1.Health/Check",
+};
+
+// Everything the process owns; the one place with process-wide state.
+struct app {
+	config cfg;
+	obs_registry *metrics;
+	pgpool *pool;
+	repo_pg *repo;
+	cache *cache;
+	prop_service *svc;
+	nrpc_health *health;
+	observer *obs;
+	nrpc_server *server;
+	relay *relay;
+	obs_http *http;
+	pthread_t prober;
+	bool prober_started;
+	atomic_bool draining;
+	atomic_bool stop_prober;
+	obs_gauge *up_gauge;
+};
+
+static int ready(void *arg)
+{
+	struct app *a = arg;
+	return !atomic_load(&a->draining) && nrpc_health_get(a->health, "") == NRPC_HEALTH_SERVING;
+}
+
+// Readiness follows PostgreSQL: NOT_SERVING while it is unreachable (Redis
+// alone being down leaves the service SERVING: reads fall back to PostgreSQL).
+static void *prober_main(void *arg)
+{
+	struct app *a = arg;
+	bool was_up = true;
+	while (!atomic_load(&a->stop_prober)) {
+		char err[256];
+		bool up = pgpool_ping(a->pool, HEALTH_PING_MS, err, sizeof(err)) == NRPC_OK;
+		if (!atomic_load(&a->draining))
+			nrpc_health_set_all(a->health,
+			                    up ? NRPC_HEALTH_SERVING : NRPC_HEALTH_NOT_SERVING);
+		obs_gauge_set(a->up_gauge, up ? 1 : 0);
+		if (up != was_up) {
+			if (up)
+				OBS_LOG(OBS_INFO, "database reachable again");
+			else
+				OBS_LOG(OBS_ERROR, "database unreachable", OBS_S("error", err));
+			was_up = up;
+		}
+		for (int i = 0; i < HEALTH_PROBE_MS / 50 && !atomic_load(&a->stop_prober); i++)
+			usleep(50 * 1000);
+	}
+	return NULL;
+}
+
+static void *watchdog_main(void *arg)
+{
+	(void)arg;
+	sleep(STOP_WATCHDOG_S);
+	OBS_LOG(OBS_ERROR, "shutdown watchdog fired: exiting without a full teardown");
+	_exit(0);
+}
+
+static int migrate_with_retry(struct app *a)
+{
+	char err[512];
+	for (int waited = 0;; waited++) {
+		if (migrate_apply(a->cfg.database_url, err, sizeof(err)) == 0)
+			return 0;
+		if (waited >= MIGRATE_RETRY_S) {
+			fprintf(stderr, "propertyd: cannot apply schema migrations: %s\n", err);
+			return -1;
+		}
+		if (waited == 0)
+			OBS_LOG(OBS_WARN, "database not ready, retrying migrations",
+			        OBS_S("error", err));
+		sleep(1);
+	}
+}
+
+static int start(struct app *a)
+{
+	char err[512];
+	a->metrics = obs_registry_create();
+	a->up_gauge = obs_gauge_get(a->metrics, "propertyd_database_up",
+	                            "1 when PostgreSQL answers the health probe", NULL);
+	obs_gauge_set(obs_gauge_get(a->metrics, "propertyd_build_info", "Build information",
+	                            "version=\"" PROPERTYD_VERSION "\""),
+	              1);
+	if (migrate_with_retry(a) != 0)
+		return -1;
+
+	pgpool_config pc = {
+	    .conninfo = a->cfg.database_url,
+	    .size = (unsigned)a->cfg.db_pool_size,
+	    .wait_ms = a->cfg.db_pool_wait_ms,
+	    .slow_query_ms = a->cfg.slow_query_ms,
+	    .no_prepare = a->cfg.db_no_prepare,
+	    .metrics = a->metrics,
+	};
+	if (pgpool_create(&a->pool, &pc, err, sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: database pool: %s\n", err);
+		return -1;
+	}
+	if (repo_pg_create(&a->repo, a->pool, err, sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: repository: %s\n", err);
+		return -1;
+	}
+	if (cache_create(&a->cache, a->cfg.redis_url, a->cfg.workers * CACHE_POOL_PER_WORK,
+	                 a->metrics, err, sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: cache: %s\n", err);
+		return -1;
+	}
+	prop_service_config sc = {
+	    .repo = repo_pg_port(a->repo),
+	    .cache = cache_port(a->cache),
+	    .token_key = a->cfg.secret,
+	    .token_key_len = a->cfg.secret_len,
+	    .metrics = a->metrics,
+	};
+	if (prop_service_create(&a->svc, &sc) != 0) {
+		fprintf(stderr, "propertyd: cannot create the property service\n");
+		return -1;
+	}
+	a->health = nrpc_health_create(services, sizeof(services) / sizeof(services[0]));
+	a->obs = observer_create(a->metrics, methods, sizeof(methods) / sizeof(methods[0]),
+	                         a->cfg.log_requests);
+	if (a->health == NULL || a->obs == NULL) {
+		fprintf(stderr, "propertyd: out of memory\n");
+		return -1;
+	}
+	nrpc_server_config rc = {
+	    .url = a->cfg.rpc_url,
+	    .workers = a->cfg.workers,
+	    .auth_secret = a->cfg.secret,
+	    .auth_secret_len = a->cfg.secret_len,
+	    .insecure_no_auth = a->cfg.insecure_no_auth,
+	    .observer = observer_on_call,
+	    .observer_arg = a->obs,
+	};
+	if (nrpc_server_create(&a->server, &rc, err, sizeof(err)) != 0 ||
+	    nrpc_health_register(a->health, a->server) != 0 ||
+	    prop_handlers_register(a->server, a->svc) != 0) {
+		fprintf(stderr, "propertyd: rpc server: %s\n", err);
+		return -1;
+	}
+	relay_config ec = {
+	    .conninfo = a->cfg.database_url,
+	    .pub_url = a->cfg.events_url,
+	    .metrics = a->metrics,
+	    .retention_s = a->cfg.event_retention_s,
+	};
+	if (relay_start(&a->relay, &ec, err, sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: event relay: %s\n", err);
+		return -1;
+	}
+	if (obs_http_start(&a->http, a->cfg.http_addr, a->metrics, ready, a, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "propertyd: http: %s\n", err);
+		return -1;
+	}
+	if (nrpc_server_start(a->server, err, sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: %s\n", err);
+		return -1;
+	}
+	nrpc_health_set_all(a->health, NRPC_HEALTH_SERVING);
+	if (pthread_create(&a->prober, NULL, prober_main, a) == 0)
+		a->prober_started = true;
+	return 0;
+}
+
+static void stop(struct app *a)
+{
+	atomic_store(&a->draining, true);
+	if (a->health)
+		nrpc_health_set_all(a->health, NRPC_HEALTH_NOT_SERVING);
+	if (a->server) {
+		int left = nrpc_server_drain(a->server, DRAIN_MS);
+		if (left > 0)
+			OBS_LOG(OBS_WARN, "drain budget ran out", OBS_I("inflight", left));
+	}
+	atomic_store(&a->stop_prober, true);
+	if (a->prober_started)
+		pthread_join(a->prober, NULL);
+	if (a->relay)
+		relay_stop(a->relay); // flushes what is pending
+	if (a->http)
+		obs_http_stop(a->http);
+	nrpc_server_destroy(a->server);
+	observer_destroy(a->obs);
+	nrpc_health_destroy(a->health);
+	prop_service_destroy(a->svc);
+	if (a->cache)
+		cache_destroy(a->cache);
+	if (a->repo)
+		repo_pg_destroy(a->repo);
+	if (a->pool)
+		pgpool_destroy(a->pool);
+	obs_registry_destroy(a->metrics);
+	config_free(&a->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static struct app a; // zero-initialised; the process's one owner of state
+	char err[512];
+	int rc = config_load(&a.cfg, argc, argv, err, sizeof(err));
+	if (rc != 0) {
+		if (rc < 0)
+			fprintf(stderr, "propertyd: %s\n", err);
+		config_free(&a.cfg);
+		return rc < 0 ? 2 : 0;
+	}
+	obs_log_init(obs_level_parse(a.cfg.log_level, OBS_INFO), 2);
+
+	// Every thread created from here on inherits the mask; main waits below.
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (a.cfg.insecure_no_auth)
+		OBS_LOG(OBS_WARN, "INSECURE: --insecure-no-auth is set; requests are accepted "
+		                  "without tokens and nothing is owner-checked. Development only!");
+	if (start(&a) != 0) {
+		stop(&a);
+		return 1;
+	}
+	OBS_LOG(OBS_INFO, "propertyd serving", OBS_S("version", PROPERTYD_VERSION),
+	        OBS_S("rpc_url", a.cfg.rpc_url), OBS_S("events_url", a.cfg.events_url),
+	        OBS_S("http_addr", a.cfg.http_addr), OBS_I("workers", a.cfg.workers),
+	        OBS_I("db_pool_size", a.cfg.db_pool_size));
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	pthread_t wd;
+	if (pthread_create(&wd, NULL, watchdog_main, NULL) == 0)
+		pthread_detach(wd);
+	stop(&a);
+	OBS_LOG(OBS_INFO, "stopped");
+	return 0;
+}
