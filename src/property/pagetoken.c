@@ -1,0 +1,249 @@
+// property pagetoken: see pagetoken.h.
+#include "property/pagetoken.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "property/validate.h"
+
+#define MAC_LEN 16
+
+// Used only when no secret exists (--insecure-no-auth): tokens then protect
+// against accidents, not against a caller who reads this source.
+static const char builtin_key[] = "propertyd insecure page-token key v1";
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void prop_token_key_set(prop_token_key *k, const uint8_t *key, size_t len)
+{
+	if (key == NULL || len == 0) {
+		key = (const uint8_t *)builtin_key;
+		len = sizeof(builtin_key) - 1;
+	}
+	if (len > PROP_TOKEN_KEY_MAX) {
+		SHA256(key, len, k->k);
+		k->len = SHA256_DIGEST_LENGTH;
+		return;
+	}
+	memcpy(k->k, key, len);
+	k->len = len;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)(v & 0xFF);
+		v >>= 8;
+	}
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++) {
+		v = (v << 8) | p[i];
+	}
+	return v;
+}
+
+// First 8 bytes of SHA-256 over the query's canonical encoding.
+static uint64_t hash64(const void *data, size_t len)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	SHA256(data, len, md);
+	return get_be64(md);
+}
+
+uint64_t prop_token_owner_hash(const char *owner)
+{
+	char buf[8 + 256];
+	int n = snprintf(buf, sizeof(buf), "owner%c%s", 0, owner != NULL ? owner : "");
+	// owner_id is at most 64 bytes (validated); a longer one is hashed truncated,
+	// which only widens what a token matches, never what it reveals.
+	size_t len = n < 0 ? 0 : ((size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	return hash64(buf, len);
+}
+
+static void md_str(EVP_MD_CTX *c, const char *s)
+{
+	const char *v = s != NULL ? s : "";
+	EVP_DigestUpdate(c, v, strlen(v) + 1); // with the NUL: "ab"+"c" differs from "a"+"bc"
+}
+
+static void md_u64(EVP_MD_CTX *c, uint64_t v)
+{
+	uint8_t b[8];
+	put_be64(b, v);
+	EVP_DigestUpdate(c, b, sizeof(b));
+}
+
+static void md_dbl(EVP_MD_CTX *c, double d)
+{
+	uint64_t v;
+	memcpy(&v, &d, sizeof(v));
+	md_u64(c, v);
+}
+
+uint64_t prop_token_search_hash(const prop_search_query *q)
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (c == NULL) {
+		abort(); // out of memory, as everywhere else in the service
+	}
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	EVP_DigestUpdate(c, "search", 7);
+	md_str(c, q->city);
+	md_str(c, q->country_code);
+	md_u64(c, (uint64_t)q->min_price_cents);
+	md_u64(c, (uint64_t)q->max_price_cents);
+	md_u64(c, q->min_bedrooms);
+	md_u64(c, q->has_bbox ? 1 : 0);
+	if (q->has_bbox) {
+		md_dbl(c, q->min_lat);
+		md_dbl(c, q->min_lon);
+		md_dbl(c, q->max_lat);
+		md_dbl(c, q->max_lon);
+	}
+	md_u64(c, (uint64_t)(int64_t)q->status);
+	EVP_DigestFinal_ex(c, md, &mdlen);
+	EVP_MD_CTX_free(c);
+	return get_be64(md);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+static bool uuid_to_bytes(const char *s, uint8_t out[16])
+{
+	size_t j = 0;
+	if (!prop_uuid_valid(s)) {
+		return false;
+	}
+	for (size_t i = 0; i < 36; i++) {
+		if (s[i] == '-') {
+			continue;
+		}
+		int v = hexval(s[i]);
+		if (j % 2 == 0) {
+			out[j / 2] = (uint8_t)(v << 4);
+		} else {
+			out[j / 2] = (uint8_t)(out[j / 2] | v);
+		}
+		j++;
+	}
+	return j == 32;
+}
+
+static void uuid_from_bytes(const uint8_t b[16], char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10) {
+			out[o++] = '-';
+		}
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+static void mac(const prop_token_key *k, const uint8_t *data, size_t len, uint8_t out[MAC_LEN])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	HMAC(EVP_sha256(), k->k, (int)k->len, data, len, md, &mdlen);
+	memcpy(out, md, MAC_LEN);
+}
+
+bool prop_token_encode(const prop_token_key *k, uint64_t query_hash, const prop_cursor *c,
+                       char out[PROP_TOKEN_MAX])
+{
+	uint8_t raw[PROP_TOKEN_RAW];
+	raw[0] = PROP_TOKEN_VERSION;
+	put_be64(raw + 1, query_hash);
+	put_be64(raw + 9, (uint64_t)c->key);
+	if (!uuid_to_bytes(c->id, raw + 17)) {
+		return false;
+	}
+	mac(k, raw, PROP_TOKEN_RAW - MAC_LEN, raw + PROP_TOKEN_RAW - MAC_LEN);
+
+	size_t o = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	for (size_t i = 0; i < PROP_TOKEN_RAW; i++) {
+		acc = (acc << 8) | raw[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = b64url[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0) {
+		out[o++] = b64url[(acc << (6 - bits)) & 63];
+	}
+	out[o] = '\0';
+	return true;
+}
+
+static int b64val(char c)
+{
+	const char *p = c != '\0' ? strchr(b64url, c) : NULL;
+	return p != NULL ? (int)(p - b64url) : -1;
+}
+
+bool prop_token_decode(const prop_token_key *k, uint64_t query_hash, const char *token,
+                       prop_cursor *c)
+{
+	uint8_t raw[PROP_TOKEN_RAW], want[MAC_LEN];
+	size_t o = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	if (token == NULL || strlen(token) != (PROP_TOKEN_RAW * 8 + 5) / 6) {
+		return false;
+	}
+	for (size_t i = 0; token[i] != '\0'; i++) {
+		int v = b64val(token[i]);
+		if (v < 0) {
+			return false;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			raw[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	// The leftover bits must be zero: one token, one spelling.
+	if (o != PROP_TOKEN_RAW || (acc & ((1u << bits) - 1)) != 0) {
+		return false;
+	}
+	mac(k, raw, PROP_TOKEN_RAW - MAC_LEN, want);
+	if (CRYPTO_memcmp(want, raw + PROP_TOKEN_RAW - MAC_LEN, MAC_LEN) != 0) {
+		return false;
+	}
+	if (raw[0] != PROP_TOKEN_VERSION || get_be64(raw + 1) != query_hash) {
+		return false;
+	}
+	c->key = (int64_t)get_be64(raw + 9);
+	uuid_from_bytes(raw + 17, c->id);
+	return true;
+}

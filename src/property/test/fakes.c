@@ -1,0 +1,612 @@
+// In-memory fakes of the property ports: see fakes.h.
+#include "fakes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---- test arena -----------------------------------------------------------------------------
+
+struct test_block {
+	struct test_block *next;
+	max_align_t data[];
+};
+
+static void *arena_alloc(void *data, size_t n)
+{
+	test_arena *t = data;
+	struct test_block *b = calloc(1, sizeof(*b) + (n == 0 ? 1 : n));
+	if (b == NULL) {
+		abort();
+	}
+	b->next = t->head;
+	t->head = b;
+	return b->data;
+}
+
+static void arena_free(void *data, void *p)
+{
+	(void)data;
+	(void)p; // freed with the arena
+}
+
+void test_arena_init(test_arena *t)
+{
+	t->a.alloc = arena_alloc;
+	t->a.free = arena_free;
+	t->a.allocator_data = t;
+	t->head = NULL;
+}
+
+void test_arena_fini(test_arena *t)
+{
+	while (t->head != NULL) {
+		struct test_block *b = t->head;
+		t->head = b->next;
+		free(b);
+	}
+}
+
+char *test_arena_strdup(test_arena *t, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = arena_alloc(t, n);
+	memcpy(d, s, n);
+	return d;
+}
+
+void *test_msg_copy(ProtobufCAllocator *alloc, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+	if (buf == NULL) {
+		abort();
+	}
+	protobuf_c_message_pack(m, buf);
+	ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, alloc, len, buf);
+	free(buf);
+	if (copy == NULL) {
+		abort();
+	}
+	return copy;
+}
+
+static const char *s0(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+// ---- fake repository ------------------------------------------------------------------------
+
+void fake_repo_init(fake_repo *r)
+{
+	memset(r, 0, sizeof(*r));
+	test_arena_init(&r->mem);
+	r->clock_us = 1700000000000000;
+}
+
+void fake_repo_fini(fake_repo *r)
+{
+	test_arena_fini(&r->mem);
+}
+
+static Property__V1__Property *find_row(fake_repo *r, const char *id, size_t *idx)
+{
+	for (size_t i = 0; i < r->n_rows; i++) {
+		if (strcmp(r->rows[i]->id, id) == 0) {
+			if (idx != NULL) {
+				*idx = i;
+			}
+			return r->rows[i];
+		}
+	}
+	return NULL;
+}
+
+static void append_event(fake_repo *r, const char *type, const Property__V1__Property *p)
+{
+	if (r->n_events == FAKE_MAX_EVENTS) {
+		abort(); // a test wrote more than it should
+	}
+	Property__V1__Event *e = arena_alloc(&r->mem, sizeof(*e));
+	char id[37];
+	property__v1__event__init(e);
+	e->seq = r->n_events + 1;
+	snprintf(id, sizeof(id), "eeeeeeee-0000-4000-8000-%012llu", (unsigned long long)e->seq);
+	e->id = test_arena_strdup(&r->mem, id);
+	e->type = test_arena_strdup(&r->mem, type);
+	e->aggregate_id = test_arena_strdup(&r->mem, p->id);
+	e->owner_id = test_arena_strdup(&r->mem, p->owner_id);
+	e->occurred_at_us = r->clock_us;
+	e->property = test_msg_copy(&r->mem.a, &p->base);
+	r->events[r->n_events++] = e;
+}
+
+static nrpc_code forced(fake_repo *r, prop_ctx *ctx)
+{
+	if (r->fail_all != NRPC_OK) {
+		snprintf(ctx->err, sizeof(ctx->err), "fake repository failure");
+	}
+	return r->fail_all;
+}
+
+static nrpc_code repo_create(void *self, prop_ctx *ctx, const Property__V1__Property *p,
+                             const char *idem_key, const char *request_hash,
+                             Property__V1__Property **out, bool *replayed)
+{
+	fake_repo *r = self;
+	nrpc_code rc;
+	r->n_create++;
+	snprintf(r->last_idem_key, sizeof(r->last_idem_key), "%s", s0(idem_key));
+	snprintf(r->last_hash, sizeof(r->last_hash), "%s", s0(request_hash));
+	*replayed = false;
+	if ((rc = forced(r, ctx)) != NRPC_OK) {
+		return rc;
+	}
+	if (idem_key != NULL) {
+		for (size_t i = 0; i < r->n_idem; i++) {
+			fake_idem *k = &r->idem[i];
+			if (strcmp(k->owner, p->owner_id) != 0 || strcmp(k->key, idem_key) != 0) {
+				continue;
+			}
+			if (strcmp(k->hash, request_hash) != 0) {
+				snprintf(ctx->err, sizeof(ctx->err),
+				         "idempotency-key reused with another request");
+				return NRPC_ALREADY_EXISTS;
+			}
+			*out = test_msg_copy(ctx->alloc, &find_row(r, k->id, NULL)->base);
+			*replayed = true;
+			return NRPC_OK;
+		}
+	}
+	if (r->n_rows == FAKE_MAX_ROWS) {
+		abort();
+	}
+	Property__V1__Property *row = test_msg_copy(&r->mem.a, &p->base);
+	char id[37];
+	snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012llu",
+	         (unsigned long long)++r->next_id);
+	row->id = test_arena_strdup(&r->mem, id);
+	row->version = 1;
+	row->created_at_us = ++r->clock_us;
+	row->updated_at_us = row->created_at_us;
+	r->rows[r->n_rows++] = row;
+	append_event(r, "property.created", row);
+	if (idem_key != NULL) {
+		fake_idem *k = &r->idem[r->n_idem++];
+		snprintf(k->owner, sizeof(k->owner), "%s", row->owner_id);
+		snprintf(k->key, sizeof(k->key), "%s", idem_key);
+		snprintf(k->hash, sizeof(k->hash), "%s", request_hash);
+		snprintf(k->id, sizeof(k->id), "%s", row->id);
+	}
+	*out = test_msg_copy(ctx->alloc, &row->base);
+	return NRPC_OK;
+}
+
+static nrpc_code repo_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Property **out)
+{
+	fake_repo *r = self;
+	nrpc_code rc;
+	r->n_get++;
+	if ((rc = forced(r, ctx)) != NRPC_OK) {
+		return rc;
+	}
+	Property__V1__Property *row = find_row(r, id, NULL);
+	if (row == NULL) {
+		snprintf(ctx->err, sizeof(ctx->err), "not found");
+		return NRPC_NOT_FOUND;
+	}
+	*out = test_msg_copy(ctx->alloc, &row->base);
+	return NRPC_OK;
+}
+
+// The checks update and remove share, in the port's order.
+static nrpc_code write_checks(fake_repo *r, prop_ctx *ctx, const char *id, uint64_t expected,
+                              const char *owner, Property__V1__Property **row, size_t *idx)
+{
+	snprintf(r->last_owner, sizeof(r->last_owner), "%s", owner != NULL ? owner : "(null)");
+	if ((*row = find_row(r, id, idx)) == NULL) {
+		snprintf(ctx->err, sizeof(ctx->err), "not found");
+		return NRPC_NOT_FOUND;
+	}
+	if (owner != NULL && strcmp(owner, (*row)->owner_id) != 0) {
+		snprintf(ctx->err, sizeof(ctx->err), "not the owner");
+		return NRPC_PERMISSION_DENIED;
+	}
+	if (expected != 0 && expected != (*row)->version) {
+		snprintf(ctx->err, sizeof(ctx->err), "version mismatch");
+		return NRPC_ABORTED;
+	}
+	return NRPC_OK;
+}
+
+static nrpc_code repo_update(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
+                             const char *owner, unsigned mask, const Property__V1__Property *v,
+                             Property__V1__Property **out)
+{
+	fake_repo *r = self;
+	Property__V1__Property *row;
+	size_t idx;
+	nrpc_code rc;
+	r->n_update++;
+	if ((rc = forced(r, ctx)) != NRPC_OK ||
+	    (rc = write_checks(r, ctx, id, expected_version, owner, &row, &idx)) != NRPC_OK) {
+		return rc;
+	}
+	if (mask & PROP_F_TITLE) {
+		row->title = test_arena_strdup(&r->mem, v->title);
+	}
+	if (mask & PROP_F_DESCRIPTION) {
+		row->description = test_arena_strdup(&r->mem, v->description);
+	}
+	if (mask & PROP_F_LOCATION) {
+		row->location = test_msg_copy(&r->mem.a, &v->location->base);
+	}
+	if (mask & PROP_F_PRICE) {
+		row->price_cents = v->price_cents;
+	}
+	if (mask & PROP_F_CURRENCY) {
+		row->currency = test_arena_strdup(&r->mem, v->currency);
+	}
+	if (mask & PROP_F_BEDROOMS) {
+		row->bedrooms = v->bedrooms;
+	}
+	if (mask & PROP_F_STATUS) {
+		row->status = v->status;
+	}
+	row->version++;
+	row->updated_at_us = ++r->clock_us;
+	append_event(r, "property.updated", row);
+	*out = test_msg_copy(ctx->alloc, &row->base);
+	return NRPC_OK;
+}
+
+static nrpc_code repo_remove(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
+                             const char *owner, Property__V1__Property **last)
+{
+	fake_repo *r = self;
+	Property__V1__Property *row;
+	size_t idx;
+	nrpc_code rc;
+	r->n_remove++;
+	if ((rc = forced(r, ctx)) != NRPC_OK ||
+	    (rc = write_checks(r, ctx, id, expected_version, owner, &row, &idx)) != NRPC_OK) {
+		return rc;
+	}
+	r->clock_us++;
+	append_event(r, "property.deleted", row);
+	*last = test_msg_copy(ctx->alloc, &row->base);
+	r->rows[idx] = r->rows[--r->n_rows];
+	return NRPC_OK;
+}
+
+// Owner listing order: created_at_us DESC, id DESC.
+static int cmp_owner(const void *a, const void *b)
+{
+	const Property__V1__Property *x = *(Property__V1__Property *const *)a;
+	const Property__V1__Property *y = *(Property__V1__Property *const *)b;
+	if (x->created_at_us != y->created_at_us) {
+		return x->created_at_us > y->created_at_us ? -1 : 1;
+	}
+	return -strcmp(x->id, y->id);
+}
+
+// Search order: price_cents ASC, id ASC.
+static int cmp_search(const void *a, const void *b)
+{
+	const Property__V1__Property *x = *(Property__V1__Property *const *)a;
+	const Property__V1__Property *y = *(Property__V1__Property *const *)b;
+	if (x->price_cents != y->price_cents) {
+		return x->price_cents < y->price_cents ? -1 : 1;
+	}
+	return strcmp(x->id, y->id);
+}
+
+// Copies the sorted matches after `after` (in sort order) into out, at most limit.
+static void fill_page(prop_ctx *ctx, Property__V1__Property **match, size_t n,
+                      int (*cmp)(const void *, const void *), const prop_cursor *after,
+                      uint32_t limit, bool key_is_price, prop_page *out)
+{
+	qsort(match, n, sizeof(*match), cmp);
+	out->items = prop_alloc(ctx, (limit + 1) * sizeof(*out->items));
+	out->n = 0;
+	for (size_t i = 0; i < n && out->n < limit; i++) {
+		if (after != NULL) {
+			Property__V1__Property pos = PROPERTY__V1__PROPERTY__INIT;
+			Property__V1__Property *pp = &pos;
+			char id[37];
+			snprintf(id, sizeof(id), "%s", after->id);
+			pos.id = id;
+			if (key_is_price) {
+				pos.price_cents = after->key;
+			} else {
+				pos.created_at_us = after->key;
+			}
+			if (cmp(&match[i], &pp) <= 0) {
+				continue;
+			}
+		}
+		out->items[out->n++] = test_msg_copy(ctx->alloc, &match[i]->base);
+	}
+}
+
+static nrpc_code repo_list(void *self, prop_ctx *ctx, const char *owner, const prop_cursor *after,
+                           uint32_t limit, prop_page *out)
+{
+	fake_repo *r = self;
+	Property__V1__Property *match[FAKE_MAX_ROWS];
+	size_t n = 0;
+	nrpc_code rc;
+	r->n_list++;
+	r->last_limit = limit;
+	if ((rc = forced(r, ctx)) != NRPC_OK) {
+		return rc;
+	}
+	for (size_t i = 0; i < r->n_rows; i++) {
+		if (strcmp(r->rows[i]->owner_id, owner) == 0) {
+			match[n++] = r->rows[i];
+		}
+	}
+	fill_page(ctx, match, n, cmp_owner, after, limit, false, out);
+	return NRPC_OK;
+}
+
+static bool matches(const prop_search_query *q, const Property__V1__Property *p)
+{
+	const Property__V1__Location *l = p->location;
+	if (q->city[0] != '\0' && strcasecmp(q->city, l->city) != 0) {
+		return false;
+	}
+	if (q->country_code[0] != '\0' && strcmp(q->country_code, l->country_code) != 0) {
+		return false;
+	}
+	if (p->price_cents < q->min_price_cents ||
+	    (q->max_price_cents != 0 && p->price_cents > q->max_price_cents)) {
+		return false;
+	}
+	if (p->bedrooms < q->min_bedrooms || (q->status != 0 && (int)p->status != q->status)) {
+		return false;
+	}
+	if (q->has_bbox && (l->latitude < q->min_lat || l->latitude > q->max_lat ||
+	                    l->longitude < q->min_lon || l->longitude > q->max_lon)) {
+		return false;
+	}
+	return true;
+}
+
+static nrpc_code repo_search(void *self, prop_ctx *ctx, const prop_search_query *q,
+                             const prop_cursor *after, uint32_t limit, prop_page *out)
+{
+	fake_repo *r = self;
+	Property__V1__Property *match[FAKE_MAX_ROWS];
+	size_t n = 0;
+	nrpc_code rc;
+	r->n_search++;
+	r->last_limit = limit;
+	if ((rc = forced(r, ctx)) != NRPC_OK) {
+		return rc;
+	}
+	for (size_t i = 0; i < r->n_rows; i++) {
+		if (matches(q, r->rows[i])) {
+			match[n++] = r->rows[i];
+		}
+	}
+	fill_page(ctx, match, n, cmp_search, after, limit, true, out);
+	return NRPC_OK;
+}
+
+static nrpc_code repo_read_events(void *self, prop_ctx *ctx, uint64_t after_seq, uint32_t limit,
+                                  const char *type_prefix, Property__V1__Event ***events, size_t *n,
+                                  uint64_t *last_seq)
+{
+	fake_repo *r = self;
+	nrpc_code rc;
+	r->n_events_read++;
+	r->last_limit = limit;
+	if ((rc = forced(r, ctx)) != NRPC_OK) {
+		return rc;
+	}
+	*events = prop_alloc(ctx, (r->n_events + 1) * sizeof(**events));
+	*n = 0;
+	for (size_t i = 0; i < r->n_events && *n < limit; i++) {
+		Property__V1__Event *e = r->events[i];
+		if (e->seq > after_seq && strncmp(e->type, type_prefix, strlen(type_prefix)) == 0) {
+			(*events)[(*n)++] = test_msg_copy(ctx->alloc, &e->base);
+		}
+	}
+	*last_seq = r->n_events;
+	return NRPC_OK;
+}
+
+static const prop_repo_ops repo_ops = {
+    .create = repo_create,
+    .get = repo_get,
+    .update = repo_update,
+    .remove = repo_remove,
+    .list_by_owner = repo_list,
+    .search = repo_search,
+    .read_events = repo_read_events,
+};
+
+prop_repo fake_repo_port(fake_repo *r)
+{
+	return (prop_repo){.ops = &repo_ops, .self = r};
+}
+
+// ---- fake cache -----------------------------------------------------------------------------
+
+void fake_cache_init(fake_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	test_arena_init(&c->mem);
+}
+
+void fake_cache_fini(fake_cache *c)
+{
+	test_arena_fini(&c->mem);
+}
+
+void fake_cache_clear(fake_cache *c)
+{
+	c->n_entries = 0;
+	c->n_pages = 0;
+}
+
+static fake_entry *entry(fake_cache *c, const char *id, bool create)
+{
+	for (size_t i = 0; i < c->n_entries; i++) {
+		if (strcmp(c->entries[i].id, id) == 0) {
+			return &c->entries[i];
+		}
+	}
+	if (!create || c->n_entries == FAKE_MAX_ROWS) {
+		return NULL;
+	}
+	fake_entry *e = &c->entries[c->n_entries++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	return e;
+}
+
+const fake_entry *fake_cache_entry(const fake_cache *c, const char *id)
+{
+	return entry((fake_cache *)c, id, false);
+}
+
+static int cache_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Property **out)
+{
+	fake_cache *c = self;
+	c->n_get++;
+	fake_entry *e = entry(c, id, false);
+	if (e == NULL) {
+		return PROP_CACHE_MISS;
+	}
+	if (e->tombstone) {
+		return PROP_CACHE_GONE;
+	}
+	*out = test_msg_copy(ctx->alloc, &e->p->base);
+	return PROP_CACHE_HIT;
+}
+
+static void cache_put(void *self, prop_ctx *ctx, const Property__V1__Property *p)
+{
+	(void)ctx;
+	fake_cache *c = self;
+	c->n_put++;
+	fake_entry *e = entry(c, p->id, true);
+	if (e == NULL || (e->version >= p->version && (e->p != NULL || e->tombstone))) {
+		return;
+	}
+	e->tombstone = false;
+	e->version = p->version;
+	e->p = test_msg_copy(&c->mem.a, &p->base);
+}
+
+static void cache_put_deleted(void *self, prop_ctx *ctx, const char *id, uint64_t version)
+{
+	(void)ctx;
+	fake_cache *c = self;
+	c->n_put_deleted++;
+	fake_entry *e = entry(c, id, true);
+	if (e != NULL) {
+		e->tombstone = true;
+		e->version = version;
+		e->p = NULL;
+	}
+}
+
+static fake_gen *gen_of(fake_cache *c, const char *owner)
+{
+	for (size_t i = 0; i < c->n_gens; i++) {
+		if (strcmp(c->gens[i].owner, owner) == 0) {
+			return &c->gens[i];
+		}
+	}
+	if (c->n_gens == FAKE_MAX_PAGES) {
+		abort();
+	}
+	fake_gen *g = &c->gens[c->n_gens++];
+	snprintf(g->owner, sizeof(g->owner), "%s", owner);
+	g->gen = 1;
+	return g;
+}
+
+static fake_page *page_of(fake_cache *c, const char *owner, const char *key)
+{
+	for (size_t i = 0; i < c->n_pages; i++) {
+		fake_page *p = &c->pages[i];
+		if (p->live && strcmp(p->owner, owner) == 0 && strcmp(p->key, key) == 0) {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static int cache_page_get(void *self, prop_ctx *ctx, const char *owner, const char *page_key,
+                          uint8_t **data, size_t *len, uint64_t *gen)
+{
+	fake_cache *c = self;
+	c->n_page_get++;
+	*gen = gen_of(c, owner)->gen;
+	fake_page *p = page_of(c, owner, page_key);
+	if (p == NULL) {
+		return PROP_CACHE_MISS;
+	}
+	c->n_page_hit++;
+	*data = prop_alloc(ctx, p->len + 1);
+	memcpy(*data, p->data, p->len);
+	*len = p->len;
+	return PROP_CACHE_HIT;
+}
+
+static void cache_page_put(void *self, prop_ctx *ctx, const char *owner, const char *page_key,
+                           uint64_t gen, const uint8_t *data, size_t len)
+{
+	(void)ctx;
+	fake_cache *c = self;
+	c->n_page_put++;
+	if (gen_of(c, owner)->gen != gen) {
+		return;
+	}
+	fake_page *p = page_of(c, owner, page_key);
+	if (p == NULL) {
+		if (c->n_pages == FAKE_MAX_PAGES) {
+			return;
+		}
+		p = &c->pages[c->n_pages++];
+	}
+	snprintf(p->owner, sizeof(p->owner), "%s", owner);
+	snprintf(p->key, sizeof(p->key), "%s", page_key);
+	p->data = arena_alloc(&c->mem, len + 1);
+	memcpy(p->data, data, len);
+	p->len = len;
+	p->live = true;
+}
+
+static void cache_invalidate(void *self, prop_ctx *ctx, const char *owner)
+{
+	(void)ctx;
+	fake_cache *c = self;
+	c->n_invalidate++;
+	snprintf(c->last_invalidated, sizeof(c->last_invalidated), "%s", owner);
+	gen_of(c, owner)->gen++;
+	for (size_t i = 0; i < c->n_pages; i++) {
+		if (strcmp(c->pages[i].owner, owner) == 0) {
+			c->pages[i].live = false;
+		}
+	}
+}
+
+static const prop_cache_ops cache_ops = {
+    .get = cache_get,
+    .put = cache_put,
+    .put_deleted = cache_put_deleted,
+    .owner_page_get = cache_page_get,
+    .owner_page_put = cache_page_put,
+    .owner_invalidate = cache_invalidate,
+};
+
+prop_cache fake_cache_port(fake_cache *c)
+{
+	return (prop_cache){.ops = &cache_ops, .self = c};
+}
