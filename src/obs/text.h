@@ -1,0 +1,32 @@
+// obs text: helpers shared by the log writer and the metrics renderer
+// (internal to src/obs; not for other modules).
+//
+// Pure functions on caller-owned buffers: no allocation, no state, callable
+// from any thread.
+#ifndef OBS_TEXT_H
+#define OBS_TEXT_H
+
+#include <stddef.h>
+
+// Length (1..4) of the well-formed UTF-8 sequence that starts at `s`, or 0 when
+// the bytes there are not one (a stray continuation byte, an overlong form, a
+// surrogate, a code point above U+10FFFF, or a sequence cut short). `s` is
+// NUL-terminated, so a cut sequence stops at the NUL, never past it.
+size_t obs_text_utf8_len(const char *s);
+
+// U+FFFD REPLACEMENT CHARACTER, written in place of every invalid byte.
+#define OBS_TEXT_REPLACEMENT     "\xEF\xBF\xBD"
+#define OBS_TEXT_REPLACEMENT_LEN 3
+
+// Room for any double obs_text_double() writes: "-1.2345678901234567e-308"
+// plus the NUL, rounded up.
+#define OBS_TEXT_DOUBLE_CAP 32
+
+// Writes `v` into buf (at least OBS_TEXT_DOUBLE_CAP bytes) as the shortest of
+// %.15g, %.16g, %.17g that reads back as exactly `v`, so 0.1 prints as "0.1"
+// and no precision is lost. NaN and infinities are written as `nan` and
+// `inf`/`-inf` (callers that need another spelling check isfinite first).
+// Returns the length written.
+size_t obs_text_double(char *buf, double v, const char *nan, const char *inf, const char *ninf);
+
+#endif
