@@ -1,0 +1,57 @@
+// pdc_cli: helpers shared by the command-line clients (propctl, propload):
+// reading bounded input, the auth secret and tokens, client URLs, and
+// printing an RPC error the same way everywhere.
+//
+// Errors: functions return 0 / a pointer on success and -1 / NULL with a
+// one-line reason in err[errcap]. Everything returned is malloc'd for the
+// caller. No state is kept; the functions read the environment and files and
+// block only on that I/O.
+#ifndef PDC_CLI_H
+#define PDC_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nrpc/client.h"
+
+// Default RPC URL of propertyd (CONTRACT.md section 1), overridden by env
+// PROPCTL_URL (a comma-separated list) and by --url flags.
+#define PDC_DEFAULT_URL "tcp://127.0.0.1:7700"
+// Default /metrics address (CONTRACT.md HTTP_ADDR).
+#define PDC_DEFAULT_HTTP_ADDR "127.0.0.1:7702"
+// Largest request JSON read from a file or stdin: the server refuses requests
+// over 1 MiB, so anything much larger is a mistake.
+#define PDC_MAX_INPUT (4u * 1024 * 1024)
+// Largest secret file.
+#define PDC_MAX_SECRET 4096
+// Most URLs one client dials.
+#define PDC_MAX_URLS 32
+
+// Reads all of f (at most `max` bytes) into a NUL-terminated string.
+char *pdc_read_stream(FILE *f, size_t max, char *err, size_t errcap);
+
+// The HS256 secret: the contents of `file` when non-NULL (one trailing
+// newline, "\n" or "\r\n", is not part of it), else env AUTH_SECRET.
+// *secret is malloc'd and NUL-terminated; *len excludes the NUL.
+int pdc_secret_load(const char *file, uint8_t **secret, size_t *len, char *err, size_t errcap);
+
+// Mints a token for `sub` valid `ttl_s` seconds from now.
+char *pdc_token_mint(const uint8_t *secret, size_t len, const char *sub, int64_t ttl_s, char *err,
+                     size_t errcap);
+
+// The bearer token to send: `token` when given, else env PROPCTL_TOKEN, else
+// one minted for `sub` (when given) from the secret (see pdc_secret_load).
+// Returns 0 with *out NULL when there is nothing to send (no token, no sub).
+int pdc_token_resolve(const char *token, const char *sub, const char *secret_file, int64_t ttl_s,
+                      char **out, char *err, size_t errcap);
+
+// Splits a comma-separated URL list (such as env PROPCTL_URL) into `buf`
+// (copied) and fills urls[cap]; returns the count.
+size_t pdc_split_urls(const char *list, char *buf, size_t bufcap, const char **urls, size_t cap);
+
+// Prints `ERROR <CODE_NAME> (<n>): <message>` and one `  <field>: <description>`
+// line per violation.
+void pdc_print_rpc_error(FILE *f, const nrpc_result *res);
+
+#endif

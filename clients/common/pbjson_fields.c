@@ -1,0 +1,47 @@
+#include "pbjson_fields.h"
+
+#include <string.h>
+
+int pbjson_is_map_entry(const ProtobufCMessageDescriptor *d)
+{
+	size_t n = strlen(d->name);
+	if (d->n_fields != 2 || n < 5 || strcmp(d->name + n - 5, "Entry") != 0)
+		return 0;
+	const ProtobufCFieldDescriptor *k = protobuf_c_message_descriptor_get_field(d, 1);
+	const ProtobufCFieldDescriptor *v = protobuf_c_message_descriptor_get_field(d, 2);
+	return k != NULL && v != NULL && strcmp(k->name, "key") == 0 &&
+	       strcmp(v->name, "value") == 0;
+}
+
+size_t pbjson_elem_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return sizeof(uint64_t);
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return sizeof(double);
+	case PROTOBUF_C_TYPE_FLOAT:
+		return sizeof(float);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_ENUM:
+		return sizeof(int);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return sizeof(uint32_t);
+	}
+	return sizeof(uint32_t);
+}

@@ -1,0 +1,20 @@
+// pbjson_fields: descriptor facts shared by pbjson's decoder and encoder.
+// Internal to pbjson; pure functions.
+#ifndef PBJSON_FIELDS_H
+#define PBJSON_FIELDS_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+// The member at byte offset `off` of a message struct.
+#define PBJSON_AT(type, msg, off) ((type *)((char *)(msg) + (off)))
+
+// True for a map's entry type: protobuf-c keeps no map flag, so a map is
+// recognised as a generated `...Entry` message with exactly `key` = 1 and
+// `value` = 2 (what protoc generates for map<K, V>).
+int pbjson_is_map_entry(const ProtobufCMessageDescriptor *d);
+
+// The size of one element of a repeated field of type t, as protobuf-c lays it out.
+size_t pbjson_elem_size(ProtobufCType t);
+
+#endif

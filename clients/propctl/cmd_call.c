@@ -1,0 +1,274 @@
+// propctl call: any method, JSON in, JSON out.
+//
+// The request JSON is turned into the method's request message by pbjson
+// (driven by the method's descriptor), sent with nrpc, and the reply printed
+// as pretty JSON with every field, defaults included.
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "methods.h"
+#include "nrpc/client.h"
+#include "pbjson.h"
+#include "propctl.h"
+
+// Metadata entries a user may add with --meta (plus authorization and
+// idempotency-key); the server bounds metadata too.
+#define CALL_MAX_META 32
+// Deadlines above ten minutes are a typo.
+#define CALL_MAX_TIMEOUT_MS 600000
+
+static const char usage[] =
+    "usage: propctl call METHOD JSON [options]\n"
+    "       propctl call --list\n"
+    "\n"
+    "Sends JSON (or, when JSON is \"-\", standard input) as METHOD's request and\n"
+    "prints the reply as JSON with every field. METHOD is a full path\n"
+    "(/property.v1.PropertyService/GetProperty), Service.Method or a bare\n"
+    "method name (GetProperty). Field names may be the .proto names\n"
+    "(owner_id) or lowerCamelCase (ownerId); the reply uses the .proto names.\n"
+    "64-bit integers are printed as strings and accepted as numbers or strings;\n"
+    "enums as names (numbers accepted); bytes as base64.\n"
+    "\n"
+    "  --url URL              RPC URL (repeatable; default env PROPCTL_URL, else\n"
+    "                         " PDC_DEFAULT_URL ")\n"
+    "  --token T              bearer token (default env PROPCTL_TOKEN)\n"
+    "  --sub OWNER            without a token: mint one for OWNER from env\n"
+    "                         AUTH_SECRET or --secret-file\n"
+    "  --secret-file FILE     the HS256 secret, for --sub\n"
+    "  --timeout MS           deadline, default 5000\n"
+    "  --meta KEY=VALUE       request metadata (repeatable)\n"
+    "  --idempotency-key K    idempotency-key metadata (CreateProperty)\n"
+    "  --compact              print the reply on one line\n"
+    "  -v, --verbose          print the reply metadata on stderr\n"
+    "  --list                 list the known methods and their message types\n"
+    "\n"
+    "On an error reply prints to stderr\n"
+    "  ERROR <CODE_NAME> (<n>): <message>\n"
+    "  followed by one line \"  <field>: <description>\" per field violation.\n"
+    "\n"
+    "exit status: 0 OK; 1 error reply; 2 no answer (unreachable, timed out);\n"
+    "64 usage error, unknown method or bad JSON (nothing was sent).\n";
+
+typedef struct call_opts {
+	const char *urls[PDC_MAX_URLS];
+	size_t n_urls;
+	nrpc_meta meta[CALL_MAX_META + 2];
+	size_t n_meta;
+	const char *token, *sub, *secret_file, *idem;
+	long long timeout;
+	int compact, verbose, list;
+} call_opts;
+
+static void list_methods(void)
+{
+	size_t n = pdc_method_count();
+	for (size_t i = 0; i < n; i++) {
+		pdc_method m;
+		if (pdc_method_at(i, &m) == 0)
+			printf("%-48s %s -> %s\n", m.path, m.input->name, m.output->name);
+	}
+}
+
+// Parses the flags into *o; returns -1 (after printing why) on a usage error,
+// 1 when --help was printed, 0 otherwise.
+static int parse_flags(int argc, char **argv, call_opts *o)
+{
+	static const struct option opts[] = {
+	    {"url", required_argument, NULL, 'u'},
+	    {"token", required_argument, NULL, 'T'},
+	    {"sub", required_argument, NULL, 's'},
+	    {"secret-file", required_argument, NULL, 'f'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"meta", required_argument, NULL, 'm'},
+	    {"idempotency-key", required_argument, NULL, 'i'},
+	    {"compact", no_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "u:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			if (o->n_urls == PDC_MAX_URLS) {
+				fprintf(stderr, "propctl call: at most %d URLs\n", PDC_MAX_URLS);
+				return -1;
+			}
+			o->urls[o->n_urls++] = optarg;
+			break;
+		case 'T':
+			o->token = optarg;
+			break;
+		case 's':
+			o->sub = optarg;
+			break;
+		case 'f':
+			o->secret_file = optarg;
+			break;
+		case 't':
+			o->timeout = propctl_parse_positive(optarg, CALL_MAX_TIMEOUT_MS);
+			if (o->timeout < 0) {
+				fprintf(stderr, "propctl call: --timeout wants 1..%d ms\n",
+				        CALL_MAX_TIMEOUT_MS);
+				return -1;
+			}
+			break;
+		case 'm': {
+			char *eq = strchr(optarg, '=');
+			if (eq == NULL || eq == optarg) {
+				fprintf(stderr, "propctl call: --meta wants KEY=VALUE\n");
+				return -1;
+			}
+			if (o->n_meta == CALL_MAX_META) {
+				fprintf(stderr, "propctl call: at most %d --meta\n", CALL_MAX_META);
+				return -1;
+			}
+			*eq = '\0'; // argv is ours to split
+			o->meta[o->n_meta].key = optarg;
+			o->meta[o->n_meta++].value = eq + 1;
+			break;
+		}
+		case 'i':
+			o->idem = optarg;
+			break;
+		case 'c':
+			o->compact = 1;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'l':
+			o->list = 1;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		default:
+			fputs(usage, stderr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+// Reads the JSON argument ("-" is stdin); returns malloc'd text or NULL.
+static char *request_text(const char *arg)
+{
+	char err[256];
+	if (strcmp(arg, "-") != 0) {
+		char *s = strdup(arg);
+		if (s == NULL)
+			fprintf(stderr, "propctl call: out of memory\n");
+		return s;
+	}
+	char *s = pdc_read_stream(stdin, PDC_MAX_INPUT, err, sizeof err);
+	if (s == NULL)
+		fprintf(stderr, "propctl call: stdin: %s\n", err);
+	return s;
+}
+
+static int print_reply(const ProtobufCMessage *out, const nrpc_result *res, const call_opts *o)
+{
+	if (o->verbose)
+		for (size_t i = 0; i < res->n_metadata; i++)
+			fprintf(stderr, "%s: %s\n", res->metadata_keys[i], res->metadata_values[i]);
+	int flags = PBJSON_EMIT_DEFAULTS | (o->compact ? 0 : PBJSON_PRETTY);
+	char *json = pbjson_encode(out, flags);
+	if (json == NULL) {
+		fprintf(stderr, "propctl call: out of memory\n");
+		return PROPCTL_EXIT_FAIL;
+	}
+	fputs(json, stdout);
+	if (o->compact)
+		fputc('\n', stdout);
+	free(json);
+	return PROPCTL_EXIT_OK;
+}
+
+int propctl_call_main(int argc, char **argv)
+{
+	call_opts o = {.timeout = PROPCTL_DEFAULT_TIMEOUT_MS};
+	int p = parse_flags(argc, argv, &o);
+	if (p != 0)
+		return p > 0 ? PROPCTL_EXIT_OK : PROPCTL_EXIT_USAGE;
+	if (o.list) {
+		list_methods();
+		return PROPCTL_EXIT_OK;
+	}
+	if (argc - optind != 2) {
+		fputs(usage, stderr);
+		return PROPCTL_EXIT_USAGE;
+	}
+	const char *name = argv[optind], *json_arg = argv[optind + 1];
+
+	int rc = PROPCTL_EXIT_USAGE;
+	char err[512];
+	char *text = NULL, *token = NULL, *auth = NULL;
+	ProtobufCMessage *req = NULL, *out = NULL;
+	nrpc_client *cl = NULL;
+	nrpc_result res = {0};
+	pdc_method m;
+	if (pdc_method_find(name, &m) != 0) {
+		fprintf(stderr, "propctl call: unknown or ambiguous method \"%s\" (see --list)\n",
+		        name);
+		goto done;
+	}
+	if ((text = request_text(json_arg)) == NULL)
+		goto done;
+	if ((req = pbjson_decode(m.input, text, err, sizeof err)) == NULL) {
+		fprintf(stderr, "propctl call: bad %s: %s\n", m.input->name, err);
+		goto done;
+	}
+	if (pdc_token_resolve(o.token, o.sub, o.secret_file, PROPCTL_DEFAULT_TTL_S, &token, err,
+	                      sizeof err) != 0) {
+		fprintf(stderr, "propctl call: %s\n", err);
+		goto done;
+	}
+	if (token != NULL) {
+		if (asprintf(&auth, "Bearer %s", token) < 0) {
+			auth = NULL;
+			fprintf(stderr, "propctl call: out of memory\n");
+			goto done;
+		}
+		o.meta[o.n_meta].key = "authorization";
+		o.meta[o.n_meta++].value = auth;
+	}
+	if (o.idem != NULL) {
+		o.meta[o.n_meta].key = "idempotency-key";
+		o.meta[o.n_meta++].value = o.idem;
+	}
+	char urlbuf[4096];
+	o.n_urls = propctl_urls(o.urls, o.n_urls, PDC_MAX_URLS, urlbuf, sizeof urlbuf);
+	if (nrpc_client_open(&cl, o.urls, o.n_urls, err, sizeof err) != 0) {
+		fprintf(stderr, "propctl call: %s\n", err);
+		goto done;
+	}
+	if (nrpc_client_call(cl, m.path, req, m.output, o.meta, o.n_meta, (uint32_t)o.timeout, &out,
+	                     &res) != 0) {
+		fprintf(stderr, "propctl call: out of memory\n");
+		rc = PROPCTL_EXIT_FAIL;
+		goto done;
+	}
+	if (res.code != 0 || out == NULL) {
+		pdc_print_rpc_error(stderr, &res);
+		rc = res.transport_error ? PROPCTL_EXIT_TRANSPORT : PROPCTL_EXIT_FAIL;
+		goto done;
+	}
+	rc = print_reply(out, &res, &o);
+done:
+	if (out != NULL)
+		protobuf_c_message_free_unpacked(out, NULL);
+	if (req != NULL)
+		protobuf_c_message_free_unpacked(req, NULL);
+	nrpc_result_free(&res);
+	nrpc_client_close(cl);
+	free(text);
+	free(token);
+	free(auth);
+	return rc;
+}

@@ -1,0 +1,268 @@
+// propctl watch: one JSON line per domain event, exactly once, in seq order.
+#include "watch.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pbjson.h"
+#include "propctl.h"
+#include "propsub.h"
+
+// Default events URL of propertyd (CONTRACT.md section 1, EVENTS_URL).
+#define WATCH_DEFAULT_EVENTS_URL "tcp://127.0.0.1:7701"
+// A watch runs for long: a token it mints itself must outlive it.
+#define WATCH_TOKEN_TTL_S (7 * 24 * 3600)
+// The subject of a minted token.
+#define WATCH_TOKEN_SUB "propctl"
+
+static const char usage[] =
+    "usage: propctl watch [--url URL]... [--rpc-url URL]... [--from SEQ]\n"
+    "                     [--type PREFIX] [--token T] [--count N] [--filter-locally]\n"
+    "\n"
+    "Follows the event stream and prints one JSON object per event on stdout:\n"
+    "  {\"seq\":N,\"id\":..,\"type\":..,\"aggregate_id\":..,\"owner_id\":..,\n"
+    "   \"occurred_at_us\":N,\"property\":{..}}\n"
+    "Every event is printed once, in seq order; events missed on the stream are\n"
+    "read back through EventService/ReadEvents (a note says so on stderr).\n"
+    "\n"
+    "  --url URL        events (PUB) URL, repeatable: one per instance (default\n"
+    "                   env PROPCTL_EVENTS_URL, comma-separated, else\n"
+    "                   " WATCH_DEFAULT_EVENTS_URL ")\n"
+    "  --rpc-url URL    RPC URL for ReadEvents, repeatable (default env\n"
+    "                   PROPCTL_URL, else " PDC_DEFAULT_URL ")\n"
+    "  --from SEQ       print events after SEQ (0: the whole log); default: only\n"
+    "                   events from now on\n"
+    "  --type PREFIX    only types starting with PREFIX, e.g. property.created\n"
+    "  --token T        bearer token (default env PROPCTL_TOKEN, else one minted\n"
+    "                   from env AUTH_SECRET for sub \"" WATCH_TOKEN_SUB "\", else none)\n"
+    "  --count N        exit after N events\n"
+    "  --filter-locally receive every type and filter here (no ReadEvents call\n"
+    "                   for other types' seqs)\n"
+    "\n"
+    "Runs until SIGINT/SIGTERM or --count. exit status: 0 done; 1 the event\n"
+    "socket failed; 64 usage error.\n";
+
+// The one subscriber of this process, for the signal handler (which runs on
+// the main thread only: see propctl_watch_main).
+static propsub *volatile g_sub;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_sub != NULL)
+		propsub_stop(g_sub);
+}
+
+typedef struct watch_state {
+	propsub *sub; // set before run
+	long long count;
+	long long printed;
+	int failed; // an event could not be printed
+} watch_state;
+
+// The event as a JSON object; the property in the proto3 JSON mapping
+// (as `propctl call` prints it). NULL on allocation failure.
+static json_t *event_json(const Property__V1__Event *ev)
+{
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
+	json_object_set_new(o, "id", json_string(ev->id));
+	json_object_set_new(o, "type", json_string(ev->type));
+	json_object_set_new(o, "aggregate_id", json_string(ev->aggregate_id));
+	json_object_set_new(o, "owner_id", json_string(ev->owner_id));
+	json_object_set_new(o, "occurred_at_us", json_integer(ev->occurred_at_us));
+	json_t *prop = NULL;
+	if (ev->property != NULL) {
+		char *text = pbjson_encode(&ev->property->base, PBJSON_EMIT_DEFAULTS);
+		if (text != NULL)
+			prop = json_loads(text, 0, NULL);
+		free(text);
+	}
+	json_object_set_new(o, "property", prop != NULL ? prop : json_null());
+	return o;
+}
+
+static void on_event(const Property__V1__Event *ev, void *arg)
+{
+	watch_state *w = arg;
+	json_t *o = event_json(ev);
+	char *line = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (line != NULL) {
+		printf("%s\n", line);
+		fflush(stdout);
+		free(line);
+	} else {
+		fprintf(stderr, "propctl watch: cannot render event %" PRIu64 "\n", ev->seq);
+		w->failed = 1;
+	}
+	json_decref(o);
+	if (w->count > 0 && ++w->printed >= w->count)
+		propsub_stop(w->sub);
+}
+
+static void on_reread(uint64_t from, uint64_t to, void *arg)
+{
+	(void)arg;
+	fprintf(stderr,
+	        "propctl watch: note: seq %" PRIu64 "..%" PRIu64
+	        " re-read from the event log (not received live)\n",
+	        from, to);
+}
+
+static int parse_seq(const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v >= PROPSUB_FROM_NOW)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int add_url(const char **urls, size_t *n, const char *url)
+{
+	if (*n == PDC_MAX_URLS) {
+		fprintf(stderr, "propctl watch: at most %d URLs of each kind\n", PDC_MAX_URLS);
+		return -1;
+	}
+	urls[(*n)++] = url;
+	return 0;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int propctl_watch_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"url", required_argument, NULL, 'u'},
+	    {"rpc-url", required_argument, NULL, 'r'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"type", required_argument, NULL, 't'},
+	    {"token", required_argument, NULL, 'k'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"filter-locally", no_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *ev_urls[PDC_MAX_URLS], *rpc_urls[PDC_MAX_URLS];
+	size_t n_ev = 0, n_rpc = 0;
+	propsub_config cfg = {.from_seq = PROPSUB_FROM_NOW, .type_prefix = ""};
+	const char *token = NULL;
+	watch_state w = {0};
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "u:r:f:t:k:n:lh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			if (add_url(ev_urls, &n_ev, optarg) != 0)
+				return PROPCTL_EXIT_USAGE;
+			break;
+		case 'r':
+			if (add_url(rpc_urls, &n_rpc, optarg) != 0)
+				return PROPCTL_EXIT_USAGE;
+			break;
+		case 'f':
+			if (parse_seq(optarg, &cfg.from_seq) != 0) {
+				fprintf(stderr, "propctl watch: --from wants a seq (0 or more)\n");
+				return PROPCTL_EXIT_USAGE;
+			}
+			break;
+		case 't':
+			cfg.type_prefix = optarg;
+			break;
+		case 'k':
+			token = optarg;
+			break;
+		case 'n':
+			w.count = propctl_parse_positive(optarg, INT64_MAX);
+			if (w.count < 0) {
+				fprintf(stderr, "propctl watch: --count wants a positive number\n");
+				return PROPCTL_EXIT_USAGE;
+			}
+			break;
+		case 'l':
+			cfg.filter_locally = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return PROPCTL_EXIT_OK;
+		default:
+			fputs(usage, stderr);
+			return PROPCTL_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs(usage, stderr);
+		return PROPCTL_EXIT_USAGE;
+	}
+	char evbuf[4096], rpcbuf[4096];
+	if (n_ev == 0)
+		n_ev = pdc_split_urls(getenv("PROPCTL_EVENTS_URL"), evbuf, sizeof evbuf, ev_urls,
+		                      PDC_MAX_URLS);
+	if (n_ev == 0)
+		ev_urls[n_ev++] = WATCH_DEFAULT_EVENTS_URL;
+	n_rpc = propctl_urls(rpc_urls, n_rpc, PDC_MAX_URLS, rpcbuf, sizeof rpcbuf);
+
+	char err[256];
+	char *tok = NULL;
+	const char *sub = getenv("AUTH_SECRET") != NULL ? WATCH_TOKEN_SUB : NULL;
+	if (pdc_token_resolve(token, sub, NULL, WATCH_TOKEN_TTL_S, &tok, err, sizeof err) != 0) {
+		fprintf(stderr, "propctl watch: %s\n", err);
+		return PROPCTL_EXIT_USAGE;
+	}
+	cfg.event_urls = ev_urls;
+	cfg.n_event_urls = n_ev;
+	cfg.rpc_urls = rpc_urls;
+	cfg.n_rpc_urls = n_rpc;
+	cfg.token = tok;
+	cfg.on_event = on_event;
+	cfg.on_reread = on_reread;
+	cfg.arg = &w;
+	int rc = PROPCTL_EXIT_OK;
+	// nng's threads start in propsub_open and inherit this mask: with the
+	// signals blocked there, the handler runs only on this thread, which is
+	// also the one that closes the subscriber.
+	sigset_t sigs, old;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	int orc = propsub_open(&w.sub, &cfg, err, sizeof err);
+	if (orc == 0) {
+		g_sub = w.sub;
+		install_signals();
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (orc != 0) {
+		fprintf(stderr, "propctl watch: %s\n", err);
+		free(tok);
+		return PROPCTL_EXIT_USAGE;
+	}
+	if (propsub_run(w.sub, -1) != 0)
+		rc = PROPCTL_EXIT_FAIL;
+	g_sub = NULL;
+	if (w.failed)
+		rc = PROPCTL_EXIT_FAIL;
+	propsub_close(w.sub);
+	free(tok);
+	return rc;
+}

@@ -1,0 +1,136 @@
+// cache internals: what the adapter's .c files share (not a public header).
+//
+//   pool.c        keys, the connection pool and the circuit breaker
+//   recover.c     the background thread: reconnect, replay, purge
+//   redis_cache.c the port operations and the life cycle
+#ifndef CACHE_IMPL_H
+#define CACHE_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cache/conn.h"
+#include "cache/pending.h"
+#include "cache/redis_cache.h"
+#include "cache/redis_url.h"
+#include "cache/value.h"
+#include "obs/metrics.h"
+
+// A request never waits long for a pooled connection: a read that finds none
+// free within this is a miss (PostgreSQL answers it) rather than a queue.
+#define CACHE_POOL_WAIT_MS 3
+// A write-side call must reach Redis or else take the cache down (pending.h),
+// so it waits a little longer before giving up.
+#define CACHE_POOL_WAIT_WRITE_MS 50
+// How often the background thread retries a down Redis.
+#define CACHE_RECONNECT_MS 500
+// After an overflowed pending set, stay down this long after the last lost
+// write: longer than the default request deadline (5 s, CONTRACT.md) with a
+// margin, so the readers that were in flight have finished.
+#define CACHE_PURGE_GRACE_MS 10000
+// Keys per SCAN step and per purge script call during a purge.
+#define CACHE_PURGE_BATCH 256
+// Largest value we unpack or store: a property is at most ~12 KB of fields
+// (CONTRACT.md); protobuf-c's unpack recurses unbounded, so cap its input.
+#define CACHE_VALUE_MAX (64 * 1024)
+// Largest listing page we cache (100 rows of at most ~12 KB).
+#define CACHE_PAGE_MAX (2 * 1024 * 1024)
+// Longest key: prefixes plus a 64-byte owner id leave plenty of room; a
+// longer id is not cached at all.
+#define CACHE_KEY_MAX 160
+// The generation handed out when it is unknown (cache down): page_put
+// ignores it, so a page loaded during an outage is never stored.
+#define CACHE_GEN_UNKNOWN UINT64_MAX
+
+enum cache_op {
+	OP_GET,
+	OP_PUT,
+	OP_PUT_DELETED,
+	OP_OWNER_GET,
+	OP_OWNER_PUT,
+	OP_OWNER_INVALIDATE,
+	OP_CONNECT,
+	OP_REPLAY,
+	OP_N
+};
+
+enum cache_family { FAM_PROPERTY, FAM_OWNER, FAM_N };
+
+struct cache {
+	cache_url url;
+	int pool_size;
+
+	pthread_mutex_t mu;     // guards everything below up to `bg`
+	pthread_cond_t slot_cv; // a connection was released
+	pthread_cond_t bg_cv;   // the cache went down, or is stopping
+	atomic_bool up;         // written under mu; read without it on fast paths
+	unsigned epoch;         // +1 at each down: older connections are reopened
+	bool stopping;
+	cache_conn *slots; // [pool_size]
+	int *free_idx;     // stack of free slot indexes
+	int n_free;
+	cache_pending pending;       // owed to Redis (pending.h)
+	cache_pending replaying;     // taken by the background thread
+	int64_t purge_not_before_us; // overflow: stay down until then
+	size_t replayed;             // entries replayed since going down (for the log)
+	pthread_t bg;
+
+	obs_registry *own_metrics; // non-NULL when we created it
+	obs_counter *hit[FAM_N], *miss[FAM_N];
+	obs_counter *errors[OP_N];
+	obs_gauge *up_gauge;
+};
+
+extern const char *const cache_op_names[OP_N];
+
+// What a write-side call owes Redis if it does not get through (pending.h).
+typedef struct cache_owed {
+	cache_pending_type type;
+	const char *id;
+	cache_kind kind;  // property: fence or tombstone
+	uint64_t version; // property only
+} cache_owed;
+
+enum cache_acq { ACQ_OK, ACQ_DOWN, ACQ_BUSY };
+
+// Clocks: CLOCK_MONOTONIC.
+int64_t cache_now_us(void);
+struct timespec cache_deadline_ts(int ms);
+bool cache_ts_passed(const struct timespec *t);
+
+// Keys (redis_cache.h) into buffers of CACHE_KEY_MAX; 0, or -1 when they
+// would not fit (such ids are never cached).
+int cache_property_key(char *buf, const char *id);
+int cache_owner_keys(char *hash, char *gen, const char *owner);
+
+// Takes a free connection, opened for the current epoch. While down, or with
+// no connection free within wait_ms, returns without one; then a write-side
+// call (rec != NULL) is recorded in the pending set, and a busy pool takes
+// the cache down for it (its write did not happen). ACQ_OK: *out is the
+// caller's until cache_release or cache_fail.
+enum cache_acq cache_acquire(cache *c, int wait_ms, enum cache_op op, const cache_owed *rec,
+                             cache_conn **out);
+void cache_release(cache *c, cache_conn *s);
+// A command on s failed: r == NULL a connection error, else a reply that is
+// not the expected one (freed here). Unless it is an error reply to a call
+// that owes nothing (then just a miss): closes s, records rec, takes the
+// cache down. Releases s in every case.
+void cache_fail(cache *c, cache_conn *s, enum cache_op op, const cache_owed *rec, redisReply *r);
+
+// The put script for a value of value.h; the invalidate script for an owner.
+// The reply (free it), or NULL on a connection error.
+redisReply *cache_put_value(cache_conn *s, const char *key, cache_kind kind, uint64_t version,
+                            const char *value, size_t value_len);
+redisReply *cache_invalidate_owner(cache_conn *s, const char *owner);
+// True when r is a successful script reply (an integer).
+bool cache_reply_ok(const redisReply *r);
+
+// One attempt to bring the cache up (connect, replay, up); and the
+// background thread's body.
+void cache_try_recover(cache *c);
+void *cache_bg_main(void *arg);
+
+#endif

@@ -1,0 +1,86 @@
+// cache redis_cache: the property domain's cache port (property/ports.h) on
+// Redis (hiredis 0.14).
+//
+// Keys (the database of the URL is dedicated to propertyd):
+//   property:<id>                   a value of value.h: row, tombstone or fence;
+//                                   TTL CACHE_TTL_S +-10%
+//   properties:owner:{<owner>}      hash: one field per page key, the
+//                                   serialized ListPropertiesResponse page;
+//                                   TTL CACHE_TTL_S +-10% (refreshed by puts)
+//   properties:owner:{<owner>}:gen  the owner's generation (absent = 0);
+//                                   TTL CACHE_GEN_TTL_S
+// The braces are a Redis Cluster hash tag: an owner's two keys, which one
+// script touches, always share a slot.
+//
+// Consistency (CONTRACT.md: "caching never serves data older than an
+// acknowledged write"):
+//  - put/put_deleted go through one script that writes only a strictly newer
+//    (version, kind) (see value.h): a reader that loaded an old row and fills
+//    the cache after a writer stored a newer one is rejected.
+//  - Pages are stored only under the generation read before loading them;
+//    owner_invalidate bumps it (and drops the pages) atomically.
+//  - Circuit breaker: after any Redis failure the cache is "down": every call
+//    is a miss (or a no-op) without touching Redis, and a background thread
+//    reconnects every CACHE_RECONNECT_MS. A write-side call (put, put_deleted,
+//    owner_invalidate) that failed, or that came while down, is recorded in a
+//    bounded pending set (pending.h); the cache comes back only after the
+//    reconnect succeeded AND every pending entry was replayed. If the set
+//    overflowed, the replay purges every key of ours (SCAN + a script that
+//    bumps generations and unlinks the rest -- narrower than FLUSHDB and it
+//    never resets a generation), and the cache stays down until
+//    CACHE_PURGE_GRACE_MS after the last lost write, so that a reader still
+//    in flight since before the purge cannot store what it loaded.
+//  - Scripts move keys only forward, so a command that a frozen Redis runs
+//    late (after we gave up on it) is harmless.
+//  Across several instances the same rules hold for Redis' content; only the
+//  "stay down until replayed" is per process.
+//
+// Every call blocks on the calling (RPC worker) thread for at most about one
+// command timeout (CACHE_COMMAND_TIMEOUT_MS, conn.h), plus a connect when a
+// pooled connection must be reopened; a worker that finds no free connection
+// within CACHE_POOL_WAIT_MS treats the call as a miss. While down, calls
+// return at once.
+//
+// Threads: all functions but create/destroy are thread-safe. The cache owns
+// one background thread, started by create and joined by destroy.
+#ifndef CACHE_REDIS_CACHE_H
+#define CACHE_REDIS_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "obs/metrics.h"
+#include "property/ports.h"
+
+// Values and pages: 300 s, jittered +-10% per write. Short enough that a
+// value we could not invalidate (an outage across instances) dies soon.
+#define CACHE_TTL_S 300
+// An owner's generation lives a day after its last bump: far longer than any
+// reader is in flight, so expiry (back to 0) cannot make an old page current.
+#define CACHE_GEN_TTL_S 86400
+// Bound of pool_size (a connection per concurrent worker is plenty).
+#define CACHE_POOL_MAX 256
+
+typedef struct cache cache;
+
+// Creates the cache for redis_url (redis://[[user]:password@]host[:port][/db])
+// with pool_size (1..CACHE_POOL_MAX) connections, opened lazily. Tries one
+// connection now: if Redis is unreachable the cache starts down and comes up
+// by itself. Metrics are registered in `metrics` (borrowed; it must outlive
+// the cache), or a private registry when NULL.
+// Returns 0 and *out (owned by the caller, freed with cache_destroy), or -1
+// with a message in err[errcap] (a bad URL or argument, no thread).
+int cache_create(cache **out, const char *redis_url, int pool_size, obs_registry *metrics,
+                 char *err, size_t errcap);
+
+// Stops the background thread and closes every connection. No other call
+// may be running or made afterwards. NULL is a no-op.
+void cache_destroy(cache *c);
+
+// The port: {ops, c}; valid while c lives.
+prop_cache cache_port(cache *c);
+
+// True while the cache is up (serving from Redis).
+bool cache_available(cache *c);
+
+#endif

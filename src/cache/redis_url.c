@@ -1,0 +1,145 @@
+// See redis_url.h.
+#include "cache/redis_url.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char SCHEME[] = "redis://";
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+// Percent-decodes s[0..n) into out[cap]; -1 on a bad escape or overflow.
+static int pct_decode(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			int hi, lo;
+			if (i + 2 >= n)
+				return -1;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c == '\0' || o + 1 >= cap)
+			return -1;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+// Parses a decimal in s[0..n) within [lo, hi]; -1 when not.
+static int parse_int(const char *s, size_t n, int lo, int hi, int *out)
+{
+	long v = 0;
+	if (n == 0 || n > 5)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int cache_url_parse(const char *url, cache_url *out, char *err, size_t errcap)
+{
+	const char *p, *end, *at, *hostend, *slash;
+	const char *what = "bad URL";
+
+	memset(out, 0, sizeof(*out));
+	out->port = 6379;
+	if (url == NULL || strncmp(url, SCHEME, sizeof(SCHEME) - 1) != 0) {
+		what = "the Redis URL must start with redis://";
+		goto fail;
+	}
+	p = url + sizeof(SCHEME) - 1;
+	end = p + strlen(p);
+	slash = strchr(p, '/');
+	if (slash == NULL)
+		slash = end;
+	// userinfo: the last '@' before the path (a password may hold '@' only
+	// percent-encoded, but be lenient about it).
+	at = NULL;
+	for (const char *q = p; q < slash; q++)
+		if (*q == '@')
+			at = q;
+	if (at != NULL) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		if (colon == NULL) {
+			// "redis://secret@host": Redis URLs treat a lone userinfo
+			// as the password.
+			colon = p - 1;
+		}
+		if (colon >= p &&
+		    pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)) != 0) {
+			what = "bad user in the Redis URL";
+			goto fail;
+		}
+		if (pct_decode(colon + 1, (size_t)(at - colon - 1), out->password,
+		               sizeof(out->password)) != 0) {
+			what = "bad password in the Redis URL";
+			goto fail;
+		}
+		p = at + 1;
+	}
+	// host[:port]
+	if (*p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(slash - p));
+		if (rb == NULL) {
+			what = "unterminated [IPv6] host in the Redis URL";
+			goto fail;
+		}
+		if ((size_t)(rb - p - 1) >= sizeof(out->host) || rb == p + 1) {
+			what = "bad host in the Redis URL";
+			goto fail;
+		}
+		memcpy(out->host, p + 1, (size_t)(rb - p - 1));
+		hostend = rb + 1;
+		if (hostend != slash && *hostend != ':') {
+			what = "bad host in the Redis URL";
+			goto fail;
+		}
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(slash - p));
+		hostend = colon ? colon : slash;
+		if (hostend == p || (size_t)(hostend - p) >= sizeof(out->host)) {
+			what = "bad host in the Redis URL";
+			goto fail;
+		}
+		memcpy(out->host, p, (size_t)(hostend - p));
+	}
+	if (hostend < slash &&
+	    parse_int(hostend + 1, (size_t)(slash - hostend - 1), 1, 65535, &out->port) != 0) {
+		what = "bad port in the Redis URL";
+		goto fail;
+	}
+	// /db
+	if (slash < end && slash + 1 < end &&
+	    parse_int(slash + 1, (size_t)(end - slash - 1), 0, CACHE_URL_DB_MAX, &out->db) != 0) {
+		what = "bad database number in the Redis URL (0..15)";
+		goto fail;
+	}
+	return 0;
+fail:
+	snprintf(err, errcap, "%s", what);
+	memset(out->password, 0, sizeof(out->password));
+	return -1;
+}

@@ -1,0 +1,309 @@
+// cache_outage: the adapter when Redis is unreachable, frozen (SIGSTOP),
+// restarted empty, or away long enough for the pending set to overflow. The
+// test runs redis-server instances of its own on free ports (it needs
+// redis-server on PATH, not REDIS_URL).
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cache/pending.h"
+#include "cache/redis_cache.h"
+#include "common.h"
+
+// Bounds of the polling loops (not timing assertions: only "it happens").
+#define WAIT_UP_MS 30000
+#define POLL_MS    50
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static pid_t start_redis(int port)
+{
+	char p[16];
+	pid_t pid;
+	snprintf(p, sizeof(p), "%d", port);
+	fflush(stdout); // or the child would write our buffered lines again
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, STDOUT_FILENO);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
+		execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save",
+		       "", "--appendonly", "no", (char *)NULL);
+		_exit(127);
+	}
+	// Wait until it answers.
+	for (int i = 0; i < WAIT_UP_MS / POLL_MS; i++) {
+		cache_url u = {.port = port};
+		redisContext *rc;
+		struct timeval tv = {0, 200000};
+		snprintf(u.host, sizeof(u.host), "127.0.0.1");
+		rc = redisConnectWithTimeout(u.host, port, tv);
+		if (rc != NULL && !rc->err) {
+			redisReply *r = redisCommand(rc, "PING");
+			int ok = r != NULL;
+			if (r != NULL)
+				freeReplyObject(r);
+			redisFree(rc);
+			if (ok)
+				return pid;
+		} else if (rc != NULL) {
+			redisFree(rc);
+		}
+		sleep_ms(POLL_MS);
+	}
+	printf("redis-server did not start on port %d\n", port);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+static void stop_redis(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGCONT);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static bool wait_up(cache *c)
+{
+	for (int i = 0; i < WAIT_UP_MS / POLL_MS; i++) {
+		if (cache_available(c))
+			return true;
+		sleep_ms(POLL_MS);
+	}
+	return false;
+}
+
+static cache *make_cache(int port)
+{
+	char url[64], err[256];
+	cache *c = NULL;
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+	if (cache_create(&c, url, 4, NULL, err, sizeof(err)) != 0)
+		printf("cache_create: %s\n", err);
+	return c;
+}
+
+static void case_closed_port(void)
+{
+	int port = free_port();
+	cache *c = make_cache(port);
+	prop_cache pc;
+	test_req q;
+	Property__V1__Property p = prop("11111111-1111-1111-1111-111111111111", "x", 1), *g = NULL;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	uint64_t gen = 0;
+
+	CHECK(c != NULL, "create failed on a closed port");
+	if (c == NULL)
+		return;
+	pc = cache_port(c);
+	req_init(&q);
+	CHECK(!cache_available(c), "available on a closed port");
+	for (int i = 0; i < 100; i++) {
+		pc.ops->put(pc.self, &q.ctx, &p);
+		pc.ops->put_deleted(pc.self, &q.ctx, p.id, 1);
+		pc.ops->owner_invalidate(pc.self, &q.ctx, "o");
+		pc.ops->owner_page_put(pc.self, &q.ctx, "o", "k", 0, (const uint8_t *)"x", 1);
+		CHECK(pc.ops->get(pc.self, &q.ctx, p.id, &g) == PROP_CACHE_MISS, "get not a miss");
+		CHECK(pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen) ==
+		          PROP_CACHE_MISS,
+		      "page get not a miss");
+	}
+	arena_fini(&q.arena);
+	cache_destroy(c);
+}
+
+// Frozen Redis: a write that times out and one made while down are replayed
+// before any hit is served.
+static void case_frozen(void)
+{
+	int port = free_port();
+	pid_t pid = start_redis(port);
+	cache *c;
+	prop_cache pc;
+	test_req q;
+	const char *id = "22222222-2222-2222-2222-222222222222";
+	Property__V1__Property v1 = prop(id, "v1", 1), v2 = prop(id, "v2", 2), *g = NULL;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	uint64_t gen = 0;
+
+	CHECK(pid > 0, "no redis-server");
+	if (pid <= 0)
+		return;
+	c = make_cache(port);
+	CHECK(c != NULL && cache_available(c), "cache not up at start");
+	if (c == NULL) {
+		stop_redis(pid);
+		return;
+	}
+	pc = cache_port(c);
+	req_init(&q);
+	pc.ops->put(pc.self, &q.ctx, &v1);
+	pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen);
+	pc.ops->owner_page_put(pc.self, &q.ctx, "o", "k", gen, (const uint8_t *)"page", 4);
+	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_HIT, "no hit before freezing");
+	CHECK(pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen) ==
+	          PROP_CACHE_HIT,
+	      "no page hit before freezing");
+
+	kill(pid, SIGSTOP);
+	pc.ops->put(pc.self, &q.ctx, &v2); // times out: the cache goes down
+	CHECK(!cache_available(c), "still available after a timed-out write");
+	// While down: never sent, only the replay can deliver these.
+	pc.ops->put_deleted(pc.self, &q.ctx, id, 2);
+	pc.ops->owner_invalidate(pc.self, &q.ctx, "o");
+	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_MISS, "a hit while down");
+	kill(pid, SIGCONT);
+
+	CHECK(wait_up(c), "the cache did not come back");
+	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_GONE,
+	      "the deletion made while down was not replayed");
+	CHECK(pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen) ==
+	          PROP_CACHE_MISS,
+	      "a stale page was served after the outage");
+	arena_fini(&q.arena);
+	cache_destroy(c);
+	stop_redis(pid);
+}
+
+// Redis restarted empty: the pooled connections from before are reopened,
+// and the cache serves again.
+static void case_restart(void)
+{
+	int port = free_port();
+	pid_t pid = start_redis(port);
+	cache *c;
+	prop_cache pc;
+	test_req q;
+	const char *id = "33333333-3333-3333-3333-333333333333";
+	Property__V1__Property v1 = prop(id, "v1", 1), v2 = prop(id, "v2", 2), *g = NULL;
+
+	CHECK(pid > 0, "no redis-server");
+	if (pid <= 0)
+		return;
+	c = make_cache(port);
+	if (c == NULL) {
+		stop_redis(pid);
+		return;
+	}
+	pc = cache_port(c);
+	req_init(&q);
+	pc.ops->put(pc.self, &q.ctx, &v1);
+	stop_redis(pid);
+	pc.ops->put(pc.self, &q.ctx, &v2); // fails: down, v2 owed
+	CHECK(!cache_available(c), "still available with Redis gone");
+	pid = start_redis(port);
+	CHECK(pid > 0, "no redis-server after the restart");
+	CHECK(wait_up(c), "the cache did not come back after the restart");
+	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_MISS, "fenced key not a miss");
+	pc.ops->put(pc.self, &q.ctx, &v1); // a late reader's fill: rejected by the fence
+	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_MISS, "v1 passed the fence");
+	pc.ops->put(pc.self, &q.ctx, &v2);
+	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_HIT && g != NULL &&
+	          g->version == 2,
+	      "no hit after the restart");
+	CHECK(cache_available(c), "went down again on an old connection");
+	arena_fini(&q.arena);
+	cache_destroy(c);
+	stop_redis(pid);
+}
+
+// More writes lost than the pending set holds: the replay purges our keys
+// (and bumps generations), then the cache comes back.
+static void case_overflow(void)
+{
+	int port = free_port();
+	pid_t pid = start_redis(port);
+	cache *c;
+	prop_cache pc;
+	test_req q;
+	const char *keep = "44444444-4444-4444-4444-444444444444";
+	Property__V1__Property v1 = prop(keep, "v1", 1), *g = NULL;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	uint64_t gen = 0, gen2 = 0;
+	char id[40];
+
+	CHECK(pid > 0, "no redis-server");
+	if (pid <= 0)
+		return;
+	c = make_cache(port);
+	if (c == NULL) {
+		stop_redis(pid);
+		return;
+	}
+	pc = cache_port(c);
+	req_init(&q);
+	pc.ops->put(pc.self, &q.ctx, &v1);
+	pc.ops->owner_invalidate(pc.self, &q.ctx, "o");
+	pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen);
+	pc.ops->owner_page_put(pc.self, &q.ctx, "o", "k", gen, (const uint8_t *)"page", 4);
+	kill(pid, SIGSTOP);
+	for (int i = 0; i <= CACHE_PENDING_CAP; i++) {
+		snprintf(id, sizeof(id), "00000000-0000-0000-0000-%012d", i);
+		pc.ops->put_deleted(pc.self, &q.ctx, id, 1);
+	}
+	kill(pid, SIGCONT);
+	CHECK(wait_up(c), "the cache did not come back after an overflow");
+	CHECK(pc.ops->get(pc.self, &q.ctx, keep, &g) == PROP_CACHE_MISS,
+	      "a key survived the purge");
+	CHECK(pc.ops->get(pc.self, &q.ctx, "00000000-0000-0000-0000-000000000007", &g) ==
+	          PROP_CACHE_GONE,
+	      "a kept tombstone was not replayed");
+	CHECK(pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen2) ==
+	              PROP_CACHE_MISS &&
+	          gen2 > gen,
+	      "the purge kept a page or did not bump the generation (%llu -> %llu)",
+	      (unsigned long long)gen, (unsigned long long)gen2);
+	arena_fini(&q.arena);
+	cache_destroy(c);
+	stop_redis(pid);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} CASES[] = {
+    {"closed_port", case_closed_port},
+    {"frozen", case_frozen},
+    {"restart", case_restart},
+    {"overflow", case_overflow},
+};
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+		int before = failures;
+		current_case = CASES[i].name;
+		CASES[i].fn();
+		printf("%s %s\n", failures == before ? "ok  " : "FAIL", CASES[i].name);
+	}
+	if (failures) {
+		printf("%d failure(s)\n", failures);
+		return 1;
+	}
+	return 0;
+}

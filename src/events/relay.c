@@ -1,0 +1,392 @@
+#include "events/relay.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/supplemental/util/platform.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "events/sock_close.h"
+#include "obs/log.h"
+#include "store/outbox.h"
+
+// Rows claimed per transaction: large enough to keep up with a burst of
+// writers in few round trips, small enough that one claim stays short.
+#define RELAY_BATCH 256
+// PUB keeps only 16 messages per subscriber by default and drops the oldest
+// silently; a burst of one full claim (256) and then some must fit, so a
+// subscriber that reads a little late does not need ReadEvents.
+#define RELAY_PUB_SENDBUF 1024
+// Subscribers never send: anything bigger than this from a peer is refused.
+#define RELAY_PUB_RECVMAXSZ 256
+// How often a follower asks for leadership: a crashed leader is replaced
+// within about this long (plus the database noticing the dead connection).
+#define RELAY_LEAD_RETRY_MS 1000
+// Back-off after a connection error, so a database that is down is not hammered.
+#define RELAY_RETRY_MS 1000
+// The relay thread never sleeps longer than this at once, so relay_stop() is
+// answered quickly even while waiting for notifications.
+#define RELAY_SLICE_MS 100
+// How often the lag gauges are refreshed.
+#define RELAY_LAG_EVERY_MS 1000
+// How often the leader prunes events older than the retention.
+#define RELAY_PRUNE_EVERY_MS (10 * 60 * 1000)
+// On stop, the leader keeps claiming and publishing pending rows for at most
+// this long; what is left is published by the next leader.
+#define RELAY_FLUSH_BUDGET_MS 2000
+// After the last publish, time for nng to push queued messages out of the
+// pipes before the socket is closed (subscribers re-read whatever is lost).
+#define RELAY_LINGER_MS 200
+// nng_close may hang (PITFALLS): the shutdown waits at most this long for it.
+#define RELAY_CLOSE_TIMEOUT_MS 2000
+// Distinct event types with their own counter series; more go under "other"
+// so that a bad row cannot grow the metrics without bound.
+#define RELAY_MAX_TYPES           8
+#define RELAY_TYPE_MAX_LEN        64
+#define RELAY_DEFAULT_POLL_MS     1000
+#define RELAY_DEFAULT_RETENTION_S (7 * 24 * 3600)
+
+typedef struct type_counter {
+	char type[RELAY_TYPE_MAX_LEN];
+	obs_counter *counter;
+} type_counter;
+
+struct relay {
+	outbox *ob; // owned by the relay thread while it runs
+	nng_socket sock;
+	obs_registry *reg;
+	bool own_reg;
+	int64_t retention_s;
+	int poll_ms;
+	pthread_t thread;
+	atomic_bool stop;
+	atomic_bool leader;
+
+	obs_gauge *g_leader;
+	obs_gauge *g_lag_rows;
+	obs_gauge *g_lag_seconds;
+	obs_counter *c_errors;
+	obs_counter *c_other;
+	type_counter types[RELAY_MAX_TYPES];
+	size_t n_types;
+
+	// Thread-local state of the loop.
+	bool conn_error_logged;
+	int64_t next_lag_ms;
+	int64_t next_prune_ms;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static obs_counter *type_counter_for(relay *r, const char *type)
+{
+	for (size_t i = 0; i < r->n_types; i++) {
+		if (strcmp(r->types[i].type, type) == 0)
+			return r->types[i].counter;
+	}
+	if (r->n_types == RELAY_MAX_TYPES || strlen(type) >= RELAY_TYPE_MAX_LEN)
+		return r->c_other;
+	char esc[2 * RELAY_TYPE_MAX_LEN + 1];
+	char labels[sizeof(esc) + 16];
+	snprintf(labels, sizeof(labels), "type=\"%s\"", obs_label_escape(type, esc, sizeof(esc)));
+	type_counter *tc = &r->types[r->n_types++];
+	snprintf(tc->type, sizeof(tc->type), "%s", type);
+	tc->counter = obs_counter_get(r->reg, "propertyd_events_published_total",
+	                              "Events published on the PUB socket, by type.", labels);
+	return tc->counter;
+}
+
+// One event, one message: type bytes, 0x00, serialized Event.
+static int publish_one(relay *r, const Property__V1__Event *ev)
+{
+	const char *type = ev->type != NULL ? ev->type : "";
+	size_t tlen = strlen(type);
+	size_t plen = property__v1__event__get_packed_size(ev);
+	nng_msg *m;
+	int rv = nng_msg_alloc(&m, tlen + 1 + plen);
+	if (rv == 0) {
+		uint8_t *body = nng_msg_body(m);
+		memcpy(body, type, tlen);
+		body[tlen] = 0;
+		property__v1__event__pack(ev, body + tlen + 1);
+		// On failure the message is still ours (nng's send contract).
+		if ((rv = nng_sendmsg(r->sock, m, 0)) != 0)
+			nng_msg_free(m);
+	}
+	if (rv != 0) {
+		obs_counter_add(r->c_errors, 1);
+		OBS_LOG(OBS_WARN, "event publish failed; subscribers will re-read it",
+		        OBS_I("seq", ev->seq), OBS_S("type", type),
+		        OBS_S("error", nng_strerror(rv)));
+		return -1;
+	}
+	obs_counter_add(type_counter_for(r, type), 1);
+	return 0;
+}
+
+static void set_leader(relay *r, bool on)
+{
+	atomic_store(&r->leader, on);
+	obs_gauge_set(r->g_leader, on ? 1.0 : 0.0);
+}
+
+// A -1 from the outbox: the connection broke, and leadership with it.
+static void conn_error(relay *r, const char *during)
+{
+	if (atomic_load(&r->leader)) {
+		set_leader(r, false);
+		OBS_LOG(OBS_WARN, "relay lost leadership (database connection error)",
+		        OBS_S("during", during));
+	} else if (!r->conn_error_logged) {
+		OBS_LOG(OBS_WARN, "relay cannot reach the database; retrying",
+		        OBS_S("during", during));
+	}
+	r->conn_error_logged = true;
+}
+
+static void sleep_sliced(relay *r, int ms)
+{
+	int64_t until = now_ms() + ms;
+	while (!atomic_load(&r->stop)) {
+		int64_t left = until - now_ms();
+		if (left <= 0)
+			break;
+		nng_msleep((nng_duration)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS));
+	}
+}
+
+// Claims one batch and publishes it. Returns the count or -1 (connection error).
+static int claim_and_publish(relay *r)
+{
+	Property__V1__Event **evs = NULL;
+	int n = outbox_claim(r->ob, RELAY_BATCH, &evs);
+	if (n < 0) {
+		conn_error(r, "claim");
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		(void)publish_one(r, evs[i]);
+	if (evs != NULL)
+		outbox_events_free(evs, (size_t)n);
+	return n;
+}
+
+// The periodic chores: lag gauges (every instance) and pruning (the leader).
+// Returns -1 on a connection error.
+static int chores(relay *r)
+{
+	int64_t now = now_ms();
+	if (now >= r->next_lag_ms) {
+		r->next_lag_ms = now + RELAY_LAG_EVERY_MS;
+		int64_t rows = 0, oldest = 0;
+		if (outbox_lag(r->ob, &rows, &oldest) < 0) {
+			conn_error(r, "lag");
+			return -1;
+		}
+		r->conn_error_logged = false;
+		obs_gauge_set(r->g_lag_rows, (double)rows);
+		obs_gauge_set(r->g_lag_seconds, (double)oldest / 1000.0);
+	}
+	if (atomic_load(&r->leader) && now >= r->next_prune_ms) {
+		r->next_prune_ms = now + RELAY_PRUNE_EVERY_MS;
+		int64_t n = outbox_prune(r->ob, r->retention_s);
+		if (n < 0) {
+			conn_error(r, "prune");
+			return -1;
+		}
+		if (n > 0)
+			OBS_LOG(OBS_INFO, "pruned old events", OBS_I("rows", n));
+	}
+	return 0;
+}
+
+static void follow_step(relay *r)
+{
+	int rc = outbox_try_lead(r->ob);
+	if (rc == 1) {
+		set_leader(r, true);
+		r->conn_error_logged = false;
+		r->next_prune_ms = now_ms(); // prune once on taking over
+		OBS_LOG(OBS_INFO, "relay is the leader; publishing events");
+		return;
+	}
+	if (rc < 0) {
+		conn_error(r, "try_lead");
+		sleep_sliced(r, RELAY_RETRY_MS);
+		return;
+	}
+	r->conn_error_logged = false;
+	if (chores(r) < 0) {
+		sleep_sliced(r, RELAY_RETRY_MS);
+		return;
+	}
+	sleep_sliced(r, RELAY_LEAD_RETRY_MS);
+}
+
+// Sleeps until rows are announced or poll_ms passed, in slices so a stop is
+// seen promptly. Returns -1 on a connection error.
+static int idle_wait(relay *r)
+{
+	int64_t until = now_ms() + r->poll_ms;
+	while (!atomic_load(&r->stop)) {
+		int64_t left = until - now_ms();
+		if (left <= 0)
+			return 0;
+		int rc = outbox_wait(r->ob, (int)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS));
+		if (rc < 0) {
+			conn_error(r, "wait");
+			return -1;
+		}
+		if (rc == 1)
+			return 0;
+		if (chores(r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void lead_step(relay *r)
+{
+	int n = claim_and_publish(r);
+	if (n < 0 || chores(r) < 0) {
+		sleep_sliced(r, RELAY_RETRY_MS);
+		return;
+	}
+	if (n == RELAY_BATCH)
+		return; // more may be pending: claim again at once
+	if (idle_wait(r) < 0)
+		sleep_sliced(r, RELAY_RETRY_MS);
+}
+
+static void flush(relay *r)
+{
+	int64_t until = now_ms() + RELAY_FLUSH_BUDGET_MS;
+	while (atomic_load(&r->leader) && now_ms() < until) {
+		if (claim_and_publish(r) < RELAY_BATCH)
+			break;
+	}
+}
+
+static void *relay_main(void *arg)
+{
+	relay *r = arg;
+	while (!atomic_load(&r->stop)) {
+		if (atomic_load(&r->leader))
+			lead_step(r);
+		else
+			follow_step(r);
+	}
+	flush(r);
+	return NULL;
+}
+
+static int open_socket(relay *r, const char *url, char *err, size_t errcap)
+{
+	int rv;
+	const char *what = "pub0_open";
+	if ((rv = nng_pub0_open(&r->sock)) != 0)
+		goto fail;
+	what = "set sendbuf";
+	if ((rv = nng_socket_set_int(r->sock, NNG_OPT_SENDBUF, RELAY_PUB_SENDBUF)) != 0)
+		goto fail_close;
+	what = "set recvmaxsz";
+	if ((rv = nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, RELAY_PUB_RECVMAXSZ)) != 0)
+		goto fail_close;
+	what = "listen";
+	if ((rv = nng_listen(r->sock, url, NULL, 0)) != 0)
+		goto fail_close;
+	return 0;
+fail_close:
+	nng_close(r->sock);
+fail:
+	snprintf(err, errcap, "events socket %s %s: %s", what, url, nng_strerror(rv));
+	return -1;
+}
+
+int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap)
+{
+	if (cfg == NULL || cfg->conninfo == NULL || cfg->pub_url == NULL) {
+		snprintf(err, errcap, "relay: conninfo and pub_url are required");
+		return -1;
+	}
+	relay *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		snprintf(err, errcap, "relay: out of memory");
+		return -1;
+	}
+	r->retention_s = cfg->retention_s > 0 ? cfg->retention_s : RELAY_DEFAULT_RETENTION_S;
+	r->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : RELAY_DEFAULT_POLL_MS;
+	r->reg = cfg->metrics;
+	if (r->reg == NULL) {
+		r->reg = obs_registry_create();
+		r->own_reg = true;
+	}
+	atomic_init(&r->stop, false);
+	atomic_init(&r->leader, false);
+	r->g_leader = obs_gauge_get(r->reg, "propertyd_relay_leader",
+	                            "1 when this instance leads the event relay.", NULL);
+	r->g_lag_rows = obs_gauge_get(r->reg, "propertyd_relay_lag_rows",
+	                              "Event-log rows appended but not yet published.", NULL);
+	r->g_lag_seconds =
+	    obs_gauge_get(r->reg, "propertyd_relay_lag_seconds",
+	                  "Age of the oldest event-log row not yet published.", NULL);
+	r->c_errors = obs_counter_get(r->reg, "propertyd_events_publish_errors_total",
+	                              "Events whose PUB send failed.", NULL);
+	r->c_other =
+	    obs_counter_get(r->reg, "propertyd_events_published_total",
+	                    "Events published on the PUB socket, by type.", "type=\"other\"");
+	obs_gauge_set(r->g_leader, 0.0);
+
+	if (outbox_open(&r->ob, cfg->conninfo, err, errcap) != 0)
+		goto fail;
+	if (open_socket(r, cfg->pub_url, err, errcap) != 0)
+		goto fail_outbox;
+	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+		snprintf(err, errcap, "relay: cannot start thread");
+		goto fail_sock;
+	}
+	*out = r;
+	return 0;
+
+fail_sock:
+	(void)sock_close_bounded(r->sock, RELAY_CLOSE_TIMEOUT_MS);
+fail_outbox:
+	outbox_close(r->ob);
+fail:
+	if (r->own_reg)
+		obs_registry_destroy(r->reg);
+	free(r);
+	return -1;
+}
+
+void relay_stop(relay *r)
+{
+	if (r == NULL)
+		return;
+	atomic_store(&r->stop, true);
+	pthread_join(r->thread, NULL);
+	if (atomic_load(&r->leader))
+		nng_msleep(RELAY_LINGER_MS);
+	if (sock_close_bounded(r->sock, RELAY_CLOSE_TIMEOUT_MS) != 0)
+		OBS_LOG(OBS_WARN, "events socket close timed out; left behind");
+	// Closing the connection releases the advisory lock: another instance leads.
+	outbox_close(r->ob);
+	set_leader(r, false);
+	if (r->own_reg)
+		obs_registry_destroy(r->reg);
+	free(r);
+}
+
+bool relay_is_leader(relay *r)
+{
+	return atomic_load(&r->leader);
+}

@@ -1,0 +1,57 @@
+// events relay: moves committed events from the durable log to the PUB socket.
+//
+// Every instance runs one relay. Each relay binds a pub0 socket on its own
+// EVENTS_URL (subscribers dial every instance), but only the instance holding
+// the outbox's leadership claims rows (assigning seq) and publishes them, so
+// each event is published once, in seq order, by whichever instance leads.
+// A relay that does not lead asks for leadership about once a second; one
+// that loses its connection (and with it leadership) backs off and asks again.
+//
+// Wire format of one event (CONTRACT.md section 6): one nng message holding
+// the type's bytes, one 0x00 byte, then the serialized property.v1.Event.
+// A failed send is logged and counted; the event stays in the log and
+// subscribers fill the gap through ReadEvents.
+//
+// Threads: relay_start() starts one thread that owns the outbox connection and
+// does all the work. relay_start() and relay_stop() block (connect, bind,
+// join, flush) and are called from one controlling thread; relay_is_leader()
+// may be called from any thread.
+//
+// Metrics (in cfg->metrics): propertyd_events_published_total{type},
+// propertyd_events_publish_errors_total, propertyd_relay_leader (0/1),
+// propertyd_relay_lag_rows, propertyd_relay_lag_seconds.
+#ifndef EVENTS_RELAY_H
+#define EVENTS_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "obs/metrics.h"
+
+typedef struct relay relay;
+
+typedef struct relay_config {
+	const char *conninfo;  // libpq conninfo for the outbox's direct connection (copied)
+	const char *pub_url;   // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
+	obs_registry *metrics; // borrowed, must outlive the relay; NULL: a private registry
+	int64_t retention_s;   // published events older than this are pruned; 0: 7 days
+	int poll_ms;           // longest sleep between claims when idle; 0: 1000
+} relay_config;
+
+// Opens the outbox, binds the PUB socket and starts the relay thread. On
+// failure returns -1 with a reason in err[errcap] and *out untouched (nothing
+// is left running). A database that is down is not a failure: the thread
+// keeps retrying. A URL that cannot be bound is.
+int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap);
+
+// Stops the thread: when leading, it first claims and publishes what is
+// pending (bounded by RELAY_FLUSH_BUDGET_MS), then the socket and the
+// connection are closed (which releases leadership). Blocks at most about
+// one poll slice + the flush budget + the close watchdog. Frees r; NULL is a no-op.
+void relay_stop(relay *r);
+
+// Whether this relay currently holds leadership (a snapshot).
+bool relay_is_leader(relay *r);
+
+#endif

@@ -1,0 +1,32 @@
+// store pgerr: the one place where a PostgreSQL failure becomes an nrpc_code.
+//
+// The client sees only a generic message; the server's own text (which may
+// quote SQL, never parameter values: we log only the primary message, never
+// DETAIL, which can hold row values) goes to the log with the statement name.
+#ifndef STORE_PGERR_H
+#define STORE_PGERR_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "nrpc/status.h"
+
+typedef struct pgerr_class {
+	nrpc_code code;
+	bool conn_lost; // the connection must not be reused
+} pgerr_class;
+
+// Classifies a SQLSTATE (NULL or "" = none reported, e.g. the connection
+// dropped): 57014 (statement timeout / cancel) -> DEADLINE_EXCEEDED; class 08,
+// 57P01..57P03 (shutdown), 53xxx (out of resources) -> UNAVAILABLE; 23505 ->
+// ALREADY_EXISTS; 23xxx (other integrity), 22xxx (bad data) -> INVALID_ARGUMENT;
+// 40001, 40P01 -> ABORTED; anything else -> INTERNAL.
+pgerr_class pgerr_classify(const char *sqlstate);
+
+// Classifies a failed result (res may be NULL) on connection c, writes the
+// client message into err, logs the server's message at WARN with `statement`.
+nrpc_code pgerr_from_result(const PGresult *res, const PGconn *c, const char *statement,
+			    bool *conn_lost, char *err, size_t errcap);
+
+#endif
