@@ -28,7 +28,7 @@
 #define NRPC_DEFAULT_TIMEOUT 5000u      // ms, when the caller sends timeout_ms = 0
 #define NRPC_MAX_TIMEOUT     300000u    // ms; longer deadlines are clamped
 #define NRPC_MAX_METADATA    64         // metadata entries kept per request
-#define NRPC_MAX_META_VALUE  4096       // bytes per metadata value; longer ones are dropped
+#define NRPC_MAX_META_VALUE  4096       // bytes per metadata value; longer ones: 3 INVALID_ARGUMENT
 
 typedef struct nrpc_server nrpc_server;
 typedef struct nrpc_call nrpc_call;

@@ -113,7 +113,8 @@ static int migrate_with_retry(struct app *a)
 {
 	char err[512];
 	for (int waited = 0;; waited++) {
-		if (migrate_run(a->cfg.database_url, err, sizeof(err)) == 0)
+		int applied = migrate_run(a->cfg.database_url, err, sizeof(err));
+		if (applied >= 0)
 			return 0;
 		if (waited >= MIGRATE_RETRY_S) {
 			fprintf(stderr, "propertyd: cannot apply schema migrations: %s\n", err);

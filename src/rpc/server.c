@@ -172,6 +172,21 @@ static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
 		                       "request is not a valid rpc.v1.Request message");
 	}
+	if (c->c_req->n_metadata > NRPC_MAX_METADATA) {
+		call_take_ids(c);
+		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
+		                       "too many metadata entries (at most %d)", NRPC_MAX_METADATA);
+	}
+	for (size_t i = 0; i < c->c_req->n_metadata; i++) {
+		const Rpc__V1__Request__MetadataEntry *e = c->c_req->metadata[i];
+		if (strlen(e->key) > NRPC_MAX_META_VALUE ||
+		    strlen(e->value) > NRPC_MAX_META_VALUE) {
+			call_take_ids(c);
+			return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
+			                       "metadata entry longer than %d bytes",
+			                       NRPC_MAX_META_VALUE);
+		}
+	}
 	call_take_ids(c);
 	uint32_t t = c->c_req->timeout_ms ? c->c_req->timeout_ms : NRPC_DEFAULT_TIMEOUT;
 	if (t > NRPC_MAX_TIMEOUT)
