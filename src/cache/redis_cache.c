@@ -330,10 +330,12 @@ int cache_create(cache **out, const char *redis_url, int pool_size, obs_registry
 	int locks = 0;
 
 	*out = NULL;
-	if (pool_size < 1 || pool_size > CACHE_POOL_MAX) {
-		snprintf(err, errcap, "cache pool size must be 1..%d", CACHE_POOL_MAX);
+	if (pool_size < 1) {
+		snprintf(err, errcap, "cache pool size must be at least 1");
 		return -1;
 	}
+	if (pool_size > CACHE_POOL_MAX)
+		pool_size = CACHE_POOL_MAX; // more workers just see a busy pool: misses
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		snprintf(err, errcap, "out of memory");

@@ -64,7 +64,8 @@
 typedef struct cache cache;
 
 // Creates the cache for redis_url (redis://[[user]:password@]host[:port][/db])
-// with pool_size (1..CACHE_POOL_MAX) connections, opened lazily. Tries one
+// with pool_size connections (at least 1; more than CACHE_POOL_MAX are
+// capped), opened lazily. Tries one
 // connection now: if Redis is unreachable the cache starts down and comes up
 // by itself. Metrics are registered in `metrics` (borrowed; it must outlive
 // the cache), or a private registry when NULL.
