@@ -31,7 +31,7 @@ static bool is_applied(PGconn *c, int version, bool *applied, char *err, size_t 
 	snprintf(v, sizeof v, "%d", version);
 	const char *vals[1] = {v};
 	PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
-				   NULL, vals, NULL, NULL, 0);
+	                           NULL, vals, NULL, NULL, 0);
 	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 	if (ok)
 		*applied = PQntuples(r) > 0;
@@ -53,10 +53,11 @@ static bool apply(PGconn *c, const migrate_entry *m, char *err, size_t errcap)
 	const char *vals[2] = {v, m->name};
 	bool ok = exec_ok(c, m->sql, what, err, errcap);
 	if (ok) {
-		PGresult *r = PQexecParams(c,
-					   "INSERT INTO schema_migrations (version, name, applied_at) "
-					   "VALUES ($1::int, $2::text, now())",
-					   2, NULL, vals, NULL, NULL, 0);
+		PGresult *r =
+		    PQexecParams(c,
+		                 "INSERT INTO schema_migrations (version, name, applied_at) "
+		                 "VALUES ($1::int, $2::text, now())",
+		                 2, NULL, vals, NULL, NULL, 0);
 		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		if (!ok)
 			snprintf(err, errcap, "%s: recording it failed", what);
@@ -72,26 +73,26 @@ static bool apply(PGconn *c, const migrate_entry *m, char *err, size_t errcap)
 int migrate_run(const char *conninfo, char *err, size_t errcap)
 {
 	int64_t deadline = pgconn_now_us() + (int64_t)MIGRATE_TIMEOUT_MS * 1000;
-	PGconn *c        = pgconn_open(conninfo, deadline, err, errcap);
+	PGconn *c = pgconn_open(conninfo, deadline, err, errcap);
 	if (c == NULL)
 		return -1;
 	int applied = -1;
 	// Every statement of this session, the lock wait included, is bounded.
-	if (!exec_ok(c, "SET statement_timeout = " STORE_STR(MIGRATE_TIMEOUT_MS), "set timeout", err,
-		     errcap) ||
+	if (!exec_ok(c, "SET statement_timeout = " STORE_STR(MIGRATE_TIMEOUT_MS), "set timeout",
+	             err, errcap) ||
 	    !exec_ok(c, "SET client_min_messages = warning", "set messages", err, errcap) ||
-	    !exec_ok(c, "SELECT pg_advisory_lock(" STORE_LOCK_ARGS(STORE_LOCK_MIGRATIONS) ")", "migration lock",
-		     err, errcap))
+	    !exec_ok(c, "SELECT pg_advisory_lock(" STORE_LOCK_ARGS(STORE_LOCK_MIGRATIONS) ")",
+	             "migration lock", err, errcap))
 		goto out;
 	if (!exec_ok(c,
-		     "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, "
-		     "name text NOT NULL, applied_at timestamptz NOT NULL)",
-		     "schema_migrations", err, errcap))
+	             "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, "
+	             "name text NOT NULL, applied_at timestamptz NOT NULL)",
+	             "schema_migrations", err, errcap))
 		goto unlock;
 	int n = 0;
 	for (size_t i = 0; i < migrate_entries_n; i++) {
 		const migrate_entry *m = &migrate_entries[i];
-		bool done              = false;
+		bool done = false;
 		if (!is_applied(c, m->version, &done, err, errcap))
 			goto unlock;
 		if (done)
@@ -99,14 +100,14 @@ int migrate_run(const char *conninfo, char *err, size_t errcap)
 		if (!apply(c, m, err, errcap))
 			goto unlock;
 		OBS_LOG(OBS_INFO, "migration applied", OBS_I("version", m->version),
-			OBS_S("name", m->name));
+		        OBS_S("name", m->name));
 		n++;
 	}
 	applied = n;
 unlock:;
 	char ignored[64];
-	exec_ok(c, "SELECT pg_advisory_unlock(" STORE_LOCK_ARGS(STORE_LOCK_MIGRATIONS) ")", "unlock", ignored,
-		sizeof ignored);
+	exec_ok(c, "SELECT pg_advisory_unlock(" STORE_LOCK_ARGS(STORE_LOCK_MIGRATIONS) ")",
+	        "unlock", ignored, sizeof ignored);
 out:
 	PQfinish(c);
 	return applied;

@@ -37,39 +37,42 @@ struct outbox {
 };
 
 static const char sql_claim[] =
-	"WITH batch AS (SELECT ins_id FROM event_log WHERE seq IS NULL "
-	"ORDER BY ins_id LIMIT $1::int FOR UPDATE), "
-	"numbered AS (SELECT ins_id, row_number() OVER (ORDER BY ins_id) AS rn, "
-	"count(*) OVER () AS n FROM batch), "
-	"st AS (UPDATE relay_state SET last_seq = last_seq + (SELECT count(*) FROM numbered) "
-	"WHERE id = 1 AND EXISTS (SELECT 1 FROM numbered) RETURNING last_seq), "
-	"upd AS (UPDATE event_log e SET seq = st.last_seq - numbered.n + numbered.rn "
-	"FROM numbered, st WHERE e.ins_id = numbered.ins_id RETURNING e.*) "
-	"SELECT " ROWMAP_EVENT_COLS " FROM upd ORDER BY seq";
+    "WITH batch AS (SELECT ins_id FROM event_log WHERE seq IS NULL "
+    "ORDER BY ins_id LIMIT $1::int FOR UPDATE), "
+    "numbered AS (SELECT ins_id, row_number() OVER (ORDER BY ins_id) AS rn, "
+    "count(*) OVER () AS n FROM batch), "
+    "st AS (UPDATE relay_state SET last_seq = last_seq + (SELECT count(*) FROM numbered) "
+    "WHERE id = 1 AND EXISTS (SELECT 1 FROM numbered) RETURNING last_seq), "
+    "upd AS (UPDATE event_log e SET seq = st.last_seq - numbered.n + numbered.rn "
+    "FROM numbered, st WHERE e.ins_id = numbered.ins_id RETURNING e.*) "
+    "SELECT " ROWMAP_EVENT_COLS " FROM upd ORDER BY seq";
 
 static const char sql_lag[] =
-	"SELECT count(*), coalesce((" STORE_NOW_US_SQL " - min(occurred_at_us)) / 1000, 0) "
-	"FROM event_log WHERE seq IS NULL";
+    "SELECT count(*), coalesce((" STORE_NOW_US_SQL " - min(occurred_at_us)) / 1000, 0) "
+    "FROM event_log WHERE seq IS NULL";
 
 // The oldest published rows by seq, deleted if older than the retention.
 static const char sql_prune_events[] =
-	"WITH old AS (SELECT ins_id, occurred_at_us FROM event_log WHERE seq IS NOT NULL "
-	"ORDER BY seq LIMIT " STORE_STR(OUTBOX_PRUNE_BATCH) "), "
-	"del AS (DELETE FROM event_log e USING old WHERE e.ins_id = old.ins_id "
-	"AND old.occurred_at_us < " STORE_NOW_US_SQL " - $1::bigint * 1000000 RETURNING 1) "
-	"SELECT count(*) FROM del";
+    "WITH old AS (SELECT ins_id, occurred_at_us FROM event_log WHERE seq IS NOT NULL "
+    "ORDER BY seq LIMIT " STORE_STR(
+        OUTBOX_PRUNE_BATCH) "), "
+                            "del AS (DELETE FROM event_log e USING old WHERE e.ins_id = old.ins_id "
+                            "AND old.occurred_at_us < " STORE_NOW_US_SQL
+                            " - $1::bigint * 1000000 RETURNING 1) "
+                            "SELECT count(*) FROM del";
 
 static const char sql_prune_keys[] =
-	"WITH old AS (SELECT owner_id, key FROM idempotency_keys WHERE created_at_us < " STORE_NOW_US_SQL
-	" - " STORE_IDEM_TTL_US " ORDER BY created_at_us LIMIT " STORE_STR(OUTBOX_PRUNE_BATCH) "), "
-	"del AS (DELETE FROM idempotency_keys k USING old "
-	"WHERE k.owner_id = old.owner_id AND k.key = old.key RETURNING 1) "
-	"SELECT count(*) FROM del";
+    "WITH old AS (SELECT owner_id, key FROM idempotency_keys WHERE created_at_us "
+    "< " STORE_NOW_US_SQL " - " STORE_IDEM_TTL_US " ORDER BY created_at_us LIMIT " STORE_STR(
+        OUTBOX_PRUNE_BATCH) "), "
+                            "del AS (DELETE FROM idempotency_keys k USING old "
+                            "WHERE k.owner_id = old.owner_id AND k.key = old.key RETURNING 1) "
+                            "SELECT count(*) FROM del";
 
 static void disconnect(outbox *o)
 {
 	PQfinish(o->pg);
-	o->pg      = NULL;
+	o->pg = NULL;
 	o->leading = false;
 }
 
@@ -77,8 +80,8 @@ static void disconnect(outbox *o)
 // A broken connection is closed (the next call reconnects).
 static PGresult *run(outbox *o, const char *sql, int n, const char *const *vals)
 {
-	int64_t guard = pgconn_now_us() +
-			(int64_t)(OUTBOX_STATEMENT_TIMEOUT_MS + OUTBOX_GUARD_MS) * 1000;
+	int64_t guard =
+	    pgconn_now_us() + (int64_t)(OUTBOX_STATEMENT_TIMEOUT_MS + OUTBOX_GUARD_MS) * 1000;
 	PGresult *last = NULL;
 	if (!PQsendQueryParams(o->pg, sql, n, NULL, vals, NULL, NULL, 0))
 		goto lost;
@@ -117,13 +120,13 @@ static int ensure(outbox *o)
 	disconnect(o);
 	char err[256];
 	int64_t deadline = pgconn_now_us() + (int64_t)PGCONN_CONNECT_MAX_MS * 1000;
-	o->pg            = pgconn_open(o->conninfo, deadline, err, sizeof err);
+	o->pg = pgconn_open(o->conninfo, deadline, err, sizeof err);
 	if (o->pg == NULL) {
 		OBS_LOG(OBS_WARN, "outbox connect failed", OBS_S("error", err));
 		return -1;
 	}
-	PGresult *r = run(o, "SET statement_timeout = " STORE_STR(OUTBOX_STATEMENT_TIMEOUT_MS), 0,
-			  NULL);
+	PGresult *r =
+	    run(o, "SET statement_timeout = " STORE_STR(OUTBOX_STATEMENT_TIMEOUT_MS), 0, NULL);
 	if (r == NULL)
 		return -1;
 	PQclear(r);
@@ -132,7 +135,7 @@ static int ensure(outbox *o)
 
 int outbox_open(outbox **out, const char *conninfo, char *err, size_t errcap)
 {
-	*out      = NULL;
+	*out = NULL;
 	outbox *o = calloc(1, sizeof *o);
 	if (o == NULL || (o->conninfo = strdup(conninfo)) == NULL) {
 		free(o);
@@ -159,8 +162,8 @@ int outbox_try_lead(outbox *o)
 		return -1;
 	if (o->leading)
 		return 1;
-	PGresult *r = run(o, "SELECT pg_try_advisory_lock(" STORE_LOCK_ARGS(STORE_LOCK_RELAY) ")",
-			  0, NULL);
+	PGresult *r =
+	    run(o, "SELECT pg_try_advisory_lock(" STORE_LOCK_ARGS(STORE_LOCK_RELAY) ")", 0, NULL);
 	if (r == NULL)
 		return -1;
 	bool won = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -230,7 +233,7 @@ int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events)
 	char lim[24];
 	snprintf(lim, sizeof lim, "%zu", max);
 	const char *vals[1] = {lim};
-	PGresult *r         = run(o, sql_claim, 1, vals);
+	PGresult *r = run(o, sql_claim, 1, vals);
 	if (r == NULL)
 		return -1;
 	int rows = PQntuples(r);
@@ -260,14 +263,14 @@ fail:
 
 int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms)
 {
-	*rows      = 0;
+	*rows = 0;
 	*oldest_ms = 0;
 	if (ensure(o) != 0)
 		return -1;
 	PGresult *r = run(o, sql_lag, 0, NULL);
 	if (r == NULL)
 		return -1;
-	*rows      = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	*rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	*oldest_ms = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
 	PQclear(r);
 	return 0;
@@ -297,7 +300,7 @@ int64_t outbox_prune(outbox *o, int64_t retention_s)
 	char ret[24];
 	snprintf(ret, sizeof ret, "%lld", (long long)retention_s);
 	const char *vals[1] = {ret};
-	int64_t events      = prune_all(o, sql_prune_events, 1, vals);
+	int64_t events = prune_all(o, sql_prune_events, 1, vals);
 	if (events < 0)
 		return -1;
 	if (prune_all(o, sql_prune_keys, 0, NULL) < 0)

@@ -1,5 +1,7 @@
 #include "store/pgconn.h"
 
+#include "obs/log.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -44,6 +46,17 @@ static void set_err(char *err, size_t errcap, const char *what, const PGconn *c)
 	snprintf(err, errcap, "%s: %.*s", what, (int)n, m);
 }
 
+// Server notices and messages that arrive outside a query go to our log, not
+// to libpq's default (raw stderr).
+static void log_notice(void *arg, const PGresult *res)
+{
+	(void)arg;
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	OBS_LOG(OBS_INFO, "database notice", OBS_S("severity", sev ? sev : ""),
+	        OBS_S("message", msg ? msg : ""));
+}
+
 PGconn *pgconn_open(const char *conninfo, int64_t deadline_us, char *err, size_t errcap)
 {
 	int64_t cap = pgconn_now_us() + (int64_t)PGCONN_CONNECT_MAX_MS * 1000;
@@ -59,8 +72,10 @@ PGconn *pgconn_open(const char *conninfo, int64_t deadline_us, char *err, size_t
 	}
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	for (;;) {
-		if (st == PGRES_POLLING_OK)
+		if (st == PGRES_POLLING_OK) {
+			PQsetNoticeReceiver(c, log_notice, NULL);
 			return c;
+		}
 		if (st == PGRES_POLLING_FAILED) {
 			set_err(err, errcap, "database unavailable", c);
 			goto fail;
@@ -69,7 +84,7 @@ PGconn *pgconn_open(const char *conninfo, int64_t deadline_us, char *err, size_t
 		int rv = wait_fd(PQsocket(c), ev, deadline_us);
 		if (rv <= 0) {
 			snprintf(err, errcap, "database unavailable: connect %s",
-				 rv == 0 ? "timed out" : "failed");
+			         rv == 0 ? "timed out" : "failed");
 			goto fail;
 		}
 		st = PQconnectPoll(c);

@@ -10,12 +10,12 @@ pgerr_class pgerr_classify(const char *s)
 	pgerr_class k = {NRPC_INTERNAL, false};
 	if (s == NULL || strlen(s) != 5) {
 		// No SQLSTATE: libpq lost the connection (or never had one).
-		k.code      = NRPC_UNAVAILABLE;
+		k.code = NRPC_UNAVAILABLE;
 		k.conn_lost = true;
 	} else if (strcmp(s, "57014") == 0) {
 		k.code = NRPC_DEADLINE_EXCEEDED;
 	} else if (strncmp(s, "08", 2) == 0 || strncmp(s, "57P0", 4) == 0) {
-		k.code      = NRPC_UNAVAILABLE;
+		k.code = NRPC_UNAVAILABLE;
 		k.conn_lost = true;
 	} else if (strncmp(s, "53", 2) == 0) {
 		k.code = NRPC_UNAVAILABLE;
@@ -48,10 +48,10 @@ static const char *client_message(nrpc_code code)
 }
 
 nrpc_code pgerr_from_result(const PGresult *res, const PGconn *c, const char *statement,
-			    bool *conn_lost, char *err, size_t errcap)
+                            bool *conn_lost, char *err, size_t errcap)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	pgerr_class k     = pgerr_classify(state);
+	pgerr_class k = pgerr_classify(state);
 	if (c == NULL || PQstatus(c) == CONNECTION_BAD)
 		k.conn_lost = true;
 	if (k.conn_lost && k.code != NRPC_DEADLINE_EXCEEDED)
@@ -62,11 +62,14 @@ nrpc_code pgerr_from_result(const PGresult *res, const PGconn *c, const char *st
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	if (primary == NULL && c != NULL)
 		primary = PQerrorMessage(c);
+	// Data exceptions (class 22) quote the offending input: not logged.
+	if (state != NULL && strncmp(state, "22", 2) == 0)
+		primary = "(input value rejected)";
 	char msg[256];
 	snprintf(msg, sizeof msg, "%s", primary ? primary : "");
 	msg[strcspn(msg, "\n")] = '\0';
 	OBS_LOG(k.code == NRPC_INTERNAL ? OBS_ERROR : OBS_WARN, "database error",
-		OBS_S("statement", statement), OBS_S("sqlstate", state ? state : ""),
-		OBS_I("code", k.code), OBS_S("error", msg));
+	        OBS_S("statement", statement), OBS_S("sqlstate", state ? state : ""),
+	        OBS_I("code", k.code), OBS_S("error", msg));
 	return k.code;
 }

@@ -1,8 +1,9 @@
 // store pgerr: the one place where a PostgreSQL failure becomes an nrpc_code.
 //
-// The client sees only a generic message; the server's own text (which may
-// quote SQL, never parameter values: we log only the primary message, never
-// DETAIL, which can hold row values) goes to the log with the statement name.
+// The client sees only a generic message. The server's primary message goes
+// to the log with the statement name and SQLSTATE; never DETAIL (it can hold
+// row values), and not the message of a data exception (class 22), which
+// quotes the rejected input.
 #ifndef STORE_PGERR_H
 #define STORE_PGERR_H
 
@@ -27,6 +28,6 @@ pgerr_class pgerr_classify(const char *sqlstate);
 // Classifies a failed result (res may be NULL) on connection c, writes the
 // client message into err, logs the server's message at WARN with `statement`.
 nrpc_code pgerr_from_result(const PGresult *res, const PGconn *c, const char *statement,
-			    bool *conn_lost, char *err, size_t errcap);
+                            bool *conn_lost, char *err, size_t errcap);
 
 #endif

@@ -15,10 +15,10 @@
 #define PREP_WORDS (PGPOOL_MAX_STMTS / 64)
 
 struct pgpool_conn {
-	PGconn *pg;   // NULL: not connected; opened by the next acquire
-	bool busy;    // held by a caller (guarded by the pool mutex)
-	bool broken;  // the last exec lost the connection; closed at release
-	bool fatal;   // the server sent FATAL while idle (terminated backend)
+	PGconn *pg;                    // NULL: not connected; opened by the next acquire
+	bool busy;                     // held by a caller (guarded by the pool mutex)
+	bool broken;                   // the last exec lost the connection; closed at release
+	bool fatal;                    // the server sent FATAL while idle (terminated backend)
 	uint64_t prepared[PREP_WORDS]; // slots prepared on this connection
 };
 
@@ -59,15 +59,15 @@ int pgpool_create(pgpool **out, const pgpool_config *cfg, char *err, size_t errc
 	pgpool *p = calloc(1, sizeof *p);
 	if (p == NULL)
 		goto oom;
-	p->conns    = calloc(cfg->size, sizeof *p->conns);
+	p->conns = calloc(cfg->size, sizeof *p->conns);
 	p->conninfo = strdup(cfg->conninfo);
 	if (p->conns == NULL || p->conninfo == NULL)
 		goto oom;
-	p->n          = cfg->size;
+	p->n = cfg->size;
 	p->no_prepare = cfg->no_prepare;
-	p->wait_ms    = cfg->wait_ms > 0 ? cfg->wait_ms : PGPOOL_DEFAULT_WAIT_MS;
-	p->slow_ms    = cfg->slow_query_ms == 0 ? PGPOOL_DEFAULT_SLOW_MS : cfg->slow_query_ms;
-	p->reg        = cfg->metrics;
+	p->wait_ms = cfg->wait_ms > 0 ? cfg->wait_ms : PGPOOL_DEFAULT_WAIT_MS;
+	p->slow_ms = cfg->slow_query_ms == 0 ? PGPOOL_DEFAULT_SLOW_MS : cfg->slow_query_ms;
+	p->reg = cfg->metrics;
 	atomic_init(&p->next_slot, 0);
 	atomic_init(&p->healthy, true);
 
@@ -81,22 +81,22 @@ int pgpool_create(pgpool **out, const pgpool_config *cfg, char *err, size_t errc
 	obs_registry *r = p->reg;
 	p->g_size = obs_gauge_get(r, "propertyd_db_pool_size", "Connections in the pool.", NULL);
 	p->g_in_use = obs_gauge_get(r, "propertyd_db_pool_in_use", "Pool connections held.", NULL);
-	p->g_idle   = obs_gauge_get(r, "propertyd_db_pool_idle", "Pool connections free.", NULL);
-	p->c_waits  = obs_counter_get(r, "propertyd_db_pool_waits_total",
-				      "Acquires that had to wait for a connection.", NULL);
-	p->c_timeouts   = obs_counter_get(r, "propertyd_db_pool_timeouts_total",
-					  "Acquires that gave up: pool exhausted.", NULL);
+	p->g_idle = obs_gauge_get(r, "propertyd_db_pool_idle", "Pool connections free.", NULL);
+	p->c_waits = obs_counter_get(r, "propertyd_db_pool_waits_total",
+	                             "Acquires that had to wait for a connection.", NULL);
+	p->c_timeouts = obs_counter_get(r, "propertyd_db_pool_timeouts_total",
+	                                "Acquires that gave up: pool exhausted.", NULL);
 	p->c_reconnects = obs_counter_get(r, "propertyd_db_reconnects_total",
-					  "Database connections opened by the pool.", NULL);
+	                                  "Database connections opened by the pool.", NULL);
 	p->h_wait = obs_histogram_get(r, "propertyd_db_pool_wait_seconds",
-				      "Time to acquire a pool connection.", NULL, obs_latency_bounds,
-				      obs_latency_bounds_n);
+	                              "Time to acquire a pool connection.", NULL,
+	                              obs_latency_bounds, obs_latency_bounds_n);
 	obs_gauge_set(p->g_size, p->n);
 	obs_gauge_set(p->g_in_use, 0);
 	obs_gauge_set(p->g_idle, p->n);
 
-	p->set_timeout.name    = "pd_set_timeout";
-	p->set_timeout.sql     = "SELECT set_config('statement_timeout', $1, true)";
+	p->set_timeout.name = "pd_set_timeout";
+	p->set_timeout.sql = "SELECT set_config('statement_timeout', $1, true)";
 	p->set_timeout.nparams = 1;
 	pgpool_register(p, &p->set_timeout);
 	*out = p;
@@ -131,10 +131,10 @@ int pgpool_register(pgpool *p, pgpool_stmt *s)
 		return -1;
 	char labels[128];
 	snprintf(labels, sizeof labels, "statement=\"%s\"", s->name);
-	s->slot     = slot;
+	s->slot = slot;
 	s->duration = obs_histogram_get(p->reg, "propertyd_db_query_duration_seconds",
-					"Time of one statement's round trip, by statement.",
-					labels, obs_latency_bounds, obs_latency_bounds_n);
+	                                "Time of one statement's round trip, by statement.", labels,
+	                                obs_latency_bounds, obs_latency_bounds_n);
 	return 0;
 }
 
@@ -168,9 +168,9 @@ static void give_back(pgpool *p, pgpool_conn *c)
 static void drop_conn(pgpool_conn *c)
 {
 	PQfinish(c->pg);
-	c->pg     = NULL;
+	c->pg = NULL;
 	c->broken = false;
-	c->fatal  = false;
+	c->fatal = false;
 	memset(c->prepared, 0, sizeof c->prepared);
 }
 
@@ -204,17 +204,20 @@ static pgpool_conn *wait_free(pgpool *p, int64_t limit_us)
 // of a terminated backend, before the EOF that follows it) as a notice.
 static void on_notice(void *arg, const PGresult *res)
 {
-	pgpool_conn *c  = arg;
+	pgpool_conn *c = arg;
 	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
 		c->fatal = true;
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	OBS_LOG(OBS_INFO, "database notice", OBS_S("severity", sev ? sev : ""),
+	        OBS_S("message", msg ? msg : ""));
 }
 
 // Makes sure c->pg is open and idle: reads whatever the server sent while the
 // connection sat in the pool (a terminated backend shows up here as EOF) and
 // reconnects when it is bad.
 static nrpc_code ensure_connected(pgpool *p, pgpool_conn *c, int64_t deadline_us, char *err,
-				  size_t errcap)
+                                  size_t errcap)
 {
 	if (c->pg != NULL) {
 		pgconn_drain_idle(c->pg);
@@ -237,9 +240,9 @@ static nrpc_code ensure_connected(pgpool *p, pgpool_conn *c, int64_t deadline_us
 }
 
 nrpc_code pgpool_acquire(pgpool *p, int64_t deadline_us, pgpool_conn **out, char *err,
-			 size_t errcap)
+                         size_t errcap)
 {
-	*out          = NULL;
+	*out = NULL;
 	int64_t start = pgconn_now_us();
 	if (deadline_us <= start) {
 		snprintf(err, errcap, "deadline exceeded before the database call");
@@ -274,8 +277,8 @@ void pgpool_release(pgpool *p, pgpool_conn *c)
 	if (c == NULL)
 		return;
 	if (c->pg != NULL && (c->broken || PQstatus(c->pg) != CONNECTION_OK ||
-			      PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF ||
-			      PQtransactionStatus(c->pg) != PQTRANS_IDLE))
+	                      PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF ||
+	                      PQtransactionStatus(c->pg) != PQTRANS_IDLE))
 		drop_conn(c);
 	give_back(p, c);
 }
@@ -305,13 +308,13 @@ static void mark_prepared(pgpool_conn *c, unsigned slot)
 // Queues s on the pipeline (preceded by its Parse on first use). Returns the
 // number of commands queued (each yields one result), or -1.
 static int send_stmt(pgpool *p, pgpool_conn *c, const pgpool_stmt *s, const char *const *values,
-		     bool *prepping)
+                     bool *prepping)
 {
 	*prepping = false;
 	if (p->no_prepare)
 		return PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, values, NULL, NULL, 0)
-			       ? 1
-			       : -1;
+		           ? 1
+		           : -1;
 	int n = 0;
 	if (!is_prepared(c, s->slot)) {
 		if (!PQsendPrepare(c->pg, s->name, s->sql, s->nparams, NULL))
@@ -353,7 +356,7 @@ typedef struct pipe_state {
 } pipe_state;
 
 static void pipe_take(pgpool_conn *c, const pgpool_stmt *timeout_stmt, const pgpool_stmt *s,
-		      pipe_state *st, PGresult *r)
+                      pipe_state *st, PGresult *r)
 {
 	ExecStatusType es = PQresultStatus(r);
 	if (es == PGRES_PIPELINE_SYNC) {
@@ -366,18 +369,17 @@ static void pipe_take(pgpool_conn *c, const pgpool_stmt *timeout_stmt, const pgp
 	} else if (es == PGRES_COMMAND_OK && st->cmd == st->prep_stmt) {
 		mark_prepared(c, s->slot);
 	} else if (st->cmd == st->stmt_cmd && st->stmt_res == NULL &&
-		   (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK)) {
+	           (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK)) {
 		st->stmt_res = r;
 		return;
 	}
 	PQclear(r);
 }
 
-nrpc_code pgpool_exec(pgpool *p, pgpool_conn *c, const pgpool_stmt *s,
-		      const char *const *values, int64_t deadline_us, PGresult **res, char *err,
-		      size_t errcap)
+nrpc_code pgpool_exec(pgpool *p, pgpool_conn *c, const pgpool_stmt *s, const char *const *values,
+                      int64_t deadline_us, PGresult **res, char *err, size_t errcap)
 {
-	*res          = NULL;
+	*res = NULL;
 	int64_t start = pgconn_now_us();
 	if (deadline_us <= start) {
 		snprintf(err, errcap, "deadline exceeded before the database call");
@@ -394,7 +396,7 @@ nrpc_code pgpool_exec(pgpool *p, pgpool_conn *c, const pgpool_stmt *s,
 
 	pipe_state st = {.prep_timeout = -1, .prep_stmt = -1};
 	bool timed_out = false, prepping = false;
-	nrpc_code rc   = NRPC_OK;
+	nrpc_code rc = NRPC_OK;
 	if (!PQenterPipelineMode(c->pg))
 		goto lost;
 	int n1 = send_stmt(p, c, &p->set_timeout, tv, &prepping);
@@ -405,7 +407,7 @@ nrpc_code pgpool_exec(pgpool *p, pgpool_conn *c, const pgpool_stmt *s,
 	if (n2 < 0 || !PQpipelineSync(c->pg))
 		goto lost;
 	st.prep_stmt = prepping ? n1 : -1;
-	st.stmt_cmd  = n1 + n2 - 1;
+	st.stmt_cmd = n1 + n2 - 1;
 
 	int64_t guard = deadline_us + ms_to_us(PGPOOL_GUARD_MS);
 	while (!st.synced) {
@@ -428,9 +430,14 @@ nrpc_code pgpool_exec(pgpool *p, pgpool_conn *c, const pgpool_stmt *s,
 	if (st.first_err != NULL) {
 		bool conn_lost = false;
 		rc = pgerr_from_result(st.first_err, c->pg, s->name, &conn_lost, err, errcap);
-		c->broken = conn_lost;
+		// Our record of prepared statements disagrees with the server's
+		// (something ran DISCARD, or a Parse we did not see): start afresh.
+		const char *state = PQresultErrorField(st.first_err, PG_DIAG_SQLSTATE);
+		bool stale = state && (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0);
+		c->broken = conn_lost || stale;
 	} else if (st.stmt_res == NULL) {
-		OBS_LOG(OBS_ERROR, "database statement gave no result", OBS_S("statement", s->name));
+		OBS_LOG(OBS_ERROR, "database statement gave no result",
+		        OBS_S("statement", s->name));
 		snprintf(err, errcap, "internal database error");
 		rc = NRPC_INTERNAL;
 	}
@@ -439,7 +446,7 @@ lost:
 	c->broken = true;
 	if (timed_out) {
 		OBS_LOG(OBS_WARN, "database did not answer by the deadline",
-			OBS_S("statement", s->name));
+		        OBS_S("statement", s->name));
 		snprintf(err, errcap, "deadline exceeded in the database");
 		rc = NRPC_DEADLINE_EXCEEDED;
 	} else {
@@ -457,23 +464,23 @@ done:
 		atomic_store(&p->healthy, true);
 	} else {
 		PQclear(st.stmt_res);
-		if (c->broken)
+		if (rc == NRPC_UNAVAILABLE)
 			atomic_store(&p->healthy, false);
 	}
 	int64_t dur_us = pgconn_now_us() - start;
 	obs_histogram_observe(s->duration, (double)dur_us / 1e6);
 	if (p->slow_ms >= 0 && dur_us > ms_to_us(p->slow_ms))
 		OBS_LOG(OBS_WARN, "slow query", OBS_S("statement", s->name),
-			OBS_I("duration_ms", dur_us / 1000));
+		        OBS_I("duration_ms", dur_us / 1000));
 	return rc;
 }
 
 nrpc_code pgpool_query(pgpool *p, const pgpool_stmt *s, const char *const *values,
-		       int64_t deadline_us, PGresult **res, char *err, size_t errcap)
+                       int64_t deadline_us, PGresult **res, char *err, size_t errcap)
 {
 	pgpool_conn *c = NULL;
-	*res           = NULL;
-	nrpc_code rc   = pgpool_acquire(p, deadline_us, &c, err, errcap);
+	*res = NULL;
+	nrpc_code rc = pgpool_acquire(p, deadline_us, &c, err, errcap);
 	if (rc != NRPC_OK)
 		return rc;
 	rc = pgpool_exec(p, c, s, values, deadline_us, res, err, errcap);
@@ -502,8 +509,8 @@ nrpc_code pgpool_ping(pgpool *p, int timeout_ms, char *err, size_t errcap)
 	char ms[24];
 	snprintf(ms, sizeof ms, "%d", timeout_ms > 0 ? timeout_ms : 1);
 	const char *v[1] = {ms};
-	PGresult *r      = NULL;
-	rc               = pgpool_exec(p, c, &p->set_timeout, v, deadline, &r, err, errcap);
+	PGresult *r = NULL;
+	rc = pgpool_exec(p, c, &p->set_timeout, v, deadline, &r, err, errcap);
 	PQclear(r);
 	pgpool_release(p, c);
 	return rc;

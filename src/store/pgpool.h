@@ -19,6 +19,12 @@
 // atomically at Sync. A statement still running at the deadline is cancelled
 // by the server (SQLSTATE 57014 -> DEADLINE_EXCEEDED); if the server does not
 // answer by deadline + PGPOOL_GUARD_MS the connection is dropped.
+// Measured on the dev machine (loopback, one connection, 5,000 primary-key
+// reads, noisy): plain prepared statement 50-185 us, this pipeline 55-185 us,
+// a pipelined BEGIN / SET LOCAL / statement / COMMIT 85-210 us, set_config
+// and statement as two round trips 220-340 us. A session-level SET only
+// when the value changes would be as cheap but is wrong behind pgbouncer and
+// changes on nearly every call (deadlines differ).
 //
 // Errors: nrpc_code, with a message for the client in err (never SQL text or
 // parameter values). A passed deadline is DEADLINE_EXCEEDED without touching
@@ -57,7 +63,7 @@
 #define PGPOOL_STATEMENT_MAX_MS 60000
 // How long past the deadline we still wait for the server's own cancellation
 // before dropping the connection (a server that stopped answering).
-#define PGPOOL_GUARD_MS 200
+#define PGPOOL_GUARD_MS        200
 #define PGPOOL_DEFAULT_WAIT_MS 1000
 #define PGPOOL_DEFAULT_SLOW_MS 100
 
@@ -65,12 +71,12 @@ typedef struct pgpool pgpool;
 typedef struct pgpool_conn pgpool_conn;
 
 typedef struct pgpool_config {
-	const char *conninfo;   // libpq conninfo or URI; copied
-	unsigned size;          // connections, >= 1 (DB_POOL_SIZE)
-	int wait_ms;            // longest wait for a free connection; 0: 1000 (DB_POOL_WAIT_MS)
-	int slow_query_ms;      // log statements slower than this; 0: 100, < 0: never
-	bool no_prepare;        // DB_NO_PREPARE: no named prepared statements
-	obs_registry *metrics;  // borrowed, must outlive the pool; not NULL
+	const char *conninfo;  // libpq conninfo or URI; copied
+	unsigned size;         // connections, >= 1 (DB_POOL_SIZE)
+	int wait_ms;           // longest wait for a free connection; 0: 1000 (DB_POOL_WAIT_MS)
+	int slow_query_ms;     // log statements slower than this; 0: 100, < 0: never
+	bool no_prepare;       // DB_NO_PREPARE: no named prepared statements
+	obs_registry *metrics; // borrowed, must outlive the pool; not NULL
 } pgpool_config;
 
 // A statement. The caller owns it and keeps it (and name, sql) alive and
@@ -93,20 +99,19 @@ int pgpool_register(pgpool *p, pgpool_stmt *s);
 
 // Takes a connection (opening it if needed). On OK *out must be released.
 nrpc_code pgpool_acquire(pgpool *p, int64_t deadline_us, pgpool_conn **out, char *err,
-			 size_t errcap);
+                         size_t errcap);
 // Runs s with `values` (s->nparams text values, NULL = SQL NULL). On OK *res
 // is the statement's result (PGRES_TUPLES_OK or PGRES_COMMAND_OK), which the
 // caller PQclear()s; on error *res is NULL.
-nrpc_code pgpool_exec(pgpool *p, pgpool_conn *c, const pgpool_stmt *s,
-		      const char *const *values, int64_t deadline_us, PGresult **res, char *err,
-		      size_t errcap);
+nrpc_code pgpool_exec(pgpool *p, pgpool_conn *c, const pgpool_stmt *s, const char *const *values,
+                      int64_t deadline_us, PGresult **res, char *err, size_t errcap);
 // Returns the connection; a broken one, or one left inside a transaction, is
 // closed (and reopened by a later acquire).
 void pgpool_release(pgpool *p, pgpool_conn *c);
 
 // acquire + exec + release: what the repository uses for each call.
 nrpc_code pgpool_query(pgpool *p, const pgpool_stmt *s, const char *const *values,
-		       int64_t deadline_us, PGresult **res, char *err, size_t errcap);
+                       int64_t deadline_us, PGresult **res, char *err, size_t errcap);
 
 // Readiness: runs SELECT 1 on a free connection within timeout_ms. When every
 // connection is busy it does not wait: busy connections are evidence enough,

@@ -17,14 +17,14 @@ struct repo_pg {
 
 int repo_pg_create(repo_pg **out, pgpool *pool, char *err, size_t errcap)
 {
-	*out       = NULL;
+	*out = NULL;
 	repo_pg *r = calloc(1, sizeof *r);
 	if (r == NULL)
 		goto oom;
 	r->pool = pool;
 	for (int i = 0; i < REPO_SQL_N; i++) {
-		r->stmts[i].name    = repo_sql_name((repo_sql_id)i);
-		r->stmts[i].sql     = repo_sql_text((repo_sql_id)i);
+		r->stmts[i].name = repo_sql_name((repo_sql_id)i);
+		r->stmts[i].sql = repo_sql_text((repo_sql_id)i);
 		r->stmts[i].nparams = repo_sql_nparams((repo_sql_id)i);
 		if (pgpool_register(pool, &r->stmts[i]) != 0)
 			goto full;
@@ -33,7 +33,7 @@ int repo_pg_create(repo_pg **out, pgpool *pool, char *err, size_t errcap)
 		pgpool_stmt *s = &r->search[b];
 		snprintf(r->search_names[b], sizeof r->search_names[b], "prop_search_%02x", b);
 		s->name = r->search_names[b];
-		s->sql  = repo_sql_search(b, &s->nparams);
+		s->sql = repo_sql_search(b, &s->nparams);
 		if (s->sql == NULL)
 			goto oom;
 		if (pgpool_register(pool, s) != 0)
@@ -61,13 +61,13 @@ void repo_pg_destroy(repo_pg *r)
 }
 
 const pgpool_stmt *repo_pg_list_stmt(repo_pg *r, const char *owner, const prop_cursor *after,
-				     uint32_t limit, repo_args *args)
+                                     uint32_t limit, repo_args *args)
 {
 	return &r->stmts[repo_args_list(args, owner, after, limit)];
 }
 
 const pgpool_stmt *repo_pg_search_stmt(repo_pg *r, const prop_search_query *q,
-				       const prop_cursor *after, uint32_t limit, repo_args *args)
+                                       const prop_cursor *after, uint32_t limit, repo_args *args)
 {
 	return &r->search[repo_args_search(args, q, after, limit)];
 }
@@ -75,11 +75,11 @@ const pgpool_stmt *repo_pg_search_stmt(repo_pg *r, const prop_search_query *q,
 // ---- helpers ----------------------------------------------------------------------------
 
 static nrpc_code run(repo_pg *r, prop_ctx *ctx, const pgpool_stmt *s, const repo_args *a,
-		     PGresult **res)
+                     PGresult **res)
 {
 	if (a->n != s->nparams) { // a programming error: never reaches the database
 		OBS_LOG(OBS_ERROR, "statement parameter count mismatch",
-			OBS_S("statement", s->name));
+		        OBS_S("statement", s->name));
 		snprintf(ctx->err, sizeof ctx->err, "internal error");
 		return NRPC_INTERNAL;
 	}
@@ -94,7 +94,7 @@ static nrpc_code bad_row(prop_ctx *ctx, const char *statement)
 }
 
 static nrpc_code map_property(prop_ctx *ctx, const PGresult *res, int row, int col,
-			      const char *statement, Property__V1__Property **out)
+                              const char *statement, Property__V1__Property **out)
 {
 	if (rowmap_property(res, row, col, ctx->alloc, out) != 0)
 		return bad_row(ctx, statement);
@@ -103,7 +103,7 @@ static nrpc_code map_property(prop_ctx *ctx, const PGresult *res, int row, int c
 
 // Maps every row of res (starting at column col) into a page in the arena.
 static nrpc_code map_page(prop_ctx *ctx, const PGresult *res, int col, const char *statement,
-			  prop_page *out)
+                          prop_page *out)
 {
 	int n = PQntuples(res);
 	if (n == 0)
@@ -124,13 +124,13 @@ static nrpc_code map_page(prop_ctx *ctx, const PGresult *res, int col, const cha
 
 static nrpc_code pg_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Property **out)
 {
-	repo_pg *r    = self;
-	repo_args a   = {0};
+	repo_pg *r = self;
+	repo_args a = {0};
 	PGresult *res = NULL;
-	*out          = NULL;
+	*out = NULL;
 	repo_args_get(&a, id);
 	const pgpool_stmt *s = &r->stmts[REPO_SQL_GET];
-	nrpc_code rc         = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, &a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	if (PQntuples(res) == 0) {
@@ -146,12 +146,12 @@ static nrpc_code pg_get(void *self, prop_ctx *ctx, const char *id, Property__V1_
 // A replay: the hash must match; the property is read from the result or,
 // when it committed after the create statement's snapshot, with a get.
 static nrpc_code replay(repo_pg *r, prop_ctx *ctx, const PGresult *res, const char *request_hash,
-			Property__V1__Property **out, bool *replayed)
+                        Property__V1__Property **out, bool *replayed)
 {
 	const char *s = r->stmts[REPO_SQL_CREATE].name;
 	if (strcmp(PQgetvalue(res, 0, 1), request_hash ? request_hash : "") != 0) {
 		snprintf(ctx->err, sizeof ctx->err,
-			 "idempotency key already used with a different request");
+		         "idempotency key already used with a different request");
 		return NRPC_ALREADY_EXISTS;
 	}
 	nrpc_code rc = NRPC_OK;
@@ -161,23 +161,23 @@ static nrpc_code replay(repo_pg *r, prop_ctx *ctx, const PGresult *res, const ch
 		rc = pg_get(r, ctx, PQgetvalue(res, 0, 2), out);
 	if (rc == NRPC_NOT_FOUND)
 		snprintf(ctx->err, sizeof ctx->err,
-			 "the property created with this idempotency key was deleted");
+		         "the property created with this idempotency key was deleted");
 	*replayed = rc == NRPC_OK;
 	return rc;
 }
 
 static nrpc_code pg_create(void *self, prop_ctx *ctx, const Property__V1__Property *p,
-			   const char *idem_key, const char *request_hash,
-			   Property__V1__Property **out, bool *replayed)
+                           const char *idem_key, const char *request_hash,
+                           Property__V1__Property **out, bool *replayed)
 {
-	repo_pg *r    = self;
-	repo_args a   = {0};
+	repo_pg *r = self;
+	repo_args a = {0};
 	PGresult *res = NULL;
-	*out          = NULL;
-	*replayed     = false;
+	*out = NULL;
+	*replayed = false;
 	repo_args_create(&a, p, idem_key, request_hash);
 	const pgpool_stmt *s = &r->stmts[REPO_SQL_CREATE];
-	nrpc_code rc         = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, &a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	if (PQntuples(res) != 1)
@@ -193,8 +193,8 @@ static nrpc_code pg_create(void *self, prop_ctx *ctx, const Property__V1__Proper
 // The outcome of update and delete: columns 0 and 1 are the locked row's
 // owner and version, then the changed row (NULL when a check failed).
 static nrpc_code checked_write(prop_ctx *ctx, const PGresult *res, const char *statement,
-			       const char *owner, uint64_t expected_version,
-			       Property__V1__Property **out)
+                               const char *owner, uint64_t expected_version,
+                               Property__V1__Property **out)
 {
 	if (PQntuples(res) == 0) {
 		snprintf(ctx->err, sizeof ctx->err, "property not found");
@@ -208,24 +208,24 @@ static nrpc_code checked_write(prop_ctx *ctx, const PGresult *res, const char *s
 	}
 	if (expected_version != 0) {
 		snprintf(ctx->err, sizeof ctx->err,
-			 "version mismatch: expected %" PRIu64 ", current is %s", expected_version,
-			 PQgetvalue(res, 0, 1));
+		         "version mismatch: expected %" PRIu64 ", current is %s", expected_version,
+		         PQgetvalue(res, 0, 1));
 		return NRPC_ABORTED;
 	}
 	return bad_row(ctx, statement);
 }
 
 static nrpc_code pg_update(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
-			   const char *owner, unsigned mask, const Property__V1__Property *values,
-			   Property__V1__Property **out)
+                           const char *owner, unsigned mask, const Property__V1__Property *values,
+                           Property__V1__Property **out)
 {
-	repo_pg *r    = self;
-	repo_args a   = {0};
+	repo_pg *r = self;
+	repo_args a = {0};
 	PGresult *res = NULL;
-	*out          = NULL;
+	*out = NULL;
 	repo_args_update(&a, id, owner, expected_version, mask, values);
 	const pgpool_stmt *s = &r->stmts[REPO_SQL_UPDATE];
-	nrpc_code rc         = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, &a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	rc = checked_write(ctx, res, s->name, owner, expected_version, out);
@@ -234,15 +234,15 @@ static nrpc_code pg_update(void *self, prop_ctx *ctx, const char *id, uint64_t e
 }
 
 static nrpc_code pg_remove(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
-			   const char *owner, Property__V1__Property **last)
+                           const char *owner, Property__V1__Property **last)
 {
-	repo_pg *r    = self;
-	repo_args a   = {0};
+	repo_pg *r = self;
+	repo_args a = {0};
 	PGresult *res = NULL;
-	*last         = NULL;
+	*last = NULL;
 	repo_args_delete(&a, id, owner, expected_version);
 	const pgpool_stmt *s = &r->stmts[REPO_SQL_DELETE];
-	nrpc_code rc         = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, &a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	rc = checked_write(ctx, res, s->name, owner, expected_version, last);
@@ -251,14 +251,14 @@ static nrpc_code pg_remove(void *self, prop_ctx *ctx, const char *id, uint64_t e
 }
 
 static nrpc_code pg_list(void *self, prop_ctx *ctx, const char *owner, const prop_cursor *after,
-			 uint32_t limit, prop_page *out)
+                         uint32_t limit, prop_page *out)
 {
-	repo_pg *r    = self;
-	repo_args a   = {0};
+	repo_pg *r = self;
+	repo_args a = {0};
 	PGresult *res = NULL;
-	*out          = (prop_page){0};
+	*out = (prop_page){0};
 	const pgpool_stmt *s = repo_pg_list_stmt(r, owner, after, limit, &a);
-	nrpc_code rc         = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, &a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	rc = map_page(ctx, res, 0, s->name, out);
@@ -267,14 +267,14 @@ static nrpc_code pg_list(void *self, prop_ctx *ctx, const char *owner, const pro
 }
 
 static nrpc_code pg_search(void *self, prop_ctx *ctx, const prop_search_query *q,
-			   const prop_cursor *after, uint32_t limit, prop_page *out)
+                           const prop_cursor *after, uint32_t limit, prop_page *out)
 {
-	repo_pg *r    = self;
-	repo_args a   = {0};
+	repo_pg *r = self;
+	repo_args a = {0};
 	PGresult *res = NULL;
-	*out          = (prop_page){0};
+	*out = (prop_page){0};
 	const pgpool_stmt *s = repo_pg_search_stmt(r, q, after, limit, &a);
-	nrpc_code rc         = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, &a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	rc = map_page(ctx, res, 0, s->name, out);
@@ -283,18 +283,18 @@ static nrpc_code pg_search(void *self, prop_ctx *ctx, const prop_search_query *q
 }
 
 static nrpc_code pg_read_events(void *self, prop_ctx *ctx, uint64_t after_seq, uint32_t limit,
-				const char *type_prefix, Property__V1__Event ***events, size_t *n,
-				uint64_t *last_seq)
+                                const char *type_prefix, Property__V1__Event ***events, size_t *n,
+                                uint64_t *last_seq)
 {
-	repo_pg *r    = self;
-	repo_args a   = {0};
+	repo_pg *r = self;
+	repo_args a = {0};
 	PGresult *res = NULL;
-	*events       = NULL;
-	*n            = 0;
-	*last_seq     = 0;
+	*events = NULL;
+	*n = 0;
+	*last_seq = 0;
 	repo_args_events(&a, after_seq, type_prefix, limit);
 	const pgpool_stmt *s = &r->stmts[REPO_SQL_READ_EVENTS];
-	nrpc_code rc         = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, &a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	int rows = PQntuples(res);
@@ -323,13 +323,13 @@ done:
 }
 
 static const prop_repo_ops ops = {
-	.create        = pg_create,
-	.get           = pg_get,
-	.update        = pg_update,
-	.remove        = pg_remove,
-	.list_by_owner = pg_list,
-	.search        = pg_search,
-	.read_events   = pg_read_events,
+    .create = pg_create,
+    .get = pg_get,
+    .update = pg_update,
+    .remove = pg_remove,
+    .list_by_owner = pg_list,
+    .search = pg_search,
+    .read_events = pg_read_events,
 };
 
 prop_repo repo_pg_port(repo_pg *r)

@@ -17,8 +17,9 @@
 // Appends the event for the rows of CTE `src` (which has ROWMAP_PROPERTY_COLS)
 // at time `at`, and wakes the relay: NOTIFY is delivered at commit.
 #define EVENT_CTES(type, src, at)                                                                  \
-	"ev AS (INSERT INTO event_log (type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS \
-	") SELECT '" type "', " at ", " ROWMAP_PROPERTY_COLS " FROM " src " RETURNING ins_id), "     \
+	"ev AS (INSERT INTO event_log (type, occurred_at_us, "                                     \
+	"aggregate_id, " ROWMAP_PROPERTY_FIELDS ") SELECT '" type "', " at                         \
+	", " ROWMAP_PROPERTY_COLS " FROM " src " RETURNING ins_id), "                              \
 	"note AS (SELECT pg_notify('" STORE_EVENTS_CHANNEL "', '') FROM ev LIMIT 1) "
 
 // Create: one statement inserts the property, its event and (with a key) the
@@ -34,29 +35,29 @@
 // none) $14 request hash.
 #define EXPIRED "k.created_at_us < excluded.created_at_us - " STORE_IDEM_TTL_US
 static const char sql_create[] =
-	"WITH v AS (SELECT gen_random_uuid() AS id, " STORE_NOW_US_SQL " AS us), "
-	"idem AS (INSERT INTO idempotency_keys AS k "
-	"(owner_id, key, request_hash, property_id, created_at_us) "
-	"SELECT $1::text, $13::text, coalesce($14::text, ''), v.id, v.us FROM v "
-	"WHERE $13::text IS NOT NULL "
-	"ON CONFLICT (owner_id, key) DO UPDATE SET "
-	"request_hash = CASE WHEN " EXPIRED " THEN excluded.request_hash ELSE k.request_hash END, "
-	"property_id = CASE WHEN " EXPIRED " THEN excluded.property_id ELSE k.property_id END, "
-	"created_at_us = CASE WHEN " EXPIRED " THEN excluded.created_at_us "
-	"ELSE k.created_at_us END "
-	"RETURNING request_hash, property_id), "
-	"ins AS (INSERT INTO properties (" ROWMAP_PROPERTY_COLS ") "
-	"SELECT v.id, $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::float8, "
-	"$8::float8, $9::bigint, $10::text, $11::int, $12::smallint, 1, v.us, v.us FROM v "
-	"WHERE $13::text IS NULL OR EXISTS (SELECT 1 FROM idem WHERE idem.property_id = v.id) "
-	"RETURNING " ROWMAP_PROPERTY_COLS "), " EVENT_CTES("property.created", "ins",
-							     "created_at_us")
-	"SELECT 'created', NULL::text, NULL::uuid, " ROWMAP_PROPERTY_COLS
-	" FROM ins LEFT JOIN (SELECT count(*) FROM note) n ON true "
-	"UNION ALL "
-	"SELECT 'replay', idem.request_hash, idem.property_id, " P_COLS
-	" FROM idem JOIN v ON idem.property_id <> v.id "
-	"LEFT JOIN properties p ON p.id = idem.property_id";
+    "WITH v AS (SELECT gen_random_uuid() AS id, " STORE_NOW_US_SQL " AS us), "
+    "idem AS (INSERT INTO idempotency_keys AS k "
+    "(owner_id, key, request_hash, property_id, created_at_us) "
+    "SELECT $1::text, $13::text, coalesce($14::text, ''), v.id, v.us FROM v "
+    "WHERE $13::text IS NOT NULL "
+    "ON CONFLICT (owner_id, key) DO UPDATE SET "
+    "request_hash = CASE WHEN " EXPIRED " THEN excluded.request_hash ELSE k.request_hash END, "
+    "property_id = CASE WHEN " EXPIRED " THEN excluded.property_id ELSE k.property_id END, "
+    "created_at_us = CASE WHEN " EXPIRED " THEN excluded.created_at_us "
+    "ELSE k.created_at_us END "
+    "RETURNING request_hash, property_id), "
+    "ins AS (INSERT INTO properties (" ROWMAP_PROPERTY_COLS ") "
+    "SELECT v.id, $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::float8, "
+    "$8::float8, $9::bigint, $10::text, $11::int, $12::smallint, 1, v.us, v.us FROM v "
+    "WHERE $13::text IS NULL OR EXISTS (SELECT 1 FROM idem WHERE idem.property_id = v.id) "
+    "RETURNING " ROWMAP_PROPERTY_COLS "), " EVENT_CTES(
+        "property.created", "ins",
+        "created_at_us") "SELECT 'created', NULL::text, NULL::uuid, " ROWMAP_PROPERTY_COLS
+                         " FROM ins LEFT JOIN (SELECT count(*) FROM note) n ON true "
+                         "UNION ALL "
+                         "SELECT 'replay', idem.request_hash, idem.property_id, " P_COLS
+                         " FROM idem JOIN v ON idem.property_id <> v.id "
+                         "LEFT JOIN properties p ON p.id = idem.property_id";
 #undef EXPIRED
 
 // $1 id
@@ -66,72 +67,72 @@ static const char sql_get[] = "SELECT " ROWMAP_PROPERTY_COLS " FROM properties W
 // committed version, then change it only if owner and version match. Result:
 // no row: not found; else the row's owner and version, then the new state
 // (NULL when a check failed and nothing changed).
-#define LOCK_CTE "cur AS (SELECT id, owner_id, version FROM properties WHERE id = $1::uuid FOR UPDATE)"
+#define LOCK_CTE                                                                                   \
+	"cur AS (SELECT id, owner_id, version FROM properties WHERE id = $1::uuid FOR UPDATE)"
 #define CHECKS                                                                                     \
 	"p.id = cur.id AND ($2::text IS NULL OR cur.owner_id = $2::text) "                         \
 	"AND ($3::bigint = 0 OR cur.version = $3::bigint)"
-#define SET_IF(col, bit, val) col " = CASE WHEN ($4::int & " bit ") <> 0 THEN " val " ELSE p." col " END, "
+#define SET_IF(col, bit, val)                                                                      \
+	col " = CASE WHEN ($4::int & " bit ") <> 0 THEN " val " ELSE p." col " END, "
 
 // $1 id $2 owner (NULL: any) $3 expected version (0: any) $4 mask (enum
 // prop_field) $5 title $6 description $7 address $8 city $9 country
 // $10 latitude $11 longitude $12 price $13 currency $14 bedrooms $15 status
 static const char sql_update[] =
-	"WITH " LOCK_CTE ", "
-	"v AS (SELECT " STORE_NOW_US_SQL " AS us), "
-	"upd AS (UPDATE properties p SET "
-	SET_IF("title", "1", "$5::text")
-	SET_IF("description", "2", "$6::text")
-	SET_IF("address", "4", "$7::text")
-	SET_IF("city", "4", "$8::text")
-	SET_IF("country_code", "4", "$9::text")
-	SET_IF("latitude", "4", "$10::float8")
-	SET_IF("longitude", "4", "$11::float8")
-	SET_IF("price_cents", "8", "$12::bigint")
-	SET_IF("currency", "16", "$13::text")
-	SET_IF("bedrooms", "32", "$14::int")
-	SET_IF("status", "64", "$15::smallint")
-	"version = p.version + 1, updated_at_us = v.us "
-	"FROM cur, v WHERE " CHECKS " RETURNING " P_COLS "), "
-	EVENT_CTES("property.updated", "upd", "updated_at_us")
-	"SELECT cur.owner_id, cur.version, upd.* FROM cur LEFT JOIN upd ON true "
-	"LEFT JOIN (SELECT count(*) FROM note) n ON true";
+    "WITH " LOCK_CTE ", "
+    "v AS (SELECT " STORE_NOW_US_SQL " AS us), "
+    "upd AS (UPDATE properties p SET " SET_IF("title", "1", "$5::text")
+        SET_IF("description", "2", "$6::text") SET_IF("address", "4",
+                                                      "$7::text") SET_IF("city", "4", "$8::text")
+            SET_IF("country_code", "4", "$9::text") SET_IF("latitude", "4", "$10::float8") SET_IF(
+                "longitude", "4", "$11::float8") SET_IF("price_cents", "8", "$12::bigint")
+                SET_IF("currency", "16", "$13::text") SET_IF("bedrooms", "32", "$14::int") SET_IF(
+                    "status", "64",
+                    "$15::smallint") "version = p.version + 1, updated_at_us = v.us "
+                                     "FROM cur, v WHERE " CHECKS " RETURNING " P_COLS
+                                     "), " EVENT_CTES(
+                                         "property.updated", "upd",
+                                         "updated_at_us") "SELECT cur.owner_id, cur.version, upd.* "
+                                                          "FROM cur LEFT JOIN upd ON true "
+                                                          "LEFT JOIN (SELECT count(*) FROM note) n "
+                                                          "ON true";
 
 // $1 id $2 owner (NULL: any) $3 expected version (0: any)
 static const char sql_delete[] =
-	"WITH " LOCK_CTE ", "
-	"v AS (SELECT " STORE_NOW_US_SQL " AS us), "
-	"del AS (DELETE FROM properties p USING cur WHERE " CHECKS " RETURNING " P_COLS "), "
-	"gone AS (SELECT v.us AS at, del.* FROM del, v), "
-	EVENT_CTES("property.deleted", "gone", "at")
-	"SELECT cur.owner_id, cur.version, del.* FROM cur LEFT JOIN del ON true "
-	"LEFT JOIN (SELECT count(*) FROM note) n ON true";
+    "WITH " LOCK_CTE ", "
+    "v AS (SELECT " STORE_NOW_US_SQL " AS us), "
+    "del AS (DELETE FROM properties p USING cur WHERE " CHECKS " RETURNING " P_COLS "), "
+    "gone AS (SELECT v.us AS at, del.* FROM del, v), " EVENT_CTES(
+        "property.deleted", "gone",
+        "at") "SELECT cur.owner_id, cur.version, del.* FROM cur LEFT JOIN del ON true "
+              "LEFT JOIN (SELECT count(*) FROM note) n ON true";
 
 // $1 owner $2 limit [$3 created_at_us $4 id of the previous page's last row]
 #define LIST_HEAD "SELECT " ROWMAP_PROPERTY_COLS " FROM properties WHERE owner_id = $1::text "
 #define LIST_TAIL "ORDER BY created_at_us DESC, id DESC LIMIT $2::int"
 static const char sql_list_first[] = LIST_HEAD LIST_TAIL;
 static const char sql_list_after[] =
-	LIST_HEAD "AND (created_at_us, id) < ($3::bigint, $4::uuid) " LIST_TAIL;
+    LIST_HEAD "AND (created_at_us, id) < ($3::bigint, $4::uuid) " LIST_TAIL;
 
 // $1 after seq $2 type prefix $3 limit. Always one row at least (relay_state):
 // last_seq, then ROWMAP_EVENT_COLS (NULL when no event matched).
 static const char sql_read_events[] =
-	"SELECT r.last_seq, e.* FROM relay_state r LEFT JOIN LATERAL (SELECT " ROWMAP_EVENT_COLS
-	" FROM event_log WHERE seq > $1::bigint AND starts_with(type, $2::text) "
-	"ORDER BY seq LIMIT $3::int) e ON true WHERE r.id = 1";
+    "SELECT r.last_seq, e.* FROM relay_state r LEFT JOIN LATERAL (SELECT " ROWMAP_EVENT_COLS
+    " FROM event_log WHERE seq > $1::bigint AND starts_with(type, $2::text) "
+    "ORDER BY seq LIMIT $3::int) e ON true WHERE r.id = 1";
 
 static const struct {
 	const char *name;
 	const char *sql;
 	int nparams;
 } stmts[REPO_SQL_N] = {
-	[REPO_SQL_CREATE]      = {"prop_create", sql_create, 14},
-	[REPO_SQL_GET]         = {"prop_get", sql_get, 1},
-	[REPO_SQL_UPDATE]      = {"prop_update", sql_update, 15},
-	[REPO_SQL_DELETE]      = {"prop_delete", sql_delete, 3},
-	[REPO_SQL_LIST_FIRST]  = {"prop_list_first", sql_list_first, 2},
-	[REPO_SQL_LIST_AFTER]  = {"prop_list_after", sql_list_after, 4},
-	[REPO_SQL_READ_EVENTS] = {"events_read", sql_read_events, 3},
+    [REPO_SQL_CREATE] = {"prop_create", sql_create, 14},
+    [REPO_SQL_GET] = {"prop_get", sql_get, 1},
+    [REPO_SQL_UPDATE] = {"prop_update", sql_update, 15},
+    [REPO_SQL_DELETE] = {"prop_delete", sql_delete, 3},
+    [REPO_SQL_LIST_FIRST] = {"prop_list_first", sql_list_first, 2},
+    [REPO_SQL_LIST_AFTER] = {"prop_list_after", sql_list_after, 4},
+    [REPO_SQL_READ_EVENTS] = {"events_read", sql_read_events, 3},
 };
 
 const char *repo_sql_name(repo_sql_id id)
@@ -160,7 +161,7 @@ char *repo_sql_search(unsigned bits, int *nparams)
 	if (s == NULL)
 		return NULL;
 	size_t len = 0;
-	int n      = 0;
+	int n = 0;
 #define ADD(...) len += (size_t)snprintf(s + len, SEARCH_SQL_MAX - len, __VA_ARGS__)
 	ADD("SELECT " ROWMAP_PROPERTY_COLS " FROM properties WHERE true");
 	if (bits & REPO_S_CITY)
@@ -217,10 +218,10 @@ static void arg_dbl(repo_args *a, double x)
 }
 
 unsigned repo_args_search(repo_args *a, const prop_search_query *q, const prop_cursor *after,
-			  uint32_t limit)
+                          uint32_t limit)
 {
 	unsigned bits = 0;
-	a->n          = 0;
+	a->n = 0;
 	if (q->city && q->city[0]) {
 		bits |= REPO_S_CITY;
 		arg_str(a, q->city);
@@ -262,7 +263,7 @@ unsigned repo_args_search(repo_args *a, const prop_search_query *q, const prop_c
 }
 
 repo_sql_id repo_args_list(repo_args *a, const char *owner, const prop_cursor *after,
-			   uint32_t limit)
+                           uint32_t limit)
 {
 	a->n = 0;
 	arg_str(a, owner);
@@ -288,7 +289,7 @@ static void arg_loc(repo_args *a, const Property__V1__Location *loc)
 }
 
 void repo_args_create(repo_args *a, const Property__V1__Property *p, const char *idem_key,
-		      const char *request_hash)
+                      const char *request_hash)
 {
 	a->n = 0;
 	arg_str(a, p->owner_id);
@@ -304,7 +305,7 @@ void repo_args_create(repo_args *a, const Property__V1__Property *p, const char 
 }
 
 void repo_args_update(repo_args *a, const char *id, const char *owner, uint64_t expected_version,
-		      unsigned mask, const Property__V1__Property *values)
+                      unsigned mask, const Property__V1__Property *values)
 {
 	a->n = 0;
 	arg_str(a, id);

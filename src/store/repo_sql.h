@@ -30,14 +30,14 @@ int repo_sql_nparams(repo_sql_id id);
 
 // Search filter bits: one prepared statement per combination.
 enum repo_search_bit {
-	REPO_S_CITY     = 1u << 0,
-	REPO_S_COUNTRY  = 1u << 1,
+	REPO_S_CITY = 1u << 0,
+	REPO_S_COUNTRY = 1u << 1,
 	REPO_S_MINPRICE = 1u << 2,
 	REPO_S_MAXPRICE = 1u << 3,
 	REPO_S_BEDROOMS = 1u << 4,
-	REPO_S_BBOX     = 1u << 5,
-	REPO_S_STATUS   = 1u << 6,
-	REPO_S_AFTER    = 1u << 7, // a keyset cursor
+	REPO_S_BBOX = 1u << 5,
+	REPO_S_STATUS = 1u << 6,
+	REPO_S_AFTER = 1u << 7, // a keyset cursor
 };
 #define REPO_SEARCH_VARIANTS 256
 
@@ -56,22 +56,21 @@ typedef struct repo_args {
 
 // Parameters of a create ($1..$14, see repo_sql.c). p->location may be NULL.
 void repo_args_create(repo_args *a, const Property__V1__Property *p, const char *idem_key,
-		      const char *request_hash);
+                      const char *request_hash);
 // Parameters of an update ($1..$15); values->location may be NULL.
 void repo_args_update(repo_args *a, const char *id, const char *owner, uint64_t expected_version,
-		      unsigned mask, const Property__V1__Property *values);
+                      unsigned mask, const Property__V1__Property *values);
 // Parameters of a delete ($1..$3).
-void repo_args_delete(repo_args *a, const char *id, const char *owner,
-		      uint64_t expected_version);
+void repo_args_delete(repo_args *a, const char *id, const char *owner, uint64_t expected_version);
 // Parameters of a get ($1) and of an event read ($1..$3).
 void repo_args_get(repo_args *a, const char *id);
 void repo_args_events(repo_args *a, uint64_t after_seq, const char *type_prefix, uint32_t limit);
 
 // Parameters of a search; returns its filter bits (the statement to run).
 unsigned repo_args_search(repo_args *a, const prop_search_query *q, const prop_cursor *after,
-			  uint32_t limit);
+                          uint32_t limit);
 // Parameters of an owner listing; returns REPO_SQL_LIST_FIRST or _AFTER.
 repo_sql_id repo_args_list(repo_args *a, const char *owner, const prop_cursor *after,
-			   uint32_t limit);
+                           uint32_t limit);
 
 #endif

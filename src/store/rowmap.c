@@ -27,8 +27,8 @@ static void *alloc(ProtobufCAllocator *a, size_t n)
 static int str_col(const PGresult *r, int row, int col, ProtobufCAllocator *a, char **dst)
 {
 	const char *v = PQgetvalue(r, row, col);
-	size_t n      = (size_t)PQgetlength(r, row, col);
-	char *s       = alloc(a, n + 1);
+	size_t n = (size_t)PQgetlength(r, row, col);
+	char *s = alloc(a, n + 1);
 	if (s == NULL)
 		return -1;
 	memcpy(s, v, n);
@@ -42,9 +42,9 @@ static int i64_col(const PGresult *r, int row, int col, int64_t *dst)
 	if (PQgetisnull(r, row, col))
 		return -1;
 	const char *v = PQgetvalue(r, row, col);
-	char *end     = NULL;
-	errno         = 0;
-	long long x   = strtoll(v, &end, 10);
+	char *end = NULL;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
 	if (errno != 0 || end == v || *end != '\0')
 		return -1;
 	*dst = x;
@@ -56,8 +56,8 @@ static int dbl_col(const PGresult *r, int row, int col, double *dst)
 	if (PQgetisnull(r, row, col))
 		return -1;
 	const char *v = PQgetvalue(r, row, col);
-	char *end     = NULL;
-	double x      = strtod(v, &end);
+	char *end = NULL;
+	double x = strtod(v, &end);
 	if (end == v || *end != '\0')
 		return -1;
 	*dst = x;
@@ -66,7 +66,7 @@ static int dbl_col(const PGresult *r, int row, int col, double *dst)
 
 // Fills the fields of an __INIT'ed property; on -1 what was allocated is in it.
 static int fill_property(const PGresult *r, int row, int c, ProtobufCAllocator *a,
-			 Property__V1__Property *p)
+                         Property__V1__Property *p)
 {
 	Property__V1__Location *loc = alloc(a, sizeof *loc);
 	if (loc == NULL)
@@ -84,19 +84,19 @@ static int fill_property(const PGresult *r, int row, int c, ProtobufCAllocator *
 	    i64_col(r, row, c + 13, &version) || i64_col(r, row, c + 14, &created) ||
 	    i64_col(r, row, c + 15, &updated))
 		return -1;
-	p->price_cents   = price;
-	p->bedrooms      = (uint32_t)bedrooms;
-	p->status        = (Property__V1__PropertyStatus)status;
-	p->version       = (uint64_t)version;
+	p->price_cents = price;
+	p->bedrooms = (uint32_t)bedrooms;
+	p->status = (Property__V1__PropertyStatus)status;
+	p->version = (uint64_t)version;
 	p->created_at_us = created;
 	p->updated_at_us = updated;
 	return 0;
 }
 
 int rowmap_property(const PGresult *r, int row, int col, ProtobufCAllocator *a,
-		    Property__V1__Property **out)
+                    Property__V1__Property **out)
 {
-	*out                      = NULL;
+	*out = NULL;
 	Property__V1__Property *p = alloc(a, sizeof *p);
 	if (p == NULL)
 		return -1;
@@ -110,9 +110,9 @@ int rowmap_property(const PGresult *r, int row, int col, ProtobufCAllocator *a,
 }
 
 int rowmap_event(const PGresult *r, int row, int col, ProtobufCAllocator *a,
-		 Property__V1__Event **out)
+                 Property__V1__Event **out)
 {
-	*out                   = NULL;
+	*out = NULL;
 	Property__V1__Event *e = alloc(a, sizeof *e);
 	if (e == NULL)
 		return -1;
@@ -121,7 +121,7 @@ int rowmap_event(const PGresult *r, int row, int col, ProtobufCAllocator *a,
 	if (i64_col(r, row, col + 0, &seq) || str_col(r, row, col + 1, a, &e->id) ||
 	    str_col(r, row, col + 2, a, &e->type) || i64_col(r, row, col + 3, &e->occurred_at_us))
 		goto fail;
-	e->seq                    = (uint64_t)seq;
+	e->seq = (uint64_t)seq;
 	Property__V1__Property *p = alloc(a, sizeof *p);
 	if (p == NULL)
 		goto fail;

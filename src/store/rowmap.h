@@ -23,18 +23,18 @@
 // A properties row.
 #define ROWMAP_PROPERTY_COLS "id, " ROWMAP_PROPERTY_FIELDS
 // An event_log row: the event's own columns, then the snapshot.
-#define ROWMAP_EVENT_COLS "seq, id, type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS
+#define ROWMAP_EVENT_COLS     "seq, id, type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS
 #define ROWMAP_PROPERTY_NCOLS 16
-#define ROWMAP_EVENT_NCOLS (4 + ROWMAP_PROPERTY_NCOLS)
+#define ROWMAP_EVENT_NCOLS    (4 + ROWMAP_PROPERTY_NCOLS)
 
 // Maps ROWMAP_PROPERTY_NCOLS columns of `row` starting at column `col`.
 // 0, or -1 (out of memory, or a value that does not parse).
 int rowmap_property(const PGresult *r, int row, int col, ProtobufCAllocator *a,
-		    Property__V1__Property **out);
+                    Property__V1__Property **out);
 // Maps ROWMAP_EVENT_NCOLS columns of `row` starting at `col`. 0 or -1; on -1
 // nothing is left allocated with a malloc allocator.
 int rowmap_event(const PGresult *r, int row, int col, ProtobufCAllocator *a,
-		 Property__V1__Event **out);
+                 Property__V1__Event **out);
 
 // A ProtobufCAllocator on malloc/free (what free_unpacked(msg, NULL) frees with).
 extern ProtobufCAllocator rowmap_malloc_allocator;

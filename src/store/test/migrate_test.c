@@ -7,7 +7,7 @@
 #include "store/migrate.h"
 #include "testutil.h"
 
-#define SCHEMA "test_migrate"
+#define SCHEMA  "test_migrate"
 #define THREADS 4
 
 static char *conninfo;
@@ -20,7 +20,7 @@ typedef struct runner {
 
 static void *run_migrate(void *arg)
 {
-	runner *r  = arg;
+	runner *r = arg;
 	r->applied = migrate_run(conninfo, r->err, sizeof r->err);
 	return NULL;
 }
@@ -65,10 +65,11 @@ static void test_again_is_noop(void)
 	      "schema_migrations rows");
 	// Everything landed in the test's schema, not in public.
 	CHECK(tu_scalar(c, "SELECT count(*) FROM pg_tables WHERE schemaname = '" SCHEMA
-			   "' AND tablename IN ('properties', 'event_log', 'relay_state', "
-			   "'idempotency_keys', 'schema_migrations')") == 5,
+	                   "' AND tablename IN ('properties', 'event_log', 'relay_state', "
+	                   "'idempotency_keys', 'schema_migrations')") == 5,
 	      "tables in " SCHEMA);
-	CHECK(tu_scalar(c, "SELECT last_seq FROM relay_state WHERE id = 1") == 0, "relay_state row");
+	CHECK(tu_scalar(c, "SELECT last_seq FROM relay_state WHERE id = 1") == 0,
+	      "relay_state row");
 	PQfinish(c);
 }
 
@@ -83,13 +84,13 @@ static void test_unreachable(void)
 int main(int argc, char **argv)
 {
 	static const tu_case cases[] = {
-		{"embedded", test_embedded},
-		{"concurrent", test_concurrent},
-		{"again_is_noop", test_again_is_noop},
-		{"unreachable", test_unreachable},
+	    {"embedded", test_embedded},
+	    {"concurrent", test_concurrent},
+	    {"again_is_noop", test_again_is_noop},
+	    {"unreachable", test_unreachable},
 	};
 	conninfo = tu_schema_conninfo(SCHEMA);
-	int rc   = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
+	int rc = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
 	tu_drop_schema(SCHEMA);
 	free(conninfo);
 	return rc;

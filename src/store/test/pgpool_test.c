@@ -13,42 +13,44 @@
 static char *conninfo;
 static obs_registry *reg;
 
-static pgpool_stmt st_one     = {.name = "t_one", .sql = "SELECT 1", .nparams = 0};
-static pgpool_stmt st_sleep   = {.name = "t_sleep", .sql = "SELECT pg_sleep($1::float8)",
-				 .nparams = 1};
-static pgpool_stmt st_timeout = {.name = "t_timeout",
-				 .sql = "SELECT current_setting('statement_timeout')",
-				 .nparams = 0};
+static pgpool_stmt st_one = {.name = "t_one", .sql = "SELECT 1", .nparams = 0};
+static pgpool_stmt st_sleep = {
+    .name = "t_sleep", .sql = "SELECT pg_sleep($1::float8)", .nparams = 1};
+static pgpool_stmt st_timeout = {
+    .name = "t_timeout", .sql = "SELECT current_setting('statement_timeout')", .nparams = 0};
 static pgpool_stmt st_div0 = {.name = "t_div0", .sql = "SELECT 1 / $1::int", .nparams = 1};
-static pgpool_stmt st_bad  = {.name = "t_bad", .sql = "SELEKT 1", .nparams = 0};
-static pgpool_stmt st_pid  = {.name = "t_pid", .sql = "SELECT pg_backend_pid()", .nparams = 0};
+static pgpool_stmt st_bad = {.name = "t_bad", .sql = "SELEKT 1", .nparams = 0};
+static pgpool_stmt st_pid = {.name = "t_pid", .sql = "SELECT pg_backend_pid()", .nparams = 0};
+static pgpool_stmt st_dealloc = {.name = "t_dealloc", .sql = "DEALLOCATE ALL", .nparams = 0};
 
 static pgpool *make_pool(const char *ci, unsigned size, int wait_ms, bool no_prepare)
 {
-	pgpool_config cfg = {.conninfo      = ci,
-			     .size          = size,
-			     .wait_ms       = wait_ms,
-			     .slow_query_ms = 500,
-			     .no_prepare    = no_prepare,
-			     .metrics       = reg};
-	pgpool *p         = NULL;
+	pgpool_config cfg = {.conninfo = ci,
+	                     .size = size,
+	                     .wait_ms = wait_ms,
+	                     .slow_query_ms = 500,
+	                     .no_prepare = no_prepare,
+	                     .metrics = reg};
+	pgpool *p = NULL;
 	char err[256];
 	if (pgpool_create(&p, &cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "pgpool_create: %s\n", err);
 		exit(2);
 	}
-	pgpool_stmt *all[] = {&st_one, &st_sleep, &st_timeout, &st_div0, &st_bad, &st_pid};
+	pgpool_stmt *all[] = {&st_one, &st_sleep, &st_timeout, &st_div0,
+	                      &st_bad, &st_pid,   &st_dealloc};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		pgpool_register(p, all[i]);
 	return p;
 }
 
 static nrpc_code q(pgpool *p, pgpool_stmt *s, const char *arg, int timeout_ms, char *err,
-		   size_t cap)
+                   size_t cap)
 {
 	const char *v[1] = {arg};
-	PGresult *r      = NULL;
-	nrpc_code rc = pgpool_query(p, s, v, tu_now_us() + (int64_t)timeout_ms * 1000, &r, err, cap);
+	PGresult *r = NULL;
+	nrpc_code rc =
+	    pgpool_query(p, s, v, tu_now_us() + (int64_t)timeout_ms * 1000, &r, err, cap);
 	PQclear(r);
 	return rc;
 }
@@ -71,10 +73,11 @@ static void test_roundtrip(void)
 // The pipelined set_config really bounds the statement that follows it.
 static void test_timeout_is_set(void)
 {
-	pgpool *p   = make_pool(conninfo, 1, 0, false);
+	pgpool *p = make_pool(conninfo, 1, 0, false);
 	PGresult *r = NULL;
 	char err[256];
-	nrpc_code rc = pgpool_query(p, &st_timeout, NULL, tu_now_us() + 3000000, &r, err, sizeof err);
+	nrpc_code rc =
+	    pgpool_query(p, &st_timeout, NULL, tu_now_us() + 3000000, &r, err, sizeof err);
 	CHECK(rc == NRPC_OK, "%d %s", rc, err);
 	if (r) {
 		long ms = strtol(PQgetvalue(r, 0, 0), NULL, 10);
@@ -101,7 +104,7 @@ static void test_deadline_passed(void)
 {
 	pgpool *p = make_pool(conninfo, 1, 0, false);
 	char err[256];
-	PGresult *r  = NULL;
+	PGresult *r = NULL;
 	nrpc_code rc = pgpool_query(p, &st_one, NULL, tu_now_us() - 1, &r, err, sizeof err);
 	CHECK(rc == NRPC_DEADLINE_EXCEEDED, "%d %s", rc, err);
 	CHECK(r == NULL, "no result");
@@ -110,10 +113,10 @@ static void test_deadline_passed(void)
 
 static void test_exhausted(void)
 {
-	pgpool *p       = make_pool(conninfo, 1, 200, false);
-	pgpool_conn *c  = NULL;
+	pgpool *p = make_pool(conninfo, 1, 200, false);
+	pgpool_conn *c = NULL;
 	char err[256];
-	nrpc_code rc    = pgpool_acquire(p, tu_now_us() + 5000000, &c, err, sizeof err);
+	nrpc_code rc = pgpool_acquire(p, tu_now_us() + 5000000, &c, err, sizeof err);
 	CHECK(rc == NRPC_OK, "acquire: %s", err);
 	// Bounded by the request's deadline ...
 	rc = q(p, &st_one, NULL, 100, err, sizeof err);
@@ -144,7 +147,7 @@ static void *release_later(void *arg)
 static void test_waiter_gets_released_conn(void)
 {
 	pgpool *p = make_pool(conninfo, 1, 3000, false);
-	holder h  = {p, NULL};
+	holder h = {p, NULL};
 	char err[256];
 	CHECK(pgpool_acquire(p, tu_now_us() + 5000000, &h.c, err, sizeof err) == NRPC_OK, "%s",
 	      err);
@@ -168,6 +171,21 @@ static void test_errors_are_generic(void)
 	// The connection survives statement errors.
 	rc = q(p, &st_div0, "1", 2000, err, sizeof err);
 	CHECK(rc == NRPC_OK, "after errors: %d %s", rc, err);
+	pgpool_destroy(p);
+}
+
+// Prepared statements dropped behind the pool's back (DISCARD / DEALLOCATE):
+// one failure, then the connection is replaced.
+static void test_stale_prepared(void)
+{
+	pgpool *p = make_pool(conninfo, 1, 0, false);
+	char err[256];
+	CHECK(q(p, &st_one, NULL, 2000, err, sizeof err) == NRPC_OK, "prepare: %s", err);
+	CHECK(q(p, &st_dealloc, NULL, 2000, err, sizeof err) == NRPC_OK, "deallocate: %s", err);
+	nrpc_code rc = q(p, &st_one, NULL, 2000, err, sizeof err);
+	CHECK(rc == NRPC_INTERNAL, "stale: %d %s", rc, err);
+	rc = q(p, &st_one, NULL, 2000, err, sizeof err);
+	CHECK(rc == NRPC_OK, "fresh connection: %d %s", rc, err);
 	pgpool_destroy(p);
 }
 
@@ -221,10 +239,13 @@ static void test_metrics(void)
 {
 	char *text = NULL;
 	obs_registry_render(reg, &text);
-	const char *want[] = {"propertyd_db_pool_size", "propertyd_db_pool_in_use",
-			      "propertyd_db_pool_idle", "propertyd_db_pool_waits_total",
-			      "propertyd_db_pool_timeouts_total", "propertyd_db_pool_wait_seconds",
-			      "propertyd_db_query_duration_seconds_bucket{statement=\"t_one\""};
+	const char *want[] = {"propertyd_db_pool_size",
+	                      "propertyd_db_pool_in_use",
+	                      "propertyd_db_pool_idle",
+	                      "propertyd_db_pool_waits_total",
+	                      "propertyd_db_pool_timeouts_total",
+	                      "propertyd_db_pool_wait_seconds",
+	                      "propertyd_db_query_duration_seconds_bucket{statement=\"t_one\""};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		CHECK(strstr(text, want[i]) != NULL, "metric %s missing", want[i]);
 	free(text);
@@ -233,20 +254,21 @@ static void test_metrics(void)
 int main(int argc, char **argv)
 {
 	static const tu_case cases[] = {
-		{"roundtrip", test_roundtrip},
-		{"timeout_is_set", test_timeout_is_set},
-		{"deadline_during_query", test_deadline_during_query},
-		{"deadline_passed", test_deadline_passed},
-		{"exhausted", test_exhausted},
-		{"waiter_gets_released_conn", test_waiter_gets_released_conn},
-		{"errors_are_generic", test_errors_are_generic},
-		{"killed_backend", test_killed_backend},
-		{"unreachable", test_unreachable},
-		{"metrics", test_metrics},
+	    {"roundtrip", test_roundtrip},
+	    {"timeout_is_set", test_timeout_is_set},
+	    {"deadline_during_query", test_deadline_during_query},
+	    {"deadline_passed", test_deadline_passed},
+	    {"exhausted", test_exhausted},
+	    {"waiter_gets_released_conn", test_waiter_gets_released_conn},
+	    {"errors_are_generic", test_errors_are_generic},
+	    {"stale_prepared", test_stale_prepared},
+	    {"killed_backend", test_killed_backend},
+	    {"unreachable", test_unreachable},
+	    {"metrics", test_metrics},
 	};
 	conninfo = tu_schema_conninfo(SCHEMA);
-	reg      = obs_registry_create();
-	int rc   = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
+	reg = obs_registry_create();
+	int rc = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
 	obs_registry_destroy(reg);
 	tu_drop_schema(SCHEMA);
 	free(conninfo);

@@ -12,8 +12,8 @@ static const char *database_url(void)
 	const char *u = getenv("DATABASE_URL");
 	if (u == NULL || u[0] == '\0') {
 		fprintf(stderr, "DATABASE_URL is not set: the store tests need a PostgreSQL "
-				"(e.g. DATABASE_URL='host=127.0.0.1 port=54329 user=postgres "
-				"dbname=dev_store')\n");
+		                "(e.g. DATABASE_URL='host=127.0.0.1 port=54329 user=postgres "
+		                "dbname=dev_store')\n");
 		exit(2);
 	}
 	return u;
@@ -34,7 +34,7 @@ static void append_kv(char *buf, size_t cap, const char *key, const char *val)
 
 static char *with_schema(const char *schema)
 {
-	char *errmsg           = NULL;
+	char *errmsg = NULL;
 	PQconninfoOption *opts = PQconninfoParse(database_url(), &errmsg);
 	if (opts == NULL) {
 		fprintf(stderr, "DATABASE_URL does not parse: %s\n", errmsg ? errmsg : "");
@@ -42,7 +42,7 @@ static char *with_schema(const char *schema)
 		exit(2);
 	}
 	size_t cap = 4096;
-	char *buf  = calloc(1, cap);
+	char *buf = calloc(1, cap);
 	for (PQconninfoOption *o = opts; o->keyword; o++) {
 		if (o->val != NULL && strcmp(o->keyword, "options") != 0)
 			append_kv(buf, cap, o->keyword, o->val);
@@ -82,14 +82,14 @@ PGresult *tu_exec(PGconn *c, const char *sql)
 int64_t tu_scalar(PGconn *c, const char *sql)
 {
 	PGresult *r = tu_exec(c, sql);
-	int64_t v   = PQntuples(r) > 0 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+	int64_t v = PQntuples(r) > 0 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
 	PQclear(r);
 	return v;
 }
 
 static void schema_sql(const char *schema, int create)
 {
-	char *ci  = with_schema(NULL);
+	char *ci = with_schema(NULL);
 	PGconn *c = tu_connect(ci);
 	char sql[256];
 	int n = snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
@@ -119,7 +119,7 @@ typedef struct block {
 static void *arena_alloc(void *ad, size_t n)
 {
 	tu_arena *a = ad;
-	block *b    = malloc(sizeof *b + n);
+	block *b = malloc(sizeof *b + n);
 	if (b == NULL)
 		return NULL;
 	b->next = a->head;
@@ -136,7 +136,7 @@ static void arena_free(void *ad, void *p)
 void tu_arena_init(tu_arena *a)
 {
 	a->alloc = (ProtobufCAllocator){arena_alloc, arena_free, a};
-	a->head  = NULL;
+	a->head = NULL;
 }
 
 void tu_arena_reset(tu_arena *a)
@@ -152,9 +152,9 @@ void tu_arena_reset(tu_arena *a)
 
 prop_ctx tu_ctx(tu_arena *a, int timeout_ms)
 {
-	prop_ctx ctx    = {0};
+	prop_ctx ctx = {0};
 	ctx.deadline_us = tu_now_us() + (int64_t)timeout_ms * 1000;
-	ctx.alloc       = &a->alloc;
+	ctx.alloc = &a->alloc;
 	return ctx;
 }
 
