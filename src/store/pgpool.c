@@ -31,6 +31,7 @@ struct pgpool {
 	atomic_uint next_slot;
 	atomic_bool healthy;
 	pgpool_stmt set_timeout; // the first statement of every pipeline
+	pgpool_stmt probe;       // the readiness probe (pgpool_ping)
 
 	pthread_mutex_t mu;
 	pthread_cond_t freed; // signalled when a connection is released
@@ -99,6 +100,11 @@ int pgpool_create(pgpool **out, const pgpool_config *cfg, char *err, size_t errc
 	p->set_timeout.sql = "SELECT set_config('statement_timeout', $1, true)";
 	p->set_timeout.nparams = 1;
 	pgpool_register(p, &p->set_timeout);
+	// A statement of its own: a pipeline must not Parse one name twice.
+	p->probe.name = "pd_probe";
+	p->probe.sql = "SELECT 1";
+	p->probe.nparams = 0;
+	pgpool_register(p, &p->probe);
 	*out = p;
 	return 0;
 oom:
@@ -505,12 +511,8 @@ nrpc_code pgpool_ping(pgpool *p, int timeout_ms, char *err, size_t errcap)
 		give_back(p, c);
 		return rc;
 	}
-	// set_timeout doubles as the probe: it is a SELECT that touches no table.
-	char ms[24];
-	snprintf(ms, sizeof ms, "%d", timeout_ms > 0 ? timeout_ms : 1);
-	const char *v[1] = {ms};
 	PGresult *r = NULL;
-	rc = pgpool_exec(p, c, &p->set_timeout, v, deadline, &r, err, errcap);
+	rc = pgpool_exec(p, c, &p->probe, NULL, deadline, &r, err, errcap);
 	PQclear(r);
 	pgpool_release(p, c);
 	return rc;
