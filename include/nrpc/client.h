@@ -44,6 +44,8 @@ typedef struct nrpc_result {
 // instance that is down is retried by nng in the background.
 int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err,
                      size_t errcap);
+// Closes the client. Call only after every call on it has returned. The
+// socket close is bounded by a watchdog (nng 1.5.2 #1543): this never hangs.
 void nrpc_client_close(nrpc_client *c);
 
 // Calls `method` ("/pkg.Service/Method") with a serialized payload. Returns 0

@@ -4,16 +4,19 @@
 // send, then (only then, nng 1.5.2 #1702) receive with the time left, unpack
 // the envelope and copy it into a caller-owned nrpc_result. Nothing of nng
 // outlives a call: its message, aio and context are freed before it returns,
-// so nrpc_client_close() never races a call's aio (nng_close hangs, #1543).
+// so nrpc_client_close() never races a call's aio; and the close itself is
+// bounded by a watchdog, because nng_close can still hang (nng 1.5.2 #1543).
 #include "nrpc/client.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rpc/v1/rpc.pb-c.h"
 
@@ -30,6 +33,12 @@
 // every 2 s so that a dead replica costs little.
 #define CLIENT_RECONNECT_MIN_MS 100
 #define CLIENT_RECONNECT_MAX_MS 2000
+
+// How long nrpc_client_close() waits for nng_close(). In nng 1.5.2 a pipe torn
+// down at the wrong moment (for instance by a reply over CLIENT_RECV_MAX) can
+// wedge nng's reaper (#1543) and nng_close never returns; past this budget the
+// close is left to a detached thread and the caller goes on.
+#define CLIENT_CLOSE_BUDGET_MS 2000
 
 struct nrpc_client {
 	nng_socket sock;
@@ -49,8 +58,7 @@ static void set_err(char *err, size_t errcap, const char *fmt, ...)
 	va_end(ap);
 }
 
-int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err,
-		     size_t errcap)
+int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err, size_t errcap)
 {
 	int rv;
 	*out = NULL;
@@ -105,13 +113,85 @@ fail:
 	return rv;
 }
 
+// The state shared by nrpc_client_close() and its closer thread. Whoever
+// finishes last frees it: the caller when the close ended in time, else the
+// closer thread once nng_close returns (if ever).
+typedef struct closer {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	nng_socket sock;
+	bool done;      // nng_close returned
+	bool abandoned; // the caller stopped waiting
+} closer;
+
+static void closer_free(closer *cl)
+{
+	pthread_cond_destroy(&cl->cv);
+	pthread_mutex_destroy(&cl->mu);
+	free(cl);
+}
+
+static void *closer_main(void *arg)
+{
+	closer *cl = arg;
+	nng_close(cl->sock);
+	pthread_mutex_lock(&cl->mu);
+	cl->done = true;
+	bool abandoned = cl->abandoned;
+	pthread_cond_signal(&cl->cv);
+	pthread_mutex_unlock(&cl->mu);
+	if (abandoned) {
+		closer_free(cl);
+	}
+	return NULL;
+}
+
 void nrpc_client_close(nrpc_client *c)
 {
 	if (c == NULL) {
 		return;
 	}
-	nng_close(c->sock);
+	nng_socket sock = c->sock;
 	free(c);
+
+	closer *cl = calloc(1, sizeof(*cl));
+	pthread_t th;
+	if (cl == NULL) {
+		nng_close(sock); // no memory for a watchdog: close unbounded
+		return;
+	}
+	cl->sock = sock;
+	pthread_mutex_init(&cl->mu, NULL);
+	pthread_cond_init(&cl->cv, NULL);
+	if (pthread_create(&th, NULL, closer_main, cl) != 0) {
+		closer_free(cl);
+		nng_close(sock);
+		return;
+	}
+
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CLIENT_CLOSE_BUDGET_MS / 1000;
+	until.tv_nsec += (long)(CLIENT_CLOSE_BUDGET_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&cl->mu);
+	while (!cl->done) {
+		if (pthread_cond_timedwait(&cl->cv, &cl->mu, &until) != 0) {
+			break; // timed out: nng_close is stuck (#1543)
+		}
+	}
+	bool done = cl->done;
+	cl->abandoned = !done;
+	pthread_mutex_unlock(&cl->mu);
+	if (done) {
+		pthread_join(th, NULL);
+		closer_free(cl);
+	} else {
+		pthread_detach(th);
+	}
 }
 
 // ---- results ----------------------------------------------------------------------------
@@ -220,7 +300,7 @@ static int copy_response(const Rpc__V1__Response *rsp, nrpc_result *res)
 
 // Packs the envelope into a new nng message; NULL on allocation failure.
 static nng_msg *pack_request(const char *method, const uint8_t *payload, size_t len,
-			     const nrpc_meta *md, size_t n_md, uint32_t timeout_ms)
+                             const nrpc_meta *md, size_t n_md, uint32_t timeout_ms)
 {
 	Rpc__V1__Request req = RPC__V1__REQUEST__INIT;
 	Rpc__V1__Request__MetadataEntry *entries = NULL;
@@ -238,7 +318,8 @@ static nng_msg *pack_request(const char *method, const uint8_t *payload, size_t 
 			goto out;
 		}
 		for (size_t i = 0; i < n_md; i++) {
-			Rpc__V1__Request__MetadataEntry init = RPC__V1__REQUEST__METADATA_ENTRY__INIT;
+			Rpc__V1__Request__MetadataEntry init =
+			    RPC__V1__REQUEST__METADATA_ENTRY__INIT;
 			entries[i] = init;
 			entries[i].key = (char *)(md[i].key != NULL ? md[i].key : "");
 			entries[i].value = (char *)(md[i].value != NULL ? md[i].value : "");
@@ -266,8 +347,8 @@ static int transport_failure(nrpc_result *res, int rv, bool sending)
 	switch (rv) {
 	case NNG_ETIMEDOUT:
 		return set_status(res, NRPC_DEADLINE_EXCEEDED, true,
-				  sending ? "deadline exceeded sending request"
-					  : "deadline exceeded waiting for reply");
+		                  sending ? "deadline exceeded sending request"
+		                          : "deadline exceeded waiting for reply");
 	case NNG_ECLOSED:
 		return set_status(res, NRPC_UNAVAILABLE, true, "client closed");
 	case NNG_ENOMEM:
@@ -275,7 +356,7 @@ static int transport_failure(nrpc_result *res, int rv, bool sending)
 	default: {
 		char buf[128];
 		snprintf(buf, sizeof(buf), "%s: %s", sending ? "send failed" : "receive failed",
-			 nng_strerror(rv));
+		         nng_strerror(rv));
 		return set_status(res, NRPC_UNAVAILABLE, true, buf);
 	}
 	}
@@ -296,7 +377,7 @@ static int take_reply(nng_msg *msg, nrpc_result *res)
 }
 
 int nrpc_client_call_raw(nrpc_client *c, const char *method, const uint8_t *payload, size_t len,
-			 const nrpc_meta *md, size_t n_md, uint32_t timeout_ms, nrpc_result *res)
+                         const nrpc_meta *md, size_t n_md, uint32_t timeout_ms, nrpc_result *res)
 {
 	nng_ctx ctx = NNG_CTX_INITIALIZER;
 	nng_aio *aio = NULL;
@@ -376,8 +457,8 @@ out:
 }
 
 int nrpc_client_call(nrpc_client *c, const char *method, const ProtobufCMessage *req,
-		     const ProtobufCMessageDescriptor *out_desc, const nrpc_meta *md, size_t n_md,
-		     uint32_t timeout_ms, ProtobufCMessage **out, nrpc_result *res)
+                     const ProtobufCMessageDescriptor *out_desc, const nrpc_meta *md, size_t n_md,
+                     uint32_t timeout_ms, ProtobufCMessage **out, nrpc_result *res)
 {
 	*out = NULL;
 	uint8_t *buf = NULL;

@@ -116,7 +116,7 @@ static void b64url_encode(const uint8_t *in, size_t len, char *out)
 }
 
 static bool hmac_sha256(const uint8_t *secret, size_t secret_len, const char *data, size_t len,
-			uint8_t mac[SIG_LEN])
+                        uint8_t mac[SIG_LEN])
 {
 	static const uint8_t empty_key = 0; // HMAC() wants a non-NULL key pointer
 	unsigned mac_len = 0;
@@ -125,7 +125,7 @@ static bool hmac_sha256(const uint8_t *secret, size_t secret_len, const char *da
 		return false;
 	}
 	if (HMAC(EVP_sha256(), key, (int)secret_len, (const unsigned char *)data, len, mac,
-		 &mac_len) == NULL) {
+	         &mac_len) == NULL) {
 		return false;
 	}
 	return mac_len == SIG_LEN;
@@ -231,7 +231,7 @@ static const char *check_claims(const json_t *claims, int64_t now, char *sub, si
 }
 
 int nrpc_jwt_verify(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
-		    char *sub, size_t subcap, char *err, size_t errcap)
+                    char *sub, size_t subcap, char *err, size_t errcap)
 {
 	const char *why = NULL;
 	json_t *hdr = NULL;
@@ -253,8 +253,8 @@ int nrpc_jwt_verify(const uint8_t *secret, size_t secret_len, const char *token,
 
 	// Exactly three parts: header.payload.signature, none empty.
 	const char *dot1 = memchr(token, '.', len);
-	const char *dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))
-					: NULL;
+	const char *dot2 =
+	    dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
 	if (dot1 == NULL || dot2 == NULL ||
 	    memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL) {
 		why = "malformed token";
@@ -319,7 +319,7 @@ char *nrpc_jwt_sign(const uint8_t *secret, size_t secret_len, const char *sub, i
 		return NULL;
 	}
 	claims = json_pack("{s:s, s:I, s:I}", "sub", sub, "exp", (json_int_t)exp, "iat",
-			   (json_int_t)time(NULL));
+	                   (json_int_t)time(NULL));
 	if (claims == NULL) {
 		goto out;
 	}

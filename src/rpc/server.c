@@ -25,6 +25,7 @@
 #define MAX_CONTEXTS        1024 // nng 1.5.2 costs CPU per context (#1663)
 #define MAX_SERVICES        8
 #define CLOSE_WATCHDOG_MS   2000 // nng_close can hang (#1543): give up after this
+#define DRAIN_QUIET_MS      100  // a drain ends once no request arrived for this long
 
 enum rctx_state { RCTX_IDLE, RCTX_RECV, RCTX_QUEUED, RCTX_SEND, RCTX_DONE };
 
@@ -66,8 +67,10 @@ struct nrpc_server {
 	pthread_cond_t cv;      // workers wait for work
 	pthread_cond_t idle_cv; // drain waits for in-flight requests
 	struct rctx *q_head, *q_tail;
-	bool stopping; // workers exit
-	bool draining; // no new receives
+	bool stopping;     // workers exit
+	bool draining;     // new requests are answered UNAVAILABLE
+	bool closing;      // no new receives at all
+	uint64_t arrivals; // requests received so far (drain waits for quiet)
 	int inflight;
 	pthread_t *threads;
 	int nthreads;
@@ -297,7 +300,7 @@ static void post_recv(struct rctx *r)
 {
 	nrpc_server *s = r->srv;
 	pthread_mutex_lock(&s->mtx);
-	bool go = !s->draining;
+	bool go = !s->closing;
 	r->state = go ? RCTX_RECV : RCTX_DONE;
 	if (!go)
 		pthread_cond_broadcast(&s->idle_cv);
@@ -350,9 +353,18 @@ static void on_aio(void *arg)
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(r->aio);
-	set_inflight(s, +1);
+	pthread_mutex_lock(&s->mtx);
+	s->inflight++;
+	s->arrivals++;
+	bool draining = s->draining;
+	pthread_mutex_unlock(&s->mtx);
 	call_begin(&r->call, nrpc_now_us());
 	unsigned code = prepare(s, r, msg);
+	if (code == NRPC_OK && draining) {
+		// gRPC's GOAWAY: a request that arrives during a drain is told to go
+		// elsewhere rather than left without an answer.
+		code = nrpc_call_error(&r->call, NRPC_UNAVAILABLE, "server is shutting down");
+	}
 	// The envelope was unpacked into the arena (bytes are copied), so the
 	// message can go now.
 	nng_msg_free(msg);
@@ -479,6 +491,28 @@ int nrpc_server_inflight(const nrpc_server *s)
 	return n;
 }
 
+// Absolute CLOCK_REALTIME time `ms` from now, for pthread_cond_timedwait.
+static struct timespec after_ms(int64_t ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+// Waits (mutex held) until nothing is in flight or `until` passes.
+static void wait_idle(nrpc_server *s, const struct timespec *until)
+{
+	while (s->inflight > 0)
+		if (pthread_cond_timedwait(&s->idle_cv, &s->mtx, until) == ETIMEDOUT)
+			break;
+}
+
 int nrpc_server_drain(nrpc_server *s, int drain_ms)
 {
 	pthread_mutex_lock(&s->mtx);
@@ -489,12 +523,36 @@ int nrpc_server_drain(nrpc_server *s, int drain_ms)
 	}
 	s->draining = true;
 	pthread_mutex_unlock(&s->mtx);
+	int64_t start = nrpc_now_us();
+	struct timespec until = after_ms(drain_ms);
 
-	// Contexts waiting for a request stop waiting; a context that just
-	// received one keeps it and answers it.
+	// Phase 1: requests already received finish, and requests still
+	// arriving get UNAVAILABLE. (The listener stays open: closing it would
+	// also close every connection, with the replies still owed on them.) It
+	// ends when nothing is in flight and nothing arrived for DRAIN_QUIET_MS.
+	pthread_mutex_lock(&s->mtx);
+	for (;;) {
+		wait_idle(s, &until);
+		uint64_t seen = s->arrivals;
+		int64_t left_ms = drain_ms - (nrpc_now_us() - start) / 1000;
+		if (s->inflight > 0 || left_ms <= 0)
+			break;
+		struct timespec quiet =
+		    after_ms(left_ms < DRAIN_QUIET_MS ? left_ms : DRAIN_QUIET_MS);
+		pthread_mutex_unlock(&s->mtx);
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+		pthread_mutex_lock(&s->mtx);
+		while (s->arrivals == seen && s->inflight == 0 &&
+		       pthread_cond_timedwait(&s->idle_cv, &s->mtx, &quiet) != ETIMEDOUT)
+			;
+		if (s->arrivals == seen && s->inflight == 0)
+			break;
+	}
+	// Phase 2: stop receiving. A context that just received a request keeps
+	// it and answers it.
+	s->closing = true;
 	nng_aio **waiting = calloc((size_t)s->nslots, sizeof(*waiting));
 	int nwaiting = 0;
-	pthread_mutex_lock(&s->mtx);
 	for (int i = 0; i < s->nslots && waiting; i++)
 		if (s->slots[i].aio && s->slots[i].state == RCTX_RECV)
 			waiting[nwaiting++] = s->slots[i].aio;
@@ -504,19 +562,8 @@ int nrpc_server_drain(nrpc_server *s, int drain_ms)
 		nng_aio_cancel(waiting[i]);
 	free(waiting);
 
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += drain_ms / 1000;
-	until.tv_nsec += (long)(drain_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&s->mtx);
-	while (s->inflight > 0) {
-		if (pthread_cond_timedwait(&s->idle_cv, &s->mtx, &until) == ETIMEDOUT)
-			break;
-	}
+	wait_idle(s, &until);
 	int left = s->inflight;
 	s->stopping = true;
 	pthread_cond_broadcast(&s->cv);

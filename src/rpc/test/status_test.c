@@ -37,7 +37,7 @@ int main(void)
 		const char *got = nrpc_code_name(cases[i].code);
 		if (got == NULL || strcmp(got, cases[i].name) != 0) {
 			fprintf(stderr, "FAIL code %u: got %s, want %s\n", cases[i].code,
-				got != NULL ? got : "(null)", cases[i].name);
+			        got != NULL ? got : "(null)", cases[i].name);
 			failed++;
 		}
 	}

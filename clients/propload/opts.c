@@ -1,0 +1,288 @@
+// Command-line parsing: see cli.h.
+#include "opts.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Longest run accepted: the timeline keeps an hour (PL_TIMELINE_MAX).
+#define MAX_DURATION_S 3600.0
+
+int pl_parse_duration(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || v < 0)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		v /= 1000;
+	else if (strcmp(end, "m") == 0)
+		v *= 60;
+	else if (strcmp(end, "h") == 0)
+		v *= 3600;
+	else if (*end != '\0' && strcmp(end, "s") != 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s || *end || v > max || s[0] == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int add_urls(pl_opts *o, const char *list, size_t *used)
+{
+	size_t len = strlen(list);
+	if (*used + len + 1 > sizeof o->urlbuf)
+		return -1;
+	char *p = o->urlbuf + *used;
+	memcpy(p, list, len + 1);
+	*used += len + 1;
+	for (char *tok = strtok(p, ","); tok; tok = strtok(NULL, ",")) {
+		if (o->nurls == PL_MAX_URLS)
+			return -1;
+		o->urls[o->nurls++] = tok;
+	}
+	return 0;
+}
+
+void pl_usage(void)
+{
+	fputs(
+	    "usage:\n"
+	    "  propload [run] [flags]             drive load and report\n"
+	    "  propload seed --properties N [--owners M] --ids FILE [flags]\n"
+	    "  propload compare A.json B.json     per-method differences\n"
+	    "  propload report A.json [--csv F] [--html F]   re-render a saved result\n"
+	    "load:   -c N (callers; open loop: most in flight)  -R RPS (open loop)\n"
+	    "        -d DUR (10s) | -n COUNT   --warmup DUR   --timeout DUR (10s)\n"
+	    "        -u URL (repeat or comma list; round robin)  --sockets N\n"
+	    "work:   --mix get=90,list=5,create=4,update=1 (also search, delete)\n"
+	    "        --seed N  --owners M (100)  --ids FILE  --prepare N (1000)\n"
+	    "        --zipf S | --sequential   --keys N (use the first N ids)\n"
+	    "        --call METHOD --data JSON|@FILE  (any method, generic)\n"
+	    "        --echo BYTES  (against bench/echo_server: bytes echoed back as an OK reply)\n"
+	    "auth:   tokens minted per owner from env AUTH_SECRET or --auth-secret-file F;\n"
+	    "        --token T sends one fixed token\n"
+	    "output: --json F  --csv F  --html F  --label TEXT  -q\n",
+	    stderr);
+}
+
+enum {
+	O_WARMUP = 256,
+	O_TIMEOUT,
+	O_MIX,
+	O_SEED,
+	O_ZIPF,
+	O_SEQ,
+	O_KEYS,
+	O_OWNERS,
+	O_IDS,
+	O_PREPARE,
+	O_PROPS,
+	O_CALL,
+	O_DATA,
+	O_TOKEN,
+	O_SECRET,
+	O_SOCKETS,
+	O_JSON,
+	O_CSV,
+	O_HTML,
+	O_LABEL,
+	O_ECHO,
+};
+
+int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_t errcap)
+{
+	static const struct option longs[] = {{"concurrency", required_argument, 0, 'c'},
+	                                      {"rate", required_argument, 0, 'R'},
+	                                      {"duration", required_argument, 0, 'd'},
+	                                      {"requests", required_argument, 0, 'n'},
+	                                      {"url", required_argument, 0, 'u'},
+	                                      {"quiet", no_argument, 0, 'q'},
+	                                      {"warmup", required_argument, 0, O_WARMUP},
+	                                      {"timeout", required_argument, 0, O_TIMEOUT},
+	                                      {"mix", required_argument, 0, O_MIX},
+	                                      {"seed", required_argument, 0, O_SEED},
+	                                      {"zipf", required_argument, 0, O_ZIPF},
+	                                      {"sequential", no_argument, 0, O_SEQ},
+	                                      {"keys", required_argument, 0, O_KEYS},
+	                                      {"owners", required_argument, 0, O_OWNERS},
+	                                      {"ids", required_argument, 0, O_IDS},
+	                                      {"prepare", required_argument, 0, O_PREPARE},
+	                                      {"properties", required_argument, 0, O_PROPS},
+	                                      {"call", required_argument, 0, O_CALL},
+	                                      {"data", required_argument, 0, O_DATA},
+	                                      {"token", required_argument, 0, O_TOKEN},
+	                                      {"auth-secret-file", required_argument, 0, O_SECRET},
+	                                      {"sockets", required_argument, 0, O_SOCKETS},
+	                                      {"json", required_argument, 0, O_JSON},
+	                                      {"csv", required_argument, 0, O_CSV},
+	                                      {"html", required_argument, 0, O_HTML},
+	                                      {"label", required_argument, 0, O_LABEL},
+	                                      {"echo", required_argument, 0, O_ECHO},
+	                                      {"help", no_argument, 0, 'h'},
+	                                      {0, 0, 0, 0}};
+	memset(o, 0, sizeof(*o));
+	o->conc = 16;
+	o->duration_s = 10;
+	o->timeout_ms = 10000;
+	o->mix_spec = seed ? "create=1" : "get=90,list=5,create=4,update=1";
+	o->seed = 1;
+	o->owners = 100;
+	o->prepare = 1000;
+	size_t used = 0;
+	bool dur_given = false;
+	uint64_t u;
+	double dv;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:R:d:n:u:qh", longs, NULL)) != -1) {
+		const char *a = optarg;
+		switch (c) {
+		case 'c':
+			if (parse_u64(a, PL_MAX_CALLERS, &u) || u == 0)
+				goto bad;
+			o->conc = (unsigned)u;
+			break;
+		case 'R':
+			o->rate = strtod(a, NULL);
+			if (o->rate <= 0)
+				goto bad;
+			break;
+		case 'd':
+			if (pl_parse_duration(a, &o->duration_s) || o->duration_s <= 0 ||
+			    o->duration_s > MAX_DURATION_S)
+				goto bad;
+			dur_given = true;
+			break;
+		case 'n':
+			if (parse_u64(a, UINT64_MAX / 2, &o->count) || o->count == 0)
+				goto bad;
+			break;
+		case 'u':
+			if (add_urls(o, a, &used))
+				goto bad;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case O_WARMUP:
+			if (pl_parse_duration(a, &o->warmup_s) || o->warmup_s > MAX_DURATION_S)
+				goto bad;
+			break;
+		case O_TIMEOUT:
+			if (pl_parse_duration(a, &dv) || dv < 0.001 || dv > 600)
+				goto bad;
+			o->timeout_ms = (uint32_t)(dv * 1000);
+			break;
+		case O_MIX:
+			o->mix_spec = a;
+			break;
+		case O_SEED:
+			if (parse_u64(a, UINT64_MAX, &o->seed))
+				goto bad;
+			break;
+		case O_ZIPF:
+			o->zipf_s = strtod(a, NULL);
+			if (o->zipf_s <= 0 || o->zipf_s > 10)
+				goto bad;
+			break;
+		case O_SEQ:
+			o->sequential = true;
+			break;
+		case O_KEYS:
+			if (parse_u64(a, PL_IDS_MAX, &u) || u == 0)
+				goto bad;
+			o->keys = (size_t)u;
+			break;
+		case O_OWNERS:
+			if (parse_u64(a, PL_OWNERS_MAX, &u) || u == 0)
+				goto bad;
+			o->owners = (unsigned)u;
+			break;
+		case O_IDS:
+			o->ids_file = a;
+			break;
+		case O_PREPARE:
+			if (parse_u64(a, PL_IDS_MAX, &o->prepare))
+				goto bad;
+			break;
+		case O_PROPS:
+			if (!seed || parse_u64(a, PL_IDS_MAX, &o->properties) || o->properties == 0)
+				goto bad;
+			break;
+		case O_CALL:
+			o->call = a;
+			break;
+		case O_DATA:
+			o->data = a;
+			break;
+		case O_TOKEN:
+			o->token = a;
+			break;
+		case O_SECRET:
+			o->secret_file = a;
+			break;
+		case O_SOCKETS:
+			if (parse_u64(a, 1024, &u) || u == 0)
+				goto bad;
+			o->sockets = (unsigned)u;
+			break;
+		case O_JSON:
+			o->json = a;
+			break;
+		case O_CSV:
+			o->csv = a;
+			break;
+		case O_HTML:
+			o->html = a;
+			break;
+		case O_LABEL:
+			o->label = a;
+			break;
+		case O_ECHO:
+			if (parse_u64(a, 1u << 20, &u) || u == 0)
+				goto bad;
+			o->echo_bytes = (size_t)u;
+			break;
+		case 'h':
+			pl_usage();
+			snprintf(err, errcap, "help");
+			return -1;
+		default:
+			snprintf(err, errcap, "unknown flag (see propload --help)");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errcap, "unexpected argument %s", argv[optind]);
+		return -1;
+	}
+	if (o->nurls == 0) {
+		const char *env = getenv("PROPCTL_URL");
+		if (add_urls(o, env && *env ? env : "tcp://127.0.0.1:7700", &used))
+			goto bad;
+	}
+	if (o->count && !dur_given)
+		o->duration_s = 0; // -n alone: until that many calls
+	if (o->zipf_s > 0 && o->sequential) {
+		snprintf(err, errcap, "--zipf and --sequential exclude each other");
+		return -1;
+	}
+	if (o->echo_bytes && !o->call)
+		o->call = "echo";
+	if (!o->call && pl_mix_parse(o->mix_spec, &o->mix, err, errcap) != 0)
+		return -1;
+	return 0;
+bad:
+	snprintf(err, errcap, "bad value for %s", argv[optind - 1]);
+	return -1;
+}

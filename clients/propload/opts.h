@@ -1,0 +1,47 @@
+// pl_opts: propload's command line: flags into one options struct, and the
+// small parsers it needs (durations). No state; errors as -1 with a reason.
+#ifndef PL_OPTS_H
+#define PL_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver.h"
+#include "mix.h"
+
+#define PL_MAX_URLS 32
+
+typedef struct pl_opts {
+	const char *urls[PL_MAX_URLS];
+	size_t nurls;
+	char urlbuf[4096];
+	unsigned conc;
+	double rate, duration_s, warmup_s;
+	uint64_t count;
+	uint32_t timeout_ms;
+	const char *mix_spec;
+	pl_mix mix;
+	uint64_t seed;
+	double zipf_s;
+	bool sequential;
+	size_t keys;
+	unsigned owners;
+	const char *ids_file;
+	uint64_t prepare; // properties to create first when get/update need ids and --ids is absent
+	uint64_t properties; // seed: how many to create
+	const char *call, *data;
+	size_t echo_bytes;
+	const char *token, *secret_file;
+	unsigned sockets;
+	const char *json, *csv, *html, *label;
+	bool quiet;
+} pl_opts;
+
+// Parses a duration "250ms", "10s", "2m", "1h" or plain seconds into seconds.
+int pl_parse_duration(const char *s, double *out);
+// Fills *o from argv (after the subcommand); "seed" mode accepts --properties.
+int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_t errcap);
+void pl_usage(void);
+
+#endif

@@ -1,0 +1,78 @@
+// The fake server: see fake_server.h.
+#include "fake_server.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "rpc/v1/rpc.pb-c.h"
+
+struct fake_server {
+	nng_socket sock;
+	pthread_t thr;
+	atomic_int stop;
+	atomic_uint_fast64_t count;
+	uint64_t stall_at;
+	unsigned stall_ms;
+};
+
+static void *serve(void *arg)
+{
+	fake_server *s = arg;
+	while (!atomic_load(&s->stop)) {
+		nng_msg *m;
+		if (nng_recvmsg(s->sock, &m, 0) != 0)
+			continue; // timeout: look at the stop flag again
+		uint64_t n = atomic_fetch_add(&s->count, 1) + 1;
+		if (n == s->stall_at)
+			nng_msleep((nng_duration)s->stall_ms);
+		Rpc__V1__Response res = RPC__V1__RESPONSE__INIT;
+		nng_msg_clear(m); // keeps the REQ header
+		size_t len = rpc__v1__response__get_packed_size(&res);
+		uint8_t buf[64];
+		rpc__v1__response__pack(&res, buf);
+		nng_msg_append(m, buf, len);
+		if (nng_sendmsg(s->sock, m, 0) != 0)
+			nng_msg_free(m);
+	}
+	return NULL;
+}
+
+int fake_server_start(fake_server **out, const char *url, uint64_t stall_at, unsigned stall_ms)
+{
+	fake_server *s = calloc(1, sizeof(*s));
+	int rv;
+	if (!s)
+		return NNG_ENOMEM;
+	s->stall_at = stall_at;
+	s->stall_ms = stall_ms;
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		free(s);
+		return rv;
+	}
+	if ((rv = nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 50)) != 0 ||
+	    (rv = nng_listen(s->sock, url, NULL, 0)) != 0 ||
+	    (rv = pthread_create(&s->thr, NULL, serve, s)) != 0) {
+		nng_close(s->sock);
+		free(s);
+		return rv;
+	}
+	*out = s;
+	return 0;
+}
+
+uint64_t fake_server_count(fake_server *s)
+{
+	return atomic_load(&s->count);
+}
+
+void fake_server_stop(fake_server *s)
+{
+	atomic_store(&s->stop, 1);
+	pthread_join(s->thr, NULL);
+	nng_close(s->sock);
+	free(s);
+}
