@@ -101,6 +101,7 @@ void propsub_close(propsub *s);
 
 // Every seq up to this one was delivered or is known not to match: persist it
 // and pass it as from_seq to resume without loss or repetition.
+// PROPSUB_FROM_NOW while started from now and "now" is not located yet.
 uint64_t propsub_position(const propsub *s);
 
 void propsub_get_stats(const propsub *s, propsub_stats *out);

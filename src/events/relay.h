@@ -47,8 +47,10 @@ int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap);
 
 // Stops the thread: when leading, it first claims and publishes what is
 // pending (bounded by RELAY_FLUSH_BUDGET_MS), then the socket and the
-// connection are closed (which releases leadership). Blocks at most about
-// one poll slice + the flush budget + the close watchdog. Frees r; NULL is a no-op.
+// connection are closed (which releases leadership). Blocks for the outbox
+// call in progress (bounded by the store's statement timeout), the flush
+// budget, a short linger (200 ms) and the close watchdog: normally well under a
+// second. Frees r; NULL is a no-op.
 void relay_stop(relay *r);
 
 // Whether this relay currently holds leadership (a snapshot).
