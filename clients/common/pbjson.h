@@ -37,8 +37,8 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
-// Nesting deeper than this is refused on decode and truncated on encode
-// (the protos nest 3 levels; this only guards recursive message types).
+// Nesting deeper than this is refused by both directions (the protos nest 3
+// levels; this only guards recursive message types and hostile input).
 #define PBJSON_MAX_DEPTH 64
 
 // Encode flags.
@@ -52,7 +52,10 @@ ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *d, const char 
                                 size_t errcap);
 
 // Encodes `m` as JSON. Returns a malloc'd NUL-terminated string, or NULL on
-// allocation failure. Pretty output ends with a newline; compact does not.
+// allocation failure or nesting deeper than PBJSON_MAX_DEPTH. Pretty output
+// ends with a newline; compact does not. Doubles are written in their
+// shortest round-trip form, NaN and infinities as "NaN", "Infinity",
+// "-Infinity"; bytes of a string that are not UTF-8 become U+FFFD.
 char *pbjson_encode(const ProtobufCMessage *m, int flags);
 
 #endif

@@ -68,7 +68,7 @@ static void list_methods(void)
 	for (size_t i = 0; i < n; i++) {
 		pdc_method m;
 		if (pdc_method_at(i, &m) == 0)
-			printf("%-48s %s -> %s\n", m.path, m.input->name, m.output->name);
+			printf("%-50s %s -> %s\n", m.path, m.input->name, m.output->name);
 	}
 }
 

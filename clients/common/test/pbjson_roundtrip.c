@@ -105,6 +105,12 @@ static const rt_case cases[] = {
      0,
      "{\"min_latitude\":\"NaN\",\"min_longitude\":\"-Infinity\",\"max_latitude\":1e+21,"
      "\"max_longitude\":90}"},
+    {"doubles_plain_notation", &property__v1__bounding_box__descriptor,
+     "{\"min_latitude\":1500000000,\"min_longitude\":0.00001234,\"max_latitude\":-2.5e-8,"
+     "\"max_longitude\":1.2345678901234568e23}",
+     0,
+     "{\"min_latitude\":1500000000,\"min_longitude\":0.00001234,\"max_latitude\":-2.5e-08,"
+     "\"max_longitude\":1.2345678901234569e+23}"},
     {"control_characters_escaped", &property__v1__get_property_request__descriptor,
      "{\"id\":\"a\\u0001\\t\\\\b\"}", 0, "{\"id\":\"a\\u0001\\t\\\\b\"}"},
     {"health_enum_name", &grpc__health__v1__health_check_response__descriptor,
