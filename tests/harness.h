@@ -35,12 +35,12 @@
 #include "property/v1/property.pb-c.h"
 #include "rpc/v1/rpc.pb-c.h"
 
-#define H_SECRET        "it-test-secret-7f3a9c1e5b"
-#define H_READY_WAIT_S  20 // propertyd migrates and connects before SERVING
-#define H_STOP_WAIT_S   14 // contract: drain at most 10 s, plus relay flush and teardown
-#define H_CALL_TIMEOUT  5000
-#define H_MAX_ARGS      16
-#define H_URL_MAX       96
+#define H_SECRET       "it-test-secret-7f3a9c1e5b"
+#define H_READY_WAIT_S 20 // propertyd migrates and connects before SERVING
+#define H_STOP_WAIT_S  14 // contract: drain at most 10 s, plus relay flush and teardown
+#define H_CALL_TIMEOUT 5000
+#define H_MAX_ARGS     16
+#define H_URL_MAX      96
 
 #define M_CREATE "/property.v1.PropertyService/CreateProperty"
 #define M_GET    "/property.v1.PropertyService/GetProperty"
@@ -63,7 +63,7 @@ void h_fail_at(const char *file, int line, const char *fmt, ...)
 #define H_CHECK(cond, ...)                                                                         \
 	do {                                                                                       \
 		if (!(cond))                                                                       \
-			h_fail_at(__FILE__, __LINE__, "check failed: " #cond ": " __VA_ARGS__);     \
+			h_fail_at(__FILE__, __LINE__, "check failed: " #cond ": " __VA_ARGS__);    \
 	} while (0)
 
 // ---- cases -------------------------------------------------------------------------------
@@ -72,9 +72,16 @@ typedef struct h_case {
 	void (*fn)(void *ctx);
 } h_case;
 
-// Runs every case (argv[2..] may name a subset), prints PASS/FAIL per case and
-// returns the process exit status (0 when nothing failed).
+// Checks argv[1] (the propertyd binary) and DATABASE_URL/REDIS_URL; returns 0,
+// or the exit status to return at once. Call first.
+int h_init(int argc, char **argv);
+// Runs every case (argv[2..] may name a subset), prints PASS/FAIL per case;
+// returns h_status().
 int h_run_cases(const h_case *cases, size_t n, void *ctx, int argc, char **argv);
+// h_init + h_run_cases for tests whose cases need no shared context.
+int h_main(const h_case *cases, size_t n, int argc, char **argv);
+// The exit status so far: 0 when nothing failed.
+int h_status(void);
 
 // ---- the propertyd child -----------------------------------------------------------------
 typedef struct h_opts {
@@ -86,7 +93,7 @@ typedef struct h_opts {
 } h_opts;
 
 typedef struct h_proc {
-	pid_t pid; // 0 once reaped
+	pid_t pid;  // 0 once reaped
 	int status; // wait status once reaped
 	char rpc_url[H_URL_MAX];
 	char events_url[H_URL_MAX];
@@ -97,8 +104,7 @@ typedef struct h_proc {
 	bool sanitizer_seen; // set by h_scan_log
 } h_proc;
 
-// The propertyd binary given on the test's command line (argv[1]); set by
-// h_run_cases before any case runs.
+// The propertyd binary given on the test's command line (argv[1]), set by h_init.
 const char *h_bin(void);
 
 // Starts a child; returns 0 when it is SERVING (or, with no_wait, when it was
@@ -125,14 +131,18 @@ char *h_read_log(const h_proc *p);
 // malloc'd; never NULL (aborts the test on allocation failure).
 char *h_bearer(const char *secret, const char *sub, int64_t ttl_s);
 
+// "Bearer <header>.<payload>.<HS256 signature>" from raw JSON parts (for
+// malformed-claim tests); secret NULL gives an empty signature. malloc'd.
+char *h_jwt_custom(const char *secret, const char *header_json, const char *payload_json);
+
 // A unique owner id for this run: "it-<tag>-<pid>-<n>-<random>".
 void h_owner(char *buf, size_t cap, const char *tag);
 
 typedef struct h_md {
-	const char *auth;      // "Bearer ..." or NULL
-	const char *idem;      // idempotency-key or NULL
-	const char *req_id;    // x-request-id or NULL
-	uint32_t timeout_ms;   // 0: H_CALL_TIMEOUT
+	const char *auth;    // "Bearer ..." or NULL
+	const char *idem;    // idempotency-key or NULL
+	const char *req_id;  // x-request-id or NULL
+	uint32_t timeout_ms; // 0: H_CALL_TIMEOUT
 } h_md;
 
 // Typed call. Returns the reply code (H_LOCAL_ERROR on harness failure). *out

@@ -32,8 +32,11 @@ struct nrpc_call {
 	size_t c_nviol, c_capviol;
 	Rpc__V1__Response__MetadataEntry **c_meta; // reply metadata (arena)
 	size_t c_nmeta, c_capmeta;
+	uint64_t c_rng; // splitmix64 state for generated request ids; kept across calls
 };
 
+// Seeds the call slot's id generator once (from getrandom).
+void call_seed(struct nrpc_call *c);
 // Resets a call for a new request (arena initialised, fields cleared).
 void call_begin(struct nrpc_call *c, int64_t now_us);
 // Releases the call's arena.

@@ -22,6 +22,7 @@
 #include "nrpc/jwt.h"
 
 #define CONTEXTS_PER_WORKER 4    // requests that may wait for a worker, per worker
+#define MIN_CONTEXTS        64   // enough for inline calls (Health) at high concurrency
 #define MAX_CONTEXTS        1024 // nng 1.5.2 costs CPU per context (#1663)
 #define MAX_SERVICES        8
 #define CLOSE_WATCHDOG_MS   2000 // nng_close can hang (#1543): give up after this
@@ -137,28 +138,19 @@ int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *de
 // error code already set on the call.
 static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
 {
-	if (s->cfg.insecure_no_auth)
+	// Open methods (Health) need no identity: no HMAC on their path.
+	if (s->cfg.insecure_no_auth || (c->c_m->flags & NRPC_OPEN))
 		return NRPC_OK;
 	const char *h = nrpc_call_metadata(c, "authorization");
-	bool open = c->c_m->flags & NRPC_OPEN;
-	if (h == NULL || h[0] == '\0') {
-		if (open)
-			return NRPC_OK;
+	if (h == NULL || h[0] == '\0')
 		return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "missing bearer token");
-	}
-	if (strncasecmp(h, "Bearer ", 7) != 0) {
-		if (open)
-			return NRPC_OK;
+	if (strncasecmp(h, "Bearer ", 7) != 0)
 		return nrpc_call_error(c, NRPC_UNAUTHENTICATED,
 		                       "authorization must be \"Bearer <token>\"");
-	}
 	char sub[NRPC_JWT_MAX_SUB + 1], err[128];
 	if (nrpc_jwt_verify(s->secret, s->cfg.auth_secret_len, h + 7, (int64_t)time(NULL), sub,
-	                    sizeof(sub), err, sizeof(err)) != 0) {
-		if (open)
-			return NRPC_OK;
+	                    sizeof(sub), err, sizeof(err)) != 0)
 		return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "invalid token: %s", err);
-	}
 	c->c_subject = nrpc_call_strdup(c, sub);
 	return NRPC_OK;
 }
@@ -444,8 +436,8 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, NRPC_MAX_MESSAGE);
 
 	int n = s->cfg.contexts > 0 ? s->cfg.contexts : s->cfg.workers * CONTEXTS_PER_WORKER;
-	if (n < 16)
-		n = 16;
+	if (n < MIN_CONTEXTS)
+		n = MIN_CONTEXTS;
 	if (n > MAX_CONTEXTS)
 		n = MAX_CONTEXTS;
 	s->slots = calloc((size_t)n, sizeof(*s->slots));
@@ -454,6 +446,7 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 	for (int i = 0; i < n; i++) {
 		struct rctx *r = &s->slots[i];
 		r->srv = s;
+		call_seed(&r->call);
 		if ((rv = nng_aio_alloc(&r->aio, on_aio, r)) != 0 ||
 		    (rv = nng_ctx_open(&r->ctx, s->sock)) != 0) {
 			snprintf(err, errcap, "cannot create context: %s", nng_strerror(rv));
