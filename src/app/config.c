@@ -21,7 +21,9 @@ static const char usage[] =
     "  --insecure-no-auth                    accept requests without tokens (development only)\n"
     "  --help, --version\n"
     "environment only: DB_POOL_SIZE (2 x workers), DB_POOL_WAIT_MS (1000), DB_NO_PREPARE (0),\n"
-    "  EVENT_RETENTION (7d), SLOW_QUERY_MS (100), LOG_LEVEL (info), LOG_REQUESTS (1)\n";
+    "  EVENT_RETENTION (7d), SLOW_QUERY_MS (100), LOG_LEVEL (info), LOG_REQUESTS (1),\n"
+    "  OBSERVE (1; 0 = no per-request metrics or logs, for overhead benchmarks),\n"
+    "  RELAY (1; 0 = this instance never leads the event relay)\n";
 
 static const char *pick(const char *flag, const char *env, const char *dflt)
 {
@@ -216,6 +218,10 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	}
 	const char *lr = pick(NULL, "LOG_REQUESTS", "1");
 	cfg->log_requests = strcmp(lr, "0") != 0 && strcmp(lr, "false") != 0;
+	const char *ob = pick(NULL, "OBSERVE", "1");
+	cfg->observe = strcmp(ob, "0") != 0 && strcmp(ob, "false") != 0;
+	const char *rl = pick(NULL, "RELAY", "1");
+	cfg->relay = strcmp(rl, "0") != 0 && strcmp(rl, "false") != 0;
 
 	if (f_secret != NULL) {
 		if (read_secret_file(cfg, f_secret, err, errcap) != 0)

@@ -31,6 +31,8 @@ typedef struct config {
 	int slow_query_ms;
 	const char *log_level;
 	bool log_requests; // one access-log line per request (LOG_REQUESTS, default on)
+	bool observe;      // per-request metrics and logs at all (OBSERVE, default on)
+	bool relay;        // may lead the event relay (RELAY, default on)
 } config;
 
 int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap);

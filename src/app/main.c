@@ -184,7 +184,7 @@ static int start(struct app *a)
 	    .auth_secret = a->cfg.secret,
 	    .auth_secret_len = a->cfg.secret_len,
 	    .insecure_no_auth = a->cfg.insecure_no_auth,
-	    .observer = observer_on_call,
+	    .observer = a->cfg.observe ? observer_on_call : NULL,
 	    .observer_arg = a->obs,
 	};
 	if (nrpc_server_create(&a->server, &rc, err, sizeof(err)) != 0 ||
@@ -199,7 +199,7 @@ static int start(struct app *a)
 	    .metrics = a->metrics,
 	    .retention_s = a->cfg.event_retention_s,
 	};
-	if (relay_start(&a->relay, &ec, err, sizeof(err)) != 0) {
+	if (a->cfg.relay && relay_start(&a->relay, &ec, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: event relay: %s\n", err);
 		return -1;
 	}
