@@ -154,7 +154,7 @@ start_postgres() {
 
 	if [ ! -f "$data/PG_VERSION" ]; then
 		pd_log "initdb $data"
-		"${as_pg[@]}" "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale \
+		"${as_pg[@]}" "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
 			>"$dir/initdb.log" 2>&1 || {
 			pd_err "initdb failed, see $dir/initdb.log"
 			tail -n 20 "$dir/initdb.log" >&2

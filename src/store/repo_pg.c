@@ -122,14 +122,16 @@ static nrpc_code map_page(prop_ctx *ctx, const PGresult *res, int col, const cha
 
 // ---- the port ---------------------------------------------------------------------------
 
-static nrpc_code pg_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Property **out)
+// Reads one property row by id with statement `which` (the live row, or the
+// snapshot its create returned).
+static nrpc_code get_by(repo_pg *r, repo_sql_id which, prop_ctx *ctx, const char *id,
+                        Property__V1__Property **out)
 {
-	repo_pg *r = self;
 	repo_args a = {0};
 	PGresult *res = NULL;
 	*out = NULL;
 	repo_args_get(&a, id);
-	const pgpool_stmt *s = &r->stmts[REPO_SQL_GET];
+	const pgpool_stmt *s = &r->stmts[which];
 	nrpc_code rc = run(r, ctx, s, &a, &res);
 	if (rc != NRPC_OK)
 		return rc;
@@ -143,8 +145,20 @@ static nrpc_code pg_get(void *self, prop_ctx *ctx, const char *id, Property__V1_
 	return rc;
 }
 
-// A replay: the hash must match; the property is read from the result or,
-// when it committed after the create statement's snapshot, with a get.
+const pgpool_stmt *repo_pg_stmt(repo_pg *r, repo_sql_id id)
+{
+	return &r->stmts[id];
+}
+
+static nrpc_code pg_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Property **out)
+{
+	return get_by(self, REPO_SQL_GET, ctx, id, out);
+}
+
+// A replay: the hash must match; the first result (the property.created
+// snapshot, so later updates or a delete do not change what a retry sees) is
+// read from the result or, when it committed after the create statement's
+// snapshot, with a second query.
 static nrpc_code replay(repo_pg *r, prop_ctx *ctx, const PGresult *res, const char *request_hash,
                         Property__V1__Property **out, bool *replayed)
 {
@@ -158,10 +172,10 @@ static nrpc_code replay(repo_pg *r, prop_ctx *ctx, const PGresult *res, const ch
 	if (!PQgetisnull(res, 0, 3))
 		rc = map_property(ctx, res, 0, 3, s, out);
 	else
-		rc = pg_get(r, ctx, PQgetvalue(res, 0, 2), out);
-	if (rc == NRPC_NOT_FOUND)
+		rc = get_by(r, REPO_SQL_CREATED, ctx, PQgetvalue(res, 0, 2), out);
+	if (rc == NRPC_NOT_FOUND) // only once the event log pruned it (EVENT_RETENTION)
 		snprintf(ctx->err, sizeof ctx->err,
-		         "the property created with this idempotency key was deleted");
+		         "the result of this idempotency key is no longer available");
 	*replayed = rc == NRPC_OK;
 	return rc;
 }

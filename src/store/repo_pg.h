@@ -34,6 +34,8 @@ prop_repo repo_pg_port(repo_pg *r);
 
 // The statement (and its parameters, in *args) that list_by_owner / search
 // run for these inputs: for EXPLAIN tests of the production SQL.
+// The registered statement `id` (tests EXPLAIN exactly what production runs).
+const pgpool_stmt *repo_pg_stmt(repo_pg *r, repo_sql_id id);
 const pgpool_stmt *repo_pg_list_stmt(repo_pg *r, const char *owner, const prop_cursor *after,
                                      uint32_t limit, repo_args *args);
 const pgpool_stmt *repo_pg_search_stmt(repo_pg *r, const prop_search_query *q,

@@ -14,6 +14,13 @@
 	"p.latitude, p.longitude, p.price_cents, p.currency, p.bedrooms, p.status, p.version, "    \
 	"p.created_at_us, p.updated_at_us"
 
+// The snapshot a property.created event holds, as a properties row: the
+// first result of a create, which an idempotent replay returns.
+#define E_CREATED_COLS                                                                             \
+	"e.aggregate_id, e.owner_id, e.title, e.description, e.address, e.city, e.country_code, "  \
+	"e.latitude, e.longitude, e.price_cents, e.currency, e.bedrooms, e.status, e.version, "    \
+	"e.created_at_us, e.updated_at_us"
+
 // Appends the event for the rows of CTE `src` (which has ROWMAP_PROPERTY_COLS)
 // at time `at`, and wakes the relay: NOTIFY is delivered at commit. The
 // statements CROSS JOIN `note`: a SELECT CTE runs only when referenced, and
@@ -57,10 +64,15 @@ static const char sql_create[] =
         "created_at_us") "SELECT 'created', NULL::text, NULL::uuid, " ROWMAP_PROPERTY_COLS
                          " FROM ins CROSS JOIN (SELECT count(*) FROM note) n "
                          "UNION ALL "
-                         "SELECT 'replay', idem.request_hash, idem.property_id, " P_COLS
+                         "SELECT 'replay', idem.request_hash, idem.property_id, " E_CREATED_COLS
                          " FROM idem JOIN v ON idem.property_id <> v.id "
-                         "LEFT JOIN properties p ON p.id = idem.property_id";
+                         "LEFT JOIN event_log e ON e.aggregate_id = idem.property_id "
+                         "AND e.type = 'property.created'";
 #undef EXPIRED
+
+// $1 property id: the state its create returned (see E_CREATED_COLS).
+static const char sql_created[] = "SELECT " E_CREATED_COLS " FROM event_log e "
+                                  "WHERE e.aggregate_id = $1::uuid AND e.type = 'property.created'";
 
 // $1 id
 static const char sql_get[] = "SELECT " ROWMAP_PROPERTY_COLS " FROM properties WHERE id = $1::uuid";
@@ -128,6 +140,7 @@ static const struct {
 } stmts[REPO_SQL_N] = {
     [REPO_SQL_CREATE] = {"prop_create", sql_create, 14},
     [REPO_SQL_GET] = {"prop_get", sql_get, 1},
+    [REPO_SQL_CREATED] = {"prop_created", sql_created, 1},
     [REPO_SQL_UPDATE] = {"prop_update", sql_update, 15},
     [REPO_SQL_DELETE] = {"prop_delete", sql_delete, 3},
     [REPO_SQL_LIST_FIRST] = {"prop_list_first", sql_list_first, 2},

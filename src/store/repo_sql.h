@@ -16,6 +16,7 @@
 typedef enum repo_sql_id {
 	REPO_SQL_CREATE,
 	REPO_SQL_GET,
+	REPO_SQL_CREATED, // a create's first result, for idempotent replays
 	REPO_SQL_UPDATE,
 	REPO_SQL_DELETE,
 	REPO_SQL_LIST_FIRST, // owner listing, first page

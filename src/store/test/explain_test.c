@@ -106,6 +106,24 @@ static void test_owner_listing(void)
 	check_plan("owner_rare", repo_pg_list_stmt(repo, "owner-4999", NULL, 101, &a), &a);
 }
 
+// An idempotent replay's read of the first result (the property.created event).
+static void test_created_snapshot(void)
+{
+	PQclear(tu_exec(admin, "INSERT INTO event_log (type, occurred_at_us, aggregate_id, "
+	                       "owner_id, title, description, address, city, country_code, "
+	                       "latitude, longitude, price_cents, currency, bedrooms, status, "
+	                       "version, created_at_us, updated_at_us) "
+	                       "SELECT 'property.created', created_at_us, id, owner_id, title, "
+	                       "description, address, city, country_code, latitude, longitude, "
+	                       "price_cents, currency, bedrooms, status, version, created_at_us, "
+	                       "updated_at_us FROM properties; ANALYZE event_log"));
+	PGresult *r = tu_exec(admin, "SELECT id FROM properties LIMIT 1");
+	repo_args a = {0};
+	repo_args_get(&a, PQgetvalue(r, 0, 0));
+	check_plan("created_snapshot", repo_pg_stmt(repo, REPO_SQL_CREATED), &a);
+	PQclear(r);
+}
+
 typedef struct search_case {
 	const char *name;
 	prop_search_query q;
@@ -168,6 +186,7 @@ int main(int argc, char **argv)
 	static const tu_case cases[] = {
 	    {"owner_listing", test_owner_listing},
 	    {"search_shapes", test_search_shapes},
+	    {"created_snapshot", test_created_snapshot},
 	};
 	conninfo = tu_schema_conninfo(SCHEMA);
 	char err[256];

@@ -543,13 +543,28 @@ static void test_idempotency(void)
 	rc = create_key(&a, in, "k1", "h3", &again, &replayed);
 	CHECK(rc == NRPC_OK && again && replayed && other && strcmp(again->id, other->id) == 0,
 	      "replay of the reused key: %d", rc);
-	// A replay of a property deleted since: NOT_FOUND.
+	// Later changes do not change what a replay returns: the first result.
 	prop_ctx ctx = tu_ctx(&a, 5000);
-	Property__V1__Property *last = NULL;
+	Property__V1__Property *changed = NULL, *last = NULL;
+	prop_buf b3;
+	Property__V1__Property *values = mk_simple(&b3, "owner-idem");
+	values->title = "changed since";
+	if (other) {
+		port.ops->update(port.self, &ctx, other->id, 0, NULL, PROP_F_TITLE, values,
+		                 &changed);
+		CHECK(changed && changed->version == 2, "update before the replay");
+	}
+	rc = create_key(&a, in, "k1", "h3", &again, &replayed);
+	CHECK(rc == NRPC_OK && again && replayed && other && same_row(again, other),
+	      "replay after an update returns the first result: %d", rc);
 	if (other)
 		port.ops->remove(port.self, &ctx, other->id, 0, NULL, &last);
 	rc = create_key(&a, in, "k1", "h3", &again, &replayed);
-	CHECK(rc == NRPC_NOT_FOUND, "replay of a deleted property: %d", rc);
+	CHECK(rc == NRPC_OK && again && replayed && other && same_row(again, other),
+	      "replay after a delete returns the first result: %d", rc);
+	// Left: the first key's property; the reused key's one was deleted.
+	CHECK(count_sql("SELECT count(*) FROM properties WHERE owner_id = '%s'", "owner-idem") == 1,
+	      "the replay created nothing");
 out:
 	tu_arena_reset(&a);
 }
