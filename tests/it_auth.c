@@ -282,6 +282,22 @@ static void case_insecure_no_auth(void *arg)
 		free(other);
 		protobuf_c_message_free_unpacked(&prop->base, NULL);
 	}
+	// "logged loudly": a warning (or worse) that names the mode.
+	char *log = h_read_log(&p);
+	bool loud = false;
+	for (const char *l = log; l != NULL && *l;) {
+		const char *end = strchr(l, '\n');
+		size_t len = end ? (size_t)(end - l) : strlen(l);
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s",
+		         (int)(len < sizeof(line) ? len : sizeof(line) - 1), l);
+		if (strcasestr(line, "insecure") != NULL &&
+		    (strstr(line, "\"warn") != NULL || strstr(line, "\"error") != NULL))
+			loud = true;
+		l = end ? end + 1 : NULL;
+	}
+	H_CHECK(loud, "--insecure-no-auth is not logged as a warning");
+	free(log);
 	int rc = h_stop(&p);
 	H_CHECK(rc == 0, "insecure instance exit status %d", rc);
 	h_cleanup(&p);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -109,12 +110,123 @@ static void case_secret_file_newline(void *ctx)
 	unlink(path);
 }
 
+static void case_database_url_flag(void *arg)
+{
+	(void)arg;
+	// The flag alone (no DATABASE_URL in the environment) is enough.
+	static char flag_value[1024];
+	snprintf(flag_value, sizeof(flag_value), "%s", getenv("DATABASE_URL"));
+	h_opts o = {.args = {"--database-url", flag_value}, .env = {"DATABASE_URL"}};
+	h_proc p;
+	if (h_start(&p, &o) == 0) {
+		int rc = h_stop(&p);
+		H_CHECK(rc == 0, "exit status %d", rc);
+	}
+	h_cleanup(&p);
+}
+
+// Runs argv (searching PATH) with stdout/stderr to ours; returns its exit status.
+static int run(char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int st;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// DATABASE_URL with another database name (URI or key=value form).
+static void url_with_db(const char *base, const char *db, char *out, size_t cap)
+{
+	const char *scheme = strstr(base, "://");
+	if (strncmp(base, "postgres", 8) != 0 || scheme == NULL) {
+		snprintf(out, cap, "%s dbname=%s", base, db); // libpq: the last keyword wins
+		return;
+	}
+	const char *path = strchr(scheme + 3, '/');
+	const char *query = strchr(scheme + 3, '?');
+	if (path == NULL || (query != NULL && path > query))
+		path = query != NULL ? query : base + strlen(base);
+	snprintf(out, cap, "%.*s/%s%s", (int)(path - base), base, db, query ? query : "");
+}
+
+#define FRESH_INSTANCES 3
+
+// Several instances starting together on an empty database: the migrations run
+// once under the advisory lock and every instance becomes SERVING.
+static void case_concurrent_start_fresh_db(void *arg)
+{
+	(void)arg;
+	const char *base = getenv("DATABASE_URL");
+	char db[64], url[1200], sql[160];
+	snprintf(db, sizeof(db), "it_fresh_%d", (int)getpid());
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+	char *create[] = {"psql",       "-X", "-q", "-v", "ON_ERROR_STOP=1",
+	                  (char *)base, "-c", sql,  NULL};
+	if (run(create) != 0) {
+		H_FAIL("psql could not create database %s (psql is in the postgresql packages)",
+		       db);
+		return;
+	}
+	url_with_db(base, db, url, sizeof(url));
+	char env[1300];
+	snprintf(env, sizeof(env), "DATABASE_URL=%s", url);
+	h_opts o = {.env = {env}, .no_wait = true};
+	h_proc p[FRESH_INSTANCES];
+	int started = 0;
+	for (int i = 0; i < FRESH_INSTANCES; i++)
+		if (h_start(&p[i], &o) == 0)
+			started++;
+	for (int i = 0; i < started; i++) {
+		char err[128];
+		const char *u = p[i].rpc_url;
+		if (nrpc_client_open(&p[i].cli, &u, 1, err, sizeof(err)) != 0)
+			continue;
+		int st = -1;
+		for (int64_t end = h_now_ms() + H_READY_WAIT_S * 1000;
+		     st != 1 && h_now_ms() < end;) {
+			unsigned code;
+			st = h_health(p[i].cli, "", &code);
+			if (st != 1)
+				h_sleep_ms(100);
+			if (h_wait_exit(&p[i], 0) != -2)
+				break;
+		}
+		H_CHECK(st == 1,
+		        "instance %d of %d starting together on a fresh database: not SERVING", i,
+		        FRESH_INSTANCES);
+		if (st != 1)
+			h_log_tail(&p[i], 20);
+		else {
+			char *auth = h_bearer(H_SECRET, "it-fresh", 600);
+			Property__V1__Property *prop = h_create(p[i].cli, auth, "");
+			if (prop != NULL)
+				protobuf_c_message_free_unpacked(&prop->base, NULL);
+			free(auth);
+		}
+	}
+	for (int i = 0; i < started; i++) {
+		int rc = h_stop(&p[i]);
+		H_CHECK(rc == 0, "instance %d exit status %d", i, rc);
+		h_cleanup(&p[i]);
+	}
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+	char *drop[] = {"psql", "-X", "-q", (char *)base, "-c", sql, NULL};
+	run(drop);
+}
+
 int main(int argc, char **argv)
 {
 	static const h_case cases[] = {
 	    {"no_database_url", case_no_database_url},
 	    {"no_secret", case_no_secret},
 	    {"secret_file_newline", case_secret_file_newline},
+	    {"database_url_flag", case_database_url_flag},
+	    {"concurrent_start_fresh_db", case_concurrent_start_fresh_db},
 	};
 	return h_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }

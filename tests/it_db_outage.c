@@ -207,8 +207,11 @@ static void case_outage_and_recovery(void *arg)
 	H_CHECK(rs == 503, "/readyz with PostgreSQL down: %d, want 503", rs);
 	rs = http_status(c, "/healthz");
 	H_CHECK(rs == 200, "/healthz with PostgreSQL down: %d, want 200", rs);
-	h_health(c->p.cli, "property.v1.PropertyService", &code);
-	H_CHECK(code == 0, "Health of the service still answers: code %u", code);
+	st = h_health(c->p.cli, "property.v1.PropertyService", &code);
+	H_CHECK(code == 0 && st == 2,
+	        "Health of property.v1.PropertyService: code %u status %d, "
+	        "want NOT_SERVING",
+	        code, st);
 
 	if (pg_ctl(c, "start") != 0)
 		goto out_sub;

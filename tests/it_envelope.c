@@ -17,7 +17,8 @@
 #define RAW_TIMEOUT_MS  5000
 #define BIG_REQUEST     (2u << 20) // twice the contract's 1 MiB limit
 #define BIG_TIMEOUT_MS  3000
-#define CLOSE_WAIT_MS   5000 // nng_close may hang after a refused request (#1543)
+#define NEAR_LIMIT      (900u << 10) // well under 1 MiB with the envelope around it
+#define CLOSE_WAIT_MS   5000         // nng_close may hang after a refused request (#1543)
 #define NEIGHBOUR_CALLS 20
 
 // A string literal and its length without the terminating NUL (it may hold NULs).
@@ -332,6 +333,25 @@ static void case_oversized_request(void *arg)
 	H_CHECK(nb.ok == nb.calls, "a neighbour got %d of %d Health answers during the big request",
 	        nb.ok, nb.calls);
 
+	// Just under the limit: handled like any request (a description too long: 3).
+	{
+		char *desc = malloc(NEAR_LIMIT + 1);
+		memset(desc, 'd', NEAR_LIMIT);
+		desc[NEAR_LIMIT] = '\0';
+		Property__V1__CreatePropertyRequest cr;
+		Property__V1__Location loc;
+		h_valid_create(&cr, &loc, "");
+		cr.description = desc;
+		nrpc_result nr;
+		h_md nmd = {.auth = c->auth, .timeout_ms = BIG_TIMEOUT_MS};
+		unsigned nc = h_call(c->p.cli, M_CREATE, &cr.base,
+		                     &property__v1__property__descriptor, &nmd, NULL, &nr);
+		H_CHECK(nc == 3 && h_has_violation(&nr, "description"),
+		        "a %u KiB request (under 1 MiB): code %u%s, want 3 on description",
+		        NEAR_LIMIT / 1024, nc, nr.transport_error ? " (no reply)" : "");
+		nrpc_result_free(&nr);
+		free(desc);
+	}
 	// The server still answers new clients afterwards.
 	unsigned hc;
 	H_CHECK(h_health(c->p.cli, "", &hc) == 1, "Health after the big request: code %u", hc);

@@ -404,6 +404,73 @@ static void case_search_filters(void *arg)
 	}
 }
 
+static size_t search_count(ctx *c, const char *city, uint32_t page_size, unsigned *code)
+{
+	Property__V1__SearchPropertiesRequest s = PROPERTY__V1__SEARCH_PROPERTIES_REQUEST__INIT;
+	s.city = (char *)city;
+	s.page_size = page_size;
+	Property__V1__ListPropertiesResponse *lr = NULL;
+	h_md md = {.auth = c->auth};
+	*code =
+	    h_call(c->p.cli, M_SEARCH, &s.base, &property__v1__list_properties_response__descriptor,
+	           &md, (void **)&lr, NULL);
+	size_t n = lr != NULL ? lr->n_properties : 0;
+	if (lr != NULL)
+		protobuf_c_message_free_unpacked(&lr->base, NULL);
+	return n;
+}
+
+// "city matches exactly": no prefix or pattern matching (LIKE wildcards are
+// plain characters), and the page-size cap applies to Search too.
+static void case_search_city_exact(void *arg)
+{
+	ctx *c = arg;
+	const char *base = c->city_base[0];
+	char probe[96];
+	static const char *const suffixes[] = {"%", "_", "*", ".*", " "};
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(probe, sizeof(probe), "%.*s%s", (int)strlen(base) - 1, base, suffixes[i]);
+		unsigned code;
+		size_t n = search_count(c, probe, 100, &code);
+		H_CHECK(code == 0 && n == 0, "Search city \"%s\": code %u, %zu rows, want 0", probe,
+		        code, n);
+	}
+	snprintf(probe, sizeof(probe), "%.6s%%", base); // "Itc-xx%"
+	unsigned code;
+	size_t n = search_count(c, probe, 100, &code);
+	H_CHECK(code == 0 && n == 0, "Search city \"%s\": code %u, %zu rows, want 0", probe, code,
+	        n);
+	// 101 rows of the big owner are in Testville: the cap of 100 holds.
+	n = search_count(c, "Testville", 500, &code);
+	H_CHECK(code == 0 && n == 100, "Search page_size 500: code %u, %zu rows, want 100", code,
+	        n);
+	n = search_count(c, "testville", 0, &code);
+	H_CHECK(code == 0 && n == 20, "Search page_size 0: code %u, %zu rows, want 20", code, n);
+}
+
+// Case-insensitive beyond ASCII, as a user of "ignoring case" would expect.
+static void case_search_city_unicode_case(void *arg)
+{
+	ctx *c = arg;
+	char city[96], upper[96];
+	snprintf(city, sizeof(city), "%s-Zürich-Łódź", c->city_base[2]);
+	snprintf(upper, sizeof(upper), "%s-ZÜRICH-ŁÓDŹ", c->city_base[2]);
+	Property__V1__CreatePropertyRequest cr;
+	Property__V1__Location loc;
+	h_valid_create(&cr, &loc, "");
+	loc.city = city;
+	h_md md = {.auth = c->auth};
+	unsigned code = h_call(c->p.cli, M_CREATE, &cr.base, &property__v1__property__descriptor,
+	                       &md, NULL, NULL);
+	H_CHECK(code == 0, "Create in %s: code %u", city, code);
+	size_t n = search_count(c, city, 10, &code);
+	H_CHECK(code == 0 && n == 1, "Search \"%s\" as stored: %zu rows", city, n);
+	n = search_count(c, upper, 10, &code);
+	H_CHECK(code == 0 && n == 1,
+	        "Search \"%s\" (non-ASCII letters in another case): code %u, %zu rows, want 1",
+	        upper, code, n);
+}
+
 static void case_search_bad_token(void *arg)
 {
 	ctx *c = arg;
@@ -539,6 +606,8 @@ int main(int argc, char **argv)
 	    {"list_bad_tokens", case_list_bad_tokens},
 	    {"search_filters", case_search_filters},
 	    {"search_bad_token", case_search_bad_token},
+	    {"search_city_exact", case_search_city_exact},
+	    {"search_city_unicode_case", case_search_city_unicode_case},
 	    {"walk_while_inserting", case_walk_while_inserting}, // last: it adds rows
 	};
 	int rc = h_init(argc, argv);
