@@ -67,6 +67,7 @@ struct app {
 	atomic_bool draining;
 	atomic_bool stop_prober;
 	obs_gauge *up_gauge;
+	obs_gauge *inflight_gauge;
 };
 
 static int ready(void *arg)
@@ -101,6 +102,14 @@ static void *prober_main(void *arg)
 	return NULL;
 }
 
+// Runs right before each /metrics render: gauges read from their owners.
+static void collect(void *arg)
+{
+	struct app *a = arg;
+	if (a->server)
+		obs_gauge_set(a->inflight_gauge, nrpc_server_inflight(a->server));
+}
+
 static void *watchdog_main(void *arg)
 {
 	(void)arg;
@@ -133,6 +142,8 @@ static int start(struct app *a)
 	a->metrics = obs_registry_create();
 	a->up_gauge = obs_gauge_get(a->metrics, "propertyd_database_up",
 	                            "1 when PostgreSQL answers the health probe", NULL);
+	a->inflight_gauge = obs_gauge_get(a->metrics, "propertyd_requests_in_flight",
+	                                  "RPC requests received and not yet answered", NULL);
 	obs_gauge_set(obs_gauge_get(a->metrics, "propertyd_build_info", "Build information",
 	                            "version=\"" PROPERTYD_VERSION "\""),
 	              1);
@@ -208,6 +219,7 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: http: %s\n", err);
 		return -1;
 	}
+	obs_http_set_collect(a->http, collect, a);
 	if (nrpc_server_start(a->server, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: %s\n", err);
 		return -1;

@@ -20,7 +20,6 @@ struct observer {
 	bool log_requests;
 	size_t n;
 	struct method_series m[MAX_METHODS];
-	obs_gauge *inflight;
 };
 
 observer *observer_create(obs_registry *reg, const char *const *methods, size_t n,
