@@ -155,3 +155,14 @@ void pdc_print_rpc_error(FILE *f, const nrpc_result *res)
 	for (size_t i = 0; i < res->n_violations; i++)
 		fprintf(f, "  %s: %s\n", res->violation_fields[i], res->violation_descriptions[i]);
 }
+
+int pdc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err, size_t errcap)
+{
+	nrpc_tls tls = {
+	    .cert_file = getenv("PROPCTL_TLS_CERT"),
+	    .key_file = getenv("PROPCTL_TLS_KEY"),
+	    .ca_file = getenv("PROPCTL_TLS_CA"),
+	    .server_name = getenv("PROPCTL_TLS_SERVER_NAME"),
+	};
+	return nrpc_client_open_tls(out, urls, n, &tls, err, errcap);
+}

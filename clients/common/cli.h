@@ -54,4 +54,10 @@ size_t pdc_split_urls(const char *list, char *buf, size_t bufcap, const char **u
 // line per violation.
 void pdc_print_rpc_error(FILE *f, const nrpc_result *res);
 
+// Opens an RPC client for urls[n]; tls+tcp:// URLs use the TLS settings of
+// the environment: PROPCTL_TLS_CA (verify the server), PROPCTL_TLS_CERT and
+// PROPCTL_TLS_KEY (present a client certificate, for mutual TLS), and
+// PROPCTL_TLS_SERVER_NAME. Returns 0 or an nng error with a reason in err.
+int pdc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err, size_t errcap);
+
 #endif

@@ -244,7 +244,7 @@ int propctl_call_main(int argc, char **argv)
 	}
 	char urlbuf[4096];
 	o.n_urls = propctl_urls(o.urls, o.n_urls, PDC_MAX_URLS, urlbuf, sizeof urlbuf);
-	if (nrpc_client_open(&cl, o.urls, o.n_urls, err, sizeof err) != 0) {
+	if (pdc_client_open(&cl, o.urls, o.n_urls, err, sizeof err) != 0) {
 		fprintf(stderr, "propctl call: %s\n", err);
 		goto done;
 	}

@@ -78,7 +78,7 @@ int propctl_health_main(int argc, char **argv)
 
 	char err[256];
 	nrpc_client *cl = NULL;
-	if (nrpc_client_open(&cl, urls, n_urls, err, sizeof err) != 0) {
+	if (pdc_client_open(&cl, urls, n_urls, err, sizeof err) != 0) {
 		fprintf(stderr, "propctl health: %s\n", err);
 		return PROPCTL_EXIT_USAGE;
 	}

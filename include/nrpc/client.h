@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "nrpc/status.h"
+#include "nrpc/tls.h"
 
 typedef struct nrpc_client nrpc_client;
 
@@ -44,6 +45,10 @@ typedef struct nrpc_result {
 // instance that is down is retried by nng in the background.
 int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err,
                      size_t errcap);
+// The same with TLS settings for tls+tcp:// URLs (NULL: none; a TLS URL then
+// dials without verifying the server, for development).
+int nrpc_client_open_tls(nrpc_client **out, const char *const *urls, size_t n, const nrpc_tls *tls,
+                         char *err, size_t errcap);
 // Closes the client. Call only after every call on it has returned. The
 // socket close is bounded by a watchdog (nng 1.5.2 #1543): this never hangs.
 void nrpc_client_close(nrpc_client *c);

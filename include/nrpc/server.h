@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "nrpc/status.h"
+#include "nrpc/tls.h"
 
 #define NRPC_MAX_MESSAGE     (1u << 20) // requests over 1 MiB are dropped by the transport
 #define NRPC_DEFAULT_TIMEOUT 5000u      // ms, when the caller sends timeout_ms = 0
@@ -72,6 +73,7 @@ typedef struct nrpc_server_config {
 	const uint8_t *auth_secret; // HS256 secret; NULL only with insecure_no_auth
 	size_t auth_secret_len;
 	bool insecure_no_auth;  // accept calls without tokens: no caller identity
+	const nrpc_tls *tls;    // required for tls+tcp:// URLs; read at start
 	nrpc_observer observer; // optional; called once per reply, any thread
 	void *observer_arg;
 } nrpc_server_config;

@@ -23,7 +23,8 @@ static const char usage[] =
     "environment only: DB_POOL_SIZE (2 x workers), DB_POOL_WAIT_MS (1000), DB_NO_PREPARE (0),\n"
     "  EVENT_RETENTION (7d), SLOW_QUERY_MS (100), LOG_LEVEL (info), LOG_REQUESTS (1),\n"
     "  OBSERVE (1; 0 = no per-request metrics or logs, for overhead benchmarks),\n"
-    "  RELAY (1; 0 = this instance never leads the event relay)\n";
+    "  RELAY (1; 0 = this instance never leads the event relay),\n"
+    "  TLS_CERT_FILE, TLS_KEY_FILE (for tls+tcp://), TLS_CA_FILE (mutual TLS)\n";
 
 static const char *pick(const char *flag, const char *env, const char *dflt)
 {
@@ -220,6 +221,16 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	cfg->log_requests = strcmp(lr, "0") != 0 && strcmp(lr, "false") != 0;
 	const char *ob = pick(NULL, "OBSERVE", "1");
 	cfg->observe = strcmp(ob, "0") != 0 && strcmp(ob, "false") != 0;
+	cfg->tls_cert_file = pick(NULL, "TLS_CERT_FILE", NULL);
+	cfg->tls_key_file = pick(NULL, "TLS_KEY_FILE", NULL);
+	cfg->tls_ca_file = pick(NULL, "TLS_CA_FILE", NULL);
+	if (strncmp(cfg->rpc_url, "tls+", 4) == 0 &&
+	    (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL)) {
+		snprintf(err, errcap,
+		         "missing setting: TLS_CERT_FILE and TLS_KEY_FILE are required "
+		         "for a tls+tcp:// --rpc-url");
+		return -1;
+	}
 	const char *rl = pick(NULL, "RELAY", "1");
 	cfg->relay = strcmp(rl, "0") != 0 && strcmp(rl, "false") != 0;
 

@@ -30,9 +30,12 @@ typedef struct config {
 	int64_t event_retention_s;
 	int slow_query_ms;
 	const char *log_level;
-	bool log_requests; // one access-log line per request (LOG_REQUESTS, default on)
-	bool observe;      // per-request metrics and logs at all (OBSERVE, default on)
-	bool relay;        // may lead the event relay (RELAY, default on)
+	bool log_requests;         // one access-log line per request (LOG_REQUESTS, default on)
+	bool observe;              // per-request metrics and logs at all (OBSERVE, default on)
+	bool relay;                // may lead the event relay (RELAY, default on)
+	const char *tls_cert_file; // TLS_CERT_FILE, TLS_KEY_FILE: for a tls+tcp:// RPC_URL
+	const char *tls_key_file;
+	const char *tls_ca_file; // TLS_CA_FILE: require and verify client certificates
 } config;
 
 int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap);

@@ -189,7 +189,13 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: out of memory\n");
 		return -1;
 	}
+	nrpc_tls tls = {
+	    .cert_file = a->cfg.tls_cert_file,
+	    .key_file = a->cfg.tls_key_file,
+	    .ca_file = a->cfg.tls_ca_file,
+	};
 	nrpc_server_config rc = {
+	    .tls = &tls,
 	    .url = a->cfg.rpc_url,
 	    .workers = a->cfg.workers,
 	    .auth_secret = a->cfg.secret,

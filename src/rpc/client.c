@@ -7,6 +7,7 @@
 // so nrpc_client_close() never races a call's aio; and the close itself is
 // bounded by a watchdog, because nng_close can still hang (nng 1.5.2 #1543).
 #include "nrpc/client.h"
+#include "tls.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -60,6 +61,12 @@ static void set_err(char *err, size_t errcap, const char *fmt, ...)
 
 int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err, size_t errcap)
 {
+	return nrpc_client_open_tls(out, urls, n, NULL, err, errcap);
+}
+
+int nrpc_client_open_tls(nrpc_client **out, const char *const *urls, size_t n, const nrpc_tls *tls,
+                         char *err, size_t errcap)
+{
 	int rv;
 	*out = NULL;
 	if (urls == NULL || n == 0) {
@@ -99,10 +106,8 @@ int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char 
 			set_err(err, errcap, "server URL %zu is missing", i);
 			goto fail;
 		}
-		if ((rv = nng_dial(c->sock, urls[i], NULL, NNG_FLAG_NONBLOCK)) != 0) {
-			set_err(err, errcap, "dial %s: %s", urls[i], nng_strerror(rv));
+		if ((rv = tls_dial(c->sock, urls[i], tls, err, errcap)) != 0)
 			goto fail;
-		}
 	}
 	*out = c;
 	return 0;

@@ -20,6 +20,7 @@
 
 #include "call.h"
 #include "nrpc/jwt.h"
+#include "tls.h"
 
 #define CONTEXTS_PER_WORKER 4    // requests that may wait for a worker, per worker
 #define MIN_CONTEXTS        64   // enough for inline calls (Health) at high concurrency
@@ -455,10 +456,8 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 		}
 		s->nslots = i + 1;
 	}
-	if ((rv = nng_listen(s->sock, s->cfg.url, NULL, 0)) != 0) {
-		snprintf(err, errcap, "cannot listen on %s: %s", s->cfg.url, nng_strerror(rv));
+	if ((rv = tls_listen(s->sock, s->cfg.url, s->cfg.tls, err, errcap)) != 0)
 		return rv;
-	}
 	s->threads = calloc((size_t)s->cfg.workers, sizeof(*s->threads));
 	if (s->threads == NULL)
 		return NNG_ENOMEM;

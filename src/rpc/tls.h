@@ -1,0 +1,21 @@
+// rpc tls: builds nng TLS configurations from nrpc_tls settings, and starts a
+// listener or dialer with one. Used by server.c and client.c only.
+#ifndef RPC_TLS_H
+#define RPC_TLS_H
+
+#include <nng/nng.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "nrpc/tls.h"
+
+// True for URLs whose transport needs a TLS configuration.
+bool tls_url(const char *url);
+
+// Starts a listener (server) or a non-blocking dialer (client) on `url`. For
+// a tls+tcp:// URL `tls` must be set and is applied first; other URLs ignore
+// it. Returns 0 or an nng error with a reason in err.
+int tls_listen(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap);
+int tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap);
+
+#endif
