@@ -264,15 +264,12 @@ static nrpc_code pg_remove(void *self, prop_ctx *ctx, const char *id, uint64_t e
 	return rc;
 }
 
-static nrpc_code pg_list(void *self, prop_ctx *ctx, const char *owner, const prop_cursor *after,
-                         uint32_t limit, prop_page *out)
+// Runs a listing statement and maps its rows into a page.
+static nrpc_code run_page(repo_pg *r, prop_ctx *ctx, const pgpool_stmt *s, const repo_args *a,
+                          prop_page *out)
 {
-	repo_pg *r = self;
-	repo_args a = {0};
 	PGresult *res = NULL;
-	*out = (prop_page){0};
-	const pgpool_stmt *s = repo_pg_list_stmt(r, owner, after, limit, &a);
-	nrpc_code rc = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	rc = map_page(ctx, res, 0, s->name, out);
@@ -280,20 +277,22 @@ static nrpc_code pg_list(void *self, prop_ctx *ctx, const char *owner, const pro
 	return rc;
 }
 
+static nrpc_code pg_list(void *self, prop_ctx *ctx, const char *owner, const prop_cursor *after,
+                         uint32_t limit, prop_page *out)
+{
+	repo_args a = {0};
+	*out = (prop_page){0};
+	const pgpool_stmt *s = repo_pg_list_stmt(self, owner, after, limit, &a);
+	return run_page(self, ctx, s, &a, out);
+}
+
 static nrpc_code pg_search(void *self, prop_ctx *ctx, const prop_search_query *q,
                            const prop_cursor *after, uint32_t limit, prop_page *out)
 {
-	repo_pg *r = self;
 	repo_args a = {0};
-	PGresult *res = NULL;
 	*out = (prop_page){0};
-	const pgpool_stmt *s = repo_pg_search_stmt(r, q, after, limit, &a);
-	nrpc_code rc = run(r, ctx, s, &a, &res);
-	if (rc != NRPC_OK)
-		return rc;
-	rc = map_page(ctx, res, 0, s->name, out);
-	PQclear(res);
-	return rc;
+	const pgpool_stmt *s = repo_pg_search_stmt(self, q, after, limit, &a);
+	return run_page(self, ctx, s, &a, out);
 }
 
 static nrpc_code pg_read_events(void *self, prop_ctx *ctx, uint64_t after_seq, uint32_t limit,
