@@ -81,7 +81,8 @@ static void chart(FILE *f, const char *title, const series *s, size_t ns, const 
 		double shown = logy ? pow(10, v) : v;
 		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>",
 		        PAD, PAD + W, py, py);
-		fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", PAD - 4,
+		// Plain numbers (12000, not 1.2e+04): axis labels must fit left of the plot.
+		fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n", PAD - 4,
 		        py + 4, shown);
 	}
 	for (int t = 0; t <= 4; t++) { // x ticks
@@ -182,9 +183,15 @@ int pl_report_write_html(const json_t *doc, const char *path, char *err, size_t 
 	html_text(f, pl_jstr(doc, "started_at"));
 	fputs("</h1>\n<p>", f);
 	char line[256];
-	snprintf(line, sizeof line, "%s loop, concurrency %.0f, rate %.0f rps, warm-up %.1fs",
-	         pl_jstr(cfg, "mode"), pl_jnum(cfg, "concurrency"), pl_jnum(cfg, "rate_rps"),
-	         pl_jnum(cfg, "warmup_s"));
+	if (pl_jnum(cfg, "rate_rps") > 0) // open loop: the arrival rate is what was asked
+		snprintf(line, sizeof line,
+		         "%s loop, concurrency %.0f, rate %.0f rps, warm-up %.1fs",
+		         pl_jstr(cfg, "mode"), pl_jnum(cfg, "concurrency"),
+		         pl_jnum(cfg, "rate_rps"), pl_jnum(cfg, "warmup_s"));
+	else
+		snprintf(line, sizeof line, "%s loop, concurrency %.0f, warm-up %.1fs",
+		         pl_jstr(cfg, "mode"), pl_jnum(cfg, "concurrency"),
+		         pl_jnum(cfg, "warmup_s"));
 	html_text(f, line);
 	if (json_is_string(json_object_get(cfg, "label"))) {
 		fputs(" — ", f);
@@ -214,11 +221,17 @@ int pl_report_write_html(const json_t *doc, const char *path, char *err, size_t 
 	// Over time.
 	const json_t *tl = json_object_get(doc, "timeline");
 	size_t n = json_array_size(tl);
+	// The last bucket is usually a fraction of a second: it would plot as a
+	// false drop in throughput, so the charts end at the last whole second.
+	if (n > 1)
+		n--;
 	double *t = calloc(n ? n : 1, sizeof(double) * 4);
 	if (t) {
 		double *mean = t + n, *max = t + 2 * n, *rps = t + 3 * n;
 		json_array_foreach(tl, i, m)
 		{
+			if (i >= n)
+				break;
 			t[i] = pl_jnum(m, "second");
 			mean[i] = pl_jnum(m, "latency_mean_us");
 			max[i] = pl_jnum(m, "latency_max_us");
