@@ -21,7 +21,7 @@ static const char usage[] =
     "  --insecure-no-auth                    accept requests without tokens (development only)\n"
     "  --help, --version\n"
     "environment only: DB_POOL_SIZE (2 x workers), DB_POOL_WAIT_MS (1000), DB_NO_PREPARE (0),\n"
-    "  EVENT_RETENTION (7d), SLOW_QUERY_MS (100), LOG_LEVEL (info), LOG_REQUESTS (1),\n"
+    "  EVENT_RETENTION (7d), SLOW_QUERY_MS (100; -1 never), LOG_LEVEL (info), LOG_REQUESTS (1),\n"
     "  OBSERVE (1; 0 = no per-request metrics or logs, for overhead benchmarks),\n"
     "  RELAY (1; 0 = this instance never leads the event relay),\n"
     "  TLS_CERT_FILE, TLS_KEY_FILE (for tls+tcp://), TLS_CA_FILE (mutual TLS)\n";
@@ -207,8 +207,9 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	const char *np = pick(NULL, "DB_NO_PREPARE", "0");
 	cfg->db_no_prepare = strcmp(np, "0") != 0 && strcmp(np, "false") != 0;
 	const char *sq = pick(NULL, "SLOW_QUERY_MS", "100");
-	if (parse_int(sq, 0, 3600000, &v) != 0) {
-		snprintf(err, errcap, "invalid SLOW_QUERY_MS %s", sq);
+	if (parse_int(sq, -1, 3600000, &v) != 0 || v == 0) {
+		snprintf(err, errcap, "invalid SLOW_QUERY_MS %s: need 1..3600000, or -1 for never",
+		         sq);
 		return -1;
 	}
 	cfg->slow_query_ms = (int)v;

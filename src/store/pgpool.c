@@ -477,7 +477,7 @@ done:
 	obs_histogram_observe(s->duration, (double)dur_us / 1e6);
 	if (p->slow_ms >= 0 && dur_us > ms_to_us(p->slow_ms))
 		OBS_LOG(OBS_WARN, "slow query", OBS_S("statement", s->name),
-		        OBS_I("duration_ms", dur_us / 1000));
+		        OBS_I("duration_us", dur_us));
 	return rc;
 }
 
