@@ -28,6 +28,7 @@
 #define MAX_SERVICES        8
 #define CLOSE_WATCHDOG_MS   2000 // nng_close can hang (#1543): give up after this
 #define DRAIN_QUIET_MS      100  // a drain ends once no request arrived for this long
+#define DRAIN_SLICE_MS      5    // how often a drain looks at its counters
 
 enum rctx_state { RCTX_IDLE, RCTX_RECV, RCTX_QUEUED, RCTX_SEND, RCTX_DONE };
 
@@ -48,7 +49,7 @@ struct rctx {
 	nrpc_server *srv;
 	nng_ctx ctx;
 	nng_aio *aio;
-	enum rctx_state state;
+	_Atomic int state; // enum rctx_state; read by drain from another thread
 	struct rctx *next_queued;
 	struct nrpc_call call;
 };
@@ -66,14 +67,15 @@ struct nrpc_server {
 	int nslots;
 
 	pthread_mutex_t mtx;
-	pthread_cond_t cv;      // workers wait for work
-	pthread_cond_t idle_cv; // drain waits for in-flight requests
+	pthread_cond_t cv; // workers wait for work
 	struct rctx *q_head, *q_tail;
-	bool stopping;     // workers exit
-	bool draining;     // new requests are answered UNAVAILABLE
-	bool closing;      // no new receives at all
-	uint64_t arrivals; // requests received so far (drain waits for quiet)
-	int inflight;
+	bool stopping; // workers exit
+	// The hot path touches only these atomics: no lock is shared by all
+	// requests (nng's callback threads contended on one under load).
+	atomic_bool draining;      // new requests are answered UNAVAILABLE
+	atomic_bool closing;       // no new receives at all
+	_Atomic uint64_t arrivals; // requests received so far (drain waits for quiet)
+	atomic_int inflight;       // received, not yet answered
 	pthread_t *threads;
 	int nthreads;
 };
@@ -268,17 +270,15 @@ static void reply_and_send(struct rctx *r, const ProtobufCMessage *out)
 		post_recv(r);
 		return;
 	}
-	pthread_mutex_lock(&s->mtx);
-	r->state = RCTX_SEND; // read by drain, which must not cancel a send
-	pthread_mutex_unlock(&s->mtx);
+	atomic_store(&r->state, RCTX_SEND); // drain must not cancel a send
 	nng_aio_set_msg(r->aio, reply);
 	nng_ctx_send(r->ctx, r->aio);
 }
 
 static void enqueue(nrpc_server *s, struct rctx *r)
 {
+	atomic_store(&r->state, RCTX_QUEUED);
 	pthread_mutex_lock(&s->mtx);
-	r->state = RCTX_QUEUED;
 	r->next_queued = NULL;
 	if (s->q_tail)
 		s->q_tail->next_queued = r;
@@ -291,24 +291,17 @@ static void enqueue(nrpc_server *s, struct rctx *r)
 
 static void post_recv(struct rctx *r)
 {
-	nrpc_server *s = r->srv;
-	pthread_mutex_lock(&s->mtx);
-	bool go = !s->closing;
-	r->state = go ? RCTX_RECV : RCTX_DONE;
-	if (!go)
-		pthread_cond_broadcast(&s->idle_cv);
-	pthread_mutex_unlock(&s->mtx);
-	if (go)
-		nng_ctx_recv(r->ctx, r->aio);
+	if (atomic_load(&r->srv->closing)) {
+		atomic_store(&r->state, RCTX_DONE);
+		return;
+	}
+	atomic_store(&r->state, RCTX_RECV);
+	nng_ctx_recv(r->ctx, r->aio);
 }
 
 static void set_inflight(nrpc_server *s, int delta)
 {
-	pthread_mutex_lock(&s->mtx);
-	s->inflight += delta;
-	if (s->inflight == 0)
-		pthread_cond_broadcast(&s->idle_cv);
-	pthread_mutex_unlock(&s->mtx);
+	atomic_fetch_add(&s->inflight, delta);
 }
 
 static void on_aio(void *arg)
@@ -317,7 +310,7 @@ static void on_aio(void *arg)
 	nrpc_server *s = r->srv;
 	int rv = nng_aio_result(r->aio);
 
-	if (r->state == RCTX_SEND) {
+	if (atomic_load(&r->state) == RCTX_SEND) {
 		if (rv != 0) {
 			// A failed send leaves the message with us.
 			nng_msg *m = nng_aio_get_msg(r->aio);
@@ -326,7 +319,7 @@ static void on_aio(void *arg)
 		}
 		set_inflight(s, -1);
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
-			r->state = RCTX_DONE;
+			atomic_store(&r->state, RCTX_DONE);
 			return;
 		}
 		post_recv(r);
@@ -336,21 +329,16 @@ static void on_aio(void *arg)
 	// RCTX_RECV
 	if (rv != 0) {
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
-			r->state = RCTX_DONE;
-			pthread_mutex_lock(&s->mtx);
-			pthread_cond_broadcast(&s->idle_cv);
-			pthread_mutex_unlock(&s->mtx);
+			atomic_store(&r->state, RCTX_DONE);
 			return;
 		}
 		post_recv(r);
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(r->aio);
-	pthread_mutex_lock(&s->mtx);
-	s->inflight++;
-	s->arrivals++;
-	bool draining = s->draining;
-	pthread_mutex_unlock(&s->mtx);
+	atomic_fetch_add(&s->inflight, 1);
+	atomic_fetch_add(&s->arrivals, 1);
+	bool draining = atomic_load(&s->draining);
 	call_begin(&r->call, nrpc_now_us());
 	unsigned code = prepare(s, r, msg);
 	if (code == NRPC_OK && draining) {
@@ -420,7 +408,6 @@ int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *e
 	}
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	pthread_cond_init(&s->idle_cv, NULL);
 	*out = s;
 	return 0;
 }
@@ -476,87 +463,47 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 
 int nrpc_server_inflight(const nrpc_server *s)
 {
-	nrpc_server *m = (nrpc_server *)s;
-	pthread_mutex_lock(&m->mtx);
-	int n = m->inflight;
-	pthread_mutex_unlock(&m->mtx);
-	return n;
+	return atomic_load(&((nrpc_server *)s)->inflight);
 }
 
-// Absolute CLOCK_REALTIME time `ms` from now, for pthread_cond_timedwait.
-static struct timespec after_ms(int64_t ms)
+// Sleeps in small slices until nothing is in flight or `deadline_us` passes.
+static void wait_idle(nrpc_server *s, int64_t deadline_us)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += (time_t)(ms / 1000);
-	t.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
-	return t;
-}
-
-// Waits (mutex held) until nothing is in flight or `until` passes.
-static void wait_idle(nrpc_server *s, const struct timespec *until)
-{
-	while (s->inflight > 0)
-		if (pthread_cond_timedwait(&s->idle_cv, &s->mtx, until) == ETIMEDOUT)
-			break;
+	while (atomic_load(&s->inflight) > 0 && nrpc_now_us() < deadline_us)
+		nanosleep(&(struct timespec){0, DRAIN_SLICE_MS * 1000000L}, NULL);
 }
 
 int nrpc_server_drain(nrpc_server *s, int drain_ms)
 {
-	pthread_mutex_lock(&s->mtx);
-	if (s->draining) {
-		int left = s->inflight;
-		pthread_mutex_unlock(&s->mtx);
-		return left;
-	}
-	s->draining = true;
-	pthread_mutex_unlock(&s->mtx);
-	int64_t start = nrpc_now_us();
-	struct timespec until = after_ms(drain_ms);
+	if (atomic_exchange(&s->draining, true))
+		return atomic_load(&s->inflight);
+	int64_t deadline = nrpc_now_us() + (int64_t)drain_ms * 1000;
 
 	// Phase 1: requests already received finish, and requests still
 	// arriving get UNAVAILABLE. (The listener stays open: closing it would
 	// also close every connection, with the replies still owed on them.) It
 	// ends when nothing is in flight and nothing arrived for DRAIN_QUIET_MS.
-	pthread_mutex_lock(&s->mtx);
 	for (;;) {
-		wait_idle(s, &until);
-		uint64_t seen = s->arrivals;
-		int64_t left_ms = drain_ms - (nrpc_now_us() - start) / 1000;
-		if (s->inflight > 0 || left_ms <= 0)
+		wait_idle(s, deadline);
+		if (atomic_load(&s->inflight) > 0 || nrpc_now_us() >= deadline)
 			break;
-		struct timespec quiet =
-		    after_ms(left_ms < DRAIN_QUIET_MS ? left_ms : DRAIN_QUIET_MS);
-		pthread_mutex_unlock(&s->mtx);
-		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
-		pthread_mutex_lock(&s->mtx);
-		while (s->arrivals == seen && s->inflight == 0 &&
-		       pthread_cond_timedwait(&s->idle_cv, &s->mtx, &quiet) != ETIMEDOUT)
-			;
-		if (s->arrivals == seen && s->inflight == 0)
+		uint64_t seen = atomic_load(&s->arrivals);
+		int64_t quiet_end = nrpc_now_us() + DRAIN_QUIET_MS * 1000;
+		while (atomic_load(&s->arrivals) == seen && nrpc_now_us() < quiet_end &&
+		       nrpc_now_us() < deadline)
+			nanosleep(&(struct timespec){0, DRAIN_SLICE_MS * 1000000L}, NULL);
+		if (atomic_load(&s->arrivals) == seen && atomic_load(&s->inflight) == 0)
 			break;
 	}
 	// Phase 2: stop receiving. A context that just received a request keeps
 	// it and answers it.
-	s->closing = true;
-	nng_aio **waiting = calloc((size_t)s->nslots, sizeof(*waiting));
-	int nwaiting = 0;
-	for (int i = 0; i < s->nslots && waiting; i++)
-		if (s->slots[i].aio && s->slots[i].state == RCTX_RECV)
-			waiting[nwaiting++] = s->slots[i].aio;
-	pthread_mutex_unlock(&s->mtx);
-	// Cancelled outside the lock: a cancel may run the callback, which locks.
-	for (int i = 0; i < nwaiting; i++)
-		nng_aio_cancel(waiting[i]);
-	free(waiting);
-
+	atomic_store(&s->closing, true);
+	for (int i = 0; i < s->nslots; i++)
+		if (s->slots[i].aio && atomic_load(&s->slots[i].state) == RCTX_RECV)
+			nng_aio_cancel(s->slots[i].aio);
+	wait_idle(s, deadline);
+	int left = atomic_load(&s->inflight);
 	pthread_mutex_lock(&s->mtx);
-	wait_idle(s, &until);
-	int left = s->inflight;
 	s->stopping = true;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mtx);
@@ -592,7 +539,7 @@ void nrpc_server_destroy(nrpc_server *s)
 		struct rctx *r = &s->slots[i];
 		if (r->aio) {
 			nng_msg *m = nng_aio_get_msg(r->aio);
-			if (m && r->state == RCTX_SEND)
+			if (m && atomic_load(&r->state) == RCTX_SEND)
 				nng_msg_free(m);
 			nng_ctx_close(r->ctx);
 			nng_aio_free(r->aio);
@@ -622,7 +569,6 @@ void nrpc_server_destroy(nrpc_server *s)
 	free(s->secret);
 	pthread_mutex_destroy(&s->mtx);
 	pthread_cond_destroy(&s->cv);
-	pthread_cond_destroy(&s->idle_cv);
 	if (closed)
 		free(s);
 	// else: the hung close thread still reads s->sock; leak the struct
