@@ -5,8 +5,15 @@
 #                            what is missing, checks tools.
 #   bench_stack              a fresh PostgreSQL + Redis (scripts/lib/services.sh) under $OUT/stack,
 #                            stopped on exit.
-#   bench_start_propertyd    build/bin/propertyd on free ports with LOG_REQUESTS=0 and a fresh
-#                            AUTH_SECRET; exports RPC_URL, PROPERTYD_PID; stopped on exit.
+#   bench_start_propertyd    build/bin/propertyd on free ports with LOG_REQUESTS=0 (unless the
+#                            caller sets LOG_REQUESTS) and a fresh AUTH_SECRET; exports RPC_URL,
+#                            PROPERTYD_EVENTS_URL, PROPERTYD_PID; stderr to PROPERTYD_LOG
+#                            ($OUT/propertyd.log); stopped on exit. Other settings (OBSERVE,
+#                            RELAY, WORKERS...) pass through the environment.
+#   bench_stop_pid PID       stops one process the bench started (TERM, then KILL after 10 s).
+#   pg_ticks                 CPU ticks of the bench's PostgreSQL: the postmaster, its live
+#                            children and the children it reaped (backends that exited).
+#   redis_ticks              CPU ticks of the bench's Redis.
 #   cpu_ticks PID            utime+stime of PID in clock ticks (/proc/PID/stat fields 14, 15).
 #   cpu_ms_per_1k T0 T1 N    server CPU milliseconds per 1,000 requests.
 #   json_get FILE JQ         a value from a propload result.
@@ -66,8 +73,9 @@ bench_start_propertyd() {
 	export RPC_URL="tcp://127.0.0.1:$rpc_port"
 	AUTH_SECRET=${AUTH_SECRET:-$(openssl rand -hex 32)}
 	export AUTH_SECRET
-	LOG_REQUESTS=0 EVENTS_URL="tcp://127.0.0.1:$ev_port" HTTP_ADDR="127.0.0.1:$http_port" \
-		"$BUILD/bin/propertyd" ${PROPERTYD_FLAGS:-} >"$OUT/propertyd.log" 2>&1 &
+	export PROPERTYD_EVENTS_URL="tcp://127.0.0.1:$ev_port"
+	LOG_REQUESTS=${LOG_REQUESTS:-0} EVENTS_URL="$PROPERTYD_EVENTS_URL" HTTP_ADDR="127.0.0.1:$http_port" \
+		"$BUILD/bin/propertyd" ${PROPERTYD_FLAGS:-} >"${PROPERTYD_LOG:-$OUT/propertyd.log}" 2>&1 &
 	PROPERTYD_PID=$!
 	BENCH_PIDS+=("$PROPERTYD_PID")
 	for i in $(seq 1 150); do
@@ -79,9 +87,51 @@ bench_start_propertyd() {
 		kill -0 "$PROPERTYD_PID" 2>/dev/null || break
 		sleep 0.2
 	done
-	pd_err "propertyd did not become ready, see $OUT/propertyd.log"
-	tail -n 20 "$OUT/propertyd.log" >&2
+	pd_err "propertyd did not become ready, see ${PROPERTYD_LOG:-$OUT/propertyd.log}"
+	tail -n 20 "${PROPERTYD_LOG:-$OUT/propertyd.log}" >&2
 	return 1
+}
+
+bench_stop_pid() {
+	local p=$1 i keep=()
+	kill -TERM "$p" 2>/dev/null || true
+	for i in $(seq 1 100); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	for i in "${BENCH_PIDS[@]}"; do
+		[ "$i" = "$p" ] || keep+=("$i")
+	done
+	BENCH_PIDS=("${keep[@]}")
+}
+
+# Fields after "PID (comm) ": [11] utime [12] stime [13] cutime [14] cstime; sum of FIRST..LAST.
+stat_fields() { # PID FIRST LAST
+	local s f t=0 i
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || {
+		echo 0
+		return
+	}
+	read -ra f <<<"${s##*) }"
+	for ((i = $2; i <= $3; i++)); do t=$((t + f[i])); done
+	echo "$t"
+}
+
+pg_ticks() {
+	local pm t c
+	pm=$(head -n 1 "$PD_PG_DIR/data/postmaster.pid" 2>/dev/null) || {
+		echo 0
+		return
+	}
+	t=$(stat_fields "$pm" 11 14)
+	for c in $(ps -o pid= --ppid "$pm"); do t=$((t + $(stat_fields "$c" 11 12))); done
+	echo "$t"
+}
+
+redis_ticks() {
+	stat_fields "$(cat "$OUT/stack/redis/redis.pid" 2>/dev/null || echo 0)" 11 12
 }
 
 cpu_ticks() {

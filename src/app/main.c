@@ -68,6 +68,8 @@ struct app {
 	atomic_bool stop_prober;
 	obs_gauge *up_gauge;
 	obs_gauge *inflight_gauge;
+	pthread_mutex_t kick_mu; // guards kick_target against relay_stop
+	relay *kick_target;      // the relay a committed write wakes, or NULL
 };
 
 static int ready(void *arg)
@@ -100,6 +102,15 @@ static void *prober_main(void *arg)
 			usleep(50 * 1000);
 	}
 	return NULL;
+}
+
+// The repository's commit hook: wake the event relay (never blocks).
+static void kick_relay(void *arg)
+{
+	struct app *a = arg;
+	pthread_mutex_lock(&a->kick_mu);
+	relay_kick(a->kick_target);
+	pthread_mutex_unlock(&a->kick_mu);
 }
 
 // Runs right before each /metrics render: gauges read from their owners.
@@ -166,6 +177,7 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: repository: %s\n", err);
 		return -1;
 	}
+	repo_pg_on_commit(a->repo, kick_relay, a);
 	if (cache_create(&a->cache, a->cfg.redis_url, a->cfg.workers * CACHE_POOL_PER_WORK,
 	                 a->metrics, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: cache: %s\n", err);
@@ -220,6 +232,7 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: event relay: %s\n", err);
 		return -1;
 	}
+	a->kick_target = a->relay;
 	if (obs_http_start(&a->http, a->cfg.http_addr, a->metrics, ready, a, err, sizeof(err)) !=
 	    0) {
 		fprintf(stderr, "propertyd: http: %s\n", err);
@@ -249,6 +262,9 @@ static void stop(struct app *a)
 	atomic_store(&a->stop_prober, true);
 	if (a->prober_started)
 		pthread_join(a->prober, NULL);
+	pthread_mutex_lock(&a->kick_mu);
+	a->kick_target = NULL; // a late handler's commit must not touch a stopped relay
+	pthread_mutex_unlock(&a->kick_mu);
 	if (a->relay)
 		relay_stop(a->relay); // flushes what is pending
 	if (a->http)
@@ -270,6 +286,7 @@ static void stop(struct app *a)
 int main(int argc, char **argv)
 {
 	static struct app a; // zero-initialised; the process's one owner of state
+	pthread_mutex_init(&a.kick_mu, NULL);
 	char err[512];
 	int rc = config_load(&a.cfg, argc, argv, err, sizeof(err));
 	if (rc != 0) {

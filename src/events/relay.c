@@ -1,5 +1,10 @@
 #include "events/relay.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/supplemental/util/platform.h>
@@ -52,7 +57,7 @@
 // so that a bad row cannot grow the metrics without bound.
 #define RELAY_MAX_TYPES           8
 #define RELAY_TYPE_MAX_LEN        64
-#define RELAY_DEFAULT_POLL_MS     1000
+#define RELAY_DEFAULT_POLL_MS     250 // the safety net when a NOTIFY was lost
 #define RELAY_DEFAULT_RETENTION_S (7 * 24 * 3600)
 
 typedef struct type_counter {
@@ -70,6 +75,8 @@ struct relay {
 	pthread_t thread;
 	atomic_bool stop;
 	atomic_bool leader;
+	int kick_fd;        // eventfd: relay_kick() -> the relay thread
+	atomic_bool kicked; // a kick is pending (saves a write per commit)
 
 	obs_gauge *g_leader;
 	obs_gauge *g_lag_rows;
@@ -83,6 +90,7 @@ struct relay {
 	bool conn_error_logged;
 	int64_t next_lag_ms;
 	int64_t next_prune_ms;
+	int64_t next_try_lead_ms;
 };
 
 static int64_t now_ms(void)
@@ -136,6 +144,27 @@ static int publish_one(relay *r, const Property__V1__Event *ev)
 	}
 	obs_counter_add(type_counter_for(r, type), 1);
 	return 0;
+}
+
+void relay_kick(relay *r)
+{
+	if (r == NULL || atomic_exchange(&r->kicked, true))
+		return; // one pending kick is enough
+	uint64_t one = 1;
+	if (write(r->kick_fd, &one, sizeof(one)) < 0) {
+		// The counter cannot overflow with one pending kick; nothing to do.
+	}
+}
+
+// Takes the pending kick, if any; true if there was one.
+static bool take_kick(relay *r)
+{
+	uint64_t v;
+	if (!atomic_exchange(&r->kicked, false))
+		return false;
+	while (read(r->kick_fd, &v, sizeof(v)) > 0)
+		;
+	return true;
 }
 
 static void set_leader(relay *r, bool on)
@@ -214,27 +243,53 @@ static int chores(relay *r)
 	return 0;
 }
 
+// Waits up to ms for a kick (or a stop). True when kicked.
+static bool wait_kick(relay *r, int64_t ms)
+{
+	int64_t until = now_ms() + ms;
+	while (!atomic_load(&r->stop)) {
+		int64_t left = until - now_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd pfd = {.fd = r->kick_fd, .events = POLLIN};
+		if (poll(&pfd, 1, (int)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS)) > 0)
+			return take_kick(r);
+	}
+	return false;
+}
+
 static void follow_step(relay *r)
 {
-	int rc = outbox_try_lead(r->ob);
-	if (rc == 1) {
-		set_leader(r, true);
+	int64_t now = now_ms();
+	if (now >= r->next_try_lead_ms) {
+		r->next_try_lead_ms = now + RELAY_LEAD_RETRY_MS;
+		int rc = outbox_try_lead(r->ob);
+		if (rc == 1) {
+			set_leader(r, true);
+			r->conn_error_logged = false;
+			r->next_prune_ms = now_ms(); // prune once on taking over
+			OBS_LOG(OBS_INFO, "relay is the leader; publishing events");
+			return;
+		}
+		if (rc < 0) {
+			conn_error(r, "try_lead");
+			sleep_sliced(r, RELAY_RETRY_MS);
+			return;
+		}
 		r->conn_error_logged = false;
-		r->next_prune_ms = now_ms(); // prune once on taking over
-		OBS_LOG(OBS_INFO, "relay is the leader; publishing events");
-		return;
+		if (chores(r) < 0) {
+			sleep_sliced(r, RELAY_RETRY_MS);
+			return;
+		}
 	}
-	if (rc < 0) {
-		conn_error(r, "try_lead");
-		sleep_sliced(r, RELAY_RETRY_MS);
-		return;
+	// Another instance leads: tell it when this instance's writes committed
+	// (one NOTIFY per burst, outside the writers' transactions).
+	if (wait_kick(r, r->next_try_lead_ms - now_ms())) {
+		nng_msleep(RELAY_GATHER_MS);
+		take_kick(r);
+		if (outbox_notify(r->ob) < 0)
+			conn_error(r, "notify");
 	}
-	r->conn_error_logged = false;
-	if (chores(r) < 0) {
-		sleep_sliced(r, RELAY_RETRY_MS);
-		return;
-	}
-	sleep_sliced(r, RELAY_LEAD_RETRY_MS);
 }
 
 // Sleeps until rows are announced or poll_ms passed, in slices so a stop is
@@ -247,12 +302,15 @@ static int idle_wait(relay *r)
 		int64_t left = until - now_ms();
 		if (left <= 0)
 			return 0;
-		int rc = outbox_wait(r->ob, (int)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS));
+		int rc = outbox_wait(r->ob, (int)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS),
+		                     r->kick_fd);
 		if (rc < 0) {
 			conn_error(r, "wait");
 			return -1;
 		}
-		if (rc == 1)
+		if (rc == 2)
+			take_kick(r);
+		if (rc >= 1)
 			return 1;
 		if (chores(r) < 0)
 			return -1;
@@ -355,8 +413,13 @@ int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap)
 	                    "Events published on the PUB socket, by type.", "type=\"other\"");
 	obs_gauge_set(r->g_leader, 0.0);
 
-	if (outbox_open(&r->ob, cfg->conninfo, err, errcap) != 0)
+	r->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->kick_fd < 0) {
+		snprintf(err, errcap, "relay: eventfd: %s", strerror(errno));
 		goto fail;
+	}
+	if (outbox_open(&r->ob, cfg->conninfo, err, errcap) != 0)
+		goto fail_fd;
 	if (open_socket(r, cfg->pub_url, err, errcap) != 0)
 		goto fail_outbox;
 	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
@@ -370,6 +433,8 @@ fail_sock:
 	(void)sock_close_bounded(r->sock, RELAY_CLOSE_TIMEOUT_MS);
 fail_outbox:
 	outbox_close(r->ob);
+fail_fd:
+	close(r->kick_fd);
 fail:
 	if (r->own_reg)
 		obs_registry_destroy(r->reg);
@@ -389,6 +454,7 @@ void relay_stop(relay *r)
 		OBS_LOG(OBS_WARN, "events socket close timed out; left behind");
 	// Closing the connection releases the advisory lock: another instance leads.
 	outbox_close(r->ob);
+	close(r->kick_fd);
 	set_leader(r, false);
 	if (r->own_reg)
 		obs_registry_destroy(r->reg);

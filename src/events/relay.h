@@ -36,7 +36,7 @@ typedef struct relay_config {
 	const char *pub_url;   // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
 	obs_registry *metrics; // borrowed, must outlive the relay; NULL: a private registry
 	int64_t retention_s;   // published events older than this are pruned; 0: 7 days
-	int poll_ms;           // longest sleep between claims when idle; 0: 1000
+	int poll_ms;           // longest sleep between claims when idle; 0: 250
 } relay_config;
 
 // Opens the outbox, binds the PUB socket and starts the relay thread. On
@@ -55,5 +55,10 @@ void relay_stop(relay *r);
 
 // Whether this relay currently holds leadership (a snapshot).
 bool relay_is_leader(relay *r);
+
+// Tells the relay that a write committed an event: the leader claims and
+// publishes at once (after gathering a burst for a few ms); a follower
+// NOTIFYs the leading instance. Never blocks; any thread; r may be NULL.
+void relay_kick(relay *r);
 
 #endif

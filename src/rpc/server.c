@@ -29,6 +29,7 @@
 #define CLOSE_WATCHDOG_MS   2000 // nng_close can hang (#1543): give up after this
 #define DRAIN_QUIET_MS      100  // a drain ends once no request arrived for this long
 #define DRAIN_SLICE_MS      5    // how often a drain looks at its counters
+#define DRAIN_GOAWAY_MS     1000 // longest a drain answers new arrivals UNAVAILABLE
 
 enum rctx_state { RCTX_IDLE, RCTX_RECV, RCTX_QUEUED, RCTX_SEND, RCTX_DONE };
 
@@ -483,14 +484,19 @@ int nrpc_server_drain(nrpc_server *s, int drain_ms)
 	// arriving get UNAVAILABLE. (The listener stays open: closing it would
 	// also close every connection, with the replies still owed on them.) It
 	// ends when nothing is in flight and nothing arrived for DRAIN_QUIET_MS.
+	// Callers that keep sending cannot hold the drain open: after
+	// DRAIN_GOAWAY_MS of answering UNAVAILABLE it stops receiving anyway.
+	int64_t goaway_end = nrpc_now_us() + (int64_t)DRAIN_GOAWAY_MS * 1000;
+	if (goaway_end > deadline)
+		goaway_end = deadline;
 	for (;;) {
 		wait_idle(s, deadline);
-		if (atomic_load(&s->inflight) > 0 || nrpc_now_us() >= deadline)
+		if (atomic_load(&s->inflight) > 0 || nrpc_now_us() >= goaway_end)
 			break;
 		uint64_t seen = atomic_load(&s->arrivals);
 		int64_t quiet_end = nrpc_now_us() + DRAIN_QUIET_MS * 1000;
 		while (atomic_load(&s->arrivals) == seen && nrpc_now_us() < quiet_end &&
-		       nrpc_now_us() < deadline)
+		       nrpc_now_us() < goaway_end)
 			nanosleep(&(struct timespec){0, DRAIN_SLICE_MS * 1000000L}, NULL);
 		if (atomic_load(&s->arrivals) == seen && atomic_load(&s->inflight) == 0)
 			break;

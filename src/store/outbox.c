@@ -9,6 +9,9 @@
 // otherwise grow without bound.
 #include "store/outbox.h"
 
+#include <errno.h>
+#include <poll.h>
+
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -192,7 +195,7 @@ static bool drain(PGconn *pg)
 	return any;
 }
 
-int outbox_wait(outbox *o, int timeout_ms)
+int outbox_wait(outbox *o, int timeout_ms, int wake_fd)
 {
 	if (ensure(o) != 0)
 		return -1;
@@ -204,14 +207,34 @@ int outbox_wait(outbox *o, int timeout_ms)
 		}
 		if (drain(o->pg))
 			return 1;
-		int rv = pgconn_wait_readable(o->pg, deadline);
-		if (rv == 0)
+		struct pollfd fds[2] = {{.fd = PQsocket(o->pg), .events = POLLIN},
+		                        {.fd = wake_fd, .events = POLLIN}};
+		int64_t left_us = deadline - pgconn_now_us();
+		if (left_us <= 0)
 			return 0;
-		if (rv < 0) {
+		int rv = poll(fds, wake_fd >= 0 ? 2 : 1, (int)((left_us + 999) / 1000));
+		if (rv < 0 && errno != EINTR) {
+			disconnect(o);
+			return -1;
+		}
+		if (rv > 0 && wake_fd >= 0 && (fds[1].revents & POLLIN))
+			return 2;
+		if (rv > 0 && (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))) {
 			disconnect(o);
 			return -1;
 		}
 	}
+}
+
+int outbox_notify(outbox *o)
+{
+	if (ensure(o) != 0)
+		return -1;
+	PGresult *r = run(o, "NOTIFY " STORE_EVENTS_CHANNEL, 0, NULL);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
 }
 
 void outbox_events_free(Property__V1__Event **events, size_t n)

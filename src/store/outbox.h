@@ -29,9 +29,15 @@ void outbox_close(outbox *o);
 // 1: this connection holds leadership (kept until the connection drops);
 // 0: another instance leads; -1: connection error.
 int outbox_try_lead(outbox *o);
-// Waits up to timeout_ms for a notification that rows were appended. 1 woken,
-// 0 timed out, -1 connection error.
-int outbox_wait(outbox *o, int timeout_ms);
+// Waits up to timeout_ms for a notification that rows were appended, or for
+// `wake_fd` (-1: none) to become readable (the caller drains it). 1 woken by
+// a notification, 2 by wake_fd, 0 timed out, -1 connection error.
+int outbox_wait(outbox *o, int timeout_ms, int wake_fd);
+// Tells the leader (on whatever instance) that rows were appended: one
+// NOTIFY in its own transaction. Writers never NOTIFY inside their write:
+// PostgreSQL serializes the commits of notifying transactions, which halved
+// CreateProperty's throughput. 0 or -1 on a connection error.
+int outbox_notify(outbox *o);
 // Assigns the next seqs to at most `max` unpublished rows (oldest insert
 // first) and returns them as events in seq order, malloc'd; free with
 // outbox_events_free(). Returns the count (0..max) or -1 on error.

@@ -13,7 +13,21 @@ struct repo_pg {
 	pgpool_stmt stmts[REPO_SQL_N];
 	pgpool_stmt search[REPO_SEARCH_VARIANTS];
 	char search_names[REPO_SEARCH_VARIANTS][16];
+	void (*on_commit)(void *arg); // after a committed write (wakes the relay)
+	void *on_commit_arg;
 };
+
+void repo_pg_on_commit(repo_pg *r, void (*fn)(void *arg), void *arg)
+{
+	r->on_commit = fn;
+	r->on_commit_arg = arg;
+}
+
+static void committed(const repo_pg *r)
+{
+	if (r->on_commit != NULL)
+		r->on_commit(r->on_commit_arg);
+}
 
 int repo_pg_create(repo_pg **out, pgpool *pool, char *err, size_t errcap)
 {
@@ -196,10 +210,12 @@ static nrpc_code pg_create(void *self, prop_ctx *ctx, const Property__V1__Proper
 		return rc;
 	if (PQntuples(res) != 1)
 		rc = bad_row(ctx, s->name);
-	else if (strcmp(PQgetvalue(res, 0, 0), "created") == 0)
+	else if (strcmp(PQgetvalue(res, 0, 0), "created") == 0) {
+		committed(r); // the row and its event are in, whatever the mapping says
 		rc = map_property(ctx, res, 0, 3, s->name, out);
-	else
+	} else {
 		rc = replay(r, ctx, res, request_hash, out, replayed);
+	}
 	PQclear(res);
 	return rc;
 }
@@ -243,6 +259,8 @@ static nrpc_code pg_update(void *self, prop_ctx *ctx, const char *id, uint64_t e
 	if (rc != NRPC_OK)
 		return rc;
 	rc = checked_write(ctx, res, s->name, owner, expected_version, out);
+	if (rc == NRPC_OK)
+		committed(r);
 	PQclear(res);
 	return rc;
 }
@@ -260,6 +278,8 @@ static nrpc_code pg_remove(void *self, prop_ctx *ctx, const char *id, uint64_t e
 	if (rc != NRPC_OK)
 		return rc;
 	rc = checked_write(ctx, res, s->name, owner, expected_version, last);
+	if (rc == NRPC_OK)
+		committed(r);
 	PQclear(res);
 	return rc;
 }

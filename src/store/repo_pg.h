@@ -28,6 +28,10 @@ typedef struct repo_pg repo_pg;
 // 0, or -1 with a reason in err.
 int repo_pg_create(repo_pg **out, pgpool *pool, char *err, size_t errcap);
 void repo_pg_destroy(repo_pg *r);
+// Sets a function called on the writing worker's thread after every write
+// that committed (and so appended an event): app wakes the event relay with
+// it. It must not block. Set before the repository is shared; NULL: none.
+void repo_pg_on_commit(repo_pg *r, void (*fn)(void *arg), void *arg);
 
 // The port for the domain; valid while r lives.
 prop_repo repo_pg_port(repo_pg *r);

@@ -3,8 +3,9 @@
 #ifndef STORE_SCHEMA_H
 #define STORE_SCHEMA_H
 
-// Writers pg_notify() this channel in the transaction that appends events;
-// the outbox LISTENs on it. The payload is empty: it only means "look".
+// outbox_notify() sends on this channel after events were appended (never
+// inside the writing transaction); the leader's outbox LISTENs on it. The
+// payload is empty: it only means "look".
 #define STORE_EVENTS_CHANNEL "propertyd_events"
 
 // Session advisory locks, pg_advisory_lock(STORE_LOCK_CLASS, <purpose>), the

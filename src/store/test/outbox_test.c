@@ -118,10 +118,20 @@ static void test_wait_and_lag(void)
 	reset();
 	outbox *o = open_ok(conninfo);
 	CHECK(outbox_try_lead(o) == 1, "lead");
-	CHECK(outbox_wait(o, 50) == 0, "nothing yet");
+	CHECK(outbox_wait(o, 50, -1) == 0, "nothing yet");
 	insert_events(admin, 3, "w");
 	PQclear(tu_exec(admin, "SELECT pg_notify('propertyd_events', '')"));
-	CHECK(outbox_wait(o, 5000) == 1, "woken");
+	CHECK(outbox_wait(o, 5000, -1) == 1, "woken");
+	// Another instance's outbox_notify wakes the leader; so does the wake fd.
+	outbox *o2 = open_ok(conninfo);
+	CHECK(outbox_notify(o2) == 0, "notify");
+	CHECK(outbox_wait(o, 5000, -1) == 1, "woken by another instance's notify");
+	outbox_close(o2);
+	int fds[2];
+	CHECK(pipe(fds) == 0 && write(fds[1], "x", 1) == 1, "pipe");
+	CHECK(outbox_wait(o, 5000, fds[0]) == 2, "woken by the wake fd");
+	close(fds[0]);
+	close(fds[1]);
 	int64_t rows = -1, oldest = -1;
 	CHECK(outbox_lag(o, &rows, &oldest) == 0 && rows == 3 && oldest >= 0, "lag %lld %lld",
 	      (long long)rows, (long long)oldest);
@@ -177,7 +187,7 @@ static void test_reconnect(void)
 	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'",
 	    app);
 	PQclear(tu_exec(admin, sql));
-	int r = outbox_wait(o, 2000);
+	int r = outbox_wait(o, 2000, -1);
 	CHECK(r == -1, "wait sees the broken connection: %d", r);
 	CHECK(outbox_try_lead(o) == 1, "reconnected and leads again");
 	insert_events(admin, 1, "r");
@@ -194,7 +204,7 @@ static void test_unreachable(void)
 	CHECK(outbox_try_lead(o) == -1, "lead");
 	Property__V1__Event **ev = NULL;
 	CHECK(outbox_claim(o, 10, &ev) == -1 && ev == NULL, "claim");
-	CHECK(outbox_wait(o, 10) == -1, "wait");
+	CHECK(outbox_wait(o, 10, -1) == -1, "wait");
 	int64_t rows, oldest;
 	CHECK(outbox_lag(o, &rows, &oldest) == -1, "lag");
 	CHECK(outbox_prune(o, 1) == -1, "prune");
