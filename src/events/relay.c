@@ -38,10 +38,10 @@
 #define RELAY_SLICE_MS 100
 // How often the lag gauges are refreshed.
 #define RELAY_LAG_EVERY_MS 1000
-// After a commit's NOTIFY wakes the relay it waits this long before claiming,
-// so that under load one claim (one transaction, one relay_state update)
-// takes a burst of rows instead of one row per commit. It adds at most this
-// much to publication latency.
+// Claims are at least this far apart, so that under load one claim (one
+// transaction, one relay_state update) takes a burst of rows instead of one
+// row per commit; after a quiet spell the first commit is claimed at once.
+// A follower likewise sends at most one NOTIFY per this interval.
 #define RELAY_GATHER_MS 3
 // How often the leader prunes events older than the retention.
 #define RELAY_PRUNE_EVERY_MS (10 * 60 * 1000)
@@ -91,6 +91,7 @@ struct relay {
 	int64_t next_lag_ms;
 	int64_t next_prune_ms;
 	int64_t next_try_lead_ms;
+	int64_t last_claim_ms;
 };
 
 static int64_t now_ms(void)
@@ -321,6 +322,7 @@ static int idle_wait(relay *r)
 static void lead_step(relay *r)
 {
 	int n = claim_and_publish(r);
+	r->last_claim_ms = now_ms();
 	if (n < 0 || chores(r) < 0) {
 		sleep_sliced(r, RELAY_RETRY_MS);
 		return;
@@ -328,10 +330,15 @@ static void lead_step(relay *r)
 	if (n == RELAY_BATCH)
 		return; // more may be pending: claim again at once
 	int woken = idle_wait(r);
-	if (woken < 0)
+	if (woken < 0) {
 		sleep_sliced(r, RELAY_RETRY_MS);
-	else if (woken == 1)
-		nng_msleep(RELAY_GATHER_MS); // let a burst of commits join one claim
+		return;
+	}
+	// The first commit after a quiet spell is claimed at once; under load
+	// claims are at least RELAY_GATHER_MS apart, so one claim takes a burst.
+	int64_t since = now_ms() - r->last_claim_ms;
+	if (woken == 1 && since < RELAY_GATHER_MS)
+		nng_msleep((nng_duration)(RELAY_GATHER_MS - since));
 }
 
 static void flush(relay *r)
