@@ -198,6 +198,13 @@ static void slot_next(struct slot *s)
 		return;
 	}
 	pthread_mutex_lock(&d->mu);
+	if (d->bl_len > 0 && now_ns() >= d->t_end) {
+		// The run is over: calls still waiting for a free slot are not sent
+		// after its end (against a dead server each would wait out its
+		// timeout); they are counted as unsent.
+		d->unsent += d->bl_len;
+		d->bl_len = 0;
+	}
 	if (d->bl_len > 0 && !atomic_load(&d->stopping)) {
 		uint64_t t = d->backlog[d->bl_head];
 		d->bl_head = (d->bl_head + 1) % PL_BACKLOG_MAX;
