@@ -157,15 +157,17 @@ void relay_kick(relay *r)
 	}
 }
 
-// Takes the pending kick, if any; true if there was one.
+// Takes the pending kick, if any; true if there was one. The eventfd is
+// drained before the flag is cleared: a kick that lands in between finds the
+// flag still set and writes nothing, but its commit happened before it, so
+// the claim that follows this call sees its row. (Clearing the flag first
+// could swallow a kick's write and leave the relay deaf to every later one.)
 static bool take_kick(relay *r)
 {
 	uint64_t v;
-	if (!atomic_exchange(&r->kicked, false))
-		return false;
 	while (read(r->kick_fd, &v, sizeof(v)) > 0)
 		;
-	return true;
+	return atomic_exchange(&r->kicked, false);
 }
 
 static void set_leader(relay *r, bool on)

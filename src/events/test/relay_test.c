@@ -8,6 +8,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/supplemental/util/platform.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@
 // Bounds on waiting for the relay: a hang fails the case instead of the run.
 #define WAIT_LEADER_MS 20000
 #define WAIT_EVENTS_MS 20000
+#define KICK_ROUNDS    200  // kicked appends, each published before the next
+#define HAMMER_MS      1000 // concurrent kicks before the rounds
 #define SUB_RECVBUF    8192
 
 static const char TYPE_CREATED[] = "property.created";
@@ -158,7 +161,9 @@ static void fixture_close(void)
 
 // Appends n rows in one transaction (every third an update), as a writer
 // does: seq NULL, and a notification for the relay.
-static int append_rows(int n)
+// Appends n rows in one transaction, announcing them with NOTIFY (as another
+// instance's relay would) or silently (as a local writer does, which kicks).
+static int append_rows_opt(int n, bool notify)
 {
 	char sql[2048];
 	snprintf(sql, sizeof(sql),
@@ -169,8 +174,9 @@ static int append_rows(int n)
 	         "gen_random_uuid(), 'owner-' || i, 1700000000000000 + i, 'Flat ' || i, '', "
 	         "'1 Main St', 'Lisbon', 'PT', 38.7, -9.1, 100000 + i, 'EUR', 2, 2, 1, "
 	         "1700000000000000, 1700000000000000 FROM generate_series(0, %d) i RETURNING 1) "
-	         "SELECT count(*), pg_notify('propertyd_events', '') FROM ins",
-	         (unsigned long long)fx.next_seq, TYPE_UPDATED, TYPE_CREATED, n - 1);
+	         "SELECT count(*)%s FROM ins",
+	         (unsigned long long)fx.next_seq, TYPE_UPDATED, TYPE_CREATED, n - 1,
+	         notify ? ", pg_notify('propertyd_events', '')" : "");
 	if (exec_ok(fx.pg, sql) != 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
@@ -180,6 +186,11 @@ static int append_rows(int n)
 			fx.n_created++;
 	}
 	return 0;
+}
+
+static int append_rows(int n)
+{
+	return append_rows_opt(n, true);
 }
 
 typedef struct sub {
@@ -275,14 +286,14 @@ static int sub_expect_quiet(sub *s)
 	return 0;
 }
 
-static int start_relay(relay **r, const char *url, obs_registry *reg)
+static int start_relay_poll(relay **r, const char *url, obs_registry *reg, int poll_ms)
 {
 	relay_config cfg = {
 	    .conninfo = fx.conninfo,
 	    .pub_url = url,
 	    .metrics = reg,
 	    .retention_s = 0,
-	    .poll_ms = 500,
+	    .poll_ms = poll_ms,
 	};
 	char err[256];
 	if (relay_start(r, &cfg, err, sizeof(err)) != 0) {
@@ -290,6 +301,11 @@ static int start_relay(relay **r, const char *url, obs_registry *reg)
 		return -1;
 	}
 	return 0;
+}
+
+static int start_relay(relay **r, const char *url, obs_registry *reg)
+{
+	return start_relay_poll(r, url, reg, 500);
 }
 
 static int wait_leader(relay *r)
@@ -335,6 +351,66 @@ static int case_publishes_in_seq_order(void)
 		bad += fail("propertyd_events_published_total by type");
 	if (scalar(fx.pg, "SELECT count(*) FROM event_log WHERE seq IS NULL") != 0)
 		bad += fail("rows left unclaimed");
+out:
+	nng_close(s.sock);
+	relay_stop(r);
+	obs_registry_destroy(reg);
+	return bad;
+}
+
+// Local writers do not NOTIFY: they kick. With the poll far away (10 min),
+// each row must still be published, round after round: a kick swallowed by a
+// race between two kicks would leave the relay deaf until its poll and this
+// case would time out (regression: the flag was once cleared before the
+// eventfd was drained).
+typedef struct hammer {
+	relay *r;
+	atomic_bool stop;
+} hammer;
+
+static void *hammer_main(void *arg)
+{
+	hammer *h = arg;
+	while (!atomic_load(&h->stop))
+		relay_kick(h->r);
+	return NULL;
+}
+
+static int case_kick_wakes_the_relay(void)
+{
+	obs_registry *reg = obs_registry_create();
+	relay *r = NULL;
+	sub s = {.sock = NNG_SOCKET_INITIALIZER};
+	int bad = 0;
+	const char *urls[] = {fx.url_a};
+	if (start_relay_poll(&r, fx.url_a, reg, 600000) != 0) {
+		obs_registry_destroy(reg);
+		return 1;
+	}
+	if (wait_leader(r) != 0 || sub_open(&s, urls, 1) != 0) {
+		bad = fail("the only relay never led, or the subscriber never connected");
+		goto out;
+	}
+	// Kicks from many commits at once, for a while: the relay takes kicks
+	// while new ones land. Afterwards it must still hear every kick.
+	hammer h = {.r = r};
+	pthread_t ht;
+	if (pthread_create(&ht, NULL, hammer_main, &h) == 0) {
+		nng_msleep(HAMMER_MS);
+		atomic_store(&h.stop, true);
+		pthread_join(ht, NULL);
+	}
+	nng_msleep(200);
+	for (int round = 0; round < KICK_ROUNDS && !bad; round++) {
+		if (append_rows_opt(1 + round % 3, false) != 0) {
+			bad = 1;
+			break;
+		}
+		relay_kick(r);
+		relay_kick(r); // a second kick in the race window
+		bad += sub_expect(&s, 1 + round % 3);
+	}
+	bad += sub_expect_quiet(&s);
 out:
 	nng_close(s.sock);
 	relay_stop(r);
@@ -437,6 +513,7 @@ typedef struct test_case {
 static const test_case CASES[] = {
     {"publishes_in_seq_order", case_publishes_in_seq_order},
     {"stop_flushes_pending", case_stop_flushes},
+    {"kick_wakes_the_relay", case_kick_wakes_the_relay},
     {"failover_no_gap_no_duplicate", case_failover},
     {"bad_url_refused", case_bad_url},
 };
