@@ -245,17 +245,16 @@ static nrpc_code checked_write(prop_ctx *ctx, const PGresult *res, const char *s
 	return bad_row(ctx, statement);
 }
 
-static nrpc_code pg_update(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
-                           const char *owner, unsigned mask, const Property__V1__Property *values,
-                           Property__V1__Property **out)
+// Runs an update or delete and applies its checks; a change that happened
+// wakes the relay.
+static nrpc_code run_checked(repo_pg *r, prop_ctx *ctx, repo_sql_id which, const repo_args *a,
+                             const char *owner, uint64_t expected_version,
+                             Property__V1__Property **out)
 {
-	repo_pg *r = self;
-	repo_args a = {0};
 	PGresult *res = NULL;
+	const pgpool_stmt *s = &r->stmts[which];
 	*out = NULL;
-	repo_args_update(&a, id, owner, expected_version, mask, values);
-	const pgpool_stmt *s = &r->stmts[REPO_SQL_UPDATE];
-	nrpc_code rc = run(r, ctx, s, &a, &res);
+	nrpc_code rc = run(r, ctx, s, a, &res);
 	if (rc != NRPC_OK)
 		return rc;
 	rc = checked_write(ctx, res, s->name, owner, expected_version, out);
@@ -265,23 +264,21 @@ static nrpc_code pg_update(void *self, prop_ctx *ctx, const char *id, uint64_t e
 	return rc;
 }
 
+static nrpc_code pg_update(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
+                           const char *owner, unsigned mask, const Property__V1__Property *values,
+                           Property__V1__Property **out)
+{
+	repo_args a = {0};
+	repo_args_update(&a, id, owner, expected_version, mask, values);
+	return run_checked(self, ctx, REPO_SQL_UPDATE, &a, owner, expected_version, out);
+}
+
 static nrpc_code pg_remove(void *self, prop_ctx *ctx, const char *id, uint64_t expected_version,
                            const char *owner, Property__V1__Property **last)
 {
-	repo_pg *r = self;
 	repo_args a = {0};
-	PGresult *res = NULL;
-	*last = NULL;
 	repo_args_delete(&a, id, owner, expected_version);
-	const pgpool_stmt *s = &r->stmts[REPO_SQL_DELETE];
-	nrpc_code rc = run(r, ctx, s, &a, &res);
-	if (rc != NRPC_OK)
-		return rc;
-	rc = checked_write(ctx, res, s->name, owner, expected_version, last);
-	if (rc == NRPC_OK)
-		committed(r);
-	PQclear(res);
-	return rc;
+	return run_checked(self, ctx, REPO_SQL_DELETE, &a, owner, expected_version, last);
 }
 
 // Runs a listing statement and maps its rows into a page.
