@@ -5,7 +5,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libnng-dev libprotobuf-c-dev protobuf-c-compiler \
-      libpq-dev libhiredis-dev libjansson-dev libssl-dev \
+      libpq-dev libhiredis-dev libevent-dev libjansson-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -17,7 +17,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libnng1 libprotobuf-c1 libpq5 libhiredis0.14 libjansson4 libssl3 ca-certificates \
+      libnng1 libprotobuf-c1 libpq5 libhiredis0.14 libevent-core-2.1-7 libjansson4 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin propertyd

@@ -25,7 +25,7 @@ PD_PORT_SPAN=12000
 PD_PORT_TRIES=20
 
 PD_PACKAGES=(build-essential cmake pkg-config libnng-dev libprotobuf-c-dev protobuf-c-compiler
-	libpq-dev libhiredis-dev libjansson-dev libssl-dev postgresql redis-server clang-format
+	libpq-dev libhiredis-dev libevent-dev libjansson-dev libssl-dev postgresql redis-server clang-format
 	cppcheck docker-compose prometheus jq openssl)
 
 # Never trust an inherited value: test.sh removes PD_PG_DIR at exit.

@@ -1,0 +1,110 @@
+// ioloop: tasks posted from many threads all run, on the loop thread, in
+// each poster's order; ioloop_call waits; tasks queued before a stop run.
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/ioloop.h"
+
+#define POSTERS 4
+#define PER     50000
+
+static int failures;
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+struct item {
+	ioloop_task task;
+	ioloop *loop;
+	int poster, seq;
+};
+
+static int last_seq[POSTERS];
+static atomic_int ran;
+static atomic_int off_thread;
+static atomic_int out_of_order;
+
+static void run_item(ioloop_task *t)
+{
+	struct item *it = (struct item *)t;
+	if (!ioloop_on_thread(it->loop))
+		atomic_fetch_add(&off_thread, 1);
+	// Only the loop thread touches last_seq.
+	if (it->seq != last_seq[it->poster] + 1)
+		atomic_fetch_add(&out_of_order, 1);
+	last_seq[it->poster] = it->seq;
+	atomic_fetch_add(&ran, 1);
+}
+
+struct poster {
+	ioloop *loop;
+	int id;
+	struct item *items;
+};
+
+static void *poster_main(void *arg)
+{
+	struct poster *p = arg;
+	for (int i = 0; i < PER; i++) {
+		p->items[i] = (struct item){.task.fn = run_item, .loop = p->loop, .poster = p->id,
+		                            .seq = i + 1};
+		ioloop_post(p->loop, &p->items[i].task);
+	}
+	return NULL;
+}
+
+static void set_flag(void *arg)
+{
+	*(int *)arg = 1;
+}
+
+int main(void)
+{
+	char err[128];
+	ioloop *l;
+	CHECK(ioloop_create(&l, "test", err, sizeof err) == 0);
+	CHECK(ioloop_start(l, err, sizeof err) == 0);
+	CHECK(!ioloop_on_thread(l));
+
+	struct poster ps[POSTERS];
+	pthread_t th[POSTERS];
+	for (int i = 0; i < POSTERS; i++) {
+		ps[i] = (struct poster){.loop = l, .id = i, .items = calloc(PER, sizeof(struct item))};
+		pthread_create(&th[i], NULL, poster_main, &ps[i]);
+	}
+	for (int i = 0; i < POSTERS; i++)
+		pthread_join(th[i], NULL);
+	int flag = 0;
+	ioloop_call(l, set_flag, &flag); // FIFO: runs after every task posted above
+	CHECK(flag == 1);
+	CHECK(atomic_load(&ran) == POSTERS * PER);
+	CHECK(atomic_load(&off_thread) == 0);
+	CHECK(atomic_load(&out_of_order) == 0);
+
+	// Tasks queued before a stop still run; the loop can be stopped twice.
+	struct item tail[3];
+	atomic_store(&ran, 0);
+	for (int i = 0; i < 3; i++) {
+		tail[i] = (struct item){.task.fn = run_item, .loop = l, .poster = 0,
+		                        .seq = last_seq[0] + 1 + i};
+		ioloop_post(l, &tail[i].task);
+	}
+	ioloop_stop(l);
+	ioloop_stop(l);
+	CHECK(atomic_load(&ran) == 3);
+	ioloop_destroy(l);
+	for (int i = 0; i < POSTERS; i++)
+		free(ps[i].items);
+	if (failures) {
+		fprintf(stderr, "%d failures\n", failures);
+		return 1;
+	}
+	printf("ioloop: ok\n");
+	return 0;
+}

@@ -1,0 +1,107 @@
+// apg internals shared by apg.c (pool, queue, deadlines, completions) and
+// apg_conn.c (connections and their pipelines). Not for other modules.
+// Everything here runs on the loop thread.
+#ifndef STORE_APG_INT_H
+#define STORE_APG_INT_H
+
+#include <event2/event.h>
+#include <limits.h>
+#include <sys/time.h>
+
+#include "store/apg.h"
+
+#define APG_PREP_WORDS (APG_MAX_STMTS / 64)
+#define APG_HEAP_NONE  UINT_MAX
+
+enum apg_qstate { APG_Q_IDLE = 0, APG_Q_QUEUED, APG_Q_SENT, APG_Q_DONE };
+enum apg_cstate { APG_C_DOWN = 0, APG_C_CONNECTING, APG_C_READY };
+
+// One sync group in a connection's pipeline, in the order the server answers.
+typedef struct apg_entry {
+	apg_query *q;         // NULL: the session setup, or a query completed at its deadline
+	const apg_stmt *stmt; // NULL: the session setup
+	int64_t sent_us;
+	int64_t deadline_us;
+	PGresult *res;    // the Execute's result
+	PGresult *err;    // the group's first error
+	unsigned cmd;     // commands of the group whose results are complete
+	unsigned ncmds;   // commands in the group, the Sync not counted
+	unsigned err_cmd; // the command that failed
+	bool prepare;     // the group starts with the statement's Parse
+	bool exposed;     // a cancel request may have reached the server while this was in flight
+	bool cancel_sent; // a cancel request was sent for this one
+} apg_entry;
+
+struct apg_conn {
+	apg *p;
+	unsigned idx;
+	int state;               // apg_cstate
+	PGconn *pg;              // CONNECTING, READY
+	struct event *rd, *wr;   // READY: the socket; wr only while output is pending
+	struct event *cev;       // CONNECTING: the socket, for PQconnectPoll
+	struct event *timer;     // DOWN: back-off; CONNECTING: connect timeout
+	struct event *cancel_ev; // the overdue-head check
+	bool writing;            // wr is added
+	unsigned fails;          // failures since the last successful result
+	int64_t cancel_us;       // when the last cancel request left; 0 = none this session
+	apg_entry *ring;         // the pipeline, p->ring_cap entries
+	unsigned head, count;    // ring position of the oldest group; groups in it
+	unsigned nq;             // queries (not the setup) in the ring
+	uint64_t prepared[APG_PREP_WORDS];
+};
+
+struct apg {
+	struct event_base *base;
+	obs_registry *reg;
+	char *conninfo;
+	unsigned nconn, max_pipeline, max_queued;
+	int stmt_timeout_ms, connect_ms, slow_ms;
+	bool no_prepare;
+	bool healthy;
+	bool closing; // apg_destroy runs
+	bool *alive;  // on_done's stack flag, cleared by apg_destroy
+	apg_conn *conns;
+
+	const apg_stmt *stmts[APG_MAX_STMTS];
+	unsigned nstmts;
+
+	apg_query *qhead, *qtail; // waiting for a connection, FIFO
+	unsigned queued;
+	apg_query *dhead, *dtail; // completed, callback not run yet
+	unsigned ndone;
+	struct event *done_ev;
+
+	apg_query **heap; // min-heap on deadline_us of queued and sent queries
+	unsigned heap_n, heap_cap;
+	struct event *deadline_ev;
+	int64_t deadline_at; // what deadline_ev is set for; 0 = not set
+
+	unsigned in_flight;
+	obs_gauge *g_depth, *g_queue;
+	obs_counter *c_reconnects, *c_rejected, *c_cancels;
+};
+
+struct timeval apg_tv(int64_t us);
+const char *apg_label(const apg_stmt *s);
+
+// apg.c
+// Removes q from the deadline heap and queues its callback (never runs it).
+void apg_complete(apg *p, apg_query *q, nrpc_code code, PGresult *res, const char *err);
+// Sends queued queries while a connection has room.
+void apg_pump(apg *p);
+
+// apg_conn.c
+int apg_conn_init(apg *p, apg_conn *c, unsigned idx);
+void apg_conn_start(apg_conn *c);
+// Completes what is in flight with UNAVAILABLE, closes, frees (apg_destroy).
+void apg_conn_close(apg_conn *c);
+// The ready connection with room and the fewest in flight, or NULL.
+apg_conn *apg_conn_pick(apg *p);
+// Sends q as its own sync group (q is in the deadline heap).
+void apg_conn_send(apg_conn *c, apg_query *q);
+// q (in flight on c) completed at its deadline: its result will be dropped.
+void apg_conn_abandon(apg_conn *c, apg_query *q);
+// Arms the cancel check when c's head is overdue.
+void apg_conn_check_cancel(apg_conn *c);
+
+#endif
