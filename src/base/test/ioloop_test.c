@@ -52,8 +52,8 @@ static void *poster_main(void *arg)
 {
 	struct poster *p = arg;
 	for (int i = 0; i < PER; i++) {
-		p->items[i] = (struct item){.task.fn = run_item, .loop = p->loop, .poster = p->id,
-		                            .seq = i + 1};
+		p->items[i] = (struct item){
+		    .task.fn = run_item, .loop = p->loop, .poster = p->id, .seq = i + 1};
 		ioloop_post(p->loop, &p->items[i].task);
 	}
 	return NULL;
@@ -75,7 +75,8 @@ int main(void)
 	struct poster ps[POSTERS];
 	pthread_t th[POSTERS];
 	for (int i = 0; i < POSTERS; i++) {
-		ps[i] = (struct poster){.loop = l, .id = i, .items = calloc(PER, sizeof(struct item))};
+		ps[i] =
+		    (struct poster){.loop = l, .id = i, .items = calloc(PER, sizeof(struct item))};
 		pthread_create(&th[i], NULL, poster_main, &ps[i]);
 	}
 	for (int i = 0; i < POSTERS; i++)
@@ -91,8 +92,8 @@ int main(void)
 	struct item tail[3];
 	atomic_store(&ran, 0);
 	for (int i = 0; i < 3; i++) {
-		tail[i] = (struct item){.task.fn = run_item, .loop = l, .poster = 0,
-		                        .seq = last_seq[0] + 1 + i};
+		tail[i] = (struct item){
+		    .task.fn = run_item, .loop = l, .poster = 0, .seq = last_seq[0] + 1 + i};
 		ioloop_post(l, &tail[i].task);
 	}
 	ioloop_stop(l);
