@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/anchor_node.sh: propertyd next to the Node.js anchor (/work/shared/anchors/seed-node:
-# Fastify + pg (pool 16) + ioredis, HTTP/JSON), the same operations measured in one run.
+# bench/anchor_node.sh: propertyd next to a Node.js anchor (the seed-node service: Fastify +
+# pg (pool 16) + ioredis, HTTP/JSON, whose folder ANCHOR names), the same operations measured
+# in one run.
 #
 #   1. The anchor, copied to $OUT/seed-node (its folder is read-only; node_modules is kept
 #      there between runs; `npm ci` from its lock file when missing), started by its up.sh on
@@ -25,7 +26,11 @@ bench_init
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONCURRENCY=${CONCURRENCY:-"16 64"}
-ANCHOR=${ANCHOR:-/work/shared/anchors/seed-node}
+ANCHOR=${ANCHOR:-}
+if [ -z "$ANCHOR" ] || [ ! -d "$ANCHOR" ]; then
+	pd_err "set ANCHOR to the seed-node folder (with its up.sh, down.sh and load.js)"
+	exit 2
+fi
 HERE=$ROOT/bench
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	pd_err "node and npm are needed (Node.js 20)"
@@ -135,6 +140,8 @@ for op in $CASES; do
 		pd_log "propertyd $op c=$c: $M_RPS rps p50 $M_P50 p99 $M_P99 errors $M_ERR cpu/1k $M_SRV pg $M_PG redis $M_REDIS"
 	done
 done
+# The peak resident set of propertyd over the whole run.
+HWM=$(awk '/^VmHWM/ {print $2, $3}' "/proc/$PROPERTYD_PID/status" 2>/dev/null || echo '?')
 
 {
 	echo
@@ -153,4 +160,5 @@ done
 	echo "(node_rps: autocannon's mean req/s; p50/p99 from its per-response times; cpu/1k: ms of CPU per"
 	echo " 1,000 requests of the server (node / propertyd), pg/1k PostgreSQL, rd/1k Redis, over the"
 	echo " measured window; pd/node: propertyd rps / anchor rps)"
+	echo "propertyd peak RSS (VmHWM) over the run: $HWM; settings: IO_THREADS=${IO_THREADS:-1} DB_BATCH_MAX=${DB_BATCH_MAX:-32}"
 } | tee "$OUT/anchor_node.txt"

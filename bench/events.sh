@@ -95,7 +95,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	for relay in 1 0; do
 		if [ "$relay" = 1 ]; then
 			# What a RELAY=0 phase left unpublished would be published first: drop it.
-			"${PSQL[@]}" -c 'DELETE FROM event_log WHERE seq IS NULL'
+			"${PSQL[@]}" -c 'DELETE FROM event_log e WHERE e.ins_id > (SELECT floor_ins FROM relay_state WHERE id = 1) AND NOT EXISTS (SELECT 1 FROM event_seq s WHERE s.ins_id = e.ins_id)'
 		fi
 		RELAY=$relay PROPERTYD_LOG=$OUT/propertyd-relay$relay.log bench_start_propertyd
 		args=(-u "$RPC_URL" --owners 1000 --mix create=1 -c "$EVENTS_C")

@@ -85,7 +85,8 @@ SCRIPT=$OUT/create_property.pgbench
 		s/\$(\d+)/$m{$1}/g; s/\s*$/;\n/;'
 } >"$SCRIPT"
 for c in $CONCURRENCY; do
-	"${PSQL[@]}" -d pgfloor -c 'TRUNCATE properties, event_log, idempotency_keys' -c CHECKPOINT
+	"${PSQL[@]}" -d pgfloor -c 'TRUNCATE properties, event_log, event_seq, idempotency_keys' \
+		-c 'UPDATE relay_state SET last_seq = 0, floor_ins = 0, hz_ins = NULL, hz_xid = NULL' -c CHECKPOINT
 	p0=$(pg_ticks)
 	out=$(pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -M prepared -c "$c" -j 2 -T "$PG_SECONDS" \
 		-f "$SCRIPT" pgfloor 2>&1) || {

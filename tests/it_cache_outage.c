@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -12,6 +13,7 @@
 #define RECOVER_MS     30000 // bound on the cache reconnecting after Redis restarts
 #define PAUSED_ROUNDS  5     // updates while Redis is frozen
 #define RESUMED_CHECKS 10    // reads over ~2 s after it resumes
+#define SHORT_MS       500   // a deadline a frozen Redis must not eat
 #define HIT_SERIES     "propertyd_cache_requests_total{family=\"property\",result=\"hit\"}"
 
 typedef struct ctx {
@@ -57,6 +59,25 @@ static Property__V1__Property *create_in_city(ctx *c, const char *title)
 	        r.transport_error ? " (no reply)" : "");
 	nrpc_result_free(&r);
 	return p;
+}
+
+// Get with a deadline of `ms` must be answered OK before that deadline.
+static void expect_get_within(ctx *c, const char *id, uint32_t ms)
+{
+	Property__V1__GetPropertyRequest g = PROPERTY__V1__GET_PROPERTY_REQUEST__INIT;
+	g.id = (char *)id;
+	Property__V1__Property *p = NULL;
+	h_md md = {.auth = c->auth, .timeout_ms = ms};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	unsigned code = h_call(c->p.cli, M_GET, &g.base, &property__v1__property__descriptor, &md,
+	                       (void **)&p, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	H_CHECK(code == 0 && p != NULL && took < (long)ms,
+	        "Redis frozen: Get with a %u ms deadline: code %u after %ld ms", ms, code, took);
+	if (p != NULL)
+		protobuf_c_message_free_unpacked(&p->base, NULL);
 }
 
 // Get must answer OK with exactly this version and title.
@@ -178,6 +199,9 @@ static void case_pause_resume(void *arg)
 	        HIT_SERIES);
 	if (redis_ctl(c, "pause") != 0)
 		goto out;
+	// The first read after the freeze waits for Redis at most its command
+	// timeout, then PostgreSQL answers: well inside a short deadline.
+	expect_get_within(c, p->id, SHORT_MS);
 	expect_get(c, p->id, 1, "before pause", "Redis paused");
 	// Interleaved reads and writes while Redis is frozen: every cache fill and
 	// invalidation sent now sits in Redis's socket buffers and runs, in some

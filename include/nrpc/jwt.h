@@ -19,6 +19,11 @@
 int nrpc_jwt_verify(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
                     char *sub, size_t subcap, char *err, size_t errcap);
 
+// The same, also giving the unix time from which the token is expired
+// (*valid_until: it verifies for every now < *valid_until).
+int nrpc_jwt_verify_until(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
+                          char *sub, size_t subcap, int64_t *valid_until, char *err, size_t errcap);
+
 // Signs a token with claims {"sub": sub, "exp": exp} (and "iat": now).
 // Returns a malloc'd NUL-terminated string the caller frees, or NULL on
 // allocation failure.

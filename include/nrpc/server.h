@@ -6,10 +6,15 @@
 // method's input descriptor, calls the handler, packs its output into an
 // rpc.v1.Response and replies. Every request gets exactly one reply.
 //
-// Threads: nng completion callbacks only move requests between the socket and
-// a bounded queue; handlers run on the server's own worker threads and may
-// block (database, cache). Handlers flagged NRPC_INLINE never block and run
-// directly on nng's callback thread (health checks).
+// Threads: three kinds of handler.
+//  - blocking (the default): queued to the server's worker threads; they may
+//    block.
+//  - NRPC_INLINE: never blocks; runs on nng's callback thread and returns the
+//    answer (health checks).
+//  - asynchronous (nrpc_method_impl.async_handler): starts on nng's callback
+//    thread, must not block, and answers later from any thread with
+//    nrpc_call_finish() -- the request path of a service whose I/O runs on
+//    event loops, with no thread parked per request.
 //
 // Memory: each call owns an arena. The unpacked input, everything the handler
 // allocates with nrpc_call_alloc() / nrpc_call_allocator(), and the output it
@@ -40,14 +45,20 @@ typedef struct nrpc_call nrpc_call;
 typedef nrpc_code (*nrpc_handler)(nrpc_call *call, const ProtobufCMessage *in,
                                   ProtobufCMessage **out, void *arg);
 
+// An asynchronous handler starts the work and returns. It must arrange that
+// nrpc_call_finish() is called exactly once for this call -- from any thread,
+// possibly before the handler itself returns; after that the call is gone.
+typedef void (*nrpc_async_handler)(nrpc_call *call, const ProtobufCMessage *in, void *arg);
+
 enum nrpc_method_flags {
 	NRPC_OPEN = 1 << 0,   // no token needed (Health)
 	NRPC_INLINE = 1 << 1, // never blocks: may run on the nng callback thread
 };
 
 typedef struct nrpc_method_impl {
-	const char *name; // the method's name in the descriptor, e.g. "GetProperty"
-	nrpc_handler handler;
+	const char *name;                 // the method's name in the descriptor, e.g. "GetProperty"
+	nrpc_handler handler;             // or:
+	nrpc_async_handler async_handler; // (then handler is NULL)
 	unsigned flags;
 } nrpc_method_impl;
 
@@ -102,6 +113,15 @@ void nrpc_server_destroy(nrpc_server *s);
 
 // Number of requests currently being handled (received, not yet replied).
 int nrpc_server_inflight(const nrpc_server *s);
+
+// Answers an asynchronous call: `code`, and on NRPC_OK `out` (arena or
+// static; packed before this returns). An error message set with
+// nrpc_call_error() is kept; without one the code's name is sent. Any thread.
+void nrpc_call_finish(nrpc_call *c, nrpc_code code, const ProtobufCMessage *out);
+// Answers an asynchronous call OK with an output that is already serialized
+// (e.g. a cached page): payload[len] must be a valid encoding of the
+// method's output type and stay valid until this returns. Any thread.
+void nrpc_call_finish_packed(nrpc_call *c, const uint8_t *payload, size_t len);
 
 // ---- inside a handler -------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ typedef struct config {
 	int db_pool_size;
 	int db_pool_wait_ms;
 	bool db_no_prepare;
+	int io_threads;   // IO_THREADS: event loops carrying the request path
+	int db_batch_max; // DB_BATCH_MAX: creates per group commit (1: no batching)
 	int64_t event_retention_s;
 	int slow_query_ms;
 	const char *log_level;

@@ -1,9 +1,10 @@
 // propertyd: wires the layers together and runs until SIGTERM/SIGINT.
 //
 // Start: config -> logs and metrics -> schema migrations (advisory lock) ->
-// PostgreSQL pool -> Redis cache -> property service -> RPC server -> event
-// relay -> HTTP. Stop: NOT_SERVING, drain in-flight requests (10 s at most),
-// flush the relay, tear down in reverse order, exit 0. A watchdog bounds the
+// event loops, each with its PostgreSQL pipelines and Redis connection ->
+// repository and cache -> property service -> RPC server -> event relay ->
+// HTTP. Stop: NOT_SERVING, drain in-flight requests (10 s at most), stop the
+// loops, flush the relay, tear down in reverse order, exit 0. A watchdog bounds the
 // whole stop so a hung socket close can never keep the process alive.
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #include "app/config.h"
 #include "app/observer.h"
+#include "base/ioloop.h"
 #include "cache/redis_cache.h"
 #include "events/relay.h"
 #include "nrpc/health.h"
@@ -25,16 +27,18 @@
 #include "obs/metrics.h"
 #include "property/handlers.h"
 #include "property/service.h"
+#include "store/apg.h"
 #include "store/migrate.h"
-#include "store/pgpool.h"
+#include "store/pgprobe.h"
 #include "store/repo_pg.h"
 
-#define DRAIN_MS            10000 // CONTRACT.md: in-flight requests get at most 10 s
-#define STOP_WATCHDOG_S     16    // drain + relay flush + closes, with margin
-#define HEALTH_PROBE_MS     1000  // how often readiness follows PostgreSQL
-#define HEALTH_PING_MS      800   // a probe slower than this counts as down
-#define MIGRATE_RETRY_S     60    // PostgreSQL may still be starting (compose)
-#define CACHE_POOL_PER_WORK 1     // Redis connections per worker
+#define DRAIN_MS        10000 // CONTRACT.md: in-flight requests get at most 10 s
+#define STOP_WATCHDOG_S 16    // drain + relay flush + closes, with margin
+#define HEALTH_PROBE_MS 1000  // how often readiness follows PostgreSQL
+#define HEALTH_PING_MS  800   // a probe slower than this counts as down
+#define MIGRATE_RETRY_S 60    // PostgreSQL may still be starting (compose)
+#define CACHE_BG_POOL   2     // blocking Redis connections (recovery, replay)
+#define MAX_LOOPS       64
 
 static const char *const services[] = {"property.v1.PropertyService", "property.v1.EventService"};
 
@@ -53,8 +57,12 @@ static const char *const methods[] = {
 struct app {
 	config cfg;
 	obs_registry *metrics;
-	pgpool *pool;
+	ioloop *loops[MAX_LOOPS];
+	unsigned nloops;
+	apg *dbs[MAX_LOOPS];
+	pgprobe *probe;
 	repo_pg *repo;
+	prop_handlers *handlers;
 	cache *cache;
 	prop_service *svc;
 	nrpc_health *health;
@@ -86,7 +94,7 @@ static void *prober_main(void *arg)
 	bool was_up = true;
 	while (!atomic_load(&a->stop_prober)) {
 		char err[256];
-		bool up = pgpool_ping(a->pool, HEALTH_PING_MS, err, sizeof(err)) == NRPC_OK;
+		bool up = pgprobe_check(a->probe, HEALTH_PING_MS, err, sizeof(err)) == NRPC_OK;
 		if (!atomic_load(&a->draining))
 			nrpc_health_set_all(a->health,
 			                    up ? NRPC_HEALTH_SERVING : NRPC_HEALTH_NOT_SERVING);
@@ -147,6 +155,80 @@ static int migrate_with_retry(struct app *a)
 	}
 }
 
+// The request path: IO_THREADS event loops, each with its own PostgreSQL
+// pipelines (DB_POOL_SIZE connections shared out) and Redis connection; the
+// repository and the cache keep one shard per loop.
+static int start_loops(struct app *a)
+{
+	char err[512];
+	struct event_base *bases[MAX_LOOPS];
+	a->nloops = (unsigned)a->cfg.io_threads;
+	if (a->nloops > MAX_LOOPS)
+		a->nloops = MAX_LOOPS;
+	unsigned per_loop = (unsigned)a->cfg.db_pool_size / a->nloops;
+	for (unsigned i = 0; i < a->nloops; i++) {
+		char name[24]; // the thread name keeps the first 15 bytes
+		snprintf(name, sizeof name, "pd-io-%u", i);
+		if (ioloop_create(&a->loops[i], name, err, sizeof err) != 0) {
+			fprintf(stderr, "propertyd: %s\n", err);
+			return -1;
+		}
+		bases[i] = ioloop_base(a->loops[i]);
+		apg_config pc = {
+		    .conninfo = a->cfg.database_url,
+		    .base = bases[i],
+		    .connections = per_loop > 0 ? per_loop : 1,
+		    .slow_query_ms = a->cfg.slow_query_ms,
+		    .no_prepare = a->cfg.db_no_prepare,
+		    .metrics = a->metrics,
+		};
+		if (apg_create(&a->dbs[i], &pc, err, sizeof err) != 0) {
+			fprintf(stderr, "propertyd: database: %s\n", err);
+			return -1;
+		}
+	}
+	a->probe = pgprobe_create(a->cfg.database_url);
+	repo_pg_config rc = {
+	    .pools = a->dbs,
+	    .bases = bases,
+	    .nshards = a->nloops,
+	    .batch_max = (unsigned)a->cfg.db_batch_max,
+	    .on_commit = kick_relay,
+	    .on_commit_arg = a,
+	};
+	if (a->probe == NULL || repo_pg_create(&a->repo, &rc, err, sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: repository: %s\n", a->probe ? err : "out of memory");
+		return -1;
+	}
+	if (cache_create(&a->cache, a->cfg.redis_url, CACHE_BG_POOL, a->metrics, err,
+	                 sizeof(err)) != 0 ||
+	    cache_attach_loops(a->cache, bases, a->nloops, err, sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: cache: %s\n", err);
+		return -1;
+	}
+	for (unsigned i = 0; i < a->nloops; i++) {
+		if (ioloop_start(a->loops[i], err, sizeof err) != 0) {
+			fprintf(stderr, "propertyd: %s\n", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+// Stops the loops, then completes what was still waiting on PostgreSQL or
+// Redis (their callbacks run here, on this thread, answering UNAVAILABLE).
+static void stop_loops(struct app *a)
+{
+	for (unsigned i = 0; i < a->nloops; i++)
+		ioloop_stop(a->loops[i]);
+	for (unsigned i = 0; i < a->nloops; i++) {
+		apg_destroy(a->dbs[i]);
+		a->dbs[i] = NULL;
+	}
+	if (a->cache)
+		cache_detach_loops(a->cache);
+}
+
 static int start(struct app *a)
 {
 	char err[512];
@@ -161,28 +243,8 @@ static int start(struct app *a)
 	if (migrate_with_retry(a) != 0)
 		return -1;
 
-	pgpool_config pc = {
-	    .conninfo = a->cfg.database_url,
-	    .size = (unsigned)a->cfg.db_pool_size,
-	    .wait_ms = a->cfg.db_pool_wait_ms,
-	    .slow_query_ms = a->cfg.slow_query_ms,
-	    .no_prepare = a->cfg.db_no_prepare,
-	    .metrics = a->metrics,
-	};
-	if (pgpool_create(&a->pool, &pc, err, sizeof(err)) != 0) {
-		fprintf(stderr, "propertyd: database pool: %s\n", err);
+	if (start_loops(a) != 0)
 		return -1;
-	}
-	if (repo_pg_create(&a->repo, a->pool, err, sizeof(err)) != 0) {
-		fprintf(stderr, "propertyd: repository: %s\n", err);
-		return -1;
-	}
-	repo_pg_on_commit(a->repo, kick_relay, a);
-	if (cache_create(&a->cache, a->cfg.redis_url, a->cfg.workers * CACHE_POOL_PER_WORK,
-	                 a->metrics, err, sizeof(err)) != 0) {
-		fprintf(stderr, "propertyd: cache: %s\n", err);
-		return -1;
-	}
 	prop_service_config sc = {
 	    .repo = repo_pg_port(a->repo),
 	    .cache = cache_port(a->cache),
@@ -218,7 +280,7 @@ static int start(struct app *a)
 	};
 	if (nrpc_server_create(&a->server, &rc, err, sizeof(err)) != 0 ||
 	    nrpc_health_register(a->health, a->server) != 0 ||
-	    prop_handlers_register(a->server, a->svc) != 0) {
+	    prop_handlers_register(&a->handlers, a->server, a->svc, a->loops, a->nloops) != 0) {
 		fprintf(stderr, "propertyd: rpc server: %s\n", err);
 		return -1;
 	}
@@ -259,6 +321,7 @@ static void stop(struct app *a)
 		if (left > 0)
 			OBS_LOG(OBS_WARN, "drain budget ran out", OBS_I("inflight", left));
 	}
+	stop_loops(a);
 	atomic_store(&a->stop_prober, true);
 	if (a->prober_started)
 		pthread_join(a->prober, NULL);
@@ -270,6 +333,7 @@ static void stop(struct app *a)
 	if (a->http)
 		obs_http_stop(a->http);
 	nrpc_server_destroy(a->server);
+	prop_handlers_destroy(a->handlers);
 	observer_destroy(a->obs);
 	nrpc_health_destroy(a->health);
 	prop_service_destroy(a->svc);
@@ -277,8 +341,9 @@ static void stop(struct app *a)
 		cache_destroy(a->cache);
 	if (a->repo)
 		repo_pg_destroy(a->repo);
-	if (a->pool)
-		pgpool_destroy(a->pool);
+	pgprobe_destroy(a->probe);
+	for (unsigned i = 0; i < a->nloops; i++)
+		ioloop_destroy(a->loops[i]);
 	obs_registry_destroy(a->metrics);
 	config_free(&a->cfg);
 }
@@ -314,7 +379,7 @@ int main(int argc, char **argv)
 	}
 	OBS_LOG(OBS_INFO, "propertyd serving", OBS_S("version", PROPERTYD_VERSION),
 	        OBS_S("rpc_url", a.cfg.rpc_url), OBS_S("events_url", a.cfg.events_url),
-	        OBS_S("http_addr", a.cfg.http_addr), OBS_I("workers", a.cfg.workers),
+	        OBS_S("http_addr", a.cfg.http_addr), OBS_I("io_threads", a.cfg.io_threads),
 	        OBS_I("db_pool_size", a.cfg.db_pool_size));
 
 	int sig = 0;

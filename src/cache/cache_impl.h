@@ -59,9 +59,17 @@ enum cache_op {
 
 enum cache_family { FAM_PROPERTY, FAM_OWNER, FAM_N };
 
+// One event loop's connection to Redis (async_ops.c).
+struct cache_shard {
+	struct aredis *client;
+	unsigned seed; // rand_r state for TTL jitter; only its loop touches it
+};
+
 struct cache {
 	cache_url url;
 	int pool_size;
+	struct cache_shard *shards; // [nshards], set by cache_attach_loops
+	unsigned nshards;
 
 	pthread_mutex_t mu;     // guards everything below up to `bg`
 	pthread_cond_t slot_cv; // a connection was released
@@ -119,6 +127,12 @@ void cache_release(cache *c, cache_conn *s);
 // that owes nothing (then just a miss): closes s, records rec, takes the
 // cache down. Releases s in every case.
 void cache_fail(cache *c, cache_conn *s, enum cache_op op, const cache_owed *rec, redisReply *r);
+
+// A command of the request path failed (why: a short text): counts it,
+// records what it owed (rec, may be NULL) and takes the cache down.
+void cache_mark_down(cache *c, enum cache_op op, const cache_owed *rec, const char *why);
+// Records what a write-side call owes while the cache is down (either may be NULL).
+void cache_owe(cache *c, const cache_owed *a, const cache_owed *b);
 
 // The put script for a value of value.h; the invalidate script for an owner.
 // The reply (free it), or NULL on a connection error.

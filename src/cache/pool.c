@@ -201,3 +201,35 @@ void cache_fail(cache *c, cache_conn *s, enum cache_op op, const cache_owed *rec
 	if (went_down)
 		log_down(c, op, why);
 }
+
+void cache_mark_down(cache *c, enum cache_op op, const cache_owed *rec, const char *why)
+{
+	bool went_down;
+	obs_counter_add(c->errors[op], 1);
+	pthread_mutex_lock(&c->mu);
+	if (rec != NULL)
+		record_locked(c, rec);
+	went_down = mark_down_locked(c);
+	pthread_mutex_unlock(&c->mu);
+	if (went_down)
+		log_down(c, op, why);
+}
+
+void cache_owe(cache *c, const cache_owed *a, const cache_owed *b)
+{
+	pthread_mutex_lock(&c->mu);
+	if (!atomic_load(&c->up)) {
+		if (a != NULL)
+			record_locked(c, a);
+		if (b != NULL)
+			record_locked(c, b);
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	pthread_mutex_unlock(&c->mu);
+	// It came back meanwhile: what the caller did not send is still owed.
+	if (a != NULL)
+		cache_mark_down(c, OP_PUT, a, "write skipped while down");
+	if (b != NULL)
+		cache_mark_down(c, OP_OWNER_INVALIDATE, b, "write skipped while down");
+}

@@ -9,278 +9,9 @@
 #include "cache/scripts.h"
 #include "obs/log.h"
 
-// ---- the port ----------------------------------------------------------------------------
+#include "cache/aredis.h"
 
-static void count_lookup(cache *c, enum cache_family f, bool hit)
-{
-	obs_counter_add(hit ? c->hit[f] : c->miss[f], 1);
-}
-
-static int op_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Property **out)
-{
-	cache *c = self;
-	char key[CACHE_KEY_MAX];
-	cache_conn *s;
-	redisReply *r;
-	int res = PROP_CACHE_MISS;
-	cache_kind kind;
-	uint64_t version;
-	const uint8_t *body;
-	size_t body_len;
-
-	if (!atomic_load(&c->up) || cache_property_key(key, id) != 0 ||
-	    cache_acquire(c, CACHE_POOL_WAIT_MS, OP_GET, NULL, &s) != ACQ_OK)
-		goto done;
-	{
-		const char *av[2] = {"GET", key};
-		const size_t lv[2] = {3, strlen(key)};
-		r = cache_conn_cmd(s, 2, av, lv);
-	}
-	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
-		cache_fail(c, s, OP_GET, NULL, r);
-		goto done;
-	}
-	if (r->type == REDIS_REPLY_STRING) {
-		bool garbage =
-		    r->len > CACHE_VALUE_MAX ||
-		    cache_value_parse(r->str, r->len, &kind, &version, &body, &body_len) != 0;
-		if (!garbage && kind == CACHE_KIND_TOMB) {
-			res = PROP_CACHE_GONE;
-		} else if (!garbage && kind == CACHE_KIND_ROW) {
-			Property__V1__Property *p =
-			    property__v1__property__unpack(ctx->alloc, body_len, body);
-			// The arena frees p (and a rejected one) with the request.
-			if (p == NULL || p->version != version || strcmp(p->id, id) != 0) {
-				garbage = true;
-			} else {
-				*out = p;
-				res = PROP_CACHE_HIT;
-			}
-		}
-		if (garbage) {
-			// Not ours to serve: drop it -- only if it is still that
-			// value, never a good one a writer stored meanwhile (that
-			// would let an older fill in).
-			const char *args[2] = {key, r->str};
-			const size_t lens[2] = {strlen(key), r->len};
-			redisReply *d;
-			obs_counter_add(c->errors[OP_GET], 1);
-			d = cache_conn_eval(s, CACHE_SCRIPT_DEL_IF, 1, 1, args, lens);
-			freeReplyObject(r);
-			if (d == NULL) {
-				cache_fail(c, s, OP_GET, NULL, NULL);
-				goto done;
-			}
-			r = d;
-		}
-	}
-	freeReplyObject(r);
-	cache_release(c, s);
-done:
-	count_lookup(c, FAM_PROPERTY, res != PROP_CACHE_MISS);
-	return res;
-}
-
-// Runs the put script for a value of `kind`; a failure is recorded as
-// owing a fence (for a row: we keep no bytes) or the tombstone.
-static void store_versioned(cache *c, enum cache_op op, const char *id, cache_kind kind,
-                            uint64_t version, const char *value, size_t len)
-{
-	char key[CACHE_KEY_MAX];
-	const cache_owed rec = {.type = CACHE_PENDING_PROPERTY,
-	                        .id = id,
-	                        .kind =
-	                            kind == CACHE_KIND_TOMB ? CACHE_KIND_TOMB : CACHE_KIND_FENCE,
-	                        .version = version};
-	cache_conn *s;
-	redisReply *r;
-
-	if (cache_property_key(key, id) != 0)
-		return; // such a key is never read either
-	if (cache_acquire(c, CACHE_POOL_WAIT_WRITE_MS, op, &rec, &s) != ACQ_OK)
-		return;
-	r = cache_put_value(s, key, kind, version, value, len);
-	if (!cache_reply_ok(r)) {
-		cache_fail(c, s, op, &rec, r);
-		return;
-	}
-	freeReplyObject(r);
-	cache_release(c, s);
-}
-
-static void op_put(void *self, prop_ctx *ctx, const Property__V1__Property *p)
-{
-	cache *c = self;
-	char hdr[CACHE_VALUE_HEADER_MAX];
-	size_t hlen, size;
-	char *buf = NULL;
-
-	if (p == NULL || p->id == NULL)
-		return;
-	size = property__v1__property__get_packed_size(p);
-	if (size <= CACHE_VALUE_MAX)
-		buf = prop_alloc(ctx, CACHE_VALUE_HEADER_MAX + size);
-	if (buf == NULL) {
-		// Too big to cache (or no memory): still fence older versions out.
-		hlen = cache_value_header(hdr, CACHE_KIND_FENCE, p->version);
-		store_versioned(c, OP_PUT, p->id, CACHE_KIND_FENCE, p->version, hdr, hlen);
-		return;
-	}
-	hlen = cache_value_header(buf, CACHE_KIND_ROW, p->version);
-	property__v1__property__pack(p, (uint8_t *)buf + hlen);
-	store_versioned(c, OP_PUT, p->id, CACHE_KIND_ROW, p->version, buf, hlen + size);
-}
-
-static void op_put_deleted(void *self, prop_ctx *ctx, const char *id, uint64_t version)
-{
-	char hdr[CACHE_VALUE_HEADER_MAX];
-	size_t n = cache_value_header(hdr, CACHE_KIND_TOMB, version);
-
-	(void)ctx;
-	store_versioned(self, OP_PUT_DELETED, id, CACHE_KIND_TOMB, version, hdr, n);
-}
-
-// Parses a generation reply (nil = 0).
-static int parse_gen(const redisReply *g, uint64_t *out)
-{
-	char buf[24];
-	char *end;
-
-	if (g->type == REDIS_REPLY_NIL) {
-		*out = 0;
-		return 0;
-	}
-	if (g->type != REDIS_REPLY_STRING || g->len == 0 || g->len >= sizeof(buf))
-		return -1;
-	memcpy(buf, g->str, g->len);
-	buf[g->len] = '\0';
-	errno = 0;
-	*out = strtoull(buf, &end, 10);
-	return errno == 0 && *end == '\0' && *out != CACHE_GEN_UNKNOWN ? 0 : -1;
-}
-
-static int op_owner_page_get(void *self, prop_ctx *ctx, const char *owner, const char *page_key,
-                             uint8_t **data, size_t *len, uint64_t *gen)
-{
-	cache *c = self;
-	char hash[CACHE_KEY_MAX], genkey[CACHE_KEY_MAX];
-	const char *args[3];
-	size_t lens[3];
-	cache_conn *s;
-	redisReply *r;
-	int res = PROP_CACHE_MISS;
-
-	*gen = CACHE_GEN_UNKNOWN;
-	if (!atomic_load(&c->up) || cache_owner_keys(hash, genkey, owner) != 0 ||
-	    cache_acquire(c, CACHE_POOL_WAIT_MS, OP_OWNER_GET, NULL, &s) != ACQ_OK)
-		goto done;
-	args[0] = hash;
-	lens[0] = strlen(hash);
-	args[1] = genkey;
-	lens[1] = strlen(genkey);
-	args[2] = page_key;
-	lens[2] = strlen(page_key);
-	r = cache_conn_eval(s, CACHE_SCRIPT_OWNER_GET, 2, 1, args, lens);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-		cache_fail(c, s, OP_OWNER_GET, NULL, r);
-		goto done;
-	}
-	if (parse_gen(r->element[1], gen) != 0) {
-		// Not a generation of ours: a miss that is never stored; the
-		// next owner_invalidate repairs the key.
-		*gen = CACHE_GEN_UNKNOWN;
-		obs_counter_add(c->errors[OP_OWNER_GET], 1);
-		freeReplyObject(r);
-		cache_release(c, s);
-		goto done;
-	}
-	if (r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len <= CACHE_PAGE_MAX) {
-		size_t n = r->element[0]->len;
-		uint8_t *buf = prop_alloc(ctx, n > 0 ? n : 1);
-		if (buf != NULL) {
-			memcpy(buf, r->element[0]->str, n);
-			*data = buf;
-			*len = n;
-			res = PROP_CACHE_HIT;
-		}
-	}
-	freeReplyObject(r);
-	cache_release(c, s);
-done:
-	count_lookup(c, FAM_OWNER, res == PROP_CACHE_HIT);
-	return res;
-}
-
-static void op_owner_page_put(void *self, prop_ctx *ctx, const char *owner, const char *page_key,
-                              uint64_t gen, const uint8_t *data, size_t len)
-{
-	cache *c = self;
-	char hash[CACHE_KEY_MAX], genkey[CACHE_KEY_MAX], g[24], ttl[16];
-	const char *args[6];
-	size_t lens[6];
-	cache_conn *s;
-	redisReply *r;
-
-	(void)ctx;
-	// Not storing a page is always safe: a reader's fill that fails owes
-	// nothing, so it is never recorded.
-	if (gen == CACHE_GEN_UNKNOWN || len > CACHE_PAGE_MAX || !atomic_load(&c->up) ||
-	    cache_owner_keys(hash, genkey, owner) != 0 ||
-	    cache_acquire(c, CACHE_POOL_WAIT_MS, OP_OWNER_PUT, NULL, &s) != ACQ_OK)
-		return;
-	snprintf(g, sizeof(g), "%llu", (unsigned long long)gen);
-	snprintf(ttl, sizeof(ttl), "%u", cache_conn_ttl(s, CACHE_TTL_S));
-	args[0] = hash;
-	lens[0] = strlen(hash);
-	args[1] = genkey;
-	lens[1] = strlen(genkey);
-	args[2] = g;
-	lens[2] = strlen(g);
-	args[3] = page_key;
-	lens[3] = strlen(page_key);
-	args[4] = (const char *)data;
-	lens[4] = len;
-	args[5] = ttl;
-	lens[5] = strlen(ttl);
-	r = cache_conn_eval(s, CACHE_SCRIPT_OWNER_PUT, 2, 4, args, lens);
-	if (!cache_reply_ok(r)) {
-		cache_fail(c, s, OP_OWNER_PUT, NULL, r);
-		return;
-	}
-	freeReplyObject(r);
-	cache_release(c, s);
-}
-
-static void op_owner_invalidate(void *self, prop_ctx *ctx, const char *owner)
-{
-	cache *c = self;
-	char hash[CACHE_KEY_MAX], genkey[CACHE_KEY_MAX];
-	const cache_owed rec = {.type = CACHE_PENDING_OWNER, .id = owner};
-	cache_conn *s;
-	redisReply *r;
-
-	(void)ctx;
-	if (cache_owner_keys(hash, genkey, owner) != 0)
-		return; // such keys are never used
-	if (cache_acquire(c, CACHE_POOL_WAIT_WRITE_MS, OP_OWNER_INVALIDATE, &rec, &s) != ACQ_OK)
-		return;
-	r = cache_invalidate_owner(s, owner);
-	if (!cache_reply_ok(r)) {
-		cache_fail(c, s, OP_OWNER_INVALIDATE, &rec, r);
-		return;
-	}
-	freeReplyObject(r);
-	cache_release(c, s);
-}
-
-static const prop_cache_ops OPS = {
-    .get = op_get,
-    .put = op_put,
-    .put_deleted = op_put_deleted,
-    .owner_page_get = op_owner_page_get,
-    .owner_page_put = op_owner_page_put,
-    .owner_invalidate = op_owner_invalidate,
-};
+// The port's operations are in async_ops.c.
 
 // ---- lifecycle ---------------------------------------------------------------------------
 
@@ -392,6 +123,7 @@ void cache_destroy(cache *c)
 {
 	if (c == NULL)
 		return;
+	cache_detach_loops(c);
 	pthread_mutex_lock(&c->mu);
 	c->stopping = true;
 	pthread_cond_broadcast(&c->bg_cv);
@@ -403,10 +135,46 @@ void cache_destroy(cache *c)
 	free_cache(c);
 }
 
-prop_cache cache_port(cache *c)
+static void client_failed(void *arg, const char *why)
 {
-	prop_cache p = {.ops = &OPS, .self = c};
-	return p;
+	cache_mark_down(arg, OP_GET, NULL, why);
+}
+
+int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n, char *err,
+                       size_t errcap)
+{
+	c->shards = calloc(n, sizeof *c->shards);
+	if (c->shards == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	c->nshards = n;
+	for (unsigned i = 0; i < n; i++) {
+		aredis_config ac = {
+		    .url = &c->url,
+		    .base = bases[i],
+		    .connect_timeout_ms = CACHE_COMMAND_TIMEOUT_MS,
+		    .command_timeout_ms = CACHE_COMMAND_TIMEOUT_MS,
+		    // Well inside the recovery cycle: a client the cache comes back to is
+		    // past its back-off by then.
+		    .reconnect_min_ms = CACHE_RECONNECT_MS / 5,
+		    .on_failure = client_failed,
+		    .arg = c,
+		};
+		c->shards[i].seed = (unsigned)cache_now_us() ^ (i * 2654435761u);
+		if (aredis_create(&c->shards[i].client, &ac, err, errcap) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+void cache_detach_loops(cache *c)
+{
+	for (unsigned i = 0; i < c->nshards; i++)
+		aredis_destroy(c->shards[i].client);
+	free(c->shards);
+	c->shards = NULL;
+	c->nshards = 0;
 }
 
 bool cache_available(cache *c)

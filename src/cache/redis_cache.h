@@ -1,5 +1,5 @@
 // cache redis_cache: the property domain's cache port (property/ports.h) on
-// Redis (hiredis 0.14).
+// Redis (hiredis 0.14), asynchronous, on the request path's event loops.
 //
 // Keys (the database of the URL is dedicated to propertyd):
 //   property:<id>                   a value of value.h: row, tombstone or fence;
@@ -14,17 +14,18 @@
 //
 // Consistency (CONTRACT.md: "caching never serves data older than an
 // acknowledged write"):
-//  - put/put_deleted go through one script that writes only a strictly newer
-//    (version, kind) (see value.h): a reader that loaded an old row and fills
-//    the cache after a writer stored a newer one is rejected.
+//  - fill and after_write (a row, or a tombstone for a delete) go through one
+//    script that writes only a strictly newer (version, kind) (see value.h): a
+//    reader that loaded an old row and fills the cache after a writer stored
+//    a newer one is rejected.
 //  - Pages are stored only under the generation read before loading them;
 //    owner_invalidate bumps it (and drops the pages) atomically.
 //  - Circuit breaker: after any Redis failure the cache is "down": every call
 //    is a miss (or a no-op) without touching Redis, and a background thread
-//    reconnects every CACHE_RECONNECT_MS. A write-side call (put, put_deleted,
-//    owner_invalidate) that failed, or that came while down, is recorded in a
-//    bounded pending set (pending.h); the cache comes back only after the
-//    reconnect succeeded AND every pending entry was replayed. If the set
+//    reconnects every CACHE_RECONNECT_MS. A write-side call (after_write: the
+//    put and the owner invalidation) that failed, or that came while down, is
+//    recorded in a bounded pending set (pending.h); the cache comes back only
+//    after the reconnect succeeded AND every pending entry was replayed. If the set
 //    overflowed, the replay purges every key of ours (SCAN + a script that
 //    bumps generations and unlinks the rest -- narrower than FLUSHDB and it
 //    never resets a generation), and the cache stays down until
@@ -35,14 +36,28 @@
 //  Across several instances the same rules hold for Redis' content; only the
 //  "stay down until replayed" is per process.
 //
-// Every call blocks on the calling (RPC worker) thread for at most about one
-// command timeout (CACHE_COMMAND_TIMEOUT_MS, conn.h), plus a connect when a
-// pooled connection must be reopened; a worker that finds no free connection
-// within CACHE_POOL_WAIT_MS treats the call as a miss. While down, calls
-// return at once.
+// Request path: no call blocks. cache_attach_loops gives every event loop
+// (shard) one asynchronous, pipelining connection (aredis.h); a port call
+// runs on the loop of ctx->shard, queues its command(s) on that loop's
+// connection and returns, and its continuation runs on the same loop when
+// Redis answers (async_ops.c). Commands of all the requests of a loop pass
+// share one write and one read. A command unanswered after
+// CACHE_COMMAND_TIMEOUT_MS (conn.h), or a loop connection not connected and
+// ready (AUTH, SELECT) within that same bound, fails its connection: every
+// command on it completes as a miss (or records what it owed) and the cache
+// goes down. While down, calls complete at once without touching Redis.
 //
-// Threads: all functions but create/destroy are thread-safe. The cache owns
-// one background thread, started by create and joined by destroy.
+// Recovery: the background thread (recover.c) reconnects on a blocking
+// connection of its own (CACHE_CONNECT_TIMEOUT_MS), replays, and brings the
+// cache up; the loops' connections then reconnect on their next command.
+// The blocking pool of pool_size connections (cache_acquire, pool.c) is
+// used by neither.
+//
+// Threads: the port's operations run on the loop threads (one loop per
+// shard, no lock on the way except the breaker's mutex when something
+// fails or is owed); create/attach/detach/destroy from one owning thread.
+// The cache owns one background thread, started by create and joined by
+// destroy.
 #ifndef CACHE_REDIS_CACHE_H
 #define CACHE_REDIS_CACHE_H
 
@@ -51,6 +66,8 @@
 
 #include "obs/metrics.h"
 #include "property/ports.h"
+
+struct event_base;
 
 // Values and pages: 300 s, jittered +-10% per write. Short enough that a
 // value we could not invalidate (an outage across instances) dies soon.
@@ -78,7 +95,16 @@ int cache_create(cache **out, const char *redis_url, int pool_size, obs_registry
 // may be running or made afterwards. NULL is a no-op.
 void cache_destroy(cache *c);
 
-// The port: {ops, c}; valid while c lives.
+// Gives the cache one asynchronous connection per event loop (shard i runs
+// on bases[i]): the request path's commands go there. Call before the loops
+// run. 0, or -1 with a reason in err.
+int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n, char *err,
+                       size_t errcap);
+// Closes them: after the loops stopped (cache_destroy does it too).
+void cache_detach_loops(cache *c);
+
+// The port: {ops, c}; valid while c lives. Its operations run on the loop
+// of ctx->shard (see cache_attach_loops).
 prop_cache cache_port(cache *c);
 
 // True while the cache is up (serving from Redis).

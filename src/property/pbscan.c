@@ -29,8 +29,25 @@ static int read_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *ou
 	return -1;
 }
 
-static void report(scan *sc, const char *path, const char *desc)
+// A field path as a chain of names on the walk's stack ("location" then
+// "city"): the text is built only for a string that is reported.
+typedef struct seg {
+	const struct seg *parent;
+	const char *name;
+} seg;
+
+static size_t path_text(const seg *sg, char *buf, size_t cap)
 {
+	size_t n = sg->parent != NULL ? path_text(sg->parent, buf, cap) : 0;
+	int w = snprintf(buf + n, cap - n, "%s%s", n > 0 ? "." : "", sg->name);
+	return w < 0 || (size_t)w >= cap - n ? cap - 1 : n + (size_t)w;
+}
+
+static void report(scan *sc, const seg *where, const char *desc)
+{
+	char text[PROP_FIELD_MAX];
+	const char *path = text;
+	path_text(where, text, sizeof(text));
 	size_t n = sc->strip != NULL ? strlen(sc->strip) : 0;
 	if (n > 0 && strncmp(path, sc->strip, n) == 0) {
 		path += n;
@@ -38,17 +55,17 @@ static void report(scan *sc, const char *path, const char *desc)
 	prop_violation_add(sc->vs, path, desc);
 }
 
-static void check_string(scan *sc, const char *path, const uint8_t *s, size_t len)
+static void check_string(scan *sc, const seg *where, const uint8_t *s, size_t len)
 {
 	if (memchr(s, 0, len) != NULL) {
-		report(sc, path, "must not contain U+0000");
+		report(sc, where, "must not contain U+0000");
 	} else if (!prop_utf8_valid(s, len, NULL)) {
-		report(sc, path, "must be valid UTF-8");
+		report(sc, where, "must be valid UTF-8");
 	}
 }
 
 static int walk(scan *sc, const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
-                const char *prefix, unsigned depth)
+                const seg *parent, unsigned depth)
 {
 	size_t pos = 0;
 	if (depth > PBSCAN_MAX_DEPTH) {
@@ -91,14 +108,12 @@ static int walk(scan *sc, const uint8_t *buf, size_t len, const ProtobufCMessage
 			if (f == NULL) {
 				break; // unknown field: protobuf-c skips it too
 			}
-			char path[PROP_FIELD_MAX];
-			snprintf(path, sizeof(path), "%s%s", prefix, f->name);
+			seg here = {.parent = parent, .name = f->name};
 			if (f->type == PROTOBUF_C_TYPE_STRING) {
-				check_string(sc, path, body, (size_t)v);
+				check_string(sc, &here, body, (size_t)v);
 			} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				char sub[PROP_FIELD_MAX];
-				snprintf(sub, sizeof(sub), "%s%s.", prefix, f->name);
-				if (walk(sc, body, (size_t)v, f->descriptor, sub, depth + 1) != 0) {
+				if (walk(sc, body, (size_t)v, f->descriptor, &here, depth + 1) !=
+				    0) {
 					return -1;
 				}
 			}
@@ -118,5 +133,5 @@ int pbscan_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescrip
 	if (buf == NULL) {
 		return len == 0 ? 0 : -1;
 	}
-	return walk(&sc, buf, len, desc, "", 0);
+	return walk(&sc, buf, len, desc, NULL, 0);
 }

@@ -55,12 +55,25 @@ void prop_service_destroy(prop_service *s)
 	free(s);
 }
 
-void prop_call_init(prop_call *c, int64_t deadline_us, ProtobufCAllocator *alloc)
+void prop_call_init(prop_call *c, int64_t deadline_us, ProtobufCAllocator *alloc, prop_done done)
 {
 	memset(c, 0, sizeof(*c));
 	c->ctx.deadline_us = deadline_us;
 	c->ctx.alloc = alloc;
+	c->done = done;
 	prop_violations_init(&c->viol);
+}
+
+// The call a continuation belongs to: ctx is its first member.
+static prop_call *call_of(prop_ctx *ctx)
+{
+	return (prop_call *)(void *)ctx;
+}
+
+// Ends the use case (the call is the caller's after this).
+static void end(prop_call *c, nrpc_code rc, void *out)
+{
+	c->done(c, rc, rc == NRPC_OK ? out : NULL);
 }
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -125,13 +138,28 @@ static void count(obs_counter *ctr)
 	}
 }
 
-// After a committed create or update: the new row, and the owner's pages go.
-static void cache_after_write(prop_service *s, prop_call *c, const Property__V1__Property *p)
+// After a committed write: the cache learns it (ports.h, after_write), then
+// the call ends with `code` and `out`.
+static void cache_caught_up(prop_ctx *ctx, nrpc_code rc)
 {
-	if (have_cache(s)) {
-		s->cache.ops->put(s->cache.self, &c->ctx, p);
-		s->cache.ops->owner_invalidate(s->cache.self, &c->ctx, p->owner_id);
+	prop_call *c = call_of(ctx);
+	(void)rc; // the cache never fails a request
+	end(c, c->st.code, c->st.out);
+}
+
+static void after_write(prop_service *s, prop_call *c, const Property__V1__Property *row,
+                        const char *deleted_id, uint64_t deleted_version, const char *owner)
+{
+	c->st.code = NRPC_OK;
+	if (!have_cache(s)) {
+		end(c, NRPC_OK, c->st.out);
+		return;
 	}
+	c->st.change.row = row;
+	c->st.change.id = row != NULL ? row->id : deleted_id;
+	c->st.change.version = row != NULL ? row->version : deleted_version;
+	c->st.change.owner = owner;
+	s->cache.ops->after_write(s->cache.self, &c->ctx, &c->st.change, cache_caught_up);
 }
 
 // Hex SHA-256 of the message's serialization (protobuf-c packs fields in
@@ -191,145 +219,176 @@ static nrpc_code check_idem_key(prop_call *c, const char **key)
 	return NRPC_OK;
 }
 
-nrpc_code prop_create_property(prop_service *s, prop_call *c,
-                               const Property__V1__CreatePropertyRequest *req,
-                               Property__V1__Property **out)
+static void create_done(prop_ctx *ctx, nrpc_code rc)
+{
+	prop_call *c = call_of(ctx);
+	prop_service *s = c->st.svc;
+	if (rc != NRPC_OK) {
+		end(c, port_error(c, rc), NULL);
+		return;
+	}
+	if (c->st.replayed) {
+		end(c, NRPC_OK, c->st.out);
+		return;
+	}
+	count(s->created);
+	after_write(s, c, c->st.out, NULL, 0, c->st.out->owner_id);
+}
+
+void prop_create_property(prop_service *s, prop_call *c,
+                          const Property__V1__CreatePropertyRequest *req)
 {
 	Property__V1__CreatePropertyRequest r = *req; // shallow: strings stay borrowed
-	Property__V1__Property p = PROPERTY__V1__PROPERTY__INIT;
+	Property__V1__Property *p = &c->st.row;
 	const char *idem = NULL;
-	char hash[65];
-	bool replayed = false;
 	nrpc_code rc;
 
-	*out = NULL;
+	c->st.svc = s;
+	property__v1__property__init(p);
 	if ((rc = resolve_owner(c, &r)) != NRPC_OK) {
-		return rc;
+		end(c, rc, NULL);
+		return;
 	}
 	scan_payload(c, &property__v1__create_property_request__descriptor, NULL);
 	prop_validate_create(&r, &c->viol);
 	if (c->viol.n > 0) {
-		return invalid(c);
+		end(c, invalid(c), NULL);
+		return;
 	}
 	if ((rc = check_idem_key(c, &idem)) != NRPC_OK) {
-		return rc;
+		end(c, rc, NULL);
+		return;
 	}
 	if (r.status == PROPERTY__V1__PROPERTY_STATUS__PROPERTY_STATUS_UNSPECIFIED) {
 		r.status = PROPERTY__V1__PROPERTY_STATUS__PROPERTY_STATUS_DRAFT;
 	}
-	message_hash(&c->ctx, &r.base, hash);
-
-	p.owner_id = r.owner_id;
-	p.title = r.title;
-	p.description = r.description;
-	p.location = r.location;
-	p.price_cents = r.price_cents;
-	p.currency = r.currency;
-	p.bedrooms = r.bedrooms;
-	p.status = r.status;
-	rc = s->repo.ops->create(s->repo.self, &c->ctx, &p, idem, idem != NULL ? hash : NULL, out,
-	                         &replayed);
-	if (rc != NRPC_OK) {
-		*out = NULL;
-		return port_error(c, rc);
+	if (idem != NULL) {
+		message_hash(&c->ctx, &r.base, c->st.hash);
 	}
-	if (!replayed) {
-		cache_after_write(s, c, *out);
-		count(s->created);
-	}
-	return NRPC_OK;
+	p->owner_id = r.owner_id;
+	p->title = r.title;
+	p->description = r.description;
+	p->location = r.location;
+	p->price_cents = r.price_cents;
+	p->currency = r.currency;
+	p->bedrooms = r.bedrooms;
+	p->status = r.status;
+	s->repo.ops->create(s->repo.self, &c->ctx, p, idem, idem != NULL ? c->st.hash : NULL,
+	                    &c->st.out, &c->st.replayed, create_done);
 }
 
-nrpc_code prop_update_property(prop_service *s, prop_call *c,
-                               const Property__V1__UpdatePropertyRequest *req,
-                               Property__V1__Property **out)
+static void update_done(prop_ctx *ctx, nrpc_code rc)
+{
+	prop_call *c = call_of(ctx);
+	prop_service *s = c->st.svc;
+	if (rc != NRPC_OK) {
+		end(c, port_error(c, rc), NULL);
+		return;
+	}
+	count(s->updated);
+	after_write(s, c, c->st.out, NULL, 0, c->st.out->owner_id);
+}
+
+void prop_update_property(prop_service *s, prop_call *c,
+                          const Property__V1__UpdatePropertyRequest *req)
 {
 	static const Property__V1__Property empty = PROPERTY__V1__PROPERTY__INIT;
 	unsigned mask = 0;
-	char id[37];
-	nrpc_code rc;
 
-	*out = NULL;
+	c->st.svc = s;
 	scan_payload(c, &property__v1__update_property_request__descriptor, "property.");
 	prop_validate_update(req, &mask, &c->viol);
-	if (c->viol.n > 0 || !prop_uuid_canonical(req->id, id)) {
-		return invalid(c);
+	if (c->viol.n > 0 || !prop_uuid_canonical(req->id, c->st.id)) {
+		end(c, invalid(c), NULL);
+		return;
 	}
-	rc = s->repo.ops->update(s->repo.self, &c->ctx, id, req->expected_version, c->subject, mask,
-	                         req->property != NULL ? req->property : &empty, out);
-	if (rc != NRPC_OK) {
-		*out = NULL;
-		return port_error(c, rc);
-	}
-	cache_after_write(s, c, *out);
-	count(s->updated);
-	return NRPC_OK;
+	s->repo.ops->update(s->repo.self, &c->ctx, c->st.id, req->expected_version, c->subject,
+	                    mask, req->property != NULL ? req->property : &empty, &c->st.out,
+	                    update_done);
 }
 
-nrpc_code prop_delete_property(prop_service *s, prop_call *c,
-                               const Property__V1__DeletePropertyRequest *req)
+static void delete_done(prop_ctx *ctx, nrpc_code rc)
 {
-	Property__V1__Property *last = NULL;
-	char id[37];
-	nrpc_code rc;
-
-	scan_payload(c, &property__v1__delete_property_request__descriptor, NULL);
-	prop_validate_id(req->id, "id", &c->viol);
-	if (c->viol.n > 0 || !prop_uuid_canonical(req->id, id)) {
-		return invalid(c);
-	}
-	rc = s->repo.ops->remove(s->repo.self, &c->ctx, id, req->expected_version, c->subject,
-	                         &last);
+	prop_call *c = call_of(ctx);
+	prop_service *s = c->st.svc;
+	Property__V1__Property *last = c->st.out;
 	if (rc != NRPC_OK) {
-		return port_error(c, rc);
-	}
-	if (have_cache(s)) {
-		s->cache.ops->put_deleted(s->cache.self, &c->ctx, id, last->version);
-		s->cache.ops->owner_invalidate(s->cache.self, &c->ctx, last->owner_id);
+		end(c, port_error(c, rc), NULL);
+		return;
 	}
 	count(s->deleted);
-	return NRPC_OK;
+	c->st.out = NULL;
+	after_write(s, c, NULL, c->st.id, last->version, last->owner_id);
+}
+
+void prop_delete_property(prop_service *s, prop_call *c,
+                          const Property__V1__DeletePropertyRequest *req)
+{
+	c->st.svc = s;
+	scan_payload(c, &property__v1__delete_property_request__descriptor, NULL);
+	prop_validate_id(req->id, "id", &c->viol);
+	if (c->viol.n > 0 || !prop_uuid_canonical(req->id, c->st.id)) {
+		end(c, invalid(c), NULL);
+		return;
+	}
+	s->repo.ops->remove(s->repo.self, &c->ctx, c->st.id, req->expected_version, c->subject,
+	                    &c->st.out, delete_done);
 }
 
 // ---- reads ---------------------------------------------------------------------------------
 
-nrpc_code prop_get_property(prop_service *s, prop_call *c,
-                            const Property__V1__GetPropertyRequest *req,
-                            Property__V1__Property **out)
+static void get_loaded(prop_ctx *ctx, nrpc_code rc)
 {
-	char id[37];
-	nrpc_code rc;
+	prop_call *c = call_of(ctx);
+	prop_service *s = c->st.svc;
+	if (rc != NRPC_OK) {
+		if (rc == NRPC_NOT_FOUND) {
+			end(c, fail(c, rc, "property %s not found", c->st.id), NULL);
+			return;
+		}
+		end(c, port_error(c, rc), NULL);
+		return;
+	}
+	if (have_cache(s)) {
+		s->cache.ops->fill(s->cache.self, &c->ctx, c->st.out);
+	}
+	end(c, NRPC_OK, c->st.out);
+}
 
-	*out = NULL;
+static void get_looked_up(prop_ctx *ctx, nrpc_code rc)
+{
+	prop_call *c = call_of(ctx);
+	prop_service *s = c->st.svc;
+	(void)rc;
+	switch (c->st.cache_result) {
+	case PROP_CACHE_HIT:
+		end(c, NRPC_OK, c->st.out);
+		return;
+	case PROP_CACHE_GONE:
+		end(c, fail(c, NRPC_NOT_FOUND, "property %s not found", c->st.id), NULL);
+		return;
+	default:
+		c->st.out = NULL;
+		s->repo.ops->get(s->repo.self, &c->ctx, c->st.id, &c->st.out, get_loaded);
+	}
+}
+
+void prop_get_property(prop_service *s, prop_call *c, const Property__V1__GetPropertyRequest *req)
+{
+	c->st.svc = s;
 	scan_payload(c, &property__v1__get_property_request__descriptor, NULL);
 	prop_validate_id(req->id, "id", &c->viol);
-	if (c->viol.n > 0 || !prop_uuid_canonical(req->id, id)) {
-		return invalid(c);
+	if (c->viol.n > 0 || !prop_uuid_canonical(req->id, c->st.id)) {
+		end(c, invalid(c), NULL);
+		return;
 	}
 	if (have_cache(s)) {
-		switch (s->cache.ops->get(s->cache.self, &c->ctx, id, out)) {
-		case PROP_CACHE_HIT:
-			return NRPC_OK;
-		case PROP_CACHE_GONE:
-			*out = NULL;
-			return fail(c, NRPC_NOT_FOUND, "property %s not found", id);
-		default:
-			*out = NULL;
-			break;
-		}
+		s->cache.ops->get(s->cache.self, &c->ctx, c->st.id, &c->st.out, &c->st.cache_result,
+		                  get_looked_up);
+		return;
 	}
-	rc = s->repo.ops->get(s->repo.self, &c->ctx, id, out);
-	if (rc != NRPC_OK) {
-		*out = NULL;
-		if (rc == NRPC_NOT_FOUND) {
-			return fail(c, rc, "property %s not found", id);
-		}
-		return port_error(c, rc);
-	}
-	if (have_cache(s)) {
-		s->cache.ops->put(s->cache.self, &c->ctx, *out);
-	}
-	return NRPC_OK;
+	c->st.cache_result = PROP_CACHE_MISS;
+	get_looked_up(&c->ctx, NRPC_OK);
 }
 
 // Decodes a non-empty page token into *after; a token that this service did
@@ -372,67 +431,83 @@ static nrpc_code page_response(prop_service *s, prop_call *c, const prop_page *p
 	return NRPC_OK;
 }
 
-// The cached first page, or NULL (a miss, or bytes that do not decode).
-static Property__V1__ListPropertiesResponse *
-cached_page(prop_service *s, prop_call *c, const char *owner, const char *page_key, uint64_t *gen)
+static void list_loaded(prop_ctx *ctx, nrpc_code rc)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
-	if (s->cache.ops->owner_page_get(s->cache.self, &c->ctx, owner, page_key, &data, &len,
-	                                 gen) != PROP_CACHE_HIT) {
-		return NULL;
+	prop_call *c = call_of(ctx);
+	prop_service *s = c->st.svc;
+	if (rc != NRPC_OK) {
+		end(c, port_error(c, rc), NULL);
+		return;
 	}
-	return property__v1__list_properties_response__unpack(c->ctx.alloc, len, data);
+	if ((rc = page_response(s, c, &c->st.page, c->st.size, c->st.qhash, false, &c->st.list)) !=
+	    NRPC_OK) {
+		end(c, rc, NULL);
+		return;
+	}
+	if (c->st.use_cache) {
+		const Property__V1__ListPropertiesResponse *r = c->st.list;
+		size_t len = property__v1__list_properties_response__get_packed_size(r);
+		uint8_t *buf = prop_alloc(&c->ctx, len + 1);
+		property__v1__list_properties_response__pack(r, buf);
+		s->cache.ops->owner_page_fill(s->cache.self, &c->ctx, c->st.owner, c->st.page_key,
+		                              c->st.gen, buf, len);
+	}
+	end(c, NRPC_OK, c->st.list);
 }
 
-static void store_page(prop_service *s, prop_call *c, const char *owner, const char *page_key,
-                       uint64_t gen, const Property__V1__ListPropertiesResponse *r)
+static void list_from_store(prop_service *s, prop_call *c)
 {
-	size_t len = property__v1__list_properties_response__get_packed_size(r);
-	uint8_t *buf = prop_alloc(&c->ctx, len + 1);
-	property__v1__list_properties_response__pack(r, buf);
-	s->cache.ops->owner_page_put(s->cache.self, &c->ctx, owner, page_key, gen, buf, len);
+	s->repo.ops->list_by_owner(s->repo.self, &c->ctx, c->st.owner,
+	                           c->st.has_after ? &c->st.after : NULL, c->st.size + 1,
+	                           &c->st.page, list_loaded);
 }
 
-nrpc_code prop_list_by_owner(prop_service *s, prop_call *c,
-                             const Property__V1__ListPropertiesByOwnerRequest *req,
-                             Property__V1__ListPropertiesResponse **out)
+static void list_looked_up(prop_ctx *ctx, nrpc_code rc)
 {
-	const char *owner = str_or_empty(req->owner_id);
-	uint32_t size = prop_page_size(req->page_size);
-	uint64_t qhash = 0;
-	uint64_t gen = 0;
-	prop_cursor after = {0};
-	prop_page page = {0};
-	char page_key[PAGE_KEY_MAX];
-	bool has_after;
-	nrpc_code rc;
+	prop_call *c = call_of(ctx);
+	(void)rc;
+	if (c->st.cache_result == PROP_CACHE_HIT) {
+		// Served as stored, without decoding and encoding it again; a page
+		// that is not well-formed wire format (or holds a bad string) is a
+		// miss, and is replaced below.
+		prop_violations bad;
+		prop_violations_init(&bad);
+		if (pbscan_strings(c->st.data, c->st.len,
+		                   &property__v1__list_properties_response__descriptor, NULL,
+		                   &bad) == 0 &&
+		    bad.n == 0) {
+			c->packed = c->st.data;
+			c->packed_len = c->st.len;
+			c->done(c, NRPC_OK, NULL);
+			return;
+		}
+	}
+	list_from_store(c->st.svc, c);
+}
 
-	*out = NULL;
+void prop_list_by_owner(prop_service *s, prop_call *c,
+                        const Property__V1__ListPropertiesByOwnerRequest *req)
+{
+	c->st.svc = s;
+	c->st.owner = str_or_empty(req->owner_id);
+	c->st.size = prop_page_size(req->page_size);
 	scan_payload(c, &property__v1__list_properties_by_owner_request__descriptor, NULL);
 	prop_validate_list(req, &c->viol);
-	qhash = prop_token_owner_hash(owner);
-	has_after = decode_token(s, c, req->page_token, qhash, &after);
+	c->st.qhash = prop_token_owner_hash(c->st.owner);
+	c->st.has_after = decode_token(s, c, req->page_token, c->st.qhash, &c->st.after);
 	if (c->viol.n > 0) {
-		return invalid(c);
+		end(c, invalid(c), NULL);
+		return;
 	}
-	bool use_cache = have_cache(s) && !has_after;
-	snprintf(page_key, sizeof(page_key), "n=%u", size);
-	if (use_cache && (*out = cached_page(s, c, owner, page_key, &gen)) != NULL) {
-		return NRPC_OK;
+	c->st.use_cache = have_cache(s) && !c->st.has_after;
+	if (!c->st.use_cache) {
+		list_from_store(s, c);
+		return;
 	}
-	rc = s->repo.ops->list_by_owner(s->repo.self, &c->ctx, owner, has_after ? &after : NULL,
-	                                size + 1, &page);
-	if (rc != NRPC_OK) {
-		return port_error(c, rc);
-	}
-	if ((rc = page_response(s, c, &page, size, qhash, false, out)) != NRPC_OK) {
-		return rc;
-	}
-	if (use_cache) {
-		store_page(s, c, owner, page_key, gen, *out);
-	}
-	return NRPC_OK;
+	snprintf(c->st.page_key, sizeof(c->st.page_key), "n=%u", c->st.size);
+	s->cache.ops->owner_page_get(s->cache.self, &c->ctx, c->st.owner, c->st.page_key,
+	                             &c->st.data, &c->st.len, &c->st.gen, &c->st.cache_result,
+	                             list_looked_up);
 }
 
 static bool bbox_set(const Property__V1__BoundingBox *b)
@@ -443,19 +518,24 @@ static bool bbox_set(const Property__V1__BoundingBox *b)
 	                     b->max_latitude != 0.0 || b->max_longitude != 0.0);
 }
 
-nrpc_code prop_search_properties(prop_service *s, prop_call *c,
-                                 const Property__V1__SearchPropertiesRequest *req,
-                                 Property__V1__ListPropertiesResponse **out)
+static void search_loaded(prop_ctx *ctx, nrpc_code rc)
+{
+	prop_call *c = call_of(ctx);
+	if (rc != NRPC_OK) {
+		end(c, port_error(c, rc), NULL);
+		return;
+	}
+	rc = page_response(c->st.svc, c, &c->st.page, c->st.size, c->st.qhash, true, &c->st.list);
+	end(c, rc, c->st.list);
+}
+
+void prop_search_properties(prop_service *s, prop_call *c,
+                            const Property__V1__SearchPropertiesRequest *req)
 {
 	prop_search_query q = {0};
-	uint32_t size = prop_page_size(req->page_size);
-	prop_cursor after = {0};
-	prop_page page = {0};
-	uint64_t qhash;
-	bool has_after;
-	nrpc_code rc;
 
-	*out = NULL;
+	c->st.svc = s;
+	c->st.size = prop_page_size(req->page_size);
 	scan_payload(c, &property__v1__search_properties_request__descriptor, NULL);
 	prop_validate_search(req, &c->viol);
 	q.city = str_or_empty(req->city);
@@ -471,46 +551,42 @@ nrpc_code prop_search_properties(prop_service *s, prop_call *c,
 		q.max_lon = req->bbox->max_longitude;
 	}
 	q.status = (int)req->status;
-	qhash = prop_token_search_hash(&q);
-	has_after = decode_token(s, c, req->page_token, qhash, &after);
+	c->st.qhash = prop_token_search_hash(&q);
+	c->st.has_after = decode_token(s, c, req->page_token, c->st.qhash, &c->st.after);
 	if (c->viol.n > 0) {
-		return invalid(c);
+		end(c, invalid(c), NULL);
+		return;
 	}
-	rc = s->repo.ops->search(s->repo.self, &c->ctx, &q, has_after ? &after : NULL, size + 1,
-	                         &page);
-	if (rc != NRPC_OK) {
-		return port_error(c, rc);
-	}
-	return page_response(s, c, &page, size, qhash, true, out);
+	// The adapter copies the query's parameters before it returns.
+	s->repo.ops->search(s->repo.self, &c->ctx, &q, c->st.has_after ? &c->st.after : NULL,
+	                    c->st.size + 1, &c->st.page, search_loaded);
 }
 
-nrpc_code prop_read_events(prop_service *s, prop_call *c,
-                           const Property__V1__ReadEventsRequest *req,
-                           Property__V1__ReadEventsResponse **out)
+static void events_loaded(prop_ctx *ctx, nrpc_code rc)
 {
-	Property__V1__ReadEventsResponse *r = NULL;
-	Property__V1__Event **events = NULL;
-	size_t n = 0;
-	uint64_t last_seq = 0;
-	nrpc_code rc;
+	prop_call *c = call_of(ctx);
+	if (rc != NRPC_OK) {
+		end(c, port_error(c, rc), NULL);
+		return;
+	}
+	Property__V1__ReadEventsResponse *r = prop_alloc(&c->ctx, sizeof(*r));
+	property__v1__read_events_response__init(r);
+	r->events = c->st.events;
+	r->n_events = c->st.n_events;
+	r->last_seq = c->st.last_seq;
+	end(c, NRPC_OK, r);
+}
 
-	*out = NULL;
+void prop_read_events(prop_service *s, prop_call *c, const Property__V1__ReadEventsRequest *req)
+{
+	c->st.svc = s;
 	scan_payload(c, &property__v1__read_events_request__descriptor, NULL);
 	prop_validate_read_events(req, &c->viol);
 	if (c->viol.n > 0) {
-		return invalid(c);
+		end(c, invalid(c), NULL);
+		return;
 	}
-	rc = s->repo.ops->read_events(s->repo.self, &c->ctx, req->after_seq,
-	                              prop_events_limit(req->limit), str_or_empty(req->type_prefix),
-	                              &events, &n, &last_seq);
-	if (rc != NRPC_OK) {
-		return port_error(c, rc);
-	}
-	r = prop_alloc(&c->ctx, sizeof(*r));
-	property__v1__read_events_response__init(r);
-	r->events = events;
-	r->n_events = n;
-	r->last_seq = last_seq;
-	*out = r;
-	return NRPC_OK;
+	s->repo.ops->read_events(s->repo.self, &c->ctx, req->after_seq,
+	                         prop_events_limit(req->limit), str_or_empty(req->type_prefix),
+	                         &c->st.events, &c->st.n_events, &c->st.last_seq, events_loaded);
 }

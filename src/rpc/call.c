@@ -28,6 +28,8 @@ void call_begin(struct nrpc_call *c, int64_t now_us)
 	c->c_req = NULL;
 	c->c_m = NULL;
 	c->c_input = NULL;
+	c->c_packed = NULL;
+	c->c_packed_len = 0;
 	c->c_request_id = NULL;
 	c->c_traceparent = NULL;
 	c->c_subject = NULL;
@@ -246,7 +248,10 @@ nng_msg *call_build_reply(struct nrpc_call *c, const ProtobufCMessage *output)
 	}
 	resp.n_metadata = c->c_nmeta;
 	resp.metadata = c->c_meta;
-	if (c->c_code == NRPC_OK && output != NULL) {
+	if (c->c_code == NRPC_OK && c->c_packed != NULL) {
+		resp.payload.data = (uint8_t *)c->c_packed;
+		resp.payload.len = c->c_packed_len;
+	} else if (c->c_code == NRPC_OK && output != NULL) {
 		size_t n = protobuf_c_message_get_packed_size(output);
 		uint8_t *buf = arena_alloc(&c->c_arena, n);
 		protobuf_c_message_pack(output, buf);

@@ -17,12 +17,14 @@
 struct nrpc_method; // resolved method (server.c)
 
 struct nrpc_call {
-	arena c_arena;                    // every allocation of this call
-	int64_t c_start_us;               // receive time, CLOCK_MONOTONIC
-	int64_t c_deadline_us;            // absolute deadline, CLOCK_MONOTONIC
-	Rpc__V1__Request *c_req;          // the envelope (arena)
-	const struct nrpc_method *c_m;    // NULL until resolved
-	ProtobufCMessage *c_input;        // the unpacked payload (arena)
+	arena c_arena;                 // every allocation of this call
+	int64_t c_start_us;            // receive time, CLOCK_MONOTONIC
+	int64_t c_deadline_us;         // absolute deadline, CLOCK_MONOTONIC
+	Rpc__V1__Request *c_req;       // the envelope (arena)
+	const struct nrpc_method *c_m; // NULL until resolved
+	ProtobufCMessage *c_input;     // the unpacked payload (arena)
+	const uint8_t *c_packed;       // an output already serialized, or NULL
+	size_t c_packed_len;
 	const char *c_request_id;         // echoed or generated (arena)
 	const char *c_traceparent;        // valid traceparent or NULL
 	const char *c_subject;            // token's sub (arena) or NULL

@@ -183,7 +183,8 @@ static bool claim_seconds(const json_t *v, double *out)
 }
 
 // Checks the claims; on success copies "sub" into sub[subcap].
-static const char *check_claims(const json_t *claims, int64_t now, char *sub, size_t subcap)
+static const char *check_claims(const json_t *claims, int64_t now, char *sub, size_t subcap,
+                                double *exp_out)
 {
 	const json_t *jsub = json_object_get(claims, "sub");
 	if (jsub == NULL) {
@@ -227,12 +228,22 @@ static const char *check_claims(const json_t *claims, int64_t now, char *sub, si
 		}
 	}
 	memcpy(sub, sub_val, sub_len + 1);
+	*exp_out = exp;
 	return NULL;
 }
 
 int nrpc_jwt_verify(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
                     char *sub, size_t subcap, char *err, size_t errcap)
 {
+	int64_t until;
+	return nrpc_jwt_verify_until(secret, secret_len, token, now, sub, subcap, &until, err,
+	                             errcap);
+}
+
+int nrpc_jwt_verify_until(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
+                          char *sub, size_t subcap, int64_t *valid_until, char *err, size_t errcap)
+{
+	double exp = 0;
 	const char *why = NULL;
 	json_t *hdr = NULL;
 	json_t *claims = NULL;
@@ -296,7 +307,11 @@ int nrpc_jwt_verify(const uint8_t *secret, size_t secret_len, const char *token,
 		why = "malformed token claims";
 		goto out;
 	}
-	why = check_claims(claims, now, sub, subcap);
+	why = check_claims(claims, now, sub, subcap, &exp);
+	if (why == NULL) {
+		// Valid while now < exp (whole seconds, rounded up).
+		*valid_until = exp >= 9.2e18 ? INT64_MAX : (int64_t)ceil(exp);
+	}
 
 out:
 	json_decref(hdr);

@@ -13,6 +13,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "call.h"
 #include "nrpc/jwt.h"
 #include "tls.h"
+#include "tokcache.h"
 
 #define CONTEXTS_PER_WORKER 4    // requests that may wait for a worker, per worker
 #define MIN_CONTEXTS        64   // enough for inline calls (Health) at high concurrency
@@ -31,12 +33,13 @@
 #define DRAIN_SLICE_MS      5    // how often a drain looks at its counters
 #define DRAIN_GOAWAY_MS     1000 // longest a drain answers new arrivals UNAVAILABLE
 
-enum rctx_state { RCTX_IDLE, RCTX_RECV, RCTX_QUEUED, RCTX_SEND, RCTX_DONE };
+enum rctx_state { RCTX_IDLE, RCTX_RECV, RCTX_QUEUED, RCTX_ASYNC, RCTX_SEND, RCTX_DONE };
 
 struct nrpc_method {
 	char path[256]; // "/pkg.Service/Method"
 	const ProtobufCMethodDescriptor *md;
-	nrpc_handler handler; // NULL: unimplemented
+	nrpc_handler handler;             // NULL with async_handler NULL: unimplemented
+	nrpc_async_handler async_handler; // set: the method answers through nrpc_call_finish
 	unsigned flags;
 	void *arg;
 };
@@ -79,6 +82,7 @@ struct nrpc_server {
 	atomic_int inflight;       // received, not yet answered
 	pthread_t *threads;
 	int nthreads;
+	tokcache tokens; // recently verified tokens
 };
 
 static void reply_and_send(struct rctx *r, const ProtobufCMessage *out);
@@ -126,6 +130,7 @@ int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *de
 		for (size_t k = 0; k < n; k++) {
 			if (strcmp(impls[k].name, desc->methods[i].name) == 0) {
 				ms[i].handler = impls[k].handler;
+				ms[i].async_handler = impls[k].async_handler;
 				ms[i].flags = impls[k].flags;
 			}
 		}
@@ -152,9 +157,13 @@ static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
 		return nrpc_call_error(c, NRPC_UNAUTHENTICATED,
 		                       "authorization must be \"Bearer <token>\"");
 	char sub[NRPC_JWT_MAX_SUB + 1], err[128];
-	if (nrpc_jwt_verify(s->secret, s->cfg.auth_secret_len, h + 7, (int64_t)time(NULL), sub,
-	                    sizeof(sub), err, sizeof(err)) != 0)
-		return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "invalid token: %s", err);
+	int64_t now = (int64_t)time(NULL), until;
+	if (!tokcache_get(&s->tokens, h + 7, now, sub, sizeof(sub))) {
+		if (nrpc_jwt_verify_until(s->secret, s->cfg.auth_secret_len, h + 7, now, sub,
+		                          sizeof(sub), &until, err, sizeof(err)) != 0)
+			return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "invalid token: %s", err);
+		tokcache_put(&s->tokens, h + 7, sub, until);
+	}
 	c->c_subject = nrpc_call_strdup(c, sub);
 	return NRPC_OK;
 }
@@ -195,7 +204,7 @@ static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
 	c->c_m = find_method(s, c->c_req->method);
 	if (c->c_m == NULL)
 		return nrpc_call_error(c, NRPC_UNIMPLEMENTED, "unknown method");
-	if (c->c_m->handler == NULL)
+	if (c->c_m->handler == NULL && c->c_m->async_handler == NULL)
 		return nrpc_call_error(c, NRPC_UNIMPLEMENTED, "method %s is not implemented",
 		                       c->c_m->path);
 	const ProtobufCMessageDescriptor *in = c->c_m->md->input;
@@ -210,28 +219,59 @@ static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
 	return NRPC_OK;
 }
 
-// Runs the handler of a prepared call (any thread) and sends the reply.
+// The reply to a handler's outcome. A blocking handler that succeeded after
+// the deadline is answered DEADLINE_EXCEEDED (its caller has given up). An
+// asynchronous one is answered with what it did: it enforces its deadline
+// itself where that matters, and a write it committed late must not be
+// reported as failed (a retry would write it twice).
+static void finish(struct rctx *r, unsigned code, const ProtobufCMessage *out)
+{
+	struct nrpc_call *c = &r->call;
+	c->c_code = code;
+	if (code != NRPC_OK && c->c_message == NULL)
+		nrpc_call_error(c, code, "%s", nrpc_code_name(code));
+	if (code == NRPC_OK && c->c_m->async_handler == NULL && nrpc_now_us() > c->c_deadline_us) {
+		out = NULL;
+		c->c_packed = NULL;
+		code = nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+	}
+	if (code == NRPC_OK && out == NULL && c->c_packed == NULL)
+		nrpc_call_error(c, NRPC_INTERNAL, "handler returned no message");
+	reply_and_send(r, out);
+}
+
+// Runs the handler of a prepared call (any thread) and sends the reply; an
+// asynchronous handler replies through nrpc_call_finish instead.
 static void run_handler(struct rctx *r)
 {
 	struct nrpc_call *c = &r->call;
 	ProtobufCMessage *out = NULL;
 	if (nrpc_now_us() >= c->c_deadline_us) {
 		nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded before the call ran");
-	} else {
-		c->c_code = NRPC_OK;
-		unsigned code = c->c_m->handler(c, c->c_input, &out, c->c_m->arg);
-		c->c_code = code;
-		if (code != NRPC_OK && c->c_message == NULL)
-			nrpc_call_error(c, code, "%s", nrpc_code_name(code));
-		if (code == NRPC_OK && nrpc_now_us() > c->c_deadline_us) {
-			// The caller has given up by now; say so rather than pretend.
-			out = NULL;
-			nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded");
-		}
-		if (code == NRPC_OK && out == NULL)
-			nrpc_call_error(c, NRPC_INTERNAL, "handler returned no message");
+		reply_and_send(r, NULL);
+		return;
 	}
-	reply_and_send(r, out);
+	c->c_code = NRPC_OK;
+	if (c->c_m->async_handler != NULL) {
+		atomic_store(&r->state, RCTX_ASYNC);
+		c->c_m->async_handler(c, c->c_input, c->c_m->arg);
+		return; // r may already be serving its next request
+	}
+	unsigned code = c->c_m->handler(c, c->c_input, &out, c->c_m->arg);
+	finish(r, code, out);
+}
+
+void nrpc_call_finish_packed(nrpc_call *c, const uint8_t *payload, size_t len)
+{
+	c->c_packed = payload;
+	c->c_packed_len = len;
+	nrpc_call_finish(c, NRPC_OK, NULL);
+}
+
+void nrpc_call_finish(nrpc_call *c, nrpc_code code, const ProtobufCMessage *out)
+{
+	struct rctx *r = (struct rctx *)((char *)c - offsetof(struct rctx, call));
+	finish(r, code, out);
 }
 
 static void observe(nrpc_server *s, struct nrpc_call *c)
@@ -354,7 +394,7 @@ static void on_aio(void *arg)
 		reply_and_send(r, NULL);
 		return;
 	}
-	if (r->call.c_m->flags & NRPC_INLINE) {
+	if ((r->call.c_m->flags & NRPC_INLINE) || r->call.c_m->async_handler != NULL) {
 		run_handler(r);
 		return;
 	}
@@ -409,6 +449,7 @@ int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *e
 	}
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	tokcache_init(&s->tokens);
 	*out = s;
 	return 0;
 }
@@ -547,6 +588,10 @@ void nrpc_server_destroy(nrpc_server *s)
 			nng_msg *m = nng_aio_get_msg(r->aio);
 			if (m && atomic_load(&r->state) == RCTX_SEND)
 				nng_msg_free(m);
+			// An asynchronous call whose owner stopped before finishing it
+			// (its event loops are gone by now): only its memory is left.
+			if (atomic_load(&r->state) == RCTX_ASYNC)
+				call_end(&r->call);
 			nng_ctx_close(r->ctx);
 			nng_aio_free(r->aio);
 		}
@@ -575,6 +620,7 @@ void nrpc_server_destroy(nrpc_server *s)
 	free(s->secret);
 	pthread_mutex_destroy(&s->mtx);
 	pthread_cond_destroy(&s->cv);
+	tokcache_fini(&s->tokens);
 	if (closed)
 		free(s);
 	// else: the hung close thread still reads s->sock; leak the struct

@@ -104,6 +104,8 @@ static void queue_push(apg *p, apg_query *q)
 	p->qtail = q;
 	p->queued++;
 	obs_gauge_add(p->g_queue, 1);
+	obs_counter_add(p->c_waits, 1);
+	q->priv.queued_us = pgconn_now_us();
 }
 
 static void queue_unlink(apg *p, apg_query *q)
@@ -225,7 +227,28 @@ void apg_pump(apg *p)
 			return;
 		apg_query *q = p->qhead;
 		queue_unlink(p, q);
+		obs_histogram_observe(p->h_wait,
+		                      (double)(pgconn_now_us() - q->priv.queued_us) / 1e6);
 		apg_conn_send(c, q);
+	}
+}
+
+static bool any_ready(const apg *p)
+{
+	for (unsigned i = 0; i < p->nconn; i++)
+		if (p->conns[i].state == APG_C_READY)
+			return true;
+	return false;
+}
+
+void apg_fail_queued_if_down(apg *p)
+{
+	if (!p->connect_failing || any_ready(p))
+		return;
+	while (p->qhead != NULL) {
+		apg_query *q = p->qhead;
+		queue_unlink(p, q);
+		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database unavailable");
 	}
 }
 
@@ -250,6 +273,14 @@ void apg_submit(apg *p, apg_query *q)
 	if (q->deadline_us <= pgconn_now_us()) {
 		apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
 		             "deadline exceeded before the database call");
+		return;
+	}
+	if (p->connect_failing && !any_ready(p)) {
+		// Unreachable, and nothing connected: say so now rather than at
+		// the deadline (reconnects go on in the background). A connection
+		// that merely broke does not count: its reconnect may well succeed
+		// at once, and queued queries wait for it.
+		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database unavailable");
 		return;
 	}
 	if (p->qhead == NULL) {
@@ -369,6 +400,23 @@ int apg_create(apg **out, const apg_config *cfg, char *err, size_t errcap)
 	                           "Database queries sent and not answered yet.", NULL);
 	p->g_queue = obs_gauge_get(r, "propertyd_db_queue_depth",
 	                           "Database queries waiting for a connection.", NULL);
+	// The pool families keep the names dashboards and alerts know: a
+	// connection is "in use" while it has queries in flight.
+	static const double wait_bounds[] = {0.0001, 0.0005, 0.001, 0.005, 0.01,
+	                                     0.05,   0.1,    0.5,   1,     5};
+	p->g_size =
+	    obs_gauge_get(r, "propertyd_db_pool_size", "Database connections of the pools.", NULL);
+	p->g_in_use = obs_gauge_get(r, "propertyd_db_pool_in_use",
+	                            "Database connections with queries in flight.", NULL);
+	p->g_idle = obs_gauge_get(r, "propertyd_db_pool_idle",
+	                          "Database connections with nothing in flight.", NULL);
+	p->c_waits = obs_counter_get(r, "propertyd_db_pool_waits_total",
+	                             "Database queries that waited for room in a pipeline.", NULL);
+	p->h_wait = obs_histogram_get(r, "propertyd_db_pool_wait_seconds",
+	                              "Time database queries waited for room in a pipeline.", NULL,
+	                              wait_bounds, sizeof wait_bounds / sizeof wait_bounds[0]);
+	obs_gauge_add(p->g_size, p->nconn);
+	obs_gauge_add(p->g_idle, p->nconn);
 	p->c_reconnects = obs_counter_get(r, "propertyd_db_reconnects_total",
 	                                  "Database connections opened by the pool.", NULL);
 	p->c_rejected = obs_counter_get(r, "propertyd_db_queue_rejected_total",
@@ -422,6 +470,8 @@ void apg_destroy(apg *p)
 	// Callbacks that submit again add completions here; drain until none.
 	while (p->dhead != NULL)
 		deliver_one(p);
+	obs_gauge_add(p->g_size, -(double)p->nconn);
+	obs_gauge_add(p->g_idle, -(double)p->nconn);
 	event_free(p->done_ev);
 	event_free(p->deadline_ev);
 	free(p->conns);

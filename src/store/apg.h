@@ -49,7 +49,10 @@
 // Connection failures (socket error, server gone, backend terminated, a
 // FATAL/08xxx/57P0x error): every query in flight on that connection
 // completes with UNAVAILABLE "database unavailable"; queued queries wait for
-// another or the reconnected connection (until their deadline). Reconnects
+// another or the reconnected connection (until their deadline) -- unless the
+// server is unreachable: while the latest connect attempt failed and no
+// connection is up, queued and new queries complete with UNAVAILABLE at once
+// (a caller learns of an outage now, not at its deadline). Reconnects
 // run in the background: the first immediately, then after a back-off of
 // APG_BACKOFF_MIN_MS doubling to APG_BACKOFF_MAX_MS, each connect bounded by
 // connect_timeout_ms. The back-off is reset by the first successful result on
@@ -76,7 +79,11 @@
 // where they mean the same; several pools may share one registry, their
 // gauges are added to, never set): propertyd_db_query_duration_seconds{statement="<label>"}
 // (histogram: from sending a query to its last result), propertyd_db_reconnects_total
-// (connections opened), propertyd_db_pipeline_depth (gauge: queries in flight,
+// (connections opened), propertyd_db_pool_size / _in_use / _idle (gauges:
+// connections, those with at least one query in flight, the others),
+// propertyd_db_pool_waits_total and propertyd_db_pool_wait_seconds (queries
+// that found every pipeline full and waited in apg's queue, and for how
+// long), propertyd_db_pipeline_depth (gauge: queries in flight,
 // overdue ones included), propertyd_db_queue_depth (gauge: queries waiting in
 // apg's queue), propertyd_db_queue_rejected_total ("database busy"),
 // propertyd_db_cancels_total (cancel requests sent). A statement whose
@@ -170,6 +177,7 @@ struct apg_query {
 		unsigned entry;         // ... in this slot of its pipeline
 		unsigned heap;          // index in the deadline heap
 		int state;
+		int64_t queued_us; // when it entered the wait queue
 		nrpc_code code;
 		PGresult *res;
 		char err[APG_ERR_MAX];

@@ -66,7 +66,10 @@ static void ring_pop(apg_conn *c)
 {
 	apg *p = c->p;
 	if (c->ring[c->head].stmt != NULL) {
-		c->nq--;
+		if (--c->nq == 0) {
+			obs_gauge_add(p->g_in_use, -1);
+			obs_gauge_add(p->g_idle, 1);
+		}
 		p->in_flight--;
 		obs_gauge_add(p->g_depth, -1);
 	}
@@ -150,10 +153,14 @@ static void connect_failed(apg_conn *c, const char *why)
 		first_line(c->pg, msg, sizeof msg);
 	else
 		snprintf(msg, sizeof msg, "%s", why);
-	OBS_LOG(OBS_WARN, "database connect failed", OBS_I("conn", c->idx), OBS_S("error", msg));
+	if (c->fails == 0) // once per outage, not once per retry
+		OBS_LOG(OBS_WARN, "database connect failed", OBS_I("conn", c->idx),
+		        OBS_S("error", msg));
 	c->p->healthy = false;
+	c->p->connect_failing = true;
 	drop_session(c);
 	schedule_reconnect(c);
+	apg_fail_queued_if_down(c->p);
 }
 
 // ---- writing ----------------------------------------------------------------------------------
@@ -208,7 +215,10 @@ void apg_conn_send(apg_conn *c, apg_query *q)
 	e->deadline_us = q->deadline_us;
 	// A cancel request still on its way can stop this one too.
 	e->exposed = c->cancel_us != 0 && e->sent_us - c->cancel_us < APG_CANCEL_EXPOSURE_MS * 1000;
-	c->nq++;
+	if (c->nq++ == 0) {
+		obs_gauge_add(p->g_in_use, 1);
+		obs_gauge_add(p->g_idle, -1);
+	}
 	p->in_flight++;
 	obs_gauge_add(p->g_depth, 1);
 	q->priv.state = APG_Q_SENT;
@@ -505,6 +515,7 @@ static void conn_ready(apg_conn *c)
 	}
 	c->state = APG_C_READY;
 	p->healthy = true;
+	p->connect_failing = false;
 	obs_counter_add(p->c_reconnects, 1);
 	OBS_LOG(OBS_INFO, "database connected", OBS_I("conn", c->idx),
 	        OBS_I("backend_pid", PQbackendPID(c->pg)));

@@ -58,8 +58,9 @@ struct apg {
 	int stmt_timeout_ms, connect_ms, slow_ms;
 	bool no_prepare;
 	bool healthy;
-	bool closing; // apg_destroy runs
-	bool *alive;  // on_done's stack flag, cleared by apg_destroy
+	bool connect_failing; // the last connect attempt failed (server unreachable)
+	bool closing;         // apg_destroy runs
+	bool *alive;          // on_done's stack flag, cleared by apg_destroy
 	apg_conn *conns;
 
 	const apg_stmt *stmts[APG_MAX_STMTS];
@@ -77,7 +78,9 @@ struct apg {
 	int64_t deadline_at; // what deadline_ev is set for; 0 = not set
 
 	unsigned in_flight;
-	obs_gauge *g_depth, *g_queue;
+	obs_gauge *g_depth, *g_queue, *g_size, *g_in_use, *g_idle;
+	obs_counter *c_waits;
+	obs_histogram *h_wait;
 	obs_counter *c_reconnects, *c_rejected, *c_cancels;
 };
 
@@ -89,6 +92,10 @@ const char *apg_label(const apg_stmt *s);
 void apg_complete(apg *p, apg_query *q, nrpc_code code, PGresult *res, const char *err);
 // Sends queued queries while a connection has room.
 void apg_pump(apg *p);
+// While the server is unreachable (the last connect failed) with no
+// connection up, completes every queued query with
+// UNAVAILABLE (they would otherwise wait for their deadline).
+void apg_fail_queued_if_down(apg *p);
 
 // apg_conn.c
 int apg_conn_init(apg *p, apg_conn *c, unsigned idx);

@@ -32,37 +32,117 @@
 // and statements per outbox_prune call (bounded time per call).
 #define OUTBOX_PRUNE_BATCH       10000
 #define OUTBOX_PRUNE_MAX_BATCHES 100
+// Claimed ids looked at per claim when moving the floor over a run of them:
+// bounds a claim's work after a long stall (the floor then moves this far
+// per claim).
+#define OUTBOX_RUN_MAX 10000
+
+// ROWMAP_EVENT_COLS with seq taken from the (seq, ins_id) pairs under alias
+// `s` (event_log keeps a legacy seq column, so a bare "seq" would be
+// ambiguous). Same columns, same order.
+#define OUTBOX_EVENT_COLS(s)                                                                       \
+	s ".seq, id, type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS
 
 struct outbox {
 	char *conninfo;
-	PGconn *pg;   // NULL while disconnected: the next call reconnects
-	bool leading; // this session holds the relay lock
+	PGconn *pg;    // NULL while disconnected: the next call reconnects
+	bool leading;  // this session holds the relay lock
+	bool prepared; // the claim is prepared on this connection
 };
 
-static const char sql_claim[] =
-    "WITH batch AS (SELECT ins_id FROM event_log WHERE seq IS NULL "
-    "ORDER BY ins_id LIMIT $1::int FOR UPDATE), "
-    "numbered AS (SELECT ins_id, row_number() OVER (ORDER BY ins_id) AS rn, "
-    "count(*) OVER () AS n FROM batch), "
-    "st AS (UPDATE relay_state SET last_seq = last_seq + (SELECT count(*) FROM numbered) "
-    "WHERE id = 1 AND EXISTS (SELECT 1 FROM numbered) RETURNING last_seq), "
-    "upd AS (UPDATE event_log e SET seq = st.last_seq - numbered.n + numbered.rn "
-    "FROM numbered, st WHERE e.ins_id = numbered.ins_id RETURNING e.*) "
-    "SELECT " ROWMAP_EVENT_COLS " FROM upd ORDER BY seq";
+// Session settings, on each (re)connect. Every outbox statement walks an
+// index over a short range (above the floor, the oldest seqs, one row of
+// relay_state), so sequential scans are ruled out for this session: the
+// claim is prepared once, and a plan made while the tables were small (a new
+// database, statistics not gathered yet) would otherwise go on scanning
+// whole tables every few ms. That setting inflates plan costs past the JIT
+// thresholds, and compiling the claim took about a second: no JIT either.
+static const char sql_session[] = "SELECT set_config('statement_timeout', '" STORE_STR(
+    OUTBOX_STATEMENT_TIMEOUT_MS) "', false), set_config('enable_seqscan', 'off', false), "
+                                 "set_config('jit', 'off', false)";
 
+// Claims the oldest unclaimed rows (by ins_id) above relay_state.floor_ins,
+// numbers them after last_seq, records the pairs in event_seq and returns the
+// events in seq order; in the same statement it moves the floor up and keeps
+// the gap horizon (hz_ins, hz_xid) going (see the 0003 migration). Every part
+// reads the one snapshot of the statement, which is also the one whose xmin
+// decides whether the horizon is settled. Claims are serialized on the
+// relay_state row; a claim that raced another one fails on event_seq's unique
+// ins_id instead of numbering a row twice. relay_state is written only when
+// something changed, so an idle relay writes nothing.
+//   r:        the state, and whether every transaction older than hz_xid ended
+//   head:     the last ins_id handed out so far
+//   batch:    the unclaimed rows, at most $1 (each checked by one index probe)
+//   run:      the floor moved over consecutive claimed ids (old pairs or batch)
+//   d:        the new floor, horizon and how hz_xid changes (0 clear, 1 this
+//             transaction's id, 2 keep)
+// The lookups by ins_id are LATERAL ... LIMIT 1 so that each one stays an
+// index probe whatever the statistics said when the claim was prepared.
+#define FLOOR "(SELECT floor_ins FROM r)"
+static const char sql_claim[] =
+    "WITH r AS (SELECT floor_ins, hz_ins, hz_xid, hz_xid IS NOT NULL AND "
+    "pg_snapshot_xmin(pg_current_snapshot()) >= hz_xid AS settled "
+    "FROM relay_state WHERE id = 1), "
+    "head AS (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS h "
+    "FROM event_log_ins_id_seq), "
+    "batch AS (SELECT e.ins_id FROM event_log e "
+    "LEFT JOIN LATERAL (SELECT true AS y FROM event_seq s WHERE s.ins_id = e.ins_id LIMIT 1) p "
+    "ON true WHERE e.ins_id > " FLOOR " AND p.y IS NULL ORDER BY e.ins_id LIMIT $1::int), "
+    "numbered AS (SELECT ins_id, row_number() OVER (ORDER BY ins_id) AS rn FROM batch), "
+    "agg AS (SELECT count(*) AS n, max(ins_id) AS top FROM batch), "
+    "run AS (SELECT " FLOOR " + count(*) AS to_ins FROM (SELECT u.ins_id, "
+    "row_number() OVER (ORDER BY u.ins_id) AS k FROM ((SELECT s.ins_id FROM event_seq s "
+    "WHERE s.ins_id > " FLOOR " ORDER BY s.ins_id LIMIT " STORE_STR(
+        OUTBOX_RUN_MAX) ") "
+                        "UNION ALL SELECT ins_id FROM batch) u) w WHERE w.ins_id = " FLOOR
+                        " + w.k), "
+                        "c AS (SELECT r.*, head.h, agg.n, greatest(run.to_ins, CASE WHEN "
+                        "r.settled THEN CASE WHEN agg.n < $1::int THEN r.hz_ins "
+                        "ELSE least(r.hz_ins, agg.top) END ELSE r.floor_ins END) AS fl "
+                        "FROM r, head, agg, run), "
+                        "d AS (SELECT c.*, CASE WHEN fl >= h THEN NULL "
+                        "WHEN settled OR hz_ins IS NULL OR hz_ins <= fl THEN h ELSE hz_ins END "
+                        "AS new_hz_ins, CASE WHEN fl >= h OR settled OR hz_ins IS NULL OR "
+                        "hz_ins <= fl THEN 0 WHEN hz_xid IS NULL THEN 1 ELSE 2 END AS xmode "
+                        "FROM c), "
+                        "st AS (UPDATE relay_state rs SET last_seq = rs.last_seq + d.n, "
+                        "floor_ins = greatest(rs.floor_ins, d.fl), hz_ins = d.new_hz_ins, "
+                        "hz_xid = CASE d.xmode WHEN 1 THEN pg_current_xact_id() WHEN 2 "
+                        "THEN d.hz_xid END FROM d WHERE rs.id = 1 AND (d.n > 0 OR "
+                        "d.fl <> d.floor_ins OR d.new_hz_ins IS DISTINCT FROM d.hz_ins OR "
+                        "d.xmode = 1 OR (d.xmode = 0 AND d.hz_xid IS NOT NULL)) "
+                        "RETURNING rs.last_seq), "
+                        "ins AS (INSERT INTO event_seq (seq, ins_id) "
+                        "SELECT st.last_seq - d.n + b.rn, b.ins_id FROM st, d, numbered b "
+                        "RETURNING seq, ins_id) "
+                        "SELECT " OUTBOX_EVENT_COLS(
+                            "i") " FROM ins i CROSS JOIN LATERAL (SELECT * FROM event_log e "
+                                 "WHERE e.ins_id = i.ins_id LIMIT 1) e ORDER BY i.seq";
+#undef FLOOR
+
+// Rows above the floor without a pair: claimed by nobody yet.
 static const char sql_lag[] =
     "SELECT count(*), coalesce((" STORE_NOW_US_SQL " - min(occurred_at_us)) / 1000, 0) "
-    "FROM event_log WHERE seq IS NULL";
+    "FROM event_log e WHERE e.ins_id > (SELECT floor_ins FROM relay_state WHERE id = 1) "
+    "AND NOT EXISTS (SELECT 1 FROM event_seq s WHERE s.ins_id = e.ins_id)";
 
-// The oldest published rows by seq, deleted if older than the retention.
+// The oldest published events by seq, deleted if older than the retention:
+// the row and its pair in one statement (a pair deleted alone would make the
+// row unclaimed again). A pair whose row is gone is deleted too.
 static const char sql_prune_events[] =
-    "WITH old AS (SELECT ins_id, occurred_at_us FROM event_log WHERE seq IS NOT NULL "
-    "ORDER BY seq LIMIT " STORE_STR(
+    "WITH old AS (SELECT ins_id FROM event_seq ORDER BY seq LIMIT " STORE_STR(
         OUTBOX_PRUNE_BATCH) "), "
-                            "del AS (DELETE FROM event_log e USING old WHERE e.ins_id = old.ins_id "
-                            "AND old.occurred_at_us < " STORE_NOW_US_SQL
-                            " - $1::bigint * 1000000 RETURNING 1) "
-                            "SELECT count(*) FROM del";
+                            "doomed AS (SELECT old.ins_id, e.ins_id IS NOT NULL AS has_row "
+                            "FROM old LEFT JOIN event_log e ON e.ins_id = old.ins_id "
+                            "WHERE e.ins_id IS NULL OR e.occurred_at_us < " STORE_NOW_US_SQL
+                            " - $1::bigint * 1000000), "
+                            "del AS (DELETE FROM event_log e USING doomed "
+                            "WHERE doomed.has_row AND e.ins_id = doomed.ins_id RETURNING "
+                            "e.ins_id), "
+                            "unpair AS (DELETE FROM event_seq s WHERE s.ins_id IN "
+                            "(SELECT ins_id FROM del UNION ALL "
+                            "SELECT ins_id FROM doomed WHERE NOT has_row) RETURNING 1) "
+                            "SELECT count(*) FROM unpair";
 
 static const char sql_prune_keys[] =
     "WITH old AS (SELECT owner_id, key FROM idempotency_keys WHERE created_at_us "
@@ -77,16 +157,27 @@ static void disconnect(outbox *o)
 	PQfinish(o->pg);
 	o->pg = NULL;
 	o->leading = false;
+	o->prepared = false;
 }
 
 // Runs one statement; returns its result (TUPLES_OK / COMMAND_OK) or NULL.
 // A broken connection is closed (the next call reconnects).
-static PGresult *run(outbox *o, const char *sql, int n, const char *const *vals)
+// With a name, runs the statement prepared under that name (sql is then
+// ignored); with prepare, prepares sql under that name instead.
+static PGresult *run_as(outbox *o, const char *name, const char *sql, int n,
+                        const char *const *vals, bool prepare)
 {
 	int64_t guard =
 	    pgconn_now_us() + (int64_t)(OUTBOX_STATEMENT_TIMEOUT_MS + OUTBOX_GUARD_MS) * 1000;
 	PGresult *last = NULL;
-	if (!PQsendQueryParams(o->pg, sql, n, NULL, vals, NULL, NULL, 0))
+	int sent;
+	if (prepare)
+		sent = PQsendPrepare(o->pg, name, sql, n, NULL);
+	else if (name != NULL)
+		sent = PQsendQueryPrepared(o->pg, name, n, vals, NULL, NULL, 0);
+	else
+		sent = PQsendQueryParams(o->pg, sql, n, NULL, vals, NULL, NULL, 0);
+	if (!sent)
 		goto lost;
 	for (;;) {
 		while (PQisBusy(o->pg)) {
@@ -115,6 +206,11 @@ lost:
 	return NULL;
 }
 
+static PGresult *run(outbox *o, const char *sql, int n, const char *const *vals)
+{
+	return run_as(o, NULL, sql, n, vals, false);
+}
+
 // 0 when connected (reconnecting if needed), -1 when the database is unreachable.
 static int ensure(outbox *o)
 {
@@ -128,8 +224,7 @@ static int ensure(outbox *o)
 		OBS_LOG(OBS_WARN, "outbox connect failed", OBS_S("error", err));
 		return -1;
 	}
-	PGresult *r =
-	    run(o, "SET statement_timeout = " STORE_STR(OUTBOX_STATEMENT_TIMEOUT_MS), 0, NULL);
+	PGresult *r = run(o, sql_session, 0, NULL);
 	if (r == NULL)
 		return -1;
 	PQclear(r);
@@ -256,7 +351,17 @@ int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events)
 	char lim[24];
 	snprintf(lim, sizeof lim, "%zu", max);
 	const char *vals[1] = {lim};
-	PGresult *r = run(o, sql_claim, 1, vals);
+	// The claim runs every few ms under load: prepared once per connection,
+	// it is not parsed and planned each time (planning took longer than
+	// running it).
+	if (!o->prepared) {
+		PGresult *p = run_as(o, "outbox_claim", sql_claim, 1, NULL, true);
+		if (p == NULL)
+			return -1;
+		PQclear(p);
+		o->prepared = true;
+	}
+	PGresult *r = run_as(o, "outbox_claim", NULL, 1, vals, false);
 	if (r == NULL)
 		return -1;
 	int rows = PQntuples(r);

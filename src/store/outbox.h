@@ -5,8 +5,13 @@
 // Leadership: the instance holding the advisory lock is the only one that
 // assigns seq and publishes. seq is assigned by outbox_claim() in one
 // transaction, serialized on a single relay_state row, so it is gap-free and
-// strictly increasing whatever order writers committed in (rows are found by
-// "seq IS NULL", never by trusting bigserial order).
+// strictly increasing whatever order writers committed in. A claim never
+// rewrites the wide event_log row: it inserts a narrow (seq, ins_id) pair
+// into event_seq, and a row is unclaimed while it has no pair. Unclaimed rows
+// are looked for only above relay_state.floor_ins, which moves up only over
+// ids that are claimed or can no longer appear (the 0003 migration explains
+// why an id that a slow writer holds is never passed), never by trusting
+// bigserial order.
 //
 // Threads: an outbox is used by one thread (the relay's). Calls block, each
 // bounded by a statement_timeout. Every call that fails because the
@@ -43,9 +48,11 @@ int outbox_notify(outbox *o);
 // outbox_events_free(). Returns the count (0..max) or -1 on error.
 int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events);
 void outbox_events_free(Property__V1__Event **events, size_t n);
-// Rows appended but not yet assigned a seq, and the age of the oldest in ms.
+// Rows appended but not yet assigned a seq (committed ones the claim would
+// find), and the age of the oldest in ms.
 int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms);
-// Deletes published events older than retention_s; returns rows deleted or -1.
+// Deletes published events older than retention_s (each row with its
+// event_seq pair, in one statement); returns rows deleted or -1.
 int64_t outbox_prune(outbox *o, int64_t retention_s);
 
 #endif

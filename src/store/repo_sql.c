@@ -126,10 +126,14 @@ static const char sql_list_after[] =
 
 // $1 after seq $2 type prefix $3 limit. Always one row at least (relay_state):
 // last_seq, then ROWMAP_EVENT_COLS (NULL when no event matched).
+// Seqs are in event_seq (seq, ins_id), joined to the row; event_log's own seq
+// column is a legacy one, hence the qualified s.seq (the same columns and
+// order as ROWMAP_EVENT_COLS).
 static const char sql_read_events[] =
-    "SELECT r.last_seq, e.* FROM relay_state r LEFT JOIN LATERAL (SELECT " ROWMAP_EVENT_COLS
-    " FROM event_log WHERE seq > $1::bigint AND starts_with(type, $2::text) "
-    "ORDER BY seq LIMIT $3::int) e ON true WHERE r.id = 1";
+    "SELECT r.last_seq, e.* FROM relay_state r LEFT JOIN LATERAL (SELECT s.seq, id, type, "
+    "occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS " FROM event_seq s "
+    "JOIN event_log l ON l.ins_id = s.ins_id WHERE s.seq > $1::bigint "
+    "AND starts_with(type, $2::text) ORDER BY s.seq LIMIT $3::int) e ON true WHERE r.id = 1";
 
 static const struct {
 	const char *name;

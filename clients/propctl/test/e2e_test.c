@@ -291,11 +291,11 @@ int main(int argc, char **argv)
 	url = urlbuf;
 
 	static const nrpc_method_impl health[] = {
-	    {"Check", health_check, NRPC_OPEN | NRPC_INLINE},
+	    {.name = "Check", .handler = health_check, .flags = NRPC_OPEN | NRPC_INLINE},
 	};
 	static const nrpc_method_impl props[] = {
-	    {"GetProperty", get_property, 0},
-	    {"CreateProperty", create_property, 0},
+	    {.name = "GetProperty", .handler = get_property},
+	    {.name = "CreateProperty", .handler = create_property},
 	};
 	nrpc_server_config cfg = {
 	    .url = url,

@@ -13,6 +13,7 @@
 
 #include "cache/pending.h"
 #include "cache/redis_cache.h"
+#include "cache_sync.h"
 #include "common.h"
 
 // Bounds of the polling loops (not timing assertions: only "it happens").
@@ -93,21 +94,23 @@ static bool wait_up(cache *c)
 	return false;
 }
 
-static cache *make_cache(int port)
+// The cache for the Redis on `port`, on a loop of its own; NULL on failure.
+static cache *make_cache(cache_rig *r, int port)
 {
 	char url[64], err[256];
-	cache *c = NULL;
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-	if (cache_create(&c, url, 4, NULL, err, sizeof(err)) != 0)
+	if (rig_open(r, url, 4, NULL, err, sizeof(err)) != 0) {
 		printf("cache_create: %s\n", err);
-	return c;
+		return NULL;
+	}
+	return r->c;
 }
 
 static void case_closed_port(void)
 {
 	int port = free_port();
-	cache *c = make_cache(port);
-	prop_cache pc;
+	cache_rig r;
+	cache *c = make_cache(&r, port);
 	test_req q;
 	Property__V1__Property p = prop("11111111-1111-1111-1111-111111111111", "x", 1), *g = NULL;
 	uint8_t *data = NULL;
@@ -117,21 +120,20 @@ static void case_closed_port(void)
 	CHECK(c != NULL, "create failed on a closed port");
 	if (c == NULL)
 		return;
-	pc = cache_port(c);
 	req_init(&q);
 	CHECK(!cache_available(c), "available on a closed port");
 	for (int i = 0; i < 100; i++) {
-		pc.ops->put(pc.self, &q.ctx, &p);
-		pc.ops->put_deleted(pc.self, &q.ctx, p.id, 1);
-		pc.ops->owner_invalidate(pc.self, &q.ctx, "o");
-		pc.ops->owner_page_put(pc.self, &q.ctx, "o", "k", 0, (const uint8_t *)"x", 1);
-		CHECK(pc.ops->get(pc.self, &q.ctx, p.id, &g) == PROP_CACHE_MISS, "get not a miss");
-		CHECK(pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen) ==
-		          PROP_CACHE_MISS,
+		cs_fill(&r, &q.ctx, &p);
+		cs_write(&r, &q.ctx, &p);
+		cs_write_deleted(&r, &q.ctx, p.id, 1, p.owner_id);
+		cs_invalidate_owner(&r, &q.ctx, "o");
+		cs_page_fill(&r, &q.ctx, "o", "k", 0, (const uint8_t *)"x", 1);
+		CHECK(cs_get(&r, &q.ctx, p.id, &g) == PROP_CACHE_MISS, "get not a miss");
+		CHECK(cs_page_get(&r, &q.ctx, "o", "k", &data, &len, &gen) == PROP_CACHE_MISS,
 		      "page get not a miss");
 	}
 	arena_fini(&q.arena);
-	cache_destroy(c);
+	rig_close(&r);
 }
 
 // Frozen Redis: a write that times out and one made while down are replayed
@@ -140,8 +142,8 @@ static void case_frozen(void)
 {
 	int port = free_port();
 	pid_t pid = start_redis(port);
+	cache_rig r;
 	cache *c;
-	prop_cache pc;
 	test_req q;
 	const char *id = "22222222-2222-2222-2222-222222222222";
 	Property__V1__Property v1 = prop(id, "v1", 1), v2 = prop(id, "v2", 2), *g = NULL;
@@ -152,50 +154,48 @@ static void case_frozen(void)
 	CHECK(pid > 0, "no redis-server");
 	if (pid <= 0)
 		return;
-	c = make_cache(port);
+	c = make_cache(&r, port);
 	CHECK(c != NULL && cache_available(c), "cache not up at start");
 	if (c == NULL) {
 		stop_redis(pid);
 		return;
 	}
-	pc = cache_port(c);
 	req_init(&q);
-	pc.ops->put(pc.self, &q.ctx, &v1);
-	pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen);
-	pc.ops->owner_page_put(pc.self, &q.ctx, "o", "k", gen, (const uint8_t *)"page", 4);
-	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_HIT, "no hit before freezing");
-	CHECK(pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen) ==
-	          PROP_CACHE_HIT,
+	cs_write(&r, &q.ctx, &v1);
+	cs_page_get(&r, &q.ctx, "o", "k", &data, &len, &gen);
+	cs_page_fill(&r, &q.ctx, "o", "k", gen, (const uint8_t *)"page", 4);
+	CHECK(cs_get(&r, &q.ctx, id, &g) == PROP_CACHE_HIT, "no hit before freezing");
+	CHECK(cs_page_get(&r, &q.ctx, "o", "k", &data, &len, &gen) == PROP_CACHE_HIT,
 	      "no page hit before freezing");
 
 	kill(pid, SIGSTOP);
-	pc.ops->put(pc.self, &q.ctx, &v2); // times out: the cache goes down
+	cs_write(&r, &q.ctx, &v2); // times out: the cache goes down
 	CHECK(!cache_available(c), "still available after a timed-out write");
 	// While down: never sent, only the replay can deliver these.
-	pc.ops->put_deleted(pc.self, &q.ctx, id, 2);
-	pc.ops->owner_invalidate(pc.self, &q.ctx, "o");
-	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_MISS, "a hit while down");
+	cs_write_deleted(&r, &q.ctx, id, 2, v2.owner_id);
+	cs_invalidate_owner(&r, &q.ctx, "o");
+	CHECK(cs_get(&r, &q.ctx, id, &g) == PROP_CACHE_MISS, "a hit while down");
 	kill(pid, SIGCONT);
 
 	CHECK(wait_up(c), "the cache did not come back");
-	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_GONE,
+	CHECK(cs_get(&r, &q.ctx, id, &g) == PROP_CACHE_GONE,
 	      "the deletion made while down was not replayed");
-	CHECK(pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen) ==
-	          PROP_CACHE_MISS,
+	CHECK(cs_page_get(&r, &q.ctx, "o", "k", &data, &len, &gen) == PROP_CACHE_MISS,
 	      "a stale page was served after the outage");
 	arena_fini(&q.arena);
-	cache_destroy(c);
+	rig_close(&r);
 	stop_redis(pid);
 }
 
-// Redis restarted empty: the pooled connections from before are reopened,
-// and the cache serves again.
+// Redis restarted empty: the loop's connection from before is replaced (the
+// client reconnects on the first command after the cache came back), and the
+// cache serves again.
 static void case_restart(void)
 {
 	int port = free_port();
 	pid_t pid = start_redis(port);
+	cache_rig r;
 	cache *c;
-	prop_cache pc;
 	test_req q;
 	const char *id = "33333333-3333-3333-3333-333333333333";
 	Property__V1__Property v1 = prop(id, "v1", 1), v2 = prop(id, "v2", 2), *g = NULL;
@@ -203,30 +203,28 @@ static void case_restart(void)
 	CHECK(pid > 0, "no redis-server");
 	if (pid <= 0)
 		return;
-	c = make_cache(port);
+	c = make_cache(&r, port);
 	if (c == NULL) {
 		stop_redis(pid);
 		return;
 	}
-	pc = cache_port(c);
 	req_init(&q);
-	pc.ops->put(pc.self, &q.ctx, &v1);
+	cs_write(&r, &q.ctx, &v1);
 	stop_redis(pid);
-	pc.ops->put(pc.self, &q.ctx, &v2); // fails: down, v2 owed
+	cs_write(&r, &q.ctx, &v2); // fails: down, v2 owed
 	CHECK(!cache_available(c), "still available with Redis gone");
 	pid = start_redis(port);
 	CHECK(pid > 0, "no redis-server after the restart");
 	CHECK(wait_up(c), "the cache did not come back after the restart");
-	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_MISS, "fenced key not a miss");
-	pc.ops->put(pc.self, &q.ctx, &v1); // a late reader's fill: rejected by the fence
-	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_MISS, "v1 passed the fence");
-	pc.ops->put(pc.self, &q.ctx, &v2);
-	CHECK(pc.ops->get(pc.self, &q.ctx, id, &g) == PROP_CACHE_HIT && g != NULL &&
-	          g->version == 2,
+	CHECK(cs_get(&r, &q.ctx, id, &g) == PROP_CACHE_MISS, "fenced key not a miss");
+	cs_fill(&r, &q.ctx, &v1); // a late reader's fill: rejected by the fence
+	CHECK(cs_get(&r, &q.ctx, id, &g) == PROP_CACHE_MISS, "v1 passed the fence");
+	cs_fill(&r, &q.ctx, &v2); // a reader that loaded the current row
+	CHECK(cs_get(&r, &q.ctx, id, &g) == PROP_CACHE_HIT && g != NULL && g->version == 2,
 	      "no hit after the restart");
 	CHECK(cache_available(c), "went down again on an old connection");
 	arena_fini(&q.arena);
-	cache_destroy(c);
+	rig_close(&r);
 	stop_redis(pid);
 }
 
@@ -236,8 +234,8 @@ static void case_overflow(void)
 {
 	int port = free_port();
 	pid_t pid = start_redis(port);
+	cache_rig r;
 	cache *c;
-	prop_cache pc;
 	test_req q;
 	const char *keep = "44444444-4444-4444-4444-444444444444";
 	Property__V1__Property v1 = prop(keep, "v1", 1), *g = NULL;
@@ -249,36 +247,35 @@ static void case_overflow(void)
 	CHECK(pid > 0, "no redis-server");
 	if (pid <= 0)
 		return;
-	c = make_cache(port);
+	c = make_cache(&r, port);
 	if (c == NULL) {
 		stop_redis(pid);
 		return;
 	}
-	pc = cache_port(c);
 	req_init(&q);
-	pc.ops->put(pc.self, &q.ctx, &v1);
-	pc.ops->owner_invalidate(pc.self, &q.ctx, "o");
-	pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen);
-	pc.ops->owner_page_put(pc.self, &q.ctx, "o", "k", gen, (const uint8_t *)"page", 4);
+	cs_write(&r, &q.ctx, &v1);
+	cs_invalidate_owner(&r, &q.ctx, "o");
+	cs_page_get(&r, &q.ctx, "o", "k", &data, &len, &gen);
+	cs_page_fill(&r, &q.ctx, "o", "k", gen, (const uint8_t *)"page", 4);
+	CHECK(cs_page_get(&r, &q.ctx, "o", "k", &data, &len, &gen2) == PROP_CACHE_HIT,
+	      "no page hit before freezing");
 	kill(pid, SIGSTOP);
+	// Deletes of other owners' rows (owner-1): only the purge drops o's page.
 	for (int i = 0; i <= CACHE_PENDING_CAP; i++) {
 		snprintf(id, sizeof(id), "00000000-0000-0000-0000-%012d", i);
-		pc.ops->put_deleted(pc.self, &q.ctx, id, 1);
+		cs_write_deleted(&r, &q.ctx, id, 1, "owner-1");
 	}
 	kill(pid, SIGCONT);
 	CHECK(wait_up(c), "the cache did not come back after an overflow");
-	CHECK(pc.ops->get(pc.self, &q.ctx, keep, &g) == PROP_CACHE_MISS,
-	      "a key survived the purge");
-	CHECK(pc.ops->get(pc.self, &q.ctx, "00000000-0000-0000-0000-000000000007", &g) ==
-	          PROP_CACHE_GONE,
+	CHECK(cs_get(&r, &q.ctx, keep, &g) == PROP_CACHE_MISS, "a key survived the purge");
+	CHECK(cs_get(&r, &q.ctx, "00000000-0000-0000-0000-000000000007", &g) == PROP_CACHE_GONE,
 	      "a kept tombstone was not replayed");
-	CHECK(pc.ops->owner_page_get(pc.self, &q.ctx, "o", "k", &data, &len, &gen2) ==
-	              PROP_CACHE_MISS &&
+	CHECK(cs_page_get(&r, &q.ctx, "o", "k", &data, &len, &gen2) == PROP_CACHE_MISS &&
 	          gen2 > gen,
 	      "the purge kept a page or did not bump the generation (%llu -> %llu)",
 	      (unsigned long long)gen, (unsigned long long)gen2);
 	arena_fini(&q.arena);
-	cache_destroy(c);
+	rig_close(&r);
 	stop_redis(pid);
 }
 

@@ -4,11 +4,12 @@
 #include <stdlib.h>
 
 #include "cache/redis_cache.h"
+#include "cache_sync.h"
 #include "common.h"
 #include "obs/metrics.h"
 
+static cache_rig R; // the cache, on an event loop of its own
 static cache *C;
-static prop_cache P;
 static redisContext *RAW;
 static obs_registry *M;
 
@@ -21,8 +22,7 @@ static void flush(void)
 
 static int get(test_req *q, const char *id, Property__V1__Property **out)
 {
-	*out = NULL;
-	return P.ops->get(P.self, &q->ctx, id, out);
+	return cs_get(&R, &q->ctx, id, out);
 }
 
 static void case_round_trip(void)
@@ -31,14 +31,20 @@ static void case_round_trip(void)
 	Property__V1__Property p = prop("11111111-1111-1111-1111-111111111111", "flat", 1), *g;
 	req_init(&q);
 	CHECK(get(&q, p.id, &g) == PROP_CACHE_MISS, "absent key is not a miss");
-	P.ops->put(P.self, &q.ctx, &p);
-	CHECK(get(&q, p.id, &g) == PROP_CACHE_HIT, "no hit after put");
+	cs_fill(&R, &q.ctx, &p); // the reader that missed
+	CHECK(get(&q, p.id, &g) == PROP_CACHE_HIT, "no hit after fill");
 	if (g != NULL) {
 		CHECK(strcmp(g->id, p.id) == 0 && strcmp(g->title, "flat") == 0 &&
 		          g->version == 1 && g->price_cents == 123456 && g->bedrooms == 3 &&
 		          strcmp(g->currency, "EUR") == 0 && g->updated_at_us == p.updated_at_us,
 		      "fields differ after the round trip");
 	}
+	// The same through the write side.
+	p = prop("11111111-1111-1111-1111-111111111112", "flat", 1);
+	cs_write(&R, &q.ctx, &p);
+	CHECK(get(&q, p.id, &g) == PROP_CACHE_HIT && g != NULL && strcmp(g->title, "flat") == 0 &&
+	          g->version == 1,
+	      "no hit after after_write");
 	arena_fini(&q.arena);
 }
 
@@ -48,12 +54,18 @@ static void case_version_order(void)
 	Property__V1__Property v2 = prop("22222222-2222-2222-2222-222222222222", "new", 2);
 	Property__V1__Property v1 = prop(v2.id, "old", 1), v2b = prop(v2.id, "same", 2), *g;
 	req_init(&q);
-	P.ops->put(P.self, &q.ctx, &v2);
-	P.ops->put(P.self, &q.ctx, &v1);
-	P.ops->put(P.self, &q.ctx, &v2b);
+	cs_fill(&R, &q.ctx, &v2);
+	cs_fill(&R, &q.ctx, &v1);
+	cs_fill(&R, &q.ctx, &v2b);
 	CHECK(get(&q, v2.id, &g) == PROP_CACHE_HIT && g != NULL && g->version == 2 &&
 	          strcmp(g->title, "new") == 0,
-	      "an older or same version replaced v2");
+	      "an older or same version replaced v2 (fill)");
+	// after_write stores with the same version rule.
+	cs_write(&R, &q.ctx, &v1);
+	cs_write(&R, &q.ctx, &v2b);
+	CHECK(get(&q, v2.id, &g) == PROP_CACHE_HIT && g != NULL && g->version == 2 &&
+	          strcmp(g->title, "new") == 0,
+	      "an older or same version replaced v2 (after_write)");
 	arena_fini(&q.arena);
 }
 
@@ -63,13 +75,16 @@ static void case_tombstone(void)
 	Property__V1__Property v1 = prop("33333333-3333-3333-3333-333333333333", "t", 1);
 	Property__V1__Property v2 = prop(v1.id, "t", 2), *g;
 	req_init(&q);
-	P.ops->put(P.self, &q.ctx, &v1);
-	P.ops->put(P.self, &q.ctx, &v2);
-	P.ops->put_deleted(P.self, &q.ctx, v1.id, 2); // the row at v2 was deleted
+	cs_write(&R, &q.ctx, &v1);
+	cs_write(&R, &q.ctx, &v2);
+	cs_write_deleted(&R, &q.ctx, v1.id, 2, v1.owner_id); // the row at v2 was deleted
 	CHECK(get(&q, v1.id, &g) == PROP_CACHE_GONE, "no tombstone over the row");
-	P.ops->put(P.self, &q.ctx, &v2); // a reader that loaded the deleted row
-	P.ops->put(P.self, &q.ctx, &v1);
-	CHECK(get(&q, v1.id, &g) == PROP_CACHE_GONE, "a same/older put replaced the tombstone");
+	cs_fill(&R, &q.ctx, &v2); // a reader that loaded the deleted row
+	cs_fill(&R, &q.ctx, &v1);
+	CHECK(get(&q, v1.id, &g) == PROP_CACHE_GONE, "a same/older fill replaced the tombstone");
+	cs_write(&R, &q.ctx, &v2);
+	CHECK(get(&q, v1.id, &g) == PROP_CACHE_GONE,
+	      "a same-version after_write replaced the tombstone");
 	arena_fini(&q.arena);
 }
 
@@ -83,8 +98,8 @@ static void case_fill_race(void)
 	req_init(&reader);
 	req_init(&writer);
 	CHECK(get(&reader, v1.id, &g) == PROP_CACHE_MISS, "reader did not miss");
-	P.ops->put(P.self, &writer.ctx, &v2);
-	P.ops->put(P.self, &reader.ctx, &v1);
+	cs_write(&R, &writer.ctx, &v2);
+	cs_fill(&R, &reader.ctx, &v1);
 	CHECK(get(&reader, v1.id, &g) == PROP_CACHE_HIT && g != NULL && g->version == 2,
 	      "the reader's late fill won over the writer");
 	arena_fini(&reader.arena);
@@ -101,9 +116,9 @@ static void case_fence(void)
 	req_init(&q);
 	CHECK(get(&q, id, &g) == PROP_CACHE_MISS, "a fence is not a miss");
 	CHECK(raw_int(RAW, "EXISTS property:%s", id) == 1, "a fence was deleted as garbage");
-	P.ops->put(P.self, &q.ctx, &v4);
-	CHECK(get(&q, id, &g) == PROP_CACHE_MISS, "a put older than the fence was stored");
-	P.ops->put(P.self, &q.ctx, &v5);
+	cs_fill(&R, &q.ctx, &v4);
+	CHECK(get(&q, id, &g) == PROP_CACHE_MISS, "a fill older than the fence was stored");
+	cs_fill(&R, &q.ctx, &v5);
 	CHECK(get(&q, id, &g) == PROP_CACHE_HIT && g != NULL && g->version == 5,
 	      "the fenced version itself was not stored");
 	arena_fini(&q.arena);
@@ -117,36 +132,40 @@ static void case_owner_pages(void)
 	uint64_t g0, g1, g2;
 	const uint8_t page[] = {0x0a, 0x03, 'a', 0x00, 'b'};
 	req_init(&q);
-	CHECK(P.ops->owner_page_get(P.self, &q.ctx, "o1", "20:", &data, &len, &g0) ==
-	          PROP_CACHE_MISS,
+	CHECK(cs_page_get(&R, &q.ctx, "o1", "20:", &data, &len, &g0) == PROP_CACHE_MISS,
 	      "empty owner is not a miss");
 	CHECK(g0 == 0, "absent generation is %llu", (unsigned long long)g0);
 	// The race: a reader read g0 and loads; a writer invalidates; the
 	// reader's page must not be stored.
-	P.ops->owner_invalidate(P.self, &q.ctx, "o1");
-	P.ops->owner_page_put(P.self, &q.ctx, "o1", "20:", g0, page, sizeof(page));
-	CHECK(P.ops->owner_page_get(P.self, &q.ctx, "o1", "20:", &data, &len, &g1) ==
-	          PROP_CACHE_MISS,
+	cs_invalidate_owner(&R, &q.ctx, "o1");
+	cs_page_fill(&R, &q.ctx, "o1", "20:", g0, page, sizeof(page));
+	CHECK(cs_page_get(&R, &q.ctx, "o1", "20:", &data, &len, &g1) == PROP_CACHE_MISS,
 	      "a page of an old generation was stored");
 	CHECK(g1 == g0 + 1, "generation %llu after invalidate", (unsigned long long)g1);
-	P.ops->owner_page_put(P.self, &q.ctx, "o1", "20:", g1, page, sizeof(page));
-	P.ops->owner_page_put(P.self, &q.ctx, "o1", "5:tok", g1, page, 0);
-	CHECK(P.ops->owner_page_get(P.self, &q.ctx, "o1", "20:", &data, &len, &g2) ==
-	              PROP_CACHE_HIT &&
+	cs_page_fill(&R, &q.ctx, "o1", "20:", g1, page, sizeof(page));
+	cs_page_fill(&R, &q.ctx, "o1", "5:tok", g1, page, 0);
+	CHECK(cs_page_get(&R, &q.ctx, "o1", "20:", &data, &len, &g2) == PROP_CACHE_HIT &&
 	          len == sizeof(page) && memcmp(data, page, len) == 0 && g2 == g1,
 	      "page round trip");
-	CHECK(P.ops->owner_page_get(P.self, &q.ctx, "o1", "5:tok", &data, &len, &g2) ==
-	              PROP_CACHE_HIT &&
+	CHECK(cs_page_get(&R, &q.ctx, "o1", "5:tok", &data, &len, &g2) == PROP_CACHE_HIT &&
 	          len == 0,
 	      "empty page round trip");
-	CHECK(P.ops->owner_page_get(P.self, &q.ctx, "o2", "20:", &data, &len, &g2) ==
-	          PROP_CACHE_MISS,
+	CHECK(cs_page_get(&R, &q.ctx, "o2", "20:", &data, &len, &g2) == PROP_CACHE_MISS,
 	      "another owner's page was served");
-	P.ops->owner_invalidate(P.self, &q.ctx, "o1");
-	CHECK(P.ops->owner_page_get(P.self, &q.ctx, "o1", "20:", &data, &len, &g2) ==
-	              PROP_CACHE_MISS &&
+	cs_invalidate_owner(&R, &q.ctx, "o1");
+	CHECK(cs_page_get(&R, &q.ctx, "o1", "20:", &data, &len, &g2) == PROP_CACHE_MISS &&
 	          g2 == g1 + 1,
 	      "a page survived invalidate");
+	// A write of a real row invalidates its owner's pages too.
+	cs_page_fill(&R, &q.ctx, "owner-1", "20:", 0, page, sizeof(page));
+	CHECK(cs_page_get(&R, &q.ctx, "owner-1", "20:", &data, &len, &g2) == PROP_CACHE_HIT &&
+	          g2 == 0,
+	      "no page hit for owner-1");
+	Property__V1__Property p = prop("12121212-1212-1212-1212-121212121212", "row", 1);
+	cs_write(&R, &q.ctx, &p);
+	CHECK(cs_page_get(&R, &q.ctx, "owner-1", "20:", &data, &len, &g2) == PROP_CACHE_MISS &&
+	          g2 == 1,
+	      "a page survived the after_write of its owner's row");
 	arena_fini(&q.arena);
 }
 
@@ -163,18 +182,22 @@ static void case_ttl(void)
 	req_init(&q);
 	for (int i = 0; i < 20; i++) { // jitter: every write draws its own
 		p.version = (uint64_t)i + 1;
-		P.ops->put(P.self, &q.ctx, &p);
+		if (i % 2 == 0)
+			cs_write(&R, &q.ctx, &p);
+		else
+			cs_fill(&R, &q.ctx, &p);
 		t = raw_int(RAW, "TTL property:%s", id);
-		CHECK(t >= 270 && t <= 330, "property TTL %lld", t);
+		CHECK(t >= 270 && t <= 330, "property TTL %lld (%s)", t,
+		      i % 2 == 0 ? "after_write" : "fill");
 	}
-	P.ops->put_deleted(P.self, &q.ctx, id2, 1);
+	cs_write_deleted(&R, &q.ctx, id2, 1, "owner-1");
 	t = raw_int(RAW, "TTL property:%s", id2);
 	CHECK(t >= 270 && t <= 330, "tombstone TTL %lld", t);
-	P.ops->owner_page_get(P.self, &q.ctx, "o3", "k", &data, &len, &g);
-	P.ops->owner_page_put(P.self, &q.ctx, "o3", "k", g, (const uint8_t *)"x", 1);
+	cs_page_get(&R, &q.ctx, "o3", "k", &data, &len, &g);
+	cs_page_fill(&R, &q.ctx, "o3", "k", g, (const uint8_t *)"x", 1);
 	t = raw_int(RAW, "TTL %s", "properties:owner:{o3}");
 	CHECK(t >= 270 && t <= 330, "page hash TTL %lld", t);
-	P.ops->owner_invalidate(P.self, &q.ctx, "o3");
+	cs_invalidate_owner(&R, &q.ctx, "o3");
 	t = raw_int(RAW, "TTL %s", "properties:owner:{o3}:gen");
 	CHECK(t > 86000 && t <= 86400, "generation TTL %lld", t);
 	arena_fini(&q.arena);
@@ -203,7 +226,7 @@ static void case_garbage(void)
 		if (i + 1 < sizeof(cases) / sizeof(cases[0]))
 			CHECK(raw_int(RAW, "EXISTS property:%s", id) == 0,
 			      "garbage (%s) was not deleted", cases[i].name);
-		P.ops->put(P.self, &q.ctx, &p);
+		cs_fill(&R, &q.ctx, &p);
 		CHECK(get(&q, id, &g) == PROP_CACHE_HIT, "no hit after garbage (%s)",
 		      cases[i].name);
 		CHECK(cache_available(C), "garbage (%s) took the cache down", cases[i].name);
@@ -221,17 +244,18 @@ static void case_bad_generation(void)
 	redisReply *r = redisCommand(RAW, "SET properties:owner:{o4}:gen notanumber");
 	freeReplyObject(r);
 	req_init(&q);
-	CHECK(P.ops->owner_page_get(P.self, &q.ctx, "o4", "k", &data, &len, &g) == PROP_CACHE_MISS,
+	CHECK(cs_page_get(&R, &q.ctx, "o4", "k", &data, &len, &g) == PROP_CACHE_MISS,
 	      "bad generation not a miss");
-	P.ops->owner_invalidate(P.self, &q.ctx, "o4");
+	cs_invalidate_owner(&R, &q.ctx, "o4");
 	CHECK(cache_available(C), "a bad generation took the cache down");
-	P.ops->owner_page_get(P.self, &q.ctx, "o4", "k", &data, &len, &g);
+	cs_page_get(&R, &q.ctx, "o4", "k", &data, &len, &g);
 	CHECK(g == 1, "generation after repair %llu", (unsigned long long)g);
 	arena_fini(&q.arena);
 }
 
-// Writers of increasing versions and readers at once: the cache never goes
-// back in version.
+// Writers of increasing versions (after_write, and readers' fills of them)
+// and readers at once, from several threads (requests of one loop): the
+// cache never goes back in version.
 #define RACE_THREADS 4
 #define RACE_ROUNDS  200
 static void *race_worker(void *arg)
@@ -243,10 +267,15 @@ static void *race_worker(void *arg)
 		test_req q;
 		Property__V1__Property p = prop(id, "race", (uint64_t)(i * RACE_THREADS + t)), *g;
 		req_init(&q);
-		P.ops->put(P.self, &q.ctx, &p);
+		if (i % 2 == 0)
+			cs_write(&R, &q.ctx, &p);
+		else
+			cs_fill(&R, &q.ctx, &p);
 		if (get(&q, id, &g) == PROP_CACHE_HIT && g != NULL) {
-			if (g->version < seen)
+			if (g->version < seen) {
+				arena_fini(&q.arena);
 				return (void *)1;
+			}
 			seen = g->version;
 		}
 		arena_fini(&q.arena);
@@ -288,7 +317,7 @@ static void case_metrics(void)
 	Property__V1__Property p = prop("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa", "m", 1);
 	req_init(&q);
 	get(&q, p.id, &g);
-	P.ops->put(P.self, &q.ctx, &p);
+	cs_fill(&R, &q.ctx, &p);
 	get(&q, p.id, &g);
 	CHECK(obs_counter_value(hit) == h0 + 1 && obs_counter_value(miss) == m0 + 1,
 	      "hit/miss counters");
@@ -332,11 +361,11 @@ int main(void)
 	if (RAW == NULL)
 		return 1;
 	M = obs_registry_create();
-	if (cache_create(&C, url, 4, M, err, sizeof(err)) != 0) {
+	if (rig_open(&R, url, 4, M, err, sizeof(err)) != 0) {
 		printf("FAIL: cache_create: %s\n", err);
 		return 1;
 	}
-	P = cache_port(C);
+	C = R.c;
 	if (!cache_available(C)) {
 		printf("FAIL: cache not available against %s\n", url);
 		failures++;
@@ -349,7 +378,7 @@ int main(void)
 		printf("%s %s\n", failures == before ? "ok  " : "FAIL", CASES[i].name);
 	}
 	flush();
-	cache_destroy(C);
+	rig_close(&R);
 	obs_registry_destroy(M);
 	redisFree(RAW);
 	if (failures) {

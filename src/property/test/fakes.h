@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "property/ports.h"
+#include "property/service.h"
 
 // A ProtobufCAllocator whose blocks are all freed by test_arena_fini.
 typedef struct test_arena {
@@ -100,5 +101,25 @@ prop_cache fake_cache_port(fake_cache *c);
 void fake_cache_clear(fake_cache *c);
 // The cached entry for id, or NULL.
 const fake_entry *fake_cache_entry(const fake_cache *c, const char *id);
+
+// ---- running a use case to its end ---------------------------------------------------------
+// With the fakes, a use case ends before it returns. Each run_* sets
+// c->done, runs the use case, fails the test process if it did not end, and
+// returns its code with the output in *out (NULL on error).
+void fake_call_init(prop_call *c, ProtobufCAllocator *alloc, const char *subject);
+nrpc_code run_create(prop_service *s, prop_call *c, const Property__V1__CreatePropertyRequest *r,
+                     Property__V1__Property **out);
+nrpc_code run_get(prop_service *s, prop_call *c, const Property__V1__GetPropertyRequest *r,
+                  Property__V1__Property **out);
+nrpc_code run_update(prop_service *s, prop_call *c, const Property__V1__UpdatePropertyRequest *r,
+                     Property__V1__Property **out);
+nrpc_code run_delete(prop_service *s, prop_call *c, const Property__V1__DeletePropertyRequest *r);
+nrpc_code run_list(prop_service *s, prop_call *c,
+                   const Property__V1__ListPropertiesByOwnerRequest *r,
+                   Property__V1__ListPropertiesResponse **out);
+nrpc_code run_search(prop_service *s, prop_call *c, const Property__V1__SearchPropertiesRequest *r,
+                     Property__V1__ListPropertiesResponse **out);
+nrpc_code run_read_events(prop_service *s, prop_call *c, const Property__V1__ReadEventsRequest *r,
+                          Property__V1__ReadEventsResponse **out);
 
 #endif

@@ -36,6 +36,8 @@ typedef struct rig {
 	fake_cache cache;
 	prop_service *svc;
 	nrpc_server *server;
+	ioloop *loop; // the use cases run here, as in propertyd
+	prop_handlers *handlers;
 	nrpc_client *client;
 	char *alice; // "Bearer <token>"
 	char *bob;
@@ -65,12 +67,17 @@ static int rig_start(rig *r)
 		return -1;
 	}
 	cfg.url = r->url;
-	// One worker: the fakes are single-threaded, and the client calls in turn anyway.
 	cfg.workers = 1;
+	// One loop: the fakes are single-threaded, and every use case runs on it.
+	if (ioloop_create(&r->loop, "handlers", err, sizeof(err)) != 0 ||
+	    ioloop_start(r->loop, err, sizeof(err)) != 0) {
+		printf("loop: %s\n", err);
+		return -1;
+	}
 	cfg.auth_secret = (const uint8_t *)secret;
 	cfg.auth_secret_len = strlen(secret);
 	if (nrpc_server_create(&r->server, &cfg, err, sizeof(err)) != 0 ||
-	    prop_handlers_register(r->server, r->svc) != 0 ||
+	    prop_handlers_register(&r->handlers, r->server, r->svc, &r->loop, 1) != 0 ||
 	    nrpc_server_start(r->server, err, sizeof(err)) != 0) {
 		printf("server: %s\n", err);
 		return -1;
@@ -88,7 +95,10 @@ static int rig_start(rig *r)
 static void rig_stop(rig *r)
 {
 	nrpc_client_close(r->client);
+	nrpc_server_drain(r->server, 1000);
+	ioloop_destroy(r->loop);
 	nrpc_server_destroy(r->server);
+	prop_handlers_destroy(r->handlers);
 	prop_service_destroy(r->svc);
 	fake_cache_fini(&r->cache);
 	fake_repo_fini(&r->repo);

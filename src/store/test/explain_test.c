@@ -6,6 +6,8 @@
 
 #include "obs/metrics.h"
 #include "store/migrate.h"
+#include <event2/event.h>
+
 #include "store/repo_pg.h"
 #include "testutil.h"
 
@@ -45,7 +47,7 @@ static const char load_sql[] =
     "ANALYZE properties";
 
 // Plans the statement with its parameters; returns the JSON plan (malloc'd).
-static char *explain(const pgpool_stmt *s, const repo_args *a)
+static char *explain(const apg_stmt *s, const repo_args *a)
 {
 	size_t n = strlen(s->sql) + 32;
 	char *sql = malloc(n);
@@ -61,7 +63,7 @@ static char *explain(const pgpool_stmt *s, const repo_args *a)
 	return plan;
 }
 
-static void check_plan(const char *name, const pgpool_stmt *s, const repo_args *a)
+static void check_plan(const char *name, const apg_stmt *s, const repo_args *a)
 {
 	char *plan = explain(s, a);
 	CHECK(plan != NULL, "%s: no plan", name);
@@ -175,7 +177,7 @@ static void test_search_shapes(void)
 	          &mid);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		repo_args a;
-		const pgpool_stmt *s =
+		const apg_stmt *s =
 		    repo_pg_search_stmt(repo, &cases[i].q, cases[i].keyset ? &mid : NULL, 21, &a);
 		check_plan(cases[i].name, s, &a);
 	}
@@ -198,16 +200,20 @@ int main(int argc, char **argv)
 	PQclear(tu_exec(admin, load_sql));
 	// The statements come from a real repo_pg; its pool never connects.
 	obs_registry *reg = obs_registry_create();
-	pgpool_config cfg = {.conninfo = conninfo, .size = 1, .metrics = reg};
-	pgpool *pool = NULL;
-	if (pgpool_create(&pool, &cfg, err, sizeof err) != 0 ||
-	    repo_pg_create(&repo, pool, err, sizeof err) != 0) {
+	// Its loop never runs: the pool only registers statements.
+	struct event_base *base = event_base_new();
+	apg_config cfg = {.conninfo = conninfo, .base = base, .connections = 1, .metrics = reg};
+	apg *pool = NULL;
+	repo_pg_config rc_cfg = {.pools = &pool, .bases = &base, .nshards = 1};
+	if (apg_create(&pool, &cfg, err, sizeof err) != 0 ||
+	    repo_pg_create(&repo, &rc_cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return 2;
 	}
 	int rc = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
+	apg_destroy(pool);
 	repo_pg_destroy(repo);
-	pgpool_destroy(pool);
+	event_base_free(base);
 	obs_registry_destroy(reg);
 	PQfinish(admin);
 	tu_drop_schema(SCHEMA);

@@ -8,6 +8,10 @@
 #include "testutil.h"
 
 #define SCHEMA "test_outbox"
+// Rows not claimed yet: no (seq, ins_id) pair in event_seq.
+#define UNCLAIMED_SQL                                                                              \
+	"SELECT count(*) FROM event_log e WHERE NOT EXISTS "                                       \
+	"(SELECT 1 FROM event_seq s WHERE s.ins_id = e.ins_id)"
 
 static char *conninfo;
 static PGconn *admin;
@@ -30,7 +34,9 @@ static void insert_events(PGconn *c, int n, const char *prefix)
 
 static void reset(void)
 {
-	PQclear(tu_exec(admin, "TRUNCATE event_log; UPDATE relay_state SET last_seq = 0"));
+	PQclear(tu_exec(admin,
+	                "TRUNCATE event_log, event_seq; UPDATE relay_state SET last_seq = 0, "
+	                "floor_ins = 0, hz_ins = NULL, hz_xid = NULL"));
 }
 
 static outbox *open_ok(const char *ci)
@@ -107,10 +113,117 @@ static void test_late_commit(void)
 	CHECK(n == 1 && ev[0]->seq == 3 && strcmp(ev[0]->property->title, "tlate-1") == 0,
 	      "late row: %d", n);
 	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
-	CHECK(tu_scalar(admin, "SELECT count(*) FROM event_log WHERE seq IS NULL") == 0, "all");
+	CHECK(tu_scalar(admin, UNCLAIMED_SQL) == 0, "all");
 	PQfinish(w1);
 	PQfinish(w2);
 	outbox_close(o);
+}
+
+// Claims until a claim returns nothing; returns how many events were claimed.
+static int claim_all(outbox *o)
+{
+	int total = 0;
+	for (;;) {
+		Property__V1__Event **ev = NULL;
+		int n = outbox_claim(o, 100, &ev);
+		outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+		if (n <= 0)
+			return total;
+		total += n;
+	}
+}
+
+// The floor (below which the claim no longer looks) never passes the ins_id
+// of a writer still in progress, however many claims run meanwhile, and it
+// does pass the ids of writers that rolled back.
+static void test_floor(void)
+{
+	reset();
+	outbox *o = open_ok(conninfo);
+	PGconn *w = tu_connect(conninfo);
+	PQclear(tu_exec(w, "BEGIN"));
+	insert_events(w, 1, "slow");
+	int64_t slow = tu_scalar(w, "SELECT max(ins_id) FROM event_log");
+	insert_events(admin, 3, "fast");
+	for (int i = 0; i < 6; i++) {
+		CHECK(claim_all(o) == (i == 0 ? 3 : 0), "claim %d", i);
+		CHECK(tu_scalar(admin, "SELECT floor_ins FROM relay_state") < slow,
+		      "floor stays below the open writer (claim %d)", i);
+	}
+	PQclear(tu_exec(w, "COMMIT"));
+	Property__V1__Event **ev = NULL;
+	int n = outbox_claim(o, 100, &ev);
+	CHECK(n == 1 && ev[0]->seq == 4 && strcmp(ev[0]->property->title, "tslow-1") == 0,
+	      "the slow row: %d", n);
+	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+
+	// An aborted writer leaves a gap that is crossed within a few claims.
+	PQclear(tu_exec(w, "BEGIN"));
+	insert_events(w, 2, "gone");
+	PQclear(tu_exec(w, "ROLLBACK"));
+	insert_events(admin, 2, "after");
+	int64_t top = tu_scalar(admin, "SELECT max(ins_id) FROM event_log");
+	CHECK(claim_all(o) == 2, "rows after the gap");
+	for (int i = 0; i < 5 && tu_scalar(admin, "SELECT floor_ins FROM relay_state") < top; i++)
+		CHECK(claim_all(o) == 0, "nothing more");
+	CHECK(tu_scalar(admin, "SELECT floor_ins FROM relay_state") == top, "floor over the gap");
+	CHECK(tu_scalar(admin, "SELECT last_seq FROM relay_state") == 6, "last_seq");
+
+	// Caught up, a claim writes nothing (no new row version of relay_state).
+	int64_t before = tu_scalar(admin, "SELECT xmin::text::bigint FROM relay_state");
+	CHECK(claim_all(o) == 0 && claim_all(o) == 0, "idle");
+	CHECK(tu_scalar(admin, "SELECT xmin::text::bigint FROM relay_state") == before,
+	      "idle claims do not write");
+	PQfinish(w);
+	outbox_close(o);
+}
+
+// A database from before event_seq: rows claimed the old way (seq set in
+// event_log) keep their seqs, rows not yet claimed are claimed after them.
+static void test_migrate_old_rows(void)
+{
+	const char *schema = SCHEMA "_old";
+	char *ci = tu_schema_conninfo(schema);
+	PGconn *c = tu_connect(ci);
+	PQclear(tu_exec(c, "CREATE TABLE schema_migrations (version int PRIMARY KEY, "
+	                   "name text NOT NULL, applied_at timestamptz NOT NULL)"));
+	for (size_t i = 0; i < migrate_entries_n && migrate_entries[i].version < 3; i++) {
+		char rec[256];
+		PQclear(tu_exec(c, "BEGIN"));
+		PQclear(tu_exec(c, migrate_entries[i].sql));
+		snprintf(rec, sizeof rec,
+		         "INSERT INTO schema_migrations VALUES (%d, '%s', now()); COMMIT",
+		         migrate_entries[i].version, migrate_entries[i].name);
+		PQclear(tu_exec(c, rec));
+	}
+	insert_events(c, 5, "v1");
+	// The old claim gave the 2nd and 4th rows seqs 1 and 2.
+	PQclear(tu_exec(c,
+	                "UPDATE event_log SET seq = CASE title WHEN 'tv1-2' THEN 1 ELSE 2 END "
+	                "WHERE title IN ('tv1-2', 'tv1-4'); UPDATE relay_state SET last_seq = 2"));
+	char err[256];
+	CHECK(migrate_run(ci, err, sizeof err) >= 1, "migrate: %s", err);
+	CHECK(tu_scalar(c, "SELECT count(*) FROM event_seq s JOIN event_log e USING (ins_id) "
+	                   "WHERE s.seq = e.seq") == 2,
+	      "old seqs copied");
+	outbox *o = open_ok(ci);
+	Property__V1__Event **ev = NULL;
+	int n = outbox_claim(o, 100, &ev);
+	const char *want[] = {"tv1-1", "tv1-3", "tv1-5"};
+	CHECK(n == 3, "old unclaimed rows: %d", n);
+	for (int i = 0; i < n && i < 3; i++)
+		CHECK(ev[i]->seq == (uint64_t)i + 3 && strcmp(ev[i]->property->title, want[i]) == 0,
+		      "row %d: %llu %s", i, (unsigned long long)ev[i]->seq, ev[i]->property->title);
+	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	CHECK(claim_all(o) == 0, "nothing twice");
+	// An older binary's claim (setting event_log.seq) is refused.
+	PGresult *r = PQexec(c, "UPDATE event_log SET seq = 99 WHERE title = 'tv1-1'");
+	CHECK(PQresultStatus(r) == PGRES_FATAL_ERROR, "old-style claim refused");
+	PQclear(r);
+	outbox_close(o);
+	PQfinish(c);
+	tu_drop_schema(schema);
+	free(ci);
 }
 
 static void test_wait_and_lag(void)
@@ -164,8 +277,7 @@ static void test_prune(void)
 	CHECK(gone == 5, "pruned %lld", (long long)gone);
 	CHECK(tu_scalar(admin, "SELECT count(*) FROM event_log WHERE title LIKE 'tnew-%'") == 2,
 	      "recent kept");
-	CHECK(tu_scalar(admin, "SELECT count(*) FROM event_log WHERE seq IS NULL") == 1,
-	      "unpublished kept");
+	CHECK(tu_scalar(admin, UNCLAIMED_SQL) == 1, "unpublished kept");
 	CHECK(tu_scalar(admin, "SELECT count(*) FROM idempotency_keys WHERE key = 'old'") == 0 &&
 	          tu_scalar(admin, "SELECT count(*) FROM idempotency_keys") == 1,
 	      "expired keys pruned");
@@ -217,6 +329,8 @@ int main(int argc, char **argv)
 	    {"claim_gap_free", test_claim_gap_free},
 	    {"one_leader", test_one_leader},
 	    {"late_commit", test_late_commit},
+	    {"floor", test_floor},
+	    {"migrate_old_rows", test_migrate_old_rows},
 	    {"wait_and_lag", test_wait_and_lag},
 	    {"prune", test_prune},
 	    {"reconnect", test_reconnect},

@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "obs/metrics.h"
+#include "repo_sync.h"
 #include "store/migrate.h"
 #include "store/outbox.h"
 #include "store/repo_pg.h"
@@ -16,10 +18,64 @@ static const char *schema = "test_repo";
 
 static char *conninfo;
 static obs_registry *reg;
-static pgpool *pool;
+ioloop *sync_loop;
+static apg *pool;
 static repo_pg *repo;
 static prop_repo port;
 static PGconn *admin;
+
+struct open_args {
+	const char *conninfo;
+	bool no_prepare;
+	apg **pool;
+	repo_pg **repo;
+	char *err;
+	size_t errcap;
+	int rc;
+};
+
+// On the loop: a pool of 4 pipelined connections and the repository on it.
+static void open_on_loop(void *arg)
+{
+	struct open_args *o = arg;
+	struct event_base *base = ioloop_base(sync_loop);
+	apg_config cfg = {.conninfo = o->conninfo,
+	                  .base = base,
+	                  .connections = 4,
+	                  .no_prepare = o->no_prepare,
+	                  .metrics = reg};
+	repo_pg_config rc = {.pools = o->pool, .bases = &base, .nshards = 1};
+	o->rc = apg_create(o->pool, &cfg, o->err, o->errcap) != 0 ||
+	                repo_pg_create(o->repo, &rc, o->err, o->errcap) != 0
+	            ? -1
+	            : 0;
+}
+
+static int open_repo(const char *ci, bool no_prepare, apg **pool_out, repo_pg **repo_out, char *err,
+                     size_t errcap)
+{
+	struct open_args o = {ci, no_prepare, pool_out, repo_out, err, errcap, 0};
+	ioloop_call(sync_loop, open_on_loop, &o);
+	return o.rc;
+}
+
+struct close_args {
+	apg *pool;
+	repo_pg *repo;
+};
+
+static void close_on_loop(void *arg)
+{
+	struct close_args *c = arg;
+	apg_destroy(c->pool);
+	repo_pg_destroy(c->repo);
+}
+
+static void close_repo(apg *p, repo_pg *r)
+{
+	struct close_args c = {p, r};
+	ioloop_call(sync_loop, close_on_loop, &c);
+}
 
 // ---- fixtures ---------------------------------------------------------------------------
 
@@ -80,7 +136,7 @@ static Property__V1__Property *create_ok(tu_arena *a, const Property__V1__Proper
 	prop_ctx ctx = tu_ctx(a, 5000);
 	Property__V1__Property *out = NULL;
 	bool replayed = true;
-	nrpc_code rc = port.ops->create(port.self, &ctx, in, NULL, NULL, &out, &replayed);
+	nrpc_code rc = s_create(port, &ctx, in, NULL, NULL, &out, &replayed);
 	CHECK(rc == NRPC_OK && out != NULL, "create: %d %s", rc, ctx.err);
 	CHECK(!replayed, "not a replay");
 	return out;
@@ -122,13 +178,13 @@ static void test_crud_roundtrip(void)
 
 	prop_ctx ctx = tu_ctx(&a, 5000);
 	Property__V1__Property *got = NULL;
-	nrpc_code rc = port.ops->get(port.self, &ctx, c->id, &got);
+	nrpc_code rc = s_get(port, &ctx, c->id, &got);
 	CHECK(rc == NRPC_OK && got && same_row(got, c), "get: %d %s", rc, ctx.err);
 
 	prop_buf nb;
 	Property__V1__Property *nv = mk(&nb, "ignored", "New title", "X", "XX", 0, 0, 1, 9, 5);
 	Property__V1__Property *up = NULL;
-	rc = port.ops->update(port.self, &ctx, c->id, 1, "owner-crud", PROP_F_TITLE, nv, &up);
+	rc = s_update(port, &ctx, c->id, 1, "owner-crud", PROP_F_TITLE, nv, &up);
 	CHECK(rc == NRPC_OK && up, "update: %d %s", rc, ctx.err);
 	if (up) {
 		CHECK(strcmp(up->title, "New title") == 0, "title %s", up->title);
@@ -138,13 +194,13 @@ static void test_crud_roundtrip(void)
 		up->title = c->title;
 		CHECK(same_values(up, c), "only the title changed");
 		up->title = "New title";
-		rc = port.ops->get(port.self, &ctx, c->id, &got);
+		rc = s_get(port, &ctx, c->id, &got);
 		CHECK(rc == NRPC_OK && same_row(got, up), "get after update");
 	}
 	Property__V1__Property *last = NULL;
-	rc = port.ops->remove(port.self, &ctx, c->id, 2, "owner-crud", &last);
+	rc = s_remove(port, &ctx, c->id, 2, "owner-crud", &last);
 	CHECK(rc == NRPC_OK && last && up && same_row(last, up), "delete: %d %s", rc, ctx.err);
-	rc = port.ops->get(port.self, &ctx, c->id, &got);
+	rc = s_get(port, &ctx, c->id, &got);
 	CHECK(rc == NRPC_NOT_FOUND, "get after delete: %d", rc);
 	CHECK(events_of(c->id) == 3, "3 events, got %lld", (long long)events_of(c->id));
 	CHECK(count_sql("SELECT count(*) FROM event_log WHERE aggregate_id = '%s' AND "
@@ -189,24 +245,22 @@ static void test_checks(void)
 		int64_t events = events_of(c->id);
 		prop_ctx ctx = tu_ctx(&a, 5000);
 		Property__V1__Property *out = NULL;
-		nrpc_code rc =
-		    port.ops->update(port.self, &ctx, id, k->version, k->owner, 0x7f, nv, &out);
+		nrpc_code rc = s_update(port, &ctx, id, k->version, k->owner, 0x7f, nv, &out);
 		CHECK(rc == k->want && out == NULL, "%s update: %d want %d", k->name, rc, k->want);
 		CHECK(ctx.err[0] != '\0', "%s: no message", k->name);
-		rc = port.ops->remove(port.self, &ctx, id, k->version, k->owner, &out);
+		rc = s_remove(port, &ctx, id, k->version, k->owner, &out);
 		CHECK(rc == k->want && out == NULL, "%s delete: %d want %d", k->name, rc, k->want);
 		Property__V1__Property *now = NULL;
-		rc = port.ops->get(port.self, &ctx, c->id, &now);
+		rc = s_get(port, &ctx, c->id, &now);
 		CHECK(rc == NRPC_OK && now && same_row(now, c), "%s: row changed", k->name);
 		CHECK(events_of(c->id) == events, "%s: an event was written", k->name);
 	}
 	// Matching owner and version succeed.
 	prop_ctx ctx = tu_ctx(&a, 5000);
 	Property__V1__Property *out = NULL;
-	nrpc_code rc =
-	    port.ops->update(port.self, &ctx, c->id, 1, "owner-checks", PROP_F_STATUS, nv, &out);
+	nrpc_code rc = s_update(port, &ctx, c->id, 1, "owner-checks", PROP_F_STATUS, nv, &out);
 	CHECK(rc == NRPC_OK && out && out->status == 4 && out->version == 2, "good update: %d", rc);
-	rc = port.ops->remove(port.self, &ctx, c->id, 0, NULL, &out);
+	rc = s_remove(port, &ctx, c->id, 0, NULL, &out);
 	CHECK(rc == NRPC_OK && out && out->version == 2, "unchecked delete: %d", rc);
 out:
 	tu_arena_reset(&a);
@@ -237,8 +291,7 @@ static void test_partial_mask(void)
 		nb.l.address = "2 Side Road";
 		prop_ctx ctx = tu_ctx(&a, 5000);
 		Property__V1__Property *up = NULL;
-		nrpc_code rc =
-		    port.ops->update(port.self, &ctx, c->id, 0, NULL, cases[i].mask, nv, &up);
+		nrpc_code rc = s_update(port, &ctx, c->id, 0, NULL, cases[i].mask, nv, &up);
 		CHECK(rc == NRPC_OK && up, "%s: %d %s", cases[i].name, rc, ctx.err);
 		if (up == NULL)
 			continue;
@@ -289,15 +342,15 @@ static void test_verbatim_strings(void)
 			continue;
 		prop_ctx ctx = tu_ctx(&a, 5000);
 		Property__V1__Property *got = NULL;
-		nrpc_code rc = port.ops->get(port.self, &ctx, c->id, &got);
+		nrpc_code rc = s_get(port, &ctx, c->id, &got);
 		CHECK(rc == NRPC_OK && got && same_values(got, in), "case %zu not verbatim", i);
 		prop_search_query q = {.city = nasty[i], .country_code = ""};
 		prop_page page = {0};
-		rc = port.ops->search(port.self, &ctx, &q, NULL, 100, &page);
+		rc = s_search(port, &ctx, &q, NULL, 100, &page);
 		CHECK(rc == NRPC_OK && page.n == 1 && strcmp(page.items[0]->id, c->id) == 0,
 		      "case %zu search: %d n=%zu", i, rc, page.n);
 		prop_page lp = {0};
-		rc = port.ops->list_by_owner(port.self, &ctx, nasty[i], NULL, 100, &lp);
+		rc = s_list_by_owner(port, &ctx, nasty[i], NULL, 100, &lp);
 		CHECK(rc == NRPC_OK && lp.n == 1, "case %zu list: %d n=%zu", i, rc, lp.n);
 	}
 	CHECK(tu_scalar(admin, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
@@ -324,13 +377,13 @@ static void test_bad_values(void)
 		bool replayed = false;
 		nrpc_code rc;
 		if (cases[i].id) {
-			rc = port.ops->get(port.self, &ctx, cases[i].id, &out);
+			rc = s_get(port, &ctx, cases[i].id, &out);
 		} else {
 			prop_buf b;
 			Property__V1__Property *in = mk_simple(&b, "owner-bad");
 			in->title = (char *)cases[i].title;
 			b.l.country_code = (char *)cases[i].cc;
-			rc = port.ops->create(port.self, &ctx, in, NULL, NULL, &out, &replayed);
+			rc = s_create(port, &ctx, in, NULL, NULL, &out, &replayed);
 		}
 		CHECK(rc == NRPC_INVALID_ARGUMENT, "%s: %d %s", cases[i].name, rc, ctx.err);
 		CHECK(strstr(ctx.err, "properties") == NULL && strstr(ctx.err, "check") == NULL,
@@ -367,8 +420,8 @@ static void test_list_walk(void)
 	for (;;) {
 		prop_ctx ctx = tu_ctx(&a, 5000);
 		prop_page page = {0};
-		nrpc_code rc = port.ops->list_by_owner(port.self, &ctx, "owner-walk",
-		                                       pages ? &cur : NULL, PAGE, &page);
+		nrpc_code rc =
+		    s_list_by_owner(port, &ctx, "owner-walk", pages ? &cur : NULL, PAGE, &page);
 		CHECK(rc == NRPC_OK, "page %d: %d %s", pages, rc, ctx.err);
 		if (rc != NRPC_OK || pages >= 4)
 			break;
@@ -438,7 +491,7 @@ static void walk_search(tu_arena *a, const char *name, const prop_search_query *
 	for (; pages < SN + 2; pages++) {
 		prop_ctx ctx = tu_ctx(a, 5000);
 		prop_page pg = {0};
-		nrpc_code rc = port.ops->search(port.self, &ctx, q, pages ? &cur : NULL, page, &pg);
+		nrpc_code rc = s_search(port, &ctx, q, pages ? &cur : NULL, page, &pg);
 		CHECK(rc == NRPC_OK, "%s page %d: %d %s", name, pages, rc, ctx.err);
 		if (rc != NRPC_OK)
 			return;
@@ -504,7 +557,7 @@ static nrpc_code create_key(tu_arena *a, const Property__V1__Property *in, const
                             const char *hash, Property__V1__Property **out, bool *replayed)
 {
 	prop_ctx ctx = tu_ctx(a, 5000);
-	nrpc_code rc = port.ops->create(port.self, &ctx, in, key, hash, out, replayed);
+	nrpc_code rc = s_create(port, &ctx, in, key, hash, out, replayed);
 	if (rc != NRPC_OK)
 		fprintf(stderr, "  (create with key: %d %s)\n", rc, ctx.err);
 	return rc;
@@ -550,15 +603,14 @@ static void test_idempotency(void)
 	Property__V1__Property *values = mk_simple(&b3, "owner-idem");
 	values->title = "changed since";
 	if (other) {
-		port.ops->update(port.self, &ctx, other->id, 0, NULL, PROP_F_TITLE, values,
-		                 &changed);
+		s_update(port, &ctx, other->id, 0, NULL, PROP_F_TITLE, values, &changed);
 		CHECK(changed && changed->version == 2, "update before the replay");
 	}
 	rc = create_key(&a, in, "k1", "h3", &again, &replayed);
 	CHECK(rc == NRPC_OK && again && replayed && other && same_row(again, other),
 	      "replay after an update returns the first result: %d", rc);
 	if (other)
-		port.ops->remove(port.self, &ctx, other->id, 0, NULL, &last);
+		s_remove(port, &ctx, other->id, 0, NULL, &last);
 	rc = create_key(&a, in, "k1", "h3", &again, &replayed);
 	CHECK(rc == NRPC_OK && again && replayed && other && same_row(again, other),
 	      "replay after a delete returns the first result: %d", rc);
@@ -589,7 +641,7 @@ static void *race(void *arg)
 	Property__V1__Property *out = NULL;
 	pthread_barrier_wait(r->start);
 	prop_ctx ctx = tu_ctx(&a, 10000);
-	r->rc = port.ops->create(port.self, &ctx, in, "race-key", "same", &out, &r->replayed);
+	r->rc = s_create(port, &ctx, in, "race-key", "same", &out, &r->replayed);
 	if (out)
 		snprintf(r->id, sizeof r->id, "%s", out->id);
 	tu_arena_reset(&a);
@@ -632,7 +684,7 @@ static void test_read_events(void)
 	size_t n = 0;
 	uint64_t last = 99;
 	// Nothing is published before the relay claims.
-	nrpc_code rc = port.ops->read_events(port.self, &ctx, 0, 100, "", &ev, &n, &last);
+	nrpc_code rc = s_read_events(port, &ctx, 0, 100, "", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && n == 0 && last == 0, "before claim: %d n=%zu last=%llu", rc, n,
 	      (unsigned long long)last);
 	outbox *o = NULL;
@@ -647,7 +699,7 @@ static void test_read_events(void)
 		outbox_events_free(claimed, (size_t)k);
 	outbox_close(o);
 
-	rc = port.ops->read_events(port.self, &ctx, 0, 1000, "", &ev, &n, &last);
+	rc = s_read_events(port, &ctx, 0, 1000, "", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && (int64_t)n == total && (int64_t)last == total,
 	      "all: n=%zu last=%llu total=%lld", n, (unsigned long long)last, (long long)total);
 	for (size_t i = 0; i < n; i++)
@@ -656,15 +708,15 @@ static void test_read_events(void)
 		          strcmp(ev[i]->owner_id, ev[i]->property->owner_id) == 0 &&
 		          strlen(ev[i]->id) == 36 && ev[i]->occurred_at_us > 0,
 		      "event %zu", i);
-	rc = port.ops->read_events(port.self, &ctx, 0, 1000, "property.updated", &ev, &n, &last);
+	rc = s_read_events(port, &ctx, 0, 1000, "property.updated", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && (int64_t)n == updates && (int64_t)last == total, "prefix: n=%zu", n);
 	for (size_t i = 0; i < n; i++)
 		CHECK(strcmp(ev[i]->type, "property.updated") == 0 &&
 		          (i == 0 || ev[i]->seq > ev[i - 1]->seq),
 		      "prefix event %zu", i);
-	rc = port.ops->read_events(port.self, &ctx, 5, 3, "property.", &ev, &n, &last);
+	rc = s_read_events(port, &ctx, 5, 3, "property.", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && n == 3 && ev[0]->seq == 6 && ev[2]->seq == 8, "window: n=%zu", n);
-	rc = port.ops->read_events(port.self, &ctx, (uint64_t)total, 10, "", &ev, &n, &last);
+	rc = s_read_events(port, &ctx, (uint64_t)total, 10, "", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && n == 0 && (int64_t)last == total, "after the end: n=%zu", n);
 	tu_arena_reset(&a);
 }
@@ -676,20 +728,19 @@ static void test_deadline_passed(void)
 	prop_ctx ctx = tu_ctx(&a, 0);
 	ctx.deadline_us = tu_now_us() - 1;
 	Property__V1__Property *out = NULL;
-	nrpc_code rc = port.ops->get(port.self, &ctx, "00000000-0000-4000-8000-000000000000", &out);
+	nrpc_code rc = s_get(port, &ctx, "00000000-0000-4000-8000-000000000000", &out);
 	CHECK(rc == NRPC_DEADLINE_EXCEEDED, "get: %d", rc);
 	tu_arena_reset(&a);
 }
 
 static void test_database_down(void)
 {
-	pgpool_config cfg = {
-	    .conninfo = "host=127.0.0.1 port=1 user=postgres", .size = 1, .metrics = reg};
-	pgpool *p = NULL;
+	apg *p = NULL;
 	repo_pg *r = NULL;
 	char err[256];
-	CHECK(pgpool_create(&p, &cfg, err, sizeof err) == 0, "%s", err);
-	CHECK(repo_pg_create(&r, p, err, sizeof err) == 0, "%s", err);
+	CHECK(open_repo("host=127.0.0.1 port=1 user=postgres", false, &p, &r, err, sizeof err) == 0,
+	      "%s", err);
+	usleep(300 * 1000); // the first connect fails: the pool knows the database is down
 	prop_repo down = repo_pg_port(r);
 	tu_arena a;
 	tu_arena_init(&a);
@@ -697,17 +748,16 @@ static void test_database_down(void)
 	Property__V1__Property *out = NULL;
 	bool replayed = false;
 	prop_buf b;
-	nrpc_code rc = down.ops->get(down.self, &ctx, "00000000-0000-4000-8000-000000000000", &out);
+	nrpc_code rc = s_get(down, &ctx, "00000000-0000-4000-8000-000000000000", &out);
 	CHECK(rc == NRPC_UNAVAILABLE, "get: %d", rc);
-	rc = down.ops->create(down.self, &ctx, mk_simple(&b, "o"), NULL, NULL, &out, &replayed);
+	rc = s_create(down, &ctx, mk_simple(&b, "o"), NULL, NULL, &out, &replayed);
 	CHECK(rc == NRPC_UNAVAILABLE, "create: %d", rc);
 	prop_search_query q = {.city = "", .country_code = ""};
 	prop_page page = {0};
-	rc = down.ops->search(down.self, &ctx, &q, NULL, 10, &page);
+	rc = s_search(down, &ctx, &q, NULL, 10, &page);
 	CHECK(rc == NRPC_UNAVAILABLE, "search: %d", rc);
 	tu_arena_reset(&a);
-	repo_pg_destroy(r);
-	pgpool_destroy(p);
+	close_repo(p, r);
 }
 
 int main(int argc, char **argv)
@@ -731,10 +781,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	reg = obs_registry_create();
-	pgpool_config cfg = {
-	    .conninfo = conninfo, .size = 12, .no_prepare = no_prepare, .metrics = reg};
-	if (pgpool_create(&pool, &cfg, err, sizeof err) != 0 ||
-	    repo_pg_create(&repo, pool, err, sizeof err) != 0) {
+	if (ioloop_create(&sync_loop, "repo", err, sizeof err) != 0 ||
+	    ioloop_start(sync_loop, err, sizeof err) != 0 ||
+	    open_repo(conninfo, no_prepare, &pool, &repo, err, sizeof err) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return 2;
 	}
@@ -742,8 +791,8 @@ int main(int argc, char **argv)
 	admin = tu_connect(conninfo);
 	int rc = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
 	PQfinish(admin);
-	repo_pg_destroy(repo);
-	pgpool_destroy(pool);
+	close_repo(pool, repo);
+	ioloop_destroy(sync_loop);
 	obs_registry_destroy(reg);
 	tu_drop_schema(schema);
 	free(conninfo);
