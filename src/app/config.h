@@ -25,7 +25,6 @@ typedef struct config {
 	int workers;
 	bool insecure_no_auth;
 	int db_pool_size;
-	int db_pool_wait_ms;
 	bool db_no_prepare;
 	int io_threads;   // IO_THREADS: event loops carrying the request path
 	int db_batch_max; // DB_BATCH_MAX: creates per group commit (1: no batching)

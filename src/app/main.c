@@ -37,7 +37,6 @@
 #define HEALTH_PROBE_MS 1000  // how often readiness follows PostgreSQL
 #define HEALTH_PING_MS  800   // a probe slower than this counts as down
 #define MIGRATE_RETRY_S 60    // PostgreSQL may still be starting (compose)
-#define CACHE_BG_POOL   2     // blocking Redis connections (recovery, replay)
 #define MAX_LOOPS       64
 
 static const char *const services[] = {"property.v1.PropertyService", "property.v1.EventService"};
@@ -200,8 +199,7 @@ static int start_loops(struct app *a)
 		fprintf(stderr, "propertyd: repository: %s\n", a->probe ? err : "out of memory");
 		return -1;
 	}
-	if (cache_create(&a->cache, a->cfg.redis_url, CACHE_BG_POOL, a->metrics, err,
-	                 sizeof(err)) != 0 ||
+	if (cache_create(&a->cache, a->cfg.redis_url, a->metrics, err, sizeof(err)) != 0 ||
 	    cache_attach_loops(a->cache, bases, a->nloops, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: cache: %s\n", err);
 		return -1;

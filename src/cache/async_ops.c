@@ -2,7 +2,7 @@
 // client of the request's event loop (one per shard). Commands of all the
 // requests of a loop pass share one write and one read.
 //
-// The breaker and the owed-invalidations set are the cache's (pool.c,
+// The breaker and the owed-invalidations set are the cache's (breaker.c,
 // recover.c): a command that fails here takes the cache down through
 // cache_mark_down, recording what a write-side call owed; the background
 // thread brings it back after replaying.
@@ -142,6 +142,7 @@ typedef struct write_op {
 	prop_ctx *ctx;
 	prop_k k;
 	int waiting;
+	enum cache_op put_op; // OP_PUT for a row, OP_PUT_DELETED for a tombstone
 	cache_owed put_rec, owner_rec;
 } write_op;
 
@@ -154,7 +155,7 @@ static void write_step(write_op *w)
 static void put_replied(const redisReply *r, void *arg)
 {
 	write_op *w = arg;
-	(void)failed(w->c, OP_PUT, &w->put_rec, r, REDIS_REPLY_INTEGER);
+	(void)failed(w->c, w->put_op, &w->put_rec, r, REDIS_REPLY_INTEGER);
 	write_step(w);
 }
 
@@ -222,6 +223,7 @@ static void op_after_write(void *self, prop_ctx *ctx, const prop_cache_change *c
 	w->c = c;
 	w->ctx = ctx;
 	w->k = k;
+	w->put_op = ch->row != NULL ? OP_PUT : OP_PUT_DELETED;
 	w->put_rec = (cache_owed){.type = CACHE_PENDING_PROPERTY,
 	                          .id = ch->id,
 	                          .kind = ch->row != NULL ? CACHE_KIND_FENCE : CACHE_KIND_TOMB,

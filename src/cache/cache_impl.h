@@ -1,8 +1,10 @@
 // cache internals: what the adapter's .c files share (not a public header).
 //
-//   pool.c        keys, the connection pool and the circuit breaker
-//   recover.c     the background thread: reconnect, replay, purge
-//   redis_cache.c the port operations and the life cycle
+//   async_ops.c   the port's operations, on the loops' aredis clients
+//   breaker.c     clocks, keys and the circuit breaker (down, owed writes)
+//   recover.c     the background thread: reconnect, replay, purge, on a
+//                 blocking connection of its own (conn.h)
+//   redis_cache.c the life cycle and the metrics
 #ifndef CACHE_IMPL_H
 #define CACHE_IMPL_H
 
@@ -19,12 +21,6 @@
 #include "cache/value.h"
 #include "obs/metrics.h"
 
-// A request never waits long for a pooled connection: a read that finds none
-// free within this is a miss (PostgreSQL answers it) rather than a queue.
-#define CACHE_POOL_WAIT_MS 3
-// A write-side call must reach Redis or else take the cache down (pending.h),
-// so it waits a little longer before giving up.
-#define CACHE_POOL_WAIT_WRITE_MS 50
 // How often the background thread retries a down Redis.
 #define CACHE_RECONNECT_MS 500
 // After an overflowed pending set, stay down this long after the last lost
@@ -67,19 +63,13 @@ struct cache_shard {
 
 struct cache {
 	cache_url url;
-	int pool_size;
 	struct cache_shard *shards; // [nshards], set by cache_attach_loops
 	unsigned nshards;
 
-	pthread_mutex_t mu;     // guards everything below up to `bg`
-	pthread_cond_t slot_cv; // a connection was released
-	pthread_cond_t bg_cv;   // the cache went down, or is stopping
-	atomic_bool up;         // written under mu; read without it on fast paths
-	unsigned epoch;         // +1 at each down: older connections are reopened
+	pthread_mutex_t mu;   // guards everything below up to `bg`
+	pthread_cond_t bg_cv; // the cache went down, or is stopping
+	atomic_bool up;       // written under mu; read without it on fast paths
 	bool stopping;
-	cache_conn *slots; // [pool_size]
-	int *free_idx;     // stack of free slot indexes
-	int n_free;
 	cache_pending pending;       // owed to Redis (pending.h)
 	cache_pending replaying;     // taken by the background thread
 	int64_t purge_not_before_us; // overflow: stay down until then
@@ -102,8 +92,6 @@ typedef struct cache_owed {
 	uint64_t version; // property only
 } cache_owed;
 
-enum cache_acq { ACQ_OK, ACQ_DOWN, ACQ_BUSY };
-
 // Clocks: CLOCK_MONOTONIC.
 int64_t cache_now_us(void);
 struct timespec cache_deadline_ts(int ms);
@@ -114,36 +102,14 @@ bool cache_ts_passed(const struct timespec *t);
 int cache_property_key(char *buf, const char *id);
 int cache_owner_keys(char *hash, char *gen, const char *owner);
 
-// Takes a free connection, opened for the current epoch. While down, or with
-// no connection free within wait_ms, returns without one; then a write-side
-// call (rec != NULL) is recorded in the pending set, and a busy pool takes
-// the cache down for it (its write did not happen). ACQ_OK: *out is the
-// caller's until cache_release or cache_fail.
-enum cache_acq cache_acquire(cache *c, int wait_ms, enum cache_op op, const cache_owed *rec,
-                             cache_conn **out);
-void cache_release(cache *c, cache_conn *s);
-// A command on s failed: r == NULL a connection error, else a reply that is
-// not the expected one (freed here). Unless it is an error reply to a call
-// that owes nothing (then just a miss): closes s, records rec, takes the
-// cache down. Releases s in every case.
-void cache_fail(cache *c, cache_conn *s, enum cache_op op, const cache_owed *rec, redisReply *r);
-
 // A command of the request path failed (why: a short text): counts it,
 // records what it owed (rec, may be NULL) and takes the cache down.
 void cache_mark_down(cache *c, enum cache_op op, const cache_owed *rec, const char *why);
 // Records what a write-side call owes while the cache is down (either may be NULL).
 void cache_owe(cache *c, const cache_owed *a, const cache_owed *b);
 
-// The put script for a value of value.h; the invalidate script for an owner.
-// The reply (free it), or NULL on a connection error.
-redisReply *cache_put_value(cache_conn *s, const char *key, cache_kind kind, uint64_t version,
-                            const char *value, size_t value_len);
-redisReply *cache_invalidate_owner(cache_conn *s, const char *owner);
-// True when r is a successful script reply (an integer).
-bool cache_reply_ok(const redisReply *r);
-
-// One attempt to bring the cache up (connect, replay, up); and the
-// background thread's body.
+// One attempt to bring the cache up (open a probe connection, replay what is
+// owed, purge after an overflow, go up); and the background thread's body.
 void cache_try_recover(cache *c);
 void *cache_bg_main(void *arg);
 

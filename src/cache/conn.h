@@ -1,4 +1,8 @@
-// cache conn: one Redis connection, ready for the adapter's commands.
+// cache conn: one blocking Redis connection, ready for the adapter's
+// commands: the recovery thread's probe connection (recover.c), opened for
+// each attempt to bring the cache up, which replays the owed writes and
+// purges over it. The request path never uses it: its commands go through
+// the loops' asynchronous clients (aredis.h).
 //
 // Opening connects with a bounded connect timeout, sets the command timeout,
 // and in one pipelined round trip authenticates, selects the database and
@@ -7,8 +11,8 @@
 // connection and opens a new one later; error *replies* leave it usable.
 //
 // A connection is used by one thread at a time (hiredis contexts are not
-// thread-safe); the pool in redis_cache.c hands them out. Every call blocks
-// for at most about CACHE_CONNECT_TIMEOUT_MS + CACHE_COMMAND_TIMEOUT_MS.
+// thread-safe). Every call blocks for at most about
+// CACHE_CONNECT_TIMEOUT_MS + CACHE_COMMAND_TIMEOUT_MS.
 #ifndef CACHE_CONN_H
 #define CACHE_CONN_H
 
@@ -19,22 +23,22 @@
 #include "cache/redis_url.h"
 #include "cache/scripts.h"
 
-// The cache must never slow a request much: a Redis that does not answer
-// within these bounds is treated as down (the request goes to PostgreSQL).
-// Loopback round trips take tens of microseconds, so these leave ample room
-// for a busy server while capping what a frozen one costs a request.
+// A Redis that does not answer within these bounds is treated as down (the
+// request path goes to PostgreSQL meanwhile). Loopback round trips take tens
+// of microseconds, so these leave ample room for a busy server while capping
+// what a frozen one costs. The loops' clients use CACHE_COMMAND_TIMEOUT_MS
+// for their connect and every command (redis_cache.c).
 #define CACHE_CONNECT_TIMEOUT_MS 200
 #define CACHE_COMMAND_TIMEOUT_MS 100
 
 // EVALSHA + sha + numkeys + keys and arguments: the largest call is a purge
-// batch (see redis_cache.c), plus one argument.
+// batch (see recover.c), plus one argument.
 #define CACHE_EVAL_ARGS_MAX 260
 
 typedef struct cache_conn {
 	redisContext *rc;             // NULL when closed
 	char sha[CACHE_SCRIPT_N][41]; // hex SHA1 of each script
 	unsigned seed;                // rand_r state, for TTL jitter
-	unsigned epoch;               // the pool's epoch when opened
 } cache_conn;
 
 // Opens *c (which must be closed). Returns 0, or -1 with a message in

@@ -12,10 +12,10 @@
 
 // ---- background reconnect and replay -----------------------------------------------------
 
-// Runs the put script for a versioned value (also used by put_deleted and
-// the replay). Returns the reply or NULL (connection error).
-redisReply *cache_put_value(cache_conn *s, const char *key, cache_kind kind, uint64_t version,
-                            const char *value, size_t value_len)
+// Runs the put script for a versioned value (a replayed fence or tombstone).
+// Returns the reply or NULL (connection error).
+static redisReply *put_value(cache_conn *s, const char *key, cache_kind kind, uint64_t version,
+                             const char *value, size_t value_len)
 {
 	char ver[24], rank[4], ttl[16];
 	const char *args[5];
@@ -37,7 +37,8 @@ redisReply *cache_put_value(cache_conn *s, const char *key, cache_kind kind, uin
 	return cache_conn_eval(s, CACHE_SCRIPT_PUT, 1, 4, args, lens);
 }
 
-redisReply *cache_invalidate_owner(cache_conn *s, const char *owner)
+// Runs the invalidate script for an owner. The reply or NULL, as put_value.
+static redisReply *invalidate_owner(cache_conn *s, const char *owner)
 {
 	char hash[CACHE_KEY_MAX], gen[CACHE_KEY_MAX], ttl[16];
 	const char *args[3];
@@ -56,7 +57,7 @@ redisReply *cache_invalidate_owner(cache_conn *s, const char *owner)
 }
 
 // True when r is a successful script reply (an integer).
-bool cache_reply_ok(const redisReply *r)
+static bool reply_ok(const redisReply *r)
 {
 	return r != NULL && r->type == REDIS_REPLY_INTEGER;
 }
@@ -67,15 +68,15 @@ static int replay_entry(cache_conn *s, const cache_pending_rec *e)
 	int rc;
 
 	if (e->type == CACHE_PENDING_OWNER) {
-		r = cache_invalidate_owner(s, e->id);
+		r = invalidate_owner(s, e->id);
 	} else {
 		char key[CACHE_KEY_MAX], hdr[CACHE_VALUE_HEADER_MAX];
 		size_t n = cache_value_header(hdr, e->kind, e->version);
 		if (cache_property_key(key, e->id) != 0)
 			return -1;
-		r = cache_put_value(s, key, e->kind, e->version, hdr, n);
+		r = put_value(s, key, e->kind, e->version, hdr, n);
 	}
-	rc = cache_reply_ok(r) ? 0 : -1;
+	rc = reply_ok(r) ? 0 : -1;
 	if (r != NULL)
 		freeReplyObject(r);
 	return rc;
@@ -119,7 +120,7 @@ static int purge(cache_conn *s)
 			args[n] = ttl;
 			lens[n] = strlen(ttl);
 			pr = cache_conn_eval(s, CACHE_SCRIPT_PURGE, (int)n, 1, args, lens);
-			if (!cache_reply_ok(pr)) {
+			if (!reply_ok(pr)) {
 				if (pr != NULL)
 					freeReplyObject(pr);
 				freeReplyObject(r);

@@ -1,17 +1,14 @@
-// See redis_cache.h: the six port operations and the life cycle.
+// See redis_cache.h: the life cycle (create, destroy, the loops' clients) and
+// the metrics. The port's operations are in async_ops.c.
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache/cache_impl.h"
-#include "cache/scripts.h"
 #include "obs/log.h"
 
 #include "cache/aredis.h"
-
-// The port's operations are in async_ops.c.
 
 // ---- lifecycle ---------------------------------------------------------------------------
 
@@ -41,32 +38,20 @@ static void register_metrics(cache *c, obs_registry *m)
 
 static void free_cache(cache *c)
 {
-	if (c->slots != NULL)
-		for (int i = 0; i < c->pool_size; i++)
-			cache_conn_close(&c->slots[i]);
-	free(c->slots);
-	free(c->free_idx);
 	if (c->own_metrics != NULL)
 		obs_registry_destroy(c->own_metrics);
 	memset(c->url.password, 0, sizeof(c->url.password));
 	free(c);
 }
 
-int cache_create(cache **out, const char *redis_url, int pool_size, obs_registry *metrics,
-                 char *err, size_t errcap)
+int cache_create(cache **out, const char *redis_url, obs_registry *metrics, char *err,
+                 size_t errcap)
 {
 	cache *c;
 	pthread_condattr_t ca;
-	unsigned seed = (unsigned)cache_now_us();
 	int locks = 0;
 
 	*out = NULL;
-	if (pool_size < 1) {
-		snprintf(err, errcap, "cache pool size must be at least 1");
-		return -1;
-	}
-	if (pool_size > CACHE_POOL_MAX)
-		pool_size = CACHE_POOL_MAX; // more workers just see a busy pool: misses
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		snprintf(err, errcap, "out of memory");
@@ -74,17 +59,6 @@ int cache_create(cache **out, const char *redis_url, int pool_size, obs_registry
 	}
 	if (cache_url_parse(redis_url, &c->url, err, errcap) != 0)
 		goto fail;
-	c->pool_size = pool_size;
-	c->slots = calloc((size_t)pool_size, sizeof(*c->slots));
-	c->free_idx = calloc((size_t)pool_size, sizeof(*c->free_idx));
-	if (c->slots == NULL || c->free_idx == NULL) {
-		snprintf(err, errcap, "out of memory");
-		goto fail;
-	}
-	for (int i = 0; i < pool_size; i++) {
-		c->slots[i].seed = seed ^ (unsigned)(i * 2654435761u);
-		c->free_idx[c->n_free++] = pool_size - 1 - i;
-	}
 	if (metrics == NULL)
 		metrics = c->own_metrics = obs_registry_create();
 	register_metrics(c, metrics);
@@ -93,7 +67,6 @@ int cache_create(cache **out, const char *redis_url, int pool_size, obs_registry
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->slot_cv, &ca);
 	pthread_cond_init(&c->bg_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	locks = 1;
@@ -112,7 +85,6 @@ int cache_create(cache **out, const char *redis_url, int pool_size, obs_registry
 fail:
 	if (locks) {
 		pthread_cond_destroy(&c->bg_cv);
-		pthread_cond_destroy(&c->slot_cv);
 		pthread_mutex_destroy(&c->mu);
 	}
 	free_cache(c);
@@ -130,14 +102,15 @@ void cache_destroy(cache *c)
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->bg, NULL);
 	pthread_cond_destroy(&c->bg_cv);
-	pthread_cond_destroy(&c->slot_cv);
 	pthread_mutex_destroy(&c->mu);
 	free_cache(c);
 }
 
+// A loop's connection failed or timed out: counted under "connect" (the
+// commands it failed are counted under their own operations).
 static void client_failed(void *arg, const char *why)
 {
-	cache_mark_down(arg, OP_GET, NULL, why);
+	cache_mark_down(arg, OP_CONNECT, NULL, why);
 }
 
 int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n, char *err,

@@ -48,10 +48,9 @@
 // goes down. While down, calls complete at once without touching Redis.
 //
 // Recovery: the background thread (recover.c) reconnects on a blocking
-// connection of its own (CACHE_CONNECT_TIMEOUT_MS), replays, and brings the
-// cache up; the loops' connections then reconnect on their next command.
-// The blocking pool of pool_size connections (cache_acquire, pool.c) is
-// used by neither.
+// connection of its own (conn.h, CACHE_CONNECT_TIMEOUT_MS), replays, and
+// brings the cache up; the loops' connections then reconnect on their next
+// command.
 //
 // Threads: the port's operations run on the loop threads (one loop per
 // shard, no lock on the way except the breaker's mutex when something
@@ -75,24 +74,22 @@ struct event_base;
 // An owner's generation lives a day after its last bump: far longer than any
 // reader is in flight, so expiry (back to 0) cannot make an old page current.
 #define CACHE_GEN_TTL_S 86400
-// Bound of pool_size (a connection per concurrent worker is plenty).
-#define CACHE_POOL_MAX 256
 
 typedef struct cache cache;
 
 // Creates the cache for redis_url (redis://[[user]:password@]host[:port][/db])
-// with pool_size connections (at least 1; more than CACHE_POOL_MAX are
-// capped), opened lazily. Tries one
-// connection now: if Redis is unreachable the cache starts down and comes up
-// by itself. Metrics are registered in `metrics` (borrowed; it must outlive
-// the cache), or a private registry when NULL.
+// and starts its background thread. Tries one connection now (the recovery
+// thread's, recover.c): if Redis is unreachable the cache starts down and
+// comes up by itself. The request path's connections come with
+// cache_attach_loops. Metrics are registered in `metrics` (borrowed; it must
+// outlive the cache), or a private registry when NULL.
 // Returns 0 and *out (owned by the caller, freed with cache_destroy), or -1
-// with a message in err[errcap] (a bad URL or argument, no thread).
-int cache_create(cache **out, const char *redis_url, int pool_size, obs_registry *metrics,
-                 char *err, size_t errcap);
+// with a message in err[errcap] (a bad URL, no memory, no thread).
+int cache_create(cache **out, const char *redis_url, obs_registry *metrics, char *err,
+                 size_t errcap);
 
-// Stops the background thread and closes every connection. No other call
-// may be running or made afterwards. NULL is a no-op.
+// Detaches the loops' clients (cache_detach_loops) and stops the background
+// thread. No other call may be running or made afterwards. NULL is a no-op.
 void cache_destroy(cache *c);
 
 // Gives the cache one asynchronous connection per event loop (shard i runs

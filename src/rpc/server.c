@@ -1,13 +1,18 @@
-// nrpc server: nng rep0 contexts feeding a fixed pool of worker threads.
+// nrpc server: nng rep0 contexts, asynchronous and inline handlers run from
+// nng's callback threads, and a fixed pool of worker threads for blocking
+// handlers.
 //
 // Each rep0 context owns one slot (struct rctx) holding its aio and the call
 // it is serving. The aio callback runs on nng's threads and never blocks: it
-// decodes the envelope and either answers at once (a bad envelope, an unknown
-// method, an inline handler) or queues the slot for a worker. A worker runs
-// the handler (which may block on PostgreSQL or Redis), builds the reply and
-// sends it through the same context; the send's callback posts the next
-// receive. The queue can never hold more than one entry per context, so it is
-// bounded by the number of contexts.
+// decodes the envelope, then either answers at once (a bad envelope, an
+// unknown method, an inline handler), starts an asynchronous handler, or
+// queues the slot for a worker. An asynchronous handler (propertyd's property
+// and event methods) returns at once and answers later, from any thread,
+// with nrpc_call_finish*; until then the context stays with its call. A
+// worker runs a blocking handler, which may block. Either way the reply is
+// built and sent through the same context, and the send's callback posts the
+// next receive. The workers' queue can never hold more than one entry per
+// context, so it is bounded by the number of contexts.
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>

@@ -1,10 +1,11 @@
 // store pgconn: connecting to PostgreSQL within a deadline, and the clock.
 //
-// Every connection of the store (pooled, the migrator's, the outbox's) is
-// opened here, so all get the same bounded connect: libpq's own
-// connect_timeout (whole seconds, at least 2) would let a dead host hold a
-// request past its deadline, so the connect is driven asynchronously with
-// poll() up to the caller's deadline.
+// Every blocking connection of the store (the migrator's, the outbox's, the
+// readiness probe's) is opened here, so all get the same bounded connect:
+// libpq's own connect_timeout (whole seconds, at least 2) would let a dead
+// host hold the caller past its deadline, so the connect is driven
+// asynchronously with poll() up to the caller's deadline. apg's request-path
+// connections connect on their event loop instead (apg_conn.c).
 //
 // Threads: any; a PGconn returned is then used by one thread at a time.
 #ifndef STORE_PGCONN_H

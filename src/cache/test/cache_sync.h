@@ -41,15 +41,15 @@ typedef struct cache_rig {
 
 // Creates the loop and the cache, attaches the cache to the loop and starts
 // the loop. 0, or -1 with a reason in err (nothing left to close).
-static inline int rig_open(cache_rig *r, const char *url, int pool_size, obs_registry *metrics,
-                           char *err, size_t errcap)
+static inline int rig_open(cache_rig *r, const char *url, obs_registry *metrics, char *err,
+                           size_t errcap)
 {
 	struct event_base *base;
 
 	memset(r, 0, sizeof *r);
 	if (ioloop_create(&r->loop, "cache-test", err, errcap) != 0)
 		return -1;
-	if (cache_create(&r->c, url, pool_size, metrics, err, errcap) != 0)
+	if (cache_create(&r->c, url, metrics, err, errcap) != 0)
 		goto fail;
 	base = ioloop_base(r->loop);
 	if (cache_attach_loops(r->c, &base, 1, err, errcap) != 0 ||

@@ -99,7 +99,7 @@ static cache *make_cache(cache_rig *r, int port)
 {
 	char url[64], err[256];
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-	if (rig_open(r, url, 4, NULL, err, sizeof(err)) != 0) {
+	if (rig_open(r, url, NULL, err, sizeof(err)) != 0) {
 		printf("cache_create: %s\n", err);
 		return NULL;
 	}
@@ -182,6 +182,54 @@ static void case_frozen(void)
 	      "the deletion made while down was not replayed");
 	CHECK(cs_page_get(&r, &q.ctx, "o", "k", &data, &len, &gen) == PROP_CACHE_MISS,
 	      "a stale page was served after the outage");
+	arena_fini(&q.arena);
+	rig_close(&r);
+	stop_redis(pid);
+}
+
+static uint64_t errors(const cache *c, enum cache_op op)
+{
+	return obs_counter_value(c->errors[op]);
+}
+
+// propertyd_cache_errors_total{op}: a tombstone that timed out counts under
+// put_deleted (not put), and the loop's connection it took down under connect
+// (not get).
+static void case_frozen_counts(void)
+{
+	int port = free_port();
+	pid_t pid = start_redis(port);
+	cache_rig r;
+	cache *c;
+	test_req q;
+
+	CHECK(pid > 0, "no redis-server");
+	if (pid <= 0)
+		return;
+	c = make_cache(&r, port);
+	CHECK(c != NULL && cache_available(c), "cache not up at start");
+	if (c == NULL) {
+		stop_redis(pid);
+		return;
+	}
+	req_init(&q);
+	kill(pid, SIGSTOP);
+	cs_write_deleted(&r, &q.ctx, "44444444-4444-4444-4444-444444444444", 3, "o");
+	CHECK(!cache_available(c), "still available after a timed-out delete");
+	// The client's failure is reported from a loop callback of its own; the
+	// recovery thread makes no attempt of its own before CACHE_RECONNECT_MS.
+	for (int i = 0; i < CACHE_RECONNECT_MS / 2 / 10 && errors(c, OP_CONNECT) == 0; i++)
+		usleep(10 * 1000);
+	CHECK(errors(c, OP_PUT_DELETED) == 1, "put_deleted errors %llu, want 1",
+	      (unsigned long long)errors(c, OP_PUT_DELETED));
+	CHECK(errors(c, OP_PUT) == 0, "put errors %llu, want 0",
+	      (unsigned long long)errors(c, OP_PUT));
+	CHECK(errors(c, OP_OWNER_INVALIDATE) == 1, "owner_invalidate errors %llu, want 1",
+	      (unsigned long long)errors(c, OP_OWNER_INVALIDATE));
+	CHECK(errors(c, OP_CONNECT) >= 1, "the lost connection was not counted under connect");
+	CHECK(errors(c, OP_GET) == 0, "get errors %llu, want 0 (no get failed)",
+	      (unsigned long long)errors(c, OP_GET));
+	kill(pid, SIGCONT);
 	arena_fini(&q.arena);
 	rig_close(&r);
 	stop_redis(pid);
@@ -283,9 +331,8 @@ static const struct {
 	const char *name;
 	void (*fn)(void);
 } CASES[] = {
-    {"closed_port", case_closed_port},
-    {"frozen", case_frozen},
-    {"restart", case_restart},
+    {"closed_port", case_closed_port},     {"frozen", case_frozen},
+    {"frozen_counts", case_frozen_counts}, {"restart", case_restart},
     {"overflow", case_overflow},
 };
 

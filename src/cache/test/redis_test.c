@@ -361,7 +361,7 @@ int main(void)
 	if (RAW == NULL)
 		return 1;
 	M = obs_registry_create();
-	if (rig_open(&R, url, 4, M, err, sizeof(err)) != 0) {
+	if (rig_open(&R, url, M, err, sizeof(err)) != 0) {
 		printf("FAIL: cache_create: %s\n", err);
 		return 1;
 	}
