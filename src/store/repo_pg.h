@@ -39,7 +39,7 @@ struct event_base;
 #define REPO_PG_MAX_SHARDS       64
 #define REPO_PG_MAX_BATCH        256
 #define REPO_PG_DEFAULT_BATCH    32 // creates per statement at most
-#define REPO_PG_DEFAULT_INFLIGHT 2  // batches in flight per shard before creates gather
+#define REPO_PG_DEFAULT_INFLIGHT 1  // batches in flight per shard before creates gather
 
 typedef struct repo_pg repo_pg;
 
