@@ -20,7 +20,7 @@
 // where rate_eps is N over the window from the first to the last event.
 //
 // Token for ReadEvents (gap filling): --token, else one minted from env
-// AUTH_SECRET (sub "events_latency", valid a day), else none.
+// AUTH_SECRET (sub "events_latency", valid 23 hours), else none.
 //
 // Threads: main only (propsub calls on_event on the thread that runs it);
 // the signal handler only calls propsub_stop (async-signal-safe).
@@ -46,7 +46,7 @@
 #define MAX_EXP      40
 #define HIST_BUCKETS ((MAX_EXP - SUB_BITS + 1) * SUB_COUNT)
 #define SLICE_MS     200         // how often --idle and -d are checked
-#define TOKEN_TTL_S  (24 * 3600) // longer than any run
+#define TOKEN_TTL_S  (23 * 3600) // longer than any run, under TOKEN_MAX_LIFETIME (24 h)
 #define TOKEN_SUB    "events_latency"
 
 typedef struct hist {

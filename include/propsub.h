@@ -35,7 +35,13 @@
 // Errors: propsub_open() writes a reason into the caller's buffer. A failing
 // ReadEvents (server down, bad token) is retried every second; the first
 // failure of an outage is written as one line on stderr, and every failure is
-// counted in the stats.
+// counted in the stats. One failure is final: 11 OUT_OF_RANGE means events
+// after the position were pruned by the server's retention, so exactly-once
+// delivery is no longer possible. propsub then calls on_error (if set), writes
+// one line on stderr, stops, and propsub_run() returns -1 (now and on every
+// later call); propsub_position() stays where delivery stopped. To go on
+// regardless, open a new subscriber from a later seq (the message names the
+// oldest one kept).
 #ifndef PROPSUB_H
 #define PROPSUB_H
 
@@ -43,6 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nrpc/tls.h"
 #include "property/v1/events.pb-c.h"
 
 // from_seq meaning "only events published from now on" (the newest seq in
@@ -58,16 +65,26 @@ typedef struct propsub_config {
 	const char *const *rpc_urls;   // nng URLs of the RPC servers, for ReadEvents
 	size_t n_rpc_urls;             // at least 1
 	const char *token;             // bearer token for ReadEvents; NULL: none
-	const char *type_prefix;       // e.g. "property." or "property.created"; NULL/"": all
-	uint64_t from_seq;             // deliver events with seq > from_seq; or PROPSUB_FROM_NOW
-	bool filter_locally;           // see above
+	// TLS settings for tls+tcp:// rpc_urls, read by propsub_open() only.
+	// A tls+tcp:// URL is refused unless they name a CA (ca_file) to verify
+	// the server, or set insecure_skip_verify (development only: nrpc warns
+	// on stderr, and the token goes to whoever answers). cert_file/key_file
+	// add a client certificate (mutual TLS). NULL: no TLS settings, so only
+	// tcp:// and ipc:// rpc_urls. (event_urls never use TLS, CONTRACT.md 6.8.)
+	const nrpc_tls *rpc_tls;
+	const char *type_prefix; // e.g. "property." or "property.created"; NULL/"": all
+	uint64_t from_seq;       // deliver events with seq > from_seq; or PROPSUB_FROM_NOW
+	bool filter_locally;     // see above
 	// Called once per matching event, in seq order. Required.
 	void (*on_event)(const Property__V1__Event *ev, void *arg);
 	// Called after events were delivered from ReadEvents rather than from the
 	// live stream (catch-up at start, a gap, a lost tail): the first and last
 	// seq so delivered by one ReadEvents reply. Optional.
 	void (*on_reread)(uint64_t from, uint64_t to, void *arg);
-	void *arg; // passed to both callbacks
+	// Called once when the subscriber gives up for good: code 11
+	// OUT_OF_RANGE (events were pruned) and the server's message. Optional.
+	void (*on_error)(unsigned code, const char *message, void *arg);
+	void *arg; // passed to every callback
 } propsub_config;
 
 typedef struct propsub_stats {
@@ -76,7 +93,7 @@ typedef struct propsub_stats {
 	uint64_t duplicates;  // live messages dropped as already delivered
 	uint64_t malformed;   // live messages that did not decode
 	uint64_t read_calls;  // ReadEvents calls
-	uint64_t read_errors; // ReadEvents calls that failed (retried later)
+	uint64_t read_errors; // ReadEvents calls that failed (retried later, unless final)
 } propsub_stats;
 
 // Opens the socket and the RPC client; dials are non-blocking (an instance
@@ -85,7 +102,8 @@ typedef struct propsub_stats {
 int propsub_open(propsub **out, const propsub_config *cfg, char *err, size_t errcap);
 
 // Receives and delivers until propsub_stop() or until timeout_ms passed
-// (< 0: no timeout). Returns 0 then, or -1 if the socket failed for good.
+// (< 0: no timeout). Returns 0 then, or -1 if the socket failed for good or
+// the log was pruned past the position (see Errors above).
 // May be called again after it returned; the position is kept. Blocks the
 // caller; a stop is noticed within ~100 ms, or when a ReadEvents call in
 // progress ends (at most PROPSUB_RPC_TIMEOUT_MS).

@@ -35,7 +35,7 @@
 #include "property/v1/property.pb-c.h"
 #include "rpc/v1/rpc.pb-c.h"
 
-#define H_SECRET       "it-test-secret-7f3a9c1e5b"
+#define H_SECRET       "it-test-secret-7f3a9c1e5b-d04e6a2c8f13"
 #define H_READY_WAIT_S 20 // propertyd migrates and connects before SERVING
 #define H_STOP_WAIT_S  14 // contract: drain at most 10 s, plus relay flush and teardown
 #define H_CALL_TIMEOUT 5000

@@ -99,6 +99,8 @@ static void case_bad_tokens(void *arg)
 	    {"alg none", h_jwt_custom(NULL, "{\"alg\":\"none\",\"typ\":\"JWT\"}", future)},
 	    {"alg HS512", h_jwt_custom(H_SECRET, "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", future)},
 	    {"payload not JSON", h_jwt_custom(H_SECRET, hs256, "not json")},
+	    // Past TOKEN_MAX_LIFETIME (default 24 h): refused though well signed.
+	    {"exp 48 h ahead", h_bearer(H_SECRET, c->owner_a, 48 * 3600)},
 	};
 	free(raw);
 	for (size_t i = 0; i < sizeof(toks) / sizeof(toks[0]); i++) {
@@ -117,6 +119,13 @@ static void case_bad_tokens(void *arg)
 		protobuf_c_message_free_unpacked(&g->base, NULL);
 	}
 	free(good);
+	// Well inside the default maximum lifetime: accepted.
+	char *day = h_bearer(H_SECRET, c->owner_a, 23 * 3600);
+	g = h_get(c->p.cli, day, c->prop_a->id, &code);
+	H_CHECK(code == 0, "Get with a token valid 23 h: code %u", code);
+	if (g != NULL)
+		protobuf_c_message_free_unpacked(&g->base, NULL);
+	free(day);
 }
 
 static void case_health_without_token(void *arg)

@@ -1,9 +1,9 @@
 // it_config: start-up configuration (CONTRACT.md section 1).
 //
-// Missing DATABASE_URL or secret: non-zero exit at once with exactly one line
-// on stderr naming the setting. A secret file's trailing newline is not part
-// of the secret. A setting propertyd no longer reads is ignored like any
-// other environment variable, whatever its value.
+// Missing DATABASE_URL or secret, or a secret under 32 bytes: exit status 2
+// at once with exactly one line on stderr naming the setting. A secret file's trailing newline is
+// not part of the secret. A setting propertyd no longer reads is ignored like any other environment
+// variable, whatever its value.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +37,7 @@ static void expect_one_line_exit(const h_opts *o, const char *const *names, size
 		h_cleanup(&p);
 		return;
 	}
-	H_CHECK(rc != 0, "exit status %d", rc);
+	H_CHECK(rc == 2, "exit status %d, want 2", rc);
 	char *log = h_read_log(&p);
 	if (log == NULL) {
 		H_FAIL("no stderr captured");
@@ -88,7 +88,7 @@ static void get_with(h_proc *p, const char *secret, unsigned want, const char *w
 static void case_secret_file_newline(void *ctx)
 {
 	(void)ctx;
-	static const char secret[] = "file-secret-0b8e41d2";
+	static const char secret[] = "file-secret-0b8e41d2-93c5a7f1e6d4";
 	char path[] = "/tmp/it-secret-XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0) {
@@ -102,7 +102,7 @@ static void case_secret_file_newline(void *ctx)
 	h_proc p;
 	if (h_start(&p, &o) == 0) {
 		get_with(&p, secret, 5, "secret without the newline");
-		get_with(&p, "file-secret-0b8e41d2\n", 16, "secret with the newline");
+		get_with(&p, "file-secret-0b8e41d2-93c5a7f1e6d4\n", 16, "secret with the newline");
 		get_with(&p, H_SECRET, 16, "another secret");
 		int rc = h_stop(&p);
 		H_CHECK(rc == 0, "exit status after SIGTERM %d", rc);
@@ -122,6 +122,46 @@ static void case_database_url_flag(void *arg)
 	if (h_start(&p, &o) == 0) {
 		int rc = h_stop(&p);
 		H_CHECK(rc == 0, "exit status %d", rc);
+	}
+	h_cleanup(&p);
+}
+
+// The secret must be at least 32 bytes, from the environment or a file; 32
+// exactly is enough. --insecure-no-auth needs none (case_insecure_* elsewhere).
+#define SECRET_31 "0123456789abcdef0123456789abcde"
+#define SECRET_32 SECRET_31 "f"
+static void case_secret_too_short(void *arg)
+{
+	(void)arg;
+	static const char *const names[] = {"AUTH_SECRET"};
+	h_opts o = {.env = {"AUTH_SECRET=" SECRET_31}, .no_secret = true, .no_wait = true};
+	expect_one_line_exit(&o, names, 1);
+	h_opts o12 = {.env = {"AUTH_SECRET=twelve-bytes"}, .no_secret = true, .no_wait = true};
+	expect_one_line_exit(&o12, names, 1);
+
+	char path[] = "/tmp/it-secret-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	H_CHECK(f != NULL, "cannot create a secret file");
+	if (f == NULL)
+		return;
+	fprintf(f, "%s\n", SECRET_31); // the newline does not count
+	fclose(f);
+	static const char *const file_names[] = {"--auth-secret-file"};
+	h_opts of = {.args = {"--auth-secret-file", path}, .no_secret = true, .no_wait = true};
+	expect_one_line_exit(&of, file_names, 1);
+	unlink(path);
+}
+
+static void case_secret_32_bytes(void *arg)
+{
+	(void)arg;
+	h_opts o = {.env = {"AUTH_SECRET=" SECRET_32}, .no_secret = true};
+	h_proc p;
+	if (h_start(&p, &o) == 0) {
+		get_with(&p, SECRET_32, 5, "a 32-byte secret");
+		int rc = h_stop(&p);
+		H_CHECK(rc == 0, "exit status after SIGTERM %d", rc);
 	}
 	h_cleanup(&p);
 }
@@ -241,6 +281,8 @@ int main(int argc, char **argv)
 	    {"no_database_url", case_no_database_url},
 	    {"no_secret", case_no_secret},
 	    {"secret_file_newline", case_secret_file_newline},
+	    {"secret_too_short", case_secret_too_short},
+	    {"secret_32_bytes", case_secret_32_bytes},
 	    {"database_url_flag", case_database_url_flag},
 	    {"removed_setting_ignored", case_removed_setting_ignored},
 	    {"concurrent_start_fresh_db", case_concurrent_start_fresh_db},

@@ -156,13 +156,65 @@ void pdc_print_rpc_error(FILE *f, const nrpc_result *res)
 		fprintf(f, "  %s: %s\n", res->violation_fields[i], res->violation_descriptions[i]);
 }
 
+// An environment setting, or NULL when unset or empty.
+static const char *env_str(const char *name)
+{
+	const char *v = getenv(name);
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+int pdc_env_flag(const char *name, bool *out, char *err, size_t errcap)
+{
+	const char *v = env_str(name);
+	*out = false;
+	if (v == NULL || strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
+		return 0;
+	if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
+		*out = true;
+		return 0;
+	}
+	snprintf(err, errcap, "%s must be 1 or 0, not \"%s\"", name, v);
+	return -1;
+}
+
+int pdc_tls_check(const char *const *urls, size_t n, const nrpc_tls *tls, const char *ca_hint,
+                  const char *insecure_hint, char *err, size_t errcap)
+{
+	if (tls->ca_file != NULL || tls->insecure_skip_verify)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (urls[i] != NULL && strncmp(urls[i], "tls+", 4) == 0) {
+			snprintf(err, errcap,
+			         "%s: tls+tcp:// needs a CA to verify the server (%s); %s to skip "
+			         "verification",
+			         urls[i], ca_hint, insecure_hint);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int pdc_tls_from_env(nrpc_tls *tls, char *err, size_t errcap)
+{
+	*tls = (nrpc_tls){
+	    .cert_file = env_str("PROPCTL_TLS_CERT"),
+	    .key_file = env_str("PROPCTL_TLS_KEY"),
+	    .ca_file = env_str("PROPCTL_TLS_CA"),
+	    .server_name = env_str("PROPCTL_TLS_SERVER_NAME"),
+	};
+	if ((tls->cert_file == NULL) != (tls->key_file == NULL)) {
+		snprintf(err, errcap, "PROPCTL_TLS_CERT and PROPCTL_TLS_KEY go together");
+		return -1;
+	}
+	return pdc_env_flag("PROPCTL_TLS_INSECURE", &tls->insecure_skip_verify, err, errcap);
+}
+
 int pdc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err, size_t errcap)
 {
-	nrpc_tls tls = {
-	    .cert_file = getenv("PROPCTL_TLS_CERT"),
-	    .key_file = getenv("PROPCTL_TLS_KEY"),
-	    .ca_file = getenv("PROPCTL_TLS_CA"),
-	    .server_name = getenv("PROPCTL_TLS_SERVER_NAME"),
-	};
+	nrpc_tls tls;
+	*out = NULL;
+	if (pdc_tls_from_env(&tls, err, errcap) != 0 ||
+	    pdc_tls_check(urls, n, &tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err, errcap) != 0)
+		return -1;
 	return nrpc_client_open_tls(out, urls, n, &tls, err, errcap);
 }

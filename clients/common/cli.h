@@ -9,6 +9,7 @@
 #ifndef PDC_CLI_H
 #define PDC_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,10 +55,28 @@ size_t pdc_split_urls(const char *list, char *buf, size_t bufcap, const char **u
 // line per violation.
 void pdc_print_rpc_error(FILE *f, const nrpc_result *res);
 
-// Opens an RPC client for urls[n]; tls+tcp:// URLs use the TLS settings of
-// the environment: PROPCTL_TLS_CA (verify the server), PROPCTL_TLS_CERT and
-// PROPCTL_TLS_KEY (present a client certificate, for mutual TLS), and
-// PROPCTL_TLS_SERVER_NAME. Returns 0 or an nng error with a reason in err.
+// Reads env `name` as a flag: unset, "", "0", "false", "no" are false; "1",
+// "true", "yes" true; anything else is an error.
+int pdc_env_flag(const char *name, bool *out, char *err, size_t errcap);
+
+// The TLS settings of the environment: PROPCTL_TLS_CA (verify the server),
+// PROPCTL_TLS_CERT and PROPCTL_TLS_KEY (present a client certificate, for
+// mutual TLS; both or neither), PROPCTL_TLS_SERVER_NAME, and
+// PROPCTL_TLS_INSECURE=1 (do not verify the server). Empty means unset.
+int pdc_tls_from_env(nrpc_tls *tls, char *err, size_t errcap);
+
+// Refuses (-1, reason in err) when a tls+tcp:// URL of urls[n] would be dialed
+// without a CA and without insecure_skip_verify: "<url>: tls+tcp:// needs a
+// CA to verify the server (<ca_hint>); <insecure_hint> to skip verification".
+int pdc_tls_check(const char *const *urls, size_t n, const nrpc_tls *tls, const char *ca_hint,
+                  const char *insecure_hint, char *err, size_t errcap);
+#define PDC_TLS_CA_HINT       "PROPCTL_TLS_CA"
+#define PDC_TLS_INSECURE_HINT "set PROPCTL_TLS_INSECURE=1"
+
+// Opens an RPC client for urls[n]; tls+tcp:// URLs use pdc_tls_from_env and
+// are refused without PROPCTL_TLS_CA or PROPCTL_TLS_INSECURE=1 (which makes
+// nrpc warn on stderr). Returns 0, or -1 (settings) or an nng error with a
+// reason in err.
 int pdc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err, size_t errcap);
 
 #endif

@@ -18,8 +18,10 @@
 
 // Default events URL of propertyd (CONTRACT.md section 1, EVENTS_URL).
 #define WATCH_DEFAULT_EVENTS_URL "tcp://127.0.0.1:7701"
-// A watch runs for long: a token it mints itself must outlive it.
-#define WATCH_TOKEN_TTL_S (7 * 24 * 3600)
+// A watch runs for long: a token it mints itself should outlive it, but
+// propertyd refuses tokens living longer than TOKEN_MAX_LIFETIME (24 h by
+// default): 23 h leaves an hour for clock skew. A longer watch needs --token.
+#define WATCH_TOKEN_TTL_S (23 * 3600)
 // The subject of a minted token.
 #define WATCH_TOKEN_SUB "propctl"
 
@@ -229,6 +231,16 @@ int propctl_watch_main(int argc, char **argv)
 		fprintf(stderr, "propctl watch: %s\n", err);
 		return PROPCTL_EXIT_USAGE;
 	}
+	// ReadEvents over tls+tcp:// uses the same TLS settings as propctl call.
+	nrpc_tls tls;
+	if (pdc_tls_from_env(&tls, err, sizeof err) != 0 ||
+	    pdc_tls_check(rpc_urls, n_rpc, &tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err,
+	                  sizeof err) != 0) {
+		fprintf(stderr, "propctl watch: %s\n", err);
+		free(tok);
+		return PROPCTL_EXIT_USAGE;
+	}
+	cfg.rpc_tls = &tls;
 	cfg.event_urls = ev_urls;
 	cfg.n_event_urls = n_ev;
 	cfg.rpc_urls = rpc_urls;

@@ -285,13 +285,15 @@ static int open_sockets(struct drv *d, char *err, size_t errcap)
 		if ((rv = nng_req0_open(&d->socks[i])) != 0 ||
 		    (rv = nng_socket_set_ms(d->socks[i], NNG_OPT_REQ_RESENDTIME,
 		                            NNG_DURATION_INFINITE)) != 0 ||
-		    (rv = nng_socket_set_size(d->socks[i], NNG_OPT_RECVMAXSZ, RECV_MAX)) != 0 ||
-		    (rv = nng_dial(d->socks[i], url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		    (rv = nng_socket_set_size(d->socks[i], NNG_OPT_RECVMAXSZ, RECV_MAX)) != 0) {
 			snprintf(err, errcap, "%s: %s", url, nng_strerror(rv));
 			d->nsock = i + 1;
 			return -1;
 		}
 		d->nsock = i + 1;
+		// tls+tcp:// URLs get the TLS settings; the reason names the URL.
+		if (nrpc_tls_dial(d->socks[i], url, c->tls, err, errcap) != 0)
+			return -1;
 	}
 	return 0;
 }

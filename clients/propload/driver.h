@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nrpc/tls.h"
 #include "stats.h"
 #include "workload.h"
 
@@ -50,7 +51,8 @@ typedef struct pl_driver_cfg {
 	uint32_t timeout_ms; // per call (send and receive)
 	unsigned sockets;    // 0: one per PL_CALLERS_PER_SOCKET callers, at least one per URL
 	uint64_t seed;
-	bool progress;                     // a live line on stderr every second
+	const nrpc_tls *tls; // for tls+tcp:// URLs (nrpc_tls_dial); NULL: plain URLs only
+	bool progress;       // a live line on stderr every second
 	const volatile sig_atomic_t *stop; // non-zero (from a signal handler) ends the run early
 } pl_driver_cfg;
 

@@ -45,6 +45,7 @@ static void driver_cfg(const pl_opts *o, pl_driver_cfg *d)
 	d->timeout_ms = o->timeout_ms;
 	d->sockets = o->sockets;
 	d->seed = o->seed;
+	d->tls = &o->tls;
 	d->progress = !o->quiet && isatty(STDERR_FILENO);
 	d->stop = &stop_flag;
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+
 // Longest run accepted: the timeline keeps an hour (PL_TIMELINE_MAX).
 #define MAX_DURATION_S 3600.0
 
@@ -71,7 +73,11 @@ void pl_usage(void)
 	    "        --echo BYTES  (against bench/echo_server: bytes echoed back as an OK reply)\n"
 	    "auth:   tokens minted per owner from env AUTH_SECRET or --auth-secret-file F;\n"
 	    "        --token T sends one fixed token\n"
-	    "output: --json F  --csv F  --html F  --label TEXT  -q\n",
+	    "output: --json F  --csv F  --html F  --label TEXT  -q\n"
+	    "tls:    for tls+tcp:// URLs (defaults: env PROPCTL_TLS_CA, _CERT, _KEY,\n"
+	    "        _SERVER_NAME, _INSECURE): --tls-ca F (verify the server; required\n"
+	    "        unless --tls-insecure)  --tls-cert F --tls-key F (mutual TLS)\n"
+	    "        --tls-server-name N  --tls-insecure (do not verify; warns)\n",
 	    stderr);
 }
 
@@ -97,6 +103,11 @@ enum {
 	O_HTML,
 	O_LABEL,
 	O_ECHO,
+	O_TLS_CA,
+	O_TLS_CERT,
+	O_TLS_KEY,
+	O_TLS_NAME,
+	O_TLS_INSECURE,
 };
 
 int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_t errcap)
@@ -128,6 +139,11 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 	                                      {"html", required_argument, 0, O_HTML},
 	                                      {"label", required_argument, 0, O_LABEL},
 	                                      {"echo", required_argument, 0, O_ECHO},
+	                                      {"tls-ca", required_argument, 0, O_TLS_CA},
+	                                      {"tls-cert", required_argument, 0, O_TLS_CERT},
+	                                      {"tls-key", required_argument, 0, O_TLS_KEY},
+	                                      {"tls-server-name", required_argument, 0, O_TLS_NAME},
+	                                      {"tls-insecure", no_argument, 0, O_TLS_INSECURE},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
@@ -138,6 +154,9 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 	o->seed = 1;
 	o->owners = 100;
 	o->prepare = 1000;
+	// TLS settings start from propctl's environment; flags override them.
+	if (pdc_tls_from_env(&o->tls, err, errcap) != 0)
+		return -1;
 	size_t used = 0;
 	bool dur_given = false;
 	uint64_t u;
@@ -253,6 +272,21 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 				goto bad;
 			o->echo_bytes = (size_t)u;
 			break;
+		case O_TLS_CA:
+			o->tls.ca_file = a;
+			break;
+		case O_TLS_CERT:
+			o->tls.cert_file = a;
+			break;
+		case O_TLS_KEY:
+			o->tls.key_file = a;
+			break;
+		case O_TLS_NAME:
+			o->tls.server_name = a;
+			break;
+		case O_TLS_INSECURE:
+			o->tls.insecure_skip_verify = true;
+			break;
 		case 'h':
 			pl_usage();
 			snprintf(err, errcap, "help");
@@ -271,6 +305,13 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 		if (add_urls(o, env && *env ? env : "tcp://127.0.0.1:7700", &used))
 			goto bad;
 	}
+	if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL)) {
+		snprintf(err, errcap, "--tls-cert and --tls-key go together");
+		return -1;
+	}
+	if (pdc_tls_check(o->urls, o->nurls, &o->tls, "--tls-ca or PROPCTL_TLS_CA",
+	                  "pass --tls-insecure", err, errcap) != 0)
+		return -1;
 	if (o->count && !dur_given)
 		o->duration_s = 0; // -n alone: until that many calls
 	if (o->zipf_s > 0 && o->sequential) {

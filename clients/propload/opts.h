@@ -9,6 +9,7 @@
 
 #include "driver.h"
 #include "mix.h"
+#include "nrpc/tls.h"
 
 #define PL_MAX_URLS 32
 
@@ -36,6 +37,7 @@ typedef struct pl_opts {
 	unsigned sockets;
 	const char *json, *csv, *html, *label;
 	bool quiet;
+	nrpc_tls tls; // for tls+tcp:// URLs: flags over env PROPCTL_TLS_*
 } pl_opts;
 
 // Parses a duration "250ms", "10s", "2m", "1h" or plain seconds into seconds.

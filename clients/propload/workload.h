@@ -24,7 +24,7 @@
 #include "stats.h"
 
 // Tokens last this long: longer than any run.
-#define PL_TOKEN_TTL_S (24 * 3600)
+#define PL_TOKEN_TTL_S (23 * 3600) // under propertyd's default TOKEN_MAX_LIFETIME (24 h)
 // Most owners (one token each).
 #define PL_OWNERS_MAX 1000000u
 

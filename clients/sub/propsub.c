@@ -32,6 +32,8 @@
 #define PROPSUB_STR_MAX 8192
 
 static const char READ_EVENTS[] = "/property.v1.EventService/ReadEvents";
+// The status ReadEvents answers when events after the position were pruned.
+#define PROPSUB_OUT_OF_RANGE 11u
 
 struct propsub {
 	nng_socket sock;
@@ -42,6 +44,7 @@ struct propsub {
 	bool filter_locally;
 	void (*on_event)(const Property__V1__Event *ev, void *arg);
 	void (*on_reread)(uint64_t from, uint64_t to, void *arg);
+	void (*on_error)(unsigned code, const char *message, void *arg);
 	void *arg;
 
 	uint64_t next;       // the next seq to deliver (all below are done)
@@ -51,6 +54,7 @@ struct propsub {
 	int64_t quiet_since; // last live message or sync, for the lost-tail check
 	int64_t retry_at;    // no ReadEvents before this after a failure
 	bool read_failing;   // the last ReadEvents failed (reported once)
+	bool pruned;         // the log was pruned past next: given up (run returns -1)
 	atomic_bool stop;
 	propsub_stats st;
 };
@@ -90,6 +94,19 @@ static int read_page(propsub *s, uint64_t after, uint32_t limit,
 	int rc = nrpc_client_call(s->rpc, READ_EVENTS, &req.base,
 	                          &property__v1__read_events_response__descriptor, &md,
 	                          s->auth != NULL ? 1 : 0, PROPSUB_RPC_TIMEOUT_MS, &reply, &res);
+	if (rc == 0 && reply == NULL && res.code == PROPSUB_OUT_OF_RANGE) {
+		// Retention removed events we have not delivered: retrying cannot
+		// help, and skipping them silently would break exactly-once.
+		fprintf(stderr, "propsub: ReadEvents: %s (code %u); giving up\n", res.message,
+		        res.code);
+		s->st.read_errors++;
+		s->pruned = true;
+		atomic_store(&s->stop, true);
+		if (s->on_error != NULL)
+			s->on_error(res.code, res.message != NULL ? res.message : "", s->arg);
+		nrpc_result_free(&res);
+		return -1;
+	}
 	if (rc != 0 || reply == NULL) {
 		// Said once per outage; the stats count every failure.
 		if (!s->read_failing)
@@ -253,6 +270,8 @@ int propsub_run(propsub *s, int timeout_ms)
 	while (!atomic_load(&s->stop) && now_ms() < until) {
 		if (s->need_sync || now_ms() - s->quiet_since >= PROPSUB_SILENCE_MS)
 			try_sync(s, UINT64_MAX);
+		if (s->pruned)
+			break;
 		nng_msg *m;
 		int rv = nng_recvmsg(s->sock, &m, 0);
 		if (rv == NNG_ETIMEDOUT)
@@ -264,7 +283,7 @@ int propsub_run(propsub *s, int timeout_ms)
 		on_message(s, m);
 		nng_msg_free(m);
 	}
-	return 0;
+	return s->pruned ? -1 : 0;
 }
 
 void propsub_stop(propsub *s)
@@ -348,6 +367,7 @@ int propsub_open(propsub **out, const propsub_config *cfg, char *err, size_t err
 	s->filter_locally = cfg->filter_locally;
 	s->on_event = cfg->on_event;
 	s->on_reread = cfg->on_reread;
+	s->on_error = cfg->on_error;
 	s->arg = cfg->arg;
 	s->next_known = cfg->from_seq != PROPSUB_FROM_NOW;
 	s->next = s->next_known ? cfg->from_seq + 1 : 0;
@@ -357,8 +377,8 @@ int propsub_open(propsub **out, const propsub_config *cfg, char *err, size_t err
 
 	if (open_socket(s, cfg, err, errcap) != 0)
 		goto fail;
-	if (nrpc_client_open(&s->rpc, (const char *const *)cfg->rpc_urls, cfg->n_rpc_urls, err,
-	                     errcap) != 0) {
+	if (nrpc_client_open_tls(&s->rpc, (const char *const *)cfg->rpc_urls, cfg->n_rpc_urls,
+	                         cfg->rpc_tls, err, errcap) != 0) {
 		nng_close(s->sock);
 		goto fail;
 	}

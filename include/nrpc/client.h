@@ -42,11 +42,14 @@ typedef struct nrpc_result {
 } nrpc_result;
 
 // Opens a client dialing every URL in urls[n]. Dials are non-blocking: an
-// instance that is down is retried by nng in the background.
+// instance that is down is retried by nng in the background. tls+tcp:// URLs
+// are refused here (no TLS settings): use nrpc_client_open_tls().
 int nrpc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *err,
                      size_t errcap);
-// The same with TLS settings for tls+tcp:// URLs (NULL: none; a TLS URL then
-// dials without verifying the server, for development).
+// The same with TLS settings for tls+tcp:// URLs. A tls+tcp:// URL is refused
+// (NNG_EINVAL, reason in err) unless `tls` has a ca_file to verify the server
+// or insecure_skip_verify set (development only; warns on stderr). NULL means
+// no TLS settings: only non-TLS URLs can then be dialed (nrpc_client_open).
 int nrpc_client_open_tls(nrpc_client **out, const char *const *urls, size_t n, const nrpc_tls *tls,
                          char *err, size_t errcap);
 // Closes the client. Call only after every call on it has returned. The

@@ -16,13 +16,19 @@
 // `now`. On success returns 0 and copies the "sub" claim, NUL-terminated, into
 // sub[subcap]. On failure returns -1 and writes a short human reason
 // ("token expired", "bad signature", ...) into err[errcap]; sub is untouched.
+// No maximum lifetime (see nrpc_jwt_verify_until).
 int nrpc_jwt_verify(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
                     char *sub, size_t subcap, char *err, size_t errcap);
 
-// The same, also giving the unix time from which the token is expired
-// (*valid_until: it verifies for every now < *valid_until).
+// The same, also enforcing a maximum lifetime and giving the unix time from
+// which the token is expired. max_lifetime_s > 0 refuses a token whose exp lies
+// more than max_lifetime_s seconds after `now` ("expiry too far ahead"; exp ==
+// now + max_lifetime_s is accepted); 0 means no limit. On success
+// *valid_until is set: the token verifies for every later now < *valid_until
+// (exp - now only shrinks, so the lifetime check cannot fail later).
 int nrpc_jwt_verify_until(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
-                          char *sub, size_t subcap, int64_t *valid_until, char *err, size_t errcap);
+                          int64_t max_lifetime_s, char *sub, size_t subcap, int64_t *valid_until,
+                          char *err, size_t errcap);
 
 // Signs a token with claims {"sub": sub, "exp": exp} (and "iat": now).
 // Returns a malloc'd NUL-terminated string the caller frees, or NULL on

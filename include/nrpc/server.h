@@ -19,6 +19,16 @@
 // Memory: each call owns an arena. The unpacked input, everything the handler
 // allocates with nrpc_call_alloc() / nrpc_call_allocator(), and the output it
 // returns live until the reply is packed; then the arena is freed at once.
+// The arena is bounded per call (max_call_memory) and over all calls in
+// flight (max_memory_in_flight): decoding a request beyond either answers 8
+// RESOURCE_EXHAUSTED. A handler's own allocations (nrpc_call_alloc(),
+// nrpc_call_allocator()) are never refused by these bounds, only counted; a
+// blocking or inline handler that went beyond one and returned OK is answered
+// 8 (an asynchronous one is answered with what it did).
+//
+// Order of checks: envelope bytes and metadata limits (on the wire, before
+// anything is unpacked), method lookup, token (not for NRPC_OPEN methods),
+// per-caller in-flight limit, payload, then draining and deadline.
 #ifndef NRPC_SERVER_H
 #define NRPC_SERVER_H
 
@@ -33,8 +43,15 @@
 #define NRPC_MAX_MESSAGE     (1u << 20) // requests over 1 MiB are dropped by the transport
 #define NRPC_DEFAULT_TIMEOUT 5000u      // ms, when the caller sends timeout_ms = 0
 #define NRPC_MAX_TIMEOUT     300000u    // ms; longer deadlines are clamped
-#define NRPC_MAX_METADATA    64         // metadata entries kept per request
-#define NRPC_MAX_META_VALUE  4096       // bytes per metadata value; longer ones: 3 INVALID_ARGUMENT
+#define NRPC_MAX_METADATA    64         // metadata entries per request; more: 3 INVALID_ARGUMENT
+#define NRPC_MAX_META_KEY    128        // bytes per metadata key, NULs included; longer: 3
+#define NRPC_MAX_META_VALUE  4096       // bytes per metadata value, NULs included; longer: 3
+// Memory of one call's arena (decoded envelope and payload, handler's
+// allocations, reply). A request is at most 1 MiB; a decoding that needs more
+// than this is answered 8 RESOURCE_EXHAUSTED.
+#define NRPC_MAX_CALL_MEMORY (8u << 20)
+// Default bound on the arena memory of all calls in flight together.
+#define NRPC_MAX_MEMORY_IN_FLIGHT ((size_t)256 << 20)
 
 typedef struct nrpc_server nrpc_server;
 typedef struct nrpc_call nrpc_call;
@@ -83,10 +100,17 @@ typedef struct nrpc_server_config {
 	int contexts;               // nng rep contexts; 0 picks a default
 	const uint8_t *auth_secret; // HS256 secret; NULL only with insecure_no_auth
 	size_t auth_secret_len;
-	bool insecure_no_auth;  // accept calls without tokens: no caller identity
-	const nrpc_tls *tls;    // required for tls+tcp:// URLs; read at start
-	nrpc_observer observer; // optional; called once per reply, any thread
+	bool insecure_no_auth;        // accept calls without tokens: no caller identity
+	int64_t max_token_lifetime_s; // refuse tokens whose exp is further ahead; 0: no limit
+	const nrpc_tls *tls;          // required for tls+tcp:// URLs; read at start
+	nrpc_observer observer;       // optional; called once per reply, any thread
 	void *observer_arg;
+	// Requests of one caller (token "sub") in flight at once; more are
+	// answered 8 RESOURCE_EXHAUSTED at once. 0: unlimited. Open methods and
+	// calls without a subject (insecure_no_auth) are not counted.
+	unsigned max_inflight_per_caller;
+	size_t max_call_memory;      // per-call arena cap; 0: NRPC_MAX_CALL_MEMORY
+	size_t max_memory_in_flight; // all calls together; 0: NRPC_MAX_MEMORY_IN_FLIGHT
 } nrpc_server_config;
 
 // Creates a server; nothing listens until nrpc_server_start(). Returns 0 or an
@@ -144,10 +168,12 @@ int64_t nrpc_call_remaining_ms(const nrpc_call *c);
 const uint8_t *nrpc_call_payload(const nrpc_call *c, size_t *len);
 
 // Arena allocation: zeroed, aligned for any type, freed with the call. Never
-// returns NULL (aborts on out-of-memory, as hiredis and protobuf-c would).
+// returns NULL (aborts on out-of-memory, as hiredis and protobuf-c would);
+// past the call's memory bounds it still allocates and marks the call.
 void *nrpc_call_alloc(nrpc_call *c, size_t n);
 char *nrpc_call_strdup(nrpc_call *c, const char *s);
-// A protobuf-c allocator drawing from the arena (its free is a no-op).
+// A protobuf-c allocator drawing from the arena (its free is a no-op); like
+// nrpc_call_alloc(), it never returns NULL for the memory bounds.
 ProtobufCAllocator *nrpc_call_allocator(nrpc_call *c);
 
 // Sets the reply's error message (printf-style); returns `code` for tail calls.

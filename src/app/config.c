@@ -16,14 +16,17 @@ static const char usage[] =
     "  --http-addr HOST:PORT   HTTP_ADDR     /metrics /healthz /readyz (127.0.0.1:7702)\n"
     "  --database-url URL      DATABASE_URL  libpq connection string (required)\n"
     "  --redis-url URL         REDIS_URL     Redis server (redis://127.0.0.1:6379/0)\n"
-    "  --auth-secret-file F    AUTH_SECRET   HS256 secret (the env var holds the secret itself)\n"
+    "  --auth-secret-file F    AUTH_SECRET   HS256 secret, at least 32 bytes (the env var holds\n"
+    "                                        the secret itself)\n"
     "  --workers N             WORKERS       request handlers (2 x cores)\n"
     "  --insecure-no-auth                    accept requests without tokens (development only)\n"
     "  --help, --version\n"
     "environment only: DB_POOL_SIZE (2 x workers), DB_NO_PREPARE (0),\n"
     "  IO_THREADS (cores: event loops of the request path), DB_BATCH_MAX (32: creates per group "
     "commit),\n"
-    "  EVENT_RETENTION (7d), SLOW_QUERY_MS (100; -1 never), LOG_LEVEL (info), LOG_REQUESTS (1),\n"
+    "  EVENT_RETENTION (7d), TOKEN_MAX_LIFETIME (24h), SLOW_QUERY_MS (100; -1 never), LOG_LEVEL "
+    "(info), LOG_REQUESTS (1),\n"
+    "  MAX_INFLIGHT_PER_CALLER (64; requests of one token subject in flight, 0 = no limit),\n"
     "  OBSERVE (1; 0 = no per-request metrics or logs, for overhead benchmarks),\n"
     "  RELAY (1; 0 = this instance never leads the event relay),\n"
     "  TLS_CERT_FILE, TLS_KEY_FILE (for tls+tcp://), TLS_CA_FILE (mutual TLS)\n";
@@ -219,6 +222,13 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 		return -1;
 	}
 	cfg->db_batch_max = (int)v;
+	const char *mi = pick(NULL, "MAX_INFLIGHT_PER_CALLER", "64");
+	if (parse_int(mi, 0, 100000, &v) != 0) {
+		snprintf(err, errcap,
+		         "invalid MAX_INFLIGHT_PER_CALLER %s: need 0..100000 (0: no limit)", mi);
+		return -1;
+	}
+	cfg->max_inflight_per_caller = (unsigned)v;
 	const char *sq = pick(NULL, "SLOW_QUERY_MS", "100");
 	if (parse_int(sq, -1, 3600000, &v) != 0 || v == 0) {
 		snprintf(err, errcap, "invalid SLOW_QUERY_MS %s: need 1..3600000, or -1 for never",
@@ -229,6 +239,11 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	const char *er = pick(NULL, "EVENT_RETENTION", "7d");
 	if (parse_duration_s(er, &cfg->event_retention_s) != 0) {
 		snprintf(err, errcap, "invalid EVENT_RETENTION %s: use e.g. 7d, 12h, 3600", er);
+		return -1;
+	}
+	const char *tl = pick(NULL, "TOKEN_MAX_LIFETIME", "24h");
+	if (parse_duration_s(tl, &cfg->token_max_lifetime_s) != 0) {
+		snprintf(err, errcap, "invalid TOKEN_MAX_LIFETIME %s: use e.g. 24h, 30m, 3600", tl);
 		return -1;
 	}
 	const char *lr = pick(NULL, "LOG_REQUESTS", "1");
@@ -268,6 +283,14 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 		snprintf(err, errcap,
 		         "missing setting: --auth-secret-file or AUTH_SECRET is required "
 		         "(or --insecure-no-auth for development)");
+		return -1;
+	}
+	// HS256 with a short key can be brute-forced offline from one token. Under
+	// --insecure-no-auth no token is checked, so no secret is needed at all.
+	if (cfg->secret != NULL && !cfg->insecure_no_auth && cfg->secret_len < CONFIG_MIN_SECRET) {
+		snprintf(err, errcap, "%s is too short: %zu bytes, need at least %d",
+		         f_secret != NULL ? "--auth-secret-file" : "AUTH_SECRET", cfg->secret_len,
+		         CONFIG_MIN_SECRET);
 		return -1;
 	}
 	return 0;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_SECRET 4096 // bytes of an auth secret file
+#define CONFIG_MIN_SECRET 32   // shortest auth secret accepted, bytes
 
 typedef struct config {
 	const char *rpc_url;
@@ -26,9 +27,11 @@ typedef struct config {
 	bool insecure_no_auth;
 	int db_pool_size;
 	bool db_no_prepare;
-	int io_threads;   // IO_THREADS: event loops carrying the request path
-	int db_batch_max; // DB_BATCH_MAX: creates per group commit (1: no batching)
+	int io_threads;                   // IO_THREADS: event loops carrying the request path
+	int db_batch_max;                 // DB_BATCH_MAX: creates per group commit (1: no batching)
+	unsigned max_inflight_per_caller; // MAX_INFLIGHT_PER_CALLER (64; 0: no limit)
 	int64_t event_retention_s;
+	int64_t token_max_lifetime_s; // TOKEN_MAX_LIFETIME: furthest exp accepted (default 24 h)
 	int slow_query_ms;
 	const char *log_level;
 	bool log_requests;         // one access-log line per request (LOG_REQUESTS, default on)

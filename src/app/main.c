@@ -273,8 +273,10 @@ static int start(struct app *a)
 	    .auth_secret = a->cfg.secret,
 	    .auth_secret_len = a->cfg.secret_len,
 	    .insecure_no_auth = a->cfg.insecure_no_auth,
+	    .max_token_lifetime_s = a->cfg.token_max_lifetime_s,
 	    .observer = a->cfg.observe ? observer_on_call : NULL,
 	    .observer_arg = a->obs,
+	    .max_inflight_per_caller = a->cfg.max_inflight_per_caller,
 	};
 	if (nrpc_server_create(&a->server, &rc, err, sizeof(err)) != 0 ||
 	    nrpc_health_register(a->health, a->server) != 0 ||

@@ -44,7 +44,7 @@
 // A follower likewise sends at most one NOTIFY per this interval.
 #define RELAY_GATHER_MS 3
 // How often the leader prunes events older than the retention.
-#define RELAY_PRUNE_EVERY_MS (10 * 60 * 1000)
+#define RELAY_PRUNE_EVERY_MS (60 * 1000) // contract: at least once a minute
 // On stop, the leader keeps claiming and publishing pending rows for at most
 // this long; what is left is published by the next leader.
 #define RELAY_FLUSH_BUDGET_MS 2000

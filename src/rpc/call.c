@@ -20,9 +20,10 @@ int64_t nrpc_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void call_begin(struct nrpc_call *c, int64_t now_us)
+void call_begin(struct nrpc_call *c, int64_t now_us, size_t mem_limit, arena_budget *budget)
 {
-	arena_init(&c->c_arena);
+	arena_init_bounded(&c->c_arena, mem_limit, budget);
+	c->c_caller = NULL;
 	c->c_start_us = now_us;
 	c->c_deadline_us = now_us + (int64_t)NRPC_DEFAULT_TIMEOUT * 1000;
 	c->c_req = NULL;
@@ -48,15 +49,19 @@ void call_end(struct nrpc_call *c)
 
 // A request id a caller may choose: printable ASCII, bounded. Anything else
 // (including invalid UTF-8) is replaced so that it is never echoed.
-static bool request_id_ok(const char *s)
+static bool request_id_ok_n(const char *s, size_t n)
 {
-	size_t n = strlen(s);
 	if (n == 0 || n > REQUEST_ID_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < 0x21 || s[i] > 0x7e)
 			return false;
 	return true;
+}
+
+static bool request_id_ok(const char *s)
+{
+	return request_id_ok_n(s, strlen(s));
 }
 
 // W3C traceparent: 2 hex version, 32 hex trace id, 16 hex parent, 2 hex flags.
@@ -119,6 +124,17 @@ void call_take_ids(struct nrpc_call *c)
 	c->c_request_id = (rid && request_id_ok(rid)) ? rid : generate_request_id(c);
 	const char *tp = c->c_req ? nrpc_call_metadata(c, "traceparent") : NULL;
 	c->c_traceparent = (tp && traceparent_ok(tp)) ? tp : NULL;
+	nrpc_call_set_metadata(c, "x-request-id", c->c_request_id);
+}
+
+void call_take_ids_raw(struct nrpc_call *c, const uint8_t *rid, size_t len)
+{
+	// request_id_ok_n refuses NUL and anything outside 0x21..0x7e.
+	if (rid != NULL && request_id_ok_n((const char *)rid, len))
+		c->c_request_id = arena_strndup(&c->c_arena, (const char *)rid, len);
+	else
+		c->c_request_id = generate_request_id(c);
+	c->c_traceparent = NULL;
 	nrpc_call_set_metadata(c, "x-request-id", c->c_request_id);
 }
 

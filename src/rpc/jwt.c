@@ -2,7 +2,8 @@
 //
 // Order of checks in nrpc_jwt_verify: length cap, shape (three non-empty
 // base64url parts), header (a JSON object naming HS256), signature (HMAC-SHA256
-// compared in constant time), and only then the claims. The payload is never
+// compared in constant time), and only then the claims (sub, exp, the maximum
+// lifetime, nbf). The payload is never
 // parsed before its signature is known good. Error texts are short and never
 // quote the token or the secret.
 #include "nrpc/jwt.h"
@@ -183,8 +184,8 @@ static bool claim_seconds(const json_t *v, double *out)
 }
 
 // Checks the claims; on success copies "sub" into sub[subcap].
-static const char *check_claims(const json_t *claims, int64_t now, char *sub, size_t subcap,
-                                double *exp_out)
+static const char *check_claims(const json_t *claims, int64_t now, int64_t max_lifetime_s,
+                                char *sub, size_t subcap, double *exp_out)
 {
 	const json_t *jsub = json_object_get(claims, "sub");
 	if (jsub == NULL) {
@@ -216,6 +217,11 @@ static const char *check_claims(const json_t *claims, int64_t now, char *sub, si
 	if (exp <= (double)now) {
 		return "token expired";
 	}
+	// A token may live at most max_lifetime_s from now: one minted for longer
+	// (or with a far-future exp) is refused whatever its other claims.
+	if (max_lifetime_s > 0 && exp > (double)now + (double)max_lifetime_s) {
+		return "expiry too far ahead";
+	}
 
 	const json_t *jnbf = json_object_get(claims, "nbf");
 	double nbf = 0;
@@ -236,12 +242,13 @@ int nrpc_jwt_verify(const uint8_t *secret, size_t secret_len, const char *token,
                     char *sub, size_t subcap, char *err, size_t errcap)
 {
 	int64_t until;
-	return nrpc_jwt_verify_until(secret, secret_len, token, now, sub, subcap, &until, err,
+	return nrpc_jwt_verify_until(secret, secret_len, token, now, 0, sub, subcap, &until, err,
 	                             errcap);
 }
 
 int nrpc_jwt_verify_until(const uint8_t *secret, size_t secret_len, const char *token, int64_t now,
-                          char *sub, size_t subcap, int64_t *valid_until, char *err, size_t errcap)
+                          int64_t max_lifetime_s, char *sub, size_t subcap, int64_t *valid_until,
+                          char *err, size_t errcap)
 {
 	double exp = 0;
 	const char *why = NULL;
@@ -307,7 +314,7 @@ int nrpc_jwt_verify_until(const uint8_t *secret, size_t secret_len, const char *
 		why = "malformed token claims";
 		goto out;
 	}
-	why = check_claims(claims, now, sub, subcap, &exp);
+	why = check_claims(claims, now, max_lifetime_s, sub, subcap, &exp);
 	if (why == NULL) {
 		// Valid while now < exp (whole seconds, rounded up).
 		*valid_until = exp >= 9.2e18 ? INT64_MAX : (int64_t)ceil(exp);

@@ -25,6 +25,8 @@
 #include <time.h>
 
 #include "call.h"
+#include "callers.h"
+#include "envscan.h"
 #include "nrpc/jwt.h"
 #include "tls.h"
 #include "tokcache.h"
@@ -87,7 +89,10 @@ struct nrpc_server {
 	atomic_int inflight;       // received, not yet answered
 	pthread_t *threads;
 	int nthreads;
-	tokcache tokens; // recently verified tokens
+	tokcache tokens;     // recently verified tokens
+	callers callers;     // per-caller in-flight counts
+	size_t call_memory;  // per-call arena cap
+	arena_budget memory; // arena memory of all calls in flight
 };
 
 static void reply_and_send(struct rctx *r, const ProtobufCMessage *out);
@@ -164,8 +169,11 @@ static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
 	char sub[NRPC_JWT_MAX_SUB + 1], err[128];
 	int64_t now = (int64_t)time(NULL), until;
 	if (!tokcache_get(&s->tokens, h + 7, now, sub, sizeof(sub))) {
-		if (nrpc_jwt_verify_until(s->secret, s->cfg.auth_secret_len, h + 7, now, sub,
-		                          sizeof(sub), &until, err, sizeof(err)) != 0)
+		// Only a token that passed every check (the lifetime cap included)
+		// enters the cache; a cached one can only have come closer to expiry.
+		if (nrpc_jwt_verify_until(s->secret, s->cfg.auth_secret_len, h + 7, now,
+		                          s->cfg.max_token_lifetime_s, sub, sizeof(sub), &until,
+		                          err, sizeof(err)) != 0)
 			return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "invalid token: %s", err);
 		tokcache_put(&s->tokens, h + 7, sub, until);
 	}
@@ -173,32 +181,54 @@ static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
 	return NRPC_OK;
 }
 
-// Decodes and checks the request in r->call. Returns NRPC_OK when a handler
-// must run, or the code of an answer already decided.
+static unsigned out_of_memory(struct nrpc_call *c)
+{
+	return nrpc_call_error(c, NRPC_RESOURCE_EXHAUSTED,
+	                       "request needs more memory than allowed");
+}
+
+// Decodes and checks the request in r->call, in the contract's order
+// (docs/contract.md section 2.6). Returns NRPC_OK when a handler must run,
+// or the code of an answer already decided.
 static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
 {
 	struct nrpc_call *c = &r->call;
-	c->c_req =
-	    rpc__v1__request__unpack(nrpc_call_allocator(c), nng_msg_len(msg), nng_msg_body(msg));
-	if (c->c_req == NULL) {
-		call_take_ids(c);
+	const uint8_t *body = nng_msg_body(msg);
+	size_t len = nng_msg_len(msg);
+
+	// 1. The envelope and its metadata limits, on the wire: nothing is
+	// unpacked for a request beyond them (a refused request's id is echoed
+	// from the bytes the scan located).
+	envscan sc;
+	switch (envscan_request(body, len, NRPC_MAX_METADATA, NRPC_MAX_META_KEY,
+	                        NRPC_MAX_META_VALUE, &sc)) {
+	case ENVSCAN_OK:
+		break;
+	case ENVSCAN_MALFORMED:
+		call_take_ids_raw(c, NULL, 0);
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
 		                       "request is not a valid rpc.v1.Request message");
-	}
-	if (c->c_req->n_metadata > NRPC_MAX_METADATA) {
-		call_take_ids(c);
+	case ENVSCAN_TOO_MANY:
+		call_take_ids_raw(c, sc.rid, sc.rid_len);
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
-		                       "too many metadata entries (at most %d)", NRPC_MAX_METADATA);
+		                       "too many metadata entries (%zu, at most %d)", sc.entries,
+		                       NRPC_MAX_METADATA);
+	case ENVSCAN_KEY_TOO_LONG:
+		call_take_ids_raw(c, sc.rid, sc.rid_len);
+		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
+		                       "metadata key longer than %d bytes", NRPC_MAX_META_KEY);
+	case ENVSCAN_VALUE_TOO_LONG:
+		call_take_ids_raw(c, sc.rid, sc.rid_len);
+		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
+		                       "metadata value longer than %d bytes", NRPC_MAX_META_VALUE);
 	}
-	for (size_t i = 0; i < c->c_req->n_metadata; i++) {
-		const Rpc__V1__Request__MetadataEntry *e = c->c_req->metadata[i];
-		if (strlen(e->key) > NRPC_MAX_META_VALUE ||
-		    strlen(e->value) > NRPC_MAX_META_VALUE) {
-			call_take_ids(c);
-			return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
-			                       "metadata entry longer than %d bytes",
-			                       NRPC_MAX_META_VALUE);
-		}
+	c->c_req = rpc__v1__request__unpack(&c->c_arena.a_pb_bounded, len, body);
+	if (c->c_req == NULL) {
+		call_take_ids_raw(c, sc.rid, sc.rid_len);
+		if (c->c_arena.a_over)
+			return out_of_memory(c);
+		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
+		                       "request is not a valid rpc.v1.Request message");
 	}
 	call_take_ids(c);
 	uint32_t t = c->c_req->timeout_ms ? c->c_req->timeout_ms : NRPC_DEFAULT_TIMEOUT;
@@ -206,21 +236,34 @@ static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
 		t = NRPC_MAX_TIMEOUT;
 	c->c_deadline_us = c->c_start_us + (int64_t)t * 1000;
 
+	// 2. The method.
 	c->c_m = find_method(s, c->c_req->method);
 	if (c->c_m == NULL)
 		return nrpc_call_error(c, NRPC_UNIMPLEMENTED, "unknown method");
 	if (c->c_m->handler == NULL && c->c_m->async_handler == NULL)
 		return nrpc_call_error(c, NRPC_UNIMPLEMENTED, "method %s is not implemented",
 		                       c->c_m->path);
-	const ProtobufCMessageDescriptor *in = c->c_m->md->input;
-	c->c_input = protobuf_c_message_unpack(in, nrpc_call_allocator(c), c->c_req->payload.len,
-	                                       c->c_req->payload.data);
-	if (c->c_input == NULL)
-		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
-		                       "payload is not a valid %s message", in->name);
+
+	// 3. The token, whatever the payload holds; then the caller's share.
 	unsigned code = authenticate(s, c);
 	if (code != NRPC_OK)
 		return code;
+	if (c->c_subject != NULL && !(c->c_m->flags & NRPC_OPEN) &&
+	    callers_acquire(&s->callers, c->c_subject, &c->c_caller) == CALLERS_REFUSED)
+		return nrpc_call_error(c, NRPC_RESOURCE_EXHAUSTED,
+		                       "too many requests in flight for this caller (at most %u)",
+		                       s->callers.limit);
+
+	// 4. The payload.
+	const ProtobufCMessageDescriptor *in = c->c_m->md->input;
+	c->c_input = protobuf_c_message_unpack(in, &c->c_arena.a_pb_bounded, c->c_req->payload.len,
+	                                       c->c_req->payload.data);
+	if (c->c_input == NULL) {
+		if (c->c_arena.a_over)
+			return out_of_memory(c);
+		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
+		                       "payload is not a valid %s message", in->name);
+	}
 	return NRPC_OK;
 }
 
@@ -239,6 +282,14 @@ static void finish(struct rctx *r, unsigned code, const ProtobufCMessage *out)
 		out = NULL;
 		c->c_packed = NULL;
 		code = nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+	}
+	if (code == NRPC_OK && c->c_m->async_handler == NULL && c->c_arena.a_over) {
+		// A blocking or inline handler went past the call's memory bounds
+		// (its allocations are not refused; nothing it did is committed
+		// elsewhere that an error would misreport).
+		out = NULL;
+		c->c_packed = NULL;
+		code = out_of_memory(c);
 	}
 	if (code == NRPC_OK && out == NULL && c->c_packed == NULL)
 		nrpc_call_error(c, NRPC_INTERNAL, "handler returned no message");
@@ -309,6 +360,10 @@ static void reply_and_send(struct rctx *r, const ProtobufCMessage *out)
 		reply = call_build_reply(c, NULL);
 	}
 	observe(s, c);
+	// The caller's share is given back before the reply leaves: a caller that
+	// has its answer may send the next request at once and find room.
+	callers_release(&s->callers, c->c_caller);
+	c->c_caller = NULL;
 	call_end(c);
 	if (reply == NULL) {
 		// Still nothing: drop the request, the client's deadline answers it.
@@ -385,7 +440,7 @@ static void on_aio(void *arg)
 	atomic_fetch_add(&s->inflight, 1);
 	atomic_fetch_add(&s->arrivals, 1);
 	bool draining = atomic_load(&s->draining);
-	call_begin(&r->call, nrpc_now_us());
+	call_begin(&r->call, nrpc_now_us(), s->call_memory, &s->memory);
 	unsigned code = prepare(s, r, msg);
 	if (code == NRPC_OK && draining) {
 		// gRPC's GOAWAY: a request that arrives during a drain is told to go
@@ -451,6 +506,15 @@ int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *e
 		}
 		memcpy(s->secret, cfg->auth_secret, cfg->auth_secret_len);
 		s->cfg.auth_secret = s->secret;
+	}
+	s->call_memory = cfg->max_call_memory ? cfg->max_call_memory : NRPC_MAX_CALL_MEMORY;
+	s->memory.b_limit =
+	    cfg->max_memory_in_flight ? cfg->max_memory_in_flight : NRPC_MAX_MEMORY_IN_FLIGHT;
+	atomic_init(&s->memory.b_used, 0);
+	if (callers_init(&s->callers, cfg->max_inflight_per_caller) != 0) {
+		free(s->secret);
+		free(s);
+		return NNG_ENOMEM;
 	}
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
@@ -626,6 +690,7 @@ void nrpc_server_destroy(nrpc_server *s)
 	pthread_mutex_destroy(&s->mtx);
 	pthread_cond_destroy(&s->cv);
 	tokcache_fini(&s->tokens);
+	callers_fini(&s->callers);
 	if (closed)
 		free(s);
 	// else: the hung close thread still reads s->sock; leak the struct

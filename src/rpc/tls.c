@@ -1,6 +1,7 @@
 #include "tls.h"
 
 #include <nng/supplemental/tls/tls.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +50,16 @@ static int build(nng_tls_config **out, nng_tls_mode mode, const nrpc_tls *t, cha
 		rv = NNG_EINVAL;
 		what = "a certificate and key (TLS_CERT_FILE, TLS_KEY_FILE)";
 	}
-	if (rv == 0 && t->ca_file) {
+	bool skip = mode == NNG_TLS_MODE_CLIENT && t->insecure_skip_verify;
+	if (rv == 0 && t->ca_file && !skip) {
 		if ((rv = nng_tls_config_ca_file(cfg, t->ca_file)) != 0)
 			what = t->ca_file;
 		else
 			rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
 	} else if (rv == 0) {
-		// A server without a CA does not ask for client certificates; a
-		// client without one cannot verify the server (development only).
+		// A server without a CA does not ask for client certificates. A
+		// client gets here only with insecure_skip_verify (tls_dial
+		// refuses a client without a CA): it does not verify the server.
 		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
 	}
 	if (rv == 0 && t->server_name && mode == NNG_TLS_MODE_CLIENT)
@@ -104,11 +107,25 @@ int tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size
 			snprintf(err, errcap, "dial %s: %s", url, nng_strerror(rv));
 		return rv;
 	}
-	static const nrpc_tls none = {0};
+	// Refuse rather than hand the bearer token to whoever answers.
+	if (tls == NULL || (tls->ca_file == NULL && !tls->insecure_skip_verify)) {
+		snprintf(err, errcap,
+		         "%s: tls+tcp:// needs a CA to verify the server (ca_file in nrpc_tls); "
+		         "set insecure_skip_verify to skip verification",
+		         url);
+		return NNG_EINVAL;
+	}
 	nng_tls_config *cfg;
 	nng_dialer d;
-	if ((rv = build(&cfg, NNG_TLS_MODE_CLIENT, tls ? tls : &none, err, errcap)) != 0)
+	if ((rv = build(&cfg, NNG_TLS_MODE_CLIENT, tls, err, errcap)) != 0)
 		return rv;
+	// Once per process: a load generator dials the same URL from many sockets.
+	static atomic_bool warned;
+	if (tls->insecure_skip_verify && !atomic_exchange(&warned, true))
+		fprintf(stderr,
+		        "warning: %s: the TLS server is NOT verified (insecure_skip_verify): "
+		        "whoever answers gets the bearer token\n",
+		        url);
 	if ((rv = nng_dialer_create(&d, s, url)) == 0 &&
 	    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) == 0)
 		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
@@ -116,4 +133,9 @@ int tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size
 	if (rv != 0)
 		snprintf(err, errcap, "dial %s: %s", url, nng_strerror(rv));
 	return rv;
+}
+
+int nrpc_tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
+{
+	return tls_dial(s, url, tls, err, errcap);
 }

@@ -14,7 +14,9 @@ bool tls_url(const char *url);
 
 // Starts a listener (server) or a non-blocking dialer (client) on `url`. For
 // a tls+tcp:// URL `tls` must be set and is applied first; other URLs ignore
-// it. Returns 0 or an nng error with a reason in err.
+// it. A client's `tls` needs ca_file or insecure_skip_verify (then a warning
+// goes to stderr); without either the dial is refused with NNG_EINVAL.
+// Returns 0 or an nng error with a reason in err.
 int tls_listen(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap);
 int tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap);
 

@@ -60,7 +60,8 @@ typedef struct rq {
 	Property__V1__Event ***events;
 	size_t *n_events;
 	uint64_t *last_seq;
-	struct rq *next; // in the shard's pending creates
+	uint64_t after_seq; // read_events: refuse when the event after it was pruned
+	struct rq *next;    // in the shard's pending creates
 } rq;
 
 // A group commit in flight (malloc'd: it outlives no request, but belongs to
@@ -221,11 +222,32 @@ static void got_events(rq *q, const PGresult *res)
 		bad_row(q); // relay_state always has its row
 		return;
 	}
-	*q->last_seq = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	if (!PQgetisnull(res, 0, 1)) {
+	uint64_t last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	*q->last_seq = last;
+	// Retention (CONTRACT.md section 6): when the event right after after_seq
+	// was pruned, the reader would silently miss events: 11 OUT_OF_RANGE.
+	// Seqs start at 1 and are gap-free, so events were pruned iff the oldest
+	// kept seq is above 1, or the log is empty while seqs were handed out.
+	bool empty = PQgetisnull(res, 0, 1);
+	uint64_t oldest = empty ? last + 1 : strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	if (oldest > 1 && q->after_seq < oldest - 1) {
+		if (empty)
+			snprintf(q->ctx->err, sizeof q->ctx->err,
+			         "events after seq %" PRIu64
+			         " were pruned; none is kept (last seq %" PRIu64 ")",
+			         q->after_seq, last);
+		else
+			snprintf(q->ctx->err, sizeof q->ctx->err,
+			         "events after seq %" PRIu64
+			         " were pruned; the oldest kept is %" PRIu64,
+			         q->after_seq, oldest);
+		end(q, NRPC_OUT_OF_RANGE);
+		return;
+	}
+	if (!PQgetisnull(res, 0, 2)) {
 		Property__V1__Event **ev = prop_alloc(q->ctx, (size_t)rows * sizeof *ev);
 		for (int i = 0; i < rows; i++) {
-			if (rowmap_event(res, i, 1, q->ctx->alloc, &ev[i]) != 0) {
+			if (rowmap_event(res, i, 2, q->ctx->alloc, &ev[i]) != 0) {
 				bad_row(q);
 				return;
 			}
@@ -247,6 +269,7 @@ static void pg_read_events(void *self, prop_ctx *ctx, uint64_t after_seq, uint32
 	q->events = events;
 	q->n_events = n;
 	q->last_seq = last_seq;
+	q->after_seq = after_seq;
 	repo_args_events(&q->a, after_seq, type_prefix, limit);
 	submit(q, &q->sh->stmts[REPO_SQL_READ_EVENTS], got_events);
 }

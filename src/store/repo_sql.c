@@ -125,12 +125,15 @@ static const char sql_list_after[] =
     LIST_HEAD "AND (created_at_us, id) < ($3::bigint, $4::uuid) " LIST_TAIL;
 
 // $1 after seq $2 type prefix $3 limit. Always one row at least (relay_state):
-// last_seq, then ROWMAP_EVENT_COLS (NULL when no event matched).
+// last_seq, the oldest seq still in the log (NULL when the log is empty: one
+// probe of event_seq's primary key), then ROWMAP_EVENT_COLS (NULL when no
+// event matched). The caller refuses an after_seq whose next event was pruned.
 // Seqs are in event_seq (seq, ins_id), joined to the row; event_log's own seq
 // column is a legacy one, hence the qualified s.seq (the same columns and
 // order as ROWMAP_EVENT_COLS).
 static const char sql_read_events[] =
-    "SELECT r.last_seq, e.* FROM relay_state r LEFT JOIN LATERAL (SELECT s.seq, id, type, "
+    "SELECT r.last_seq, (SELECT min(seq) FROM event_seq) AS oldest_seq, e.* "
+    "FROM relay_state r LEFT JOIN LATERAL (SELECT s.seq, id, type, "
     "occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS " FROM event_seq s "
     "JOIN event_log l ON l.ins_id = s.ins_id WHERE s.seq > $1::bigint "
     "AND starts_with(type, $2::text) ORDER BY s.seq LIMIT $3::int) e ON true WHERE r.id = 1";

@@ -54,7 +54,7 @@ static const cli_case cases[] = {
      NULL,
      NULL,
      "bob",
-     "file-secret"},
+     "file-secret-4d9e2a7c1b6f3e08a5c2"},
     {"token_no_sub", {"token"}, NULL, 0, 64, NULL, "usage", NULL, NULL},
     {"token_bad_ttl",
      {"token", "--sub", "x", "--ttl", "-5"},
@@ -268,7 +268,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int fd = mkstemp(secret_file);
-	if (fd < 0 || write(fd, "file-secret\n", 12) != 12) {
+	if (fd < 0 || write(fd, "file-secret-4d9e2a7c1b6f3e08a5c2\n", 33) != 33) {
 		fprintf(stderr, "FAIL: cannot write %s\n", secret_file);
 		return 1;
 	}

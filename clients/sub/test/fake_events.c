@@ -39,6 +39,7 @@ struct fake_events {
 	pthread_mutex_t mu;
 	fake_row rows[FAKE_MAX_EVENTS];
 	size_t n_rows;
+	uint64_t pruned_through; // retention: seqs up to this are gone
 };
 
 static void on_pipe_add(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -139,7 +140,15 @@ static void serve_one(fake_events *f, nng_msg *m)
 			rsp.message = "bad payload";
 		} else {
 			atomic_fetch_add(&f->read_calls, 1);
-			rsp.payload.len = read_events(f, rq, &payload);
+			pthread_mutex_lock(&f->mu);
+			uint64_t pruned = f->pruned_through;
+			pthread_mutex_unlock(&f->mu);
+			if (pruned > 0 && rq->after_seq < pruned) {
+				rsp.code = 11;
+				rsp.message = "events were pruned";
+			} else {
+				rsp.payload.len = read_events(f, rq, &payload);
+			}
 			rsp.payload.data = payload;
 			property__v1__read_events_request__free_unpacked(rq, NULL);
 		}
@@ -292,4 +301,11 @@ int fake_wait_subscribers(fake_events *f)
 unsigned fake_read_calls(fake_events *f)
 {
 	return atomic_load(&f->read_calls);
+}
+
+void fake_prune(fake_events *f, uint64_t through)
+{
+	pthread_mutex_lock(&f->mu);
+	f->pruned_through = through;
+	pthread_mutex_unlock(&f->mu);
 }

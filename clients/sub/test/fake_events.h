@@ -34,6 +34,8 @@ void fake_publish_raw(fake_events *f, size_t pub, const void *data, size_t len);
 // Waits (bounded: 10 s) until every PUB socket has at least one subscriber
 // connected. Returns 0, or -1 on timeout.
 int fake_wait_subscribers(fake_events *f);
+// Retention: ReadEvents after a seq below `through` answers 11 OUT_OF_RANGE.
+void fake_prune(fake_events *f, uint64_t through);
 // ReadEvents calls answered so far.
 unsigned fake_read_calls(fake_events *f);
 

@@ -29,6 +29,7 @@ typedef struct seen {
 	size_t n_rr;
 	bool bad_type; // an event not of the subscribed prefix
 	const char *prefix;
+	unsigned n_errors, error_code; // on_error calls, the last code
 } seen;
 
 static void on_event(const Property__V1__Event *ev, void *arg)
@@ -50,6 +51,14 @@ static void on_reread(uint64_t from, uint64_t to, void *arg)
 		c->rr_to[c->n_rr] = to;
 		c->n_rr++;
 	}
+}
+
+static void on_error(unsigned code, const char *message, void *arg)
+{
+	seen *c = arg;
+	(void)message;
+	c->n_errors++;
+	c->error_code = code;
 }
 
 static int64_t now_ms(void)
@@ -101,6 +110,7 @@ static int start(setup *t, const char *tag, size_t n_pubs, const char *prefix, u
 	    .filter_locally = local,
 	    .on_event = on_event,
 	    .on_reread = on_reread,
+	    .on_error = on_error,
 	    .arg = &t->c,
 	};
 	char err[256];
@@ -373,6 +383,31 @@ static int case_log_unreadable(void)
 	return bad;
 }
 
+// Retention pruned events after the position: propsub must not retry
+// forever nor skip them silently; it reports 11 once and stops for good.
+static int case_pruned(void)
+{
+	setup t;
+	if (start(&t, "pruned", 1, "", 2, false, TOKEN) != 0)
+		return 1;
+	for (int i = 0; i < 6; i++)
+		fake_append(t.f, CREATED);
+	fake_prune(t.f, 4); // 1..4 gone: after 2 is out of range
+	int rc = 0;
+	int64_t limit = now_ms() + WAIT_LIMIT_MS;
+	while (t.c.n_errors == 0 && now_ms() < limit)
+		rc = propsub_run(t.s, 20);
+	unsigned reads = fake_read_calls(t.f);
+	int again = propsub_run(t.s, 1500); // sticky: no more reads, no retry
+	int bad = check(t.c.n_errors == 1 && t.c.error_code == 11, "on_error(11) once");
+	bad += check(rc == -1 && again == -1, "run returns -1");
+	bad += check(t.c.n == 0, "nothing delivered");
+	bad += check(fake_read_calls(t.f) == reads, "no retry after giving up");
+	bad += check(propsub_position(t.s) == 2, "position stays 2");
+	finish(&t);
+	return bad;
+}
+
 static int case_stop(void)
 {
 	setup t;
@@ -401,6 +436,7 @@ static const test_case CASES[] = {
     {"from_now", case_from_now},
     {"malformed_messages", case_malformed},
     {"log_unreadable", case_log_unreadable},
+    {"pruned_log_reported", case_pruned},
     {"stop_is_sticky", case_stop},
 };
 

@@ -406,11 +406,24 @@ static nrpc_code repo_read_events(void *self, prop_ctx *ctx, uint64_t after_seq,
 	if ((rc = forced(r, ctx)) != NRPC_OK) {
 		return rc;
 	}
+	if (r->pruned_through > 0 && after_seq < r->pruned_through) {
+		if (r->pruned_through >= r->n_events)
+			snprintf(ctx->err, sizeof ctx->err,
+			         "events after seq %llu were pruned; none is kept (last seq %zu)",
+			         (unsigned long long)after_seq, r->n_events);
+		else
+			snprintf(ctx->err, sizeof ctx->err,
+			         "events after seq %llu were pruned; the oldest kept is %llu",
+			         (unsigned long long)after_seq,
+			         (unsigned long long)(r->pruned_through + 1));
+		return NRPC_OUT_OF_RANGE;
+	}
 	*events = prop_alloc(ctx, (r->n_events + 1) * sizeof(**events));
 	*n = 0;
 	for (size_t i = 0; i < r->n_events && *n < limit; i++) {
 		Property__V1__Event *e = r->events[i];
-		if (e->seq > after_seq && strncmp(e->type, type_prefix, strlen(type_prefix)) == 0) {
+		if (e->seq > after_seq && e->seq > r->pruned_through &&
+		    strncmp(e->type, type_prefix, strlen(type_prefix)) == 0) {
 			(*events)[(*n)++] = test_msg_copy(ctx->alloc, &e->base);
 		}
 	}

@@ -42,6 +42,9 @@ typedef struct fake_repo {
 	size_t n_rows;
 	Property__V1__Event *events[FAKE_MAX_EVENTS];
 	size_t n_events;
+	// Retention: events with seq <= pruned_through are gone (0: none pruned).
+	// ReadEvents after a seq below it answers 11, like the PostgreSQL adapter.
+	uint64_t pruned_through;
 	fake_idem idem[FAKE_MAX_ROWS];
 	size_t n_idem;
 	uint64_t next_id;

@@ -28,7 +28,7 @@ static int failures;
 
 #define SVC "/property.v1.PropertyService/"
 
-static const char secret[] = "handlers-test-secret";
+static const char secret[] = "handlers-test-secret-6b1e9f3c7a2d5e80";
 
 typedef struct rig {
 	char url[128];

@@ -595,6 +595,21 @@ static void test_events(void)
 		          r->last_seq == 2,
 		      "events case %zu: limit %u n %zu", i, w.repo.last_limit, r->n_events);
 	}
+	// Retention: seq 1 pruned; after 0 is out of range, after 1 (the gap edge) is not.
+	w.repo.pruned_through = 1;
+	q.limit = 100;
+	q.type_prefix = (char *)"";
+	q.after_seq = 0;
+	call_init(&w, &c, "x");
+	CHECK(run_read_events(w.svc, &c, &q, &r) == NRPC_OUT_OF_RANGE &&
+	          strstr(c.ctx.err, "the oldest kept is 2") != NULL,
+	      "pruned: %s", c.ctx.err);
+	q.after_seq = 1;
+	call_init(&w, &c, "x");
+	CHECK(run_read_events(w.svc, &c, &q, &r) == NRPC_OK && r->n_events == 1 &&
+	          r->events[0]->seq == 2,
+	      "gap edge");
+	w.repo.pruned_through = 0;
 	char prefix[128];
 	memset(prefix, 'p', 101);
 	prefix[101] = '\0';

@@ -279,6 +279,41 @@ int main(void)
 		free(tok);
 	}
 
+	// Maximum lifetime: exp at most max_lifetime_s after now; 0 = no limit.
+	{
+		const int64_t max = 24 * 3600;
+		struct {
+			const char *name;
+			int64_t exp_delta, max;
+			bool ok;
+		} lt[] = {
+		    {"lifetime exceeded", max + 1, max, false},
+		    {"lifetime 48 h, limit 24 h", 2 * max, max, false},
+		    {"lifetime exactly at the limit", max, max, true},
+		    {"lifetime under the limit", 60, max, true},
+		    {"no limit", 3650 * max, 0, true},
+		};
+		for (size_t i = 0; i < sizeof(lt) / sizeof(lt[0]); i++) {
+			char *tok = nrpc_jwt_sign(key, key_len, "owner-42", NOW + lt[i].exp_delta);
+			char sub[64] = "", err[64] = "";
+			int64_t until = 0;
+			int rc = tok == NULL
+			             ? -2
+			             : nrpc_jwt_verify_until(key, key_len, tok, NOW, lt[i].max, sub,
+			                                     sizeof(sub), &until, err, sizeof(err));
+			bool good_rc = lt[i].ok
+			                   ? (rc == 0 && strcmp(sub, "owner-42") == 0 &&
+			                      until == NOW + lt[i].exp_delta)
+			                   : (rc == -1 && strstr(err, "too far ahead") != NULL &&
+			                      sub[0] == '\0');
+			if (!good_rc) {
+				fprintf(stderr, "FAIL %s: rc %d err \"%s\"\n", lt[i].name, rc, err);
+				failed++;
+			}
+			free(tok);
+		}
+	}
+
 	free(head);
 	free(body);
 	free(good);

@@ -1,9 +1,12 @@
 // nrpc over tls+tcp://: server certificates, client verification, mutual TLS.
 // Certificates are made by tls_test.sh with the openssl command before this
 // runs: argv[1] is that directory (server.crt/.key, client.crt/.key, other.crt).
+// argv[2] and argv[3], when given, are the propctl and propload binaries: they
+// are then run against the same servers (refusal without a CA, opt-out, CA).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "grpc/health/v1/health.pb-c.h"
@@ -23,13 +26,16 @@ static char *path(const char *name)
 	return p;
 }
 
-// One Health/Check through a fresh client; returns the status code.
+static char last_err[512]; // the reason of the last refused open
+
+// One Health/Check through a fresh client; returns the status code, or 999
+// when the client could not even be opened (reason in last_err).
 static unsigned check(const char *url, const nrpc_tls *tls)
 {
 	nrpc_client *c;
-	char err[256];
-	if (nrpc_client_open_tls(&c, &url, 1, tls, err, sizeof(err)) != 0) {
-		fprintf(stderr, "  (open: %s)\n", err);
+	last_err[0] = '\0';
+	if (nrpc_client_open_tls(&c, &url, 1, tls, last_err, sizeof(last_err)) != 0) {
+		fprintf(stderr, "  (open: %s)\n", last_err);
 		return 999;
 	}
 	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
@@ -54,6 +60,25 @@ static nrpc_server *serve(const char *url, const nrpc_tls *tls, nrpc_health *h)
 		exit(1);
 	}
 	return s;
+}
+
+// Runs `cmd` through sh with stderr into CERT_DIR/stderr.txt; returns the exit
+// status and whether that stderr contains `want` (NULL: anything).
+static int run(const char *cmd, const char *want, int *found)
+{
+	char full[2048], buf[2048] = "";
+	snprintf(full, sizeof(full), "%s 2>'%s' >/dev/null", cmd, path("stderr.txt"));
+	int st = system(full);
+	FILE *f = fopen(path("stderr.txt"), "r");
+	if (f) {
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+	}
+	*found = want == NULL || strstr(buf, want) != NULL;
+	if (buf[0])
+		fprintf(stderr, "  (%s: %s)\n", cmd, strtok(buf, "\n"));
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 #define EXPECT(name, cond)                                                                         \
@@ -94,8 +119,27 @@ int main(int argc, char **argv)
 	nrpc_server *s1 = serve(url1, &server_tls, h);
 	nrpc_tls trust = {.ca_file = path("server.crt"), .server_name = "localhost"};
 	nrpc_tls wrong = {.ca_file = path("other.crt"), .server_name = "localhost"};
+	nrpc_tls no_ca = {.server_name = "localhost"};
+	nrpc_tls insecure = {.insecure_skip_verify = true};
+	nrpc_tls insecure_wrong_ca = {.ca_file = path("other.crt"), .insecure_skip_verify = true};
 	EXPECT("verified_server", check(url1, &trust) == 0);
-	EXPECT("unverified_dev_client", check(url1, NULL) == 0);
+	// No CA and no opt-out: the dial is refused before anything is sent.
+	EXPECT("no_tls_settings_refused",
+	       check(url1, NULL) == 999 && strstr(last_err, "needs a CA to verify the server"));
+	EXPECT("no_ca_refused", check(url1, &no_ca) == 999 &&
+	                            strstr(last_err, "needs a CA to verify the server") &&
+	                            strstr(last_err, "insecure_skip_verify"));
+	{
+		nrpc_client *c = NULL;
+		char err[256] = "";
+		EXPECT("plain_open_refuses_tls_url",
+		       nrpc_client_open(&c, (const char *const *)&(const char *){url1}, 1, err,
+		                        sizeof(err)) != 0 &&
+		           c == NULL && strstr(err, "needs a CA"));
+	}
+	// The opt-out connects without verifying (tls_test.sh checks the warning).
+	EXPECT("insecure_opt_out_connects", check(url1, &insecure) == 0);
+	EXPECT("insecure_ignores_ca", check(url1, &insecure_wrong_ca) == 0);
 	EXPECT("wrong_ca_refused", check(url1, &wrong) != 0);
 	EXPECT("plain_tcp_client_refused",
 	       check(strchr(url1, 't') + 4 /* "tcp://..." */, NULL) != 0);
@@ -111,6 +155,84 @@ int main(int argc, char **argv)
 	                             .server_name = "localhost"};
 	EXPECT("mtls_with_client_cert", check(url2, &client_with_cert) == 0);
 	EXPECT("mtls_without_client_cert_refused", check(url2, &trust) != 0);
+	nrpc_tls insecure_with_cert = {.cert_file = path("client.crt"),
+	                               .key_file = path("client.key"),
+	                               .insecure_skip_verify = true};
+	EXPECT("mtls_insecure_still_presents_cert", check(url2, &insecure_with_cert) == 0);
+	EXPECT("mtls_insecure_without_cert_refused", check(url2, &insecure) != 0);
+
+	// The command-line clients, as a user runs them.
+	char cmd[1536];
+	int found;
+	const char *propctl = argc > 2 && argv[2][0] ? argv[2] : NULL;
+	if (propctl) {
+		unsetenv("PROPCTL_TOKEN");
+		unsetenv("AUTH_SECRET");
+		unsetenv("PROPCTL_TLS_CERT");
+		unsetenv("PROPCTL_TLS_KEY");
+		unsetenv("PROPCTL_TLS_SERVER_NAME");
+		setenv("PROPCTL_URL", url1, 1);
+		snprintf(cmd, sizeof(cmd), "'%s' health --timeout 1500", propctl);
+		setenv("PROPCTL_TLS_CA", "", 1);
+		setenv("PROPCTL_TLS_INSECURE", "", 1);
+		EXPECT("propctl_no_ca_refused",
+		       run(cmd,
+		           "tls+tcp:// needs a CA to verify the server (PROPCTL_TLS_CA); set "
+		           "PROPCTL_TLS_INSECURE=1 to skip verification",
+		           &found) == 64 &&
+		           found);
+		setenv("PROPCTL_TLS_INSECURE", "maybe", 1);
+		EXPECT("propctl_bad_insecure_value",
+		       run(cmd, "PROPCTL_TLS_INSECURE", &found) == 64 && found);
+		setenv("PROPCTL_TLS_INSECURE", "1", 1);
+		EXPECT("propctl_insecure_warns", run(cmd, "NOT verified", &found) == 0 && found);
+		setenv("PROPCTL_TLS_INSECURE", "0", 1);
+		setenv("PROPCTL_TLS_CA", path("server.crt"), 1);
+		setenv("PROPCTL_TLS_SERVER_NAME", "localhost", 1);
+		EXPECT("propctl_verified", run(cmd, NULL, &found) == 0);
+		setenv("PROPCTL_TLS_CA", path("other.crt"), 1);
+		EXPECT("propctl_wrong_ca_unreachable", run(cmd, NULL, &found) == 2);
+		// Mutual TLS through the environment.
+		setenv("PROPCTL_URL", url2, 1);
+		setenv("PROPCTL_TLS_CA", path("server.crt"), 1);
+		setenv("PROPCTL_TLS_CERT", path("client.crt"), 1);
+		setenv("PROPCTL_TLS_KEY", path("client.key"), 1);
+		EXPECT("propctl_mtls", run(cmd, NULL, &found) == 0);
+		unsetenv("PROPCTL_TLS_CERT");
+		unsetenv("PROPCTL_TLS_KEY");
+		unsetenv("PROPCTL_TLS_CA");
+		unsetenv("PROPCTL_TLS_SERVER_NAME");
+		unsetenv("PROPCTL_TLS_INSECURE");
+		unsetenv("PROPCTL_URL");
+	}
+	const char *propload = argc > 3 && argv[3][0] ? argv[3] : NULL;
+	if (propload) {
+		const char *base = "--call /grpc.health.v1.Health/Check --data '{}' -c 1 -n 3 "
+		                   "--timeout 1500ms -q";
+		snprintf(cmd, sizeof(cmd), "'%s' -u %s %s", propload, url1, base);
+		EXPECT("propload_no_ca_refused",
+		       run(cmd,
+		           "needs a CA to verify the server (--tls-ca or PROPCTL_TLS_CA); pass "
+		           "--tls-insecure to skip verification",
+		           &found) == 2 &&
+		           found);
+		snprintf(cmd, sizeof(cmd), "'%s' -u %s %s --tls-insecure", propload, url1, base);
+		EXPECT("propload_insecure_warns", run(cmd, "NOT verified", &found) == 0 && found);
+		snprintf(cmd, sizeof(cmd),
+		         "'%s' -u %s %s --tls-ca '%s' --tls-server-name localhost", propload, url1,
+		         base, path("server.crt"));
+		EXPECT("propload_verified", run(cmd, NULL, &found) == 0);
+		snprintf(cmd, sizeof(cmd),
+		         "'%s' -u %s %s --tls-ca '%s' --tls-server-name localhost", propload, url1,
+		         base, path("other.crt"));
+		EXPECT("propload_wrong_ca_fails", run(cmd, NULL, &found) == 1);
+		snprintf(cmd, sizeof(cmd),
+		         "'%s' -u %s %s --tls-ca '%s' --tls-server-name localhost --tls-cert '%s' "
+		         "--tls-key '%s'",
+		         propload, url2, base, path("server.crt"), path("client.crt"),
+		         path("client.key"));
+		EXPECT("propload_mtls", run(cmd, NULL, &found) == 0);
+	}
 
 	nrpc_server_destroy(s1);
 	nrpc_server_destroy(s2);

@@ -26,11 +26,11 @@ int main(void)
 	char *tok = nrpc_jwt_sign(secret, sizeof secret - 1, "alice", 1000);
 
 	// The bound: valid for every now < exp.
-	CHECK(nrpc_jwt_verify_until(secret, sizeof secret - 1, tok, 999, sub, sizeof sub, &until,
+	CHECK(nrpc_jwt_verify_until(secret, sizeof secret - 1, tok, 999, 0, sub, sizeof sub, &until,
 	                            err, sizeof err) == 0);
 	CHECK(until == 1000 && strcmp(sub, "alice") == 0);
-	CHECK(nrpc_jwt_verify_until(secret, sizeof secret - 1, tok, 1000, sub, sizeof sub, &until,
-	                            err, sizeof err) != 0);
+	CHECK(nrpc_jwt_verify_until(secret, sizeof secret - 1, tok, 1000, 0, sub, sizeof sub,
+	                            &until, err, sizeof err) != 0);
 
 	tokcache_init(&cache);
 	CHECK(!tokcache_get(&cache, tok, 500, sub, sizeof sub)); // never verified: a miss

@@ -718,6 +718,36 @@ static void test_read_events(void)
 	CHECK(rc == NRPC_OK && n == 3 && ev[0]->seq == 6 && ev[2]->seq == 8, "window: n=%zu", n);
 	rc = s_read_events(port, &ctx, (uint64_t)total, 10, "", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && n == 0 && (int64_t)last == total, "after the end: n=%zu", n);
+
+	// Retention: prune seqs 1..3 as outbox_prune does (the row and its pair).
+	PQclear(tu_exec(admin, "WITH d AS (DELETE FROM event_seq WHERE seq <= 3 RETURNING ins_id) "
+	                       "DELETE FROM event_log WHERE ins_id IN (SELECT ins_id FROM d)"));
+	for (uint64_t after = 0; after < 3; after++) {
+		ctx.err[0] = '\0';
+		rc = s_read_events(port, &ctx, after, 10, "", &ev, &n, &last);
+		char want[96];
+		snprintf(want, sizeof want,
+		         "events after seq %llu were pruned; the oldest kept is 4",
+		         (unsigned long long)after);
+		CHECK(rc == NRPC_OUT_OF_RANGE && strcmp(ctx.err, want) == 0,
+		      "after %llu, before the gap: %d %s", (unsigned long long)after, rc, ctx.err);
+	}
+	// The same whatever the prefix: what was pruned is unknown.
+	rc = s_read_events(port, &ctx, 0, 10, "property.deleted", &ev, &n, &last);
+	CHECK(rc == NRPC_OUT_OF_RANGE, "prefix before the gap: %d", rc);
+	rc = s_read_events(port, &ctx, 3, 2, "", &ev, &n, &last);
+	CHECK(rc == NRPC_OK && n == 2 && ev[0]->seq == 4 && (int64_t)last == total,
+	      "at the gap edge: %d n=%zu", rc, n);
+	rc = s_read_events(port, &ctx, 5, 3, "", &ev, &n, &last);
+	CHECK(rc == NRPC_OK && n == 3 && ev[0]->seq == 6, "after the gap: %d n=%zu", rc, n);
+	// Everything pruned: only the newest seq is a valid position.
+	PQclear(tu_exec(admin, "TRUNCATE event_seq, event_log"));
+	ctx.err[0] = '\0';
+	rc = s_read_events(port, &ctx, (uint64_t)total - 1, 10, "", &ev, &n, &last);
+	CHECK(rc == NRPC_OUT_OF_RANGE && strstr(ctx.err, "were pruned") != NULL,
+	      "empty log, behind: %d %s", rc, ctx.err);
+	rc = s_read_events(port, &ctx, (uint64_t)total, 10, "", &ev, &n, &last);
+	CHECK(rc == NRPC_OK && n == 0 && (int64_t)last == total, "empty log, at the end: %d", rc);
 	tu_arena_reset(&a);
 }
 

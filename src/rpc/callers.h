@@ -1,0 +1,52 @@
+// rpc callers: requests in flight per caller (token "sub"), for the
+// per-caller limit of nrpc_server_config.max_inflight_per_caller.
+//
+// A fixed table, allocated once: CALLERS_STRIPES stripes of CALLERS_WAYS
+// entries, each stripe behind its own mutex (a call takes one stripe lock
+// when its token is verified and once more when its reply is sent). An entry
+// whose count is back to 0 stays in place, zeroed, and is reused by the next
+// caller hashing to that stripe. When every entry of a stripe is busy (more
+// than CALLERS_WAYS callers of that stripe in flight at once) a new caller
+// is not tracked and is allowed: the table is bounded and never refuses a
+// caller for lack of room.
+#ifndef RPC_CALLERS_H
+#define RPC_CALLERS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "nrpc/jwt.h"
+
+#define CALLERS_STRIPES 64
+#define CALLERS_WAYS    32 // 2048 callers tracked at once
+
+struct caller_entry {
+	unsigned count; // requests in flight; 0: free for reuse
+	unsigned long hash;
+	char sub[NRPC_JWT_MAX_SUB + 1];
+};
+
+struct caller_stripe {
+	pthread_mutex_t mtx;
+	struct caller_entry e[CALLERS_WAYS];
+};
+
+typedef struct callers {
+	struct caller_stripe *stripes; // CALLERS_STRIPES, or NULL when unlimited
+	unsigned limit;                // 0: unlimited
+} callers;
+
+// Returns 0 or -1 (no memory). limit 0: nothing is tracked.
+int callers_init(callers *t, unsigned limit);
+void callers_fini(callers *t);
+
+enum callers_result { CALLERS_ADMITTED, CALLERS_UNTRACKED, CALLERS_REFUSED };
+
+// Counts one more request of `sub`. On CALLERS_ADMITTED *slot is the entry
+// to hand to callers_release() once the request's reply is sent; otherwise
+// *slot is NULL and there is nothing to release.
+enum callers_result callers_acquire(callers *t, const char *sub, struct caller_entry **slot);
+void callers_release(callers *t, struct caller_entry *slot);
+
+#endif

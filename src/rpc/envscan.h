@@ -1,0 +1,35 @@
+// rpc envscan: a pre-scan of a serialized rpc.v1.Request, before unpacking.
+//
+// protobuf-c's unpacked form of a message can be many times larger than its
+// wire form, and once unpacked a string's embedded NULs are invisible. So the
+// metadata limits are checked on the wire, in one pass over the bytes, with
+// no allocation: entries are counted and every key and value is measured in
+// bytes as sent (NULs included). The scan also notes the first x-request-id
+// value so that a refused request can still have its id echoed.
+#ifndef RPC_ENVSCAN_H
+#define RPC_ENVSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum envscan_result {
+	ENVSCAN_OK = 0,
+	ENVSCAN_MALFORMED,     // not a valid protobuf encoding of rpc.v1.Request
+	ENVSCAN_TOO_MANY,      // more than max_entries metadata entries
+	ENVSCAN_KEY_TOO_LONG,  // a key longer than max_key bytes
+	ENVSCAN_VALUE_TOO_LONG // a value longer than max_value bytes
+};
+
+typedef struct envscan {
+	size_t entries;     // metadata entries seen
+	const uint8_t *rid; // first x-request-id value on the wire, or NULL
+	size_t rid_len;
+} envscan;
+
+// Scans buf[len]. Returns ENVSCAN_OK or the first problem found; a malformed
+// encoding wins over a limit (the whole buffer is always walked), so `out`
+// describes the complete message whenever the result is not ENVSCAN_MALFORMED.
+enum envscan_result envscan_request(const uint8_t *buf, size_t len, size_t max_entries,
+                                    size_t max_key, size_t max_value, envscan *out);
+
+#endif
