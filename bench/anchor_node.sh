@@ -160,5 +160,5 @@ HWM=$(awk '/^VmHWM/ {print $2, $3}' "/proc/$PROPERTYD_PID/status" 2>/dev/null ||
 	echo "(node_rps: autocannon's mean req/s; p50/p99 from its per-response times; cpu/1k: ms of CPU per"
 	echo " 1,000 requests of the server (node / propertyd), pg/1k PostgreSQL, rd/1k Redis, over the"
 	echo " measured window; pd/node: propertyd rps / anchor rps)"
-	echo "propertyd peak RSS (VmHWM) over the run: $HWM; settings: IO_THREADS=${IO_THREADS:-1} DB_BATCH_MAX=${DB_BATCH_MAX:-32}"
+	echo "propertyd peak RSS (VmHWM) over the run: $HWM; settings: IO_THREADS=${IO_THREADS:-cores} DB_BATCH_MAX=${DB_BATCH_MAX:-32}"
 } | tee "$OUT/anchor_node.txt"
