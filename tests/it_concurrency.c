@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -269,6 +271,74 @@ static void case_read_your_writes_two_instances(void *arg)
 	h_cleanup(&c->q);
 }
 
+// One instance cannot reach Redis (its REDIS_URL is a closed port), the other
+// can. A write through the first cannot invalidate Redis itself; the second
+// must still stop serving the old cached version within the event relay's
+// lag (it follows the log), not after the cache's 300 s TTL.
+#define STALE_BOUND_MS 3000
+static void case_writer_without_redis(void *arg)
+{
+	ctx *c = arg;
+	h_opts o = {.env = {"REDIS_URL=redis://127.0.0.1:1/0"}};
+	if (h_start(&c->q, &o) != 0)
+		return;
+	char owner[96];
+	h_owner(owner, sizeof(owner), "noredis");
+	char *auth = h_bearer(H_SECRET, owner, 600);
+	h_md md = {.auth = auth};
+	Property__V1__Property *p = h_create(c->p.cli, auth, "");
+	unsigned code = 0;
+	for (int i = 0; p != NULL && i < 3; i++) { // cached on the instance that has Redis
+		Property__V1__Property *g = h_get(c->p.cli, auth, p->id, &code);
+		if (g != NULL)
+			protobuf_c_message_free_unpacked(&g->base, NULL);
+	}
+	Property__V1__Property *up = NULL;
+	if (p != NULL) {
+		Property__V1__Property np = PROPERTY__V1__PROPERTY__INIT;
+		np.title = "written where Redis is out of reach";
+		char *mask[] = {"title"};
+		Property__V1__UpdatePropertyRequest u = PROPERTY__V1__UPDATE_PROPERTY_REQUEST__INIT;
+		u.id = p->id;
+		u.property = &np;
+		u.n_update_mask = 1;
+		u.update_mask = mask;
+		code = h_call(c->q.cli, M_UPDATE, &u.base, &property__v1__property__descriptor, &md,
+		              (void **)&up, NULL);
+		H_CHECK(code == 0 && up != NULL, "Update through the instance without Redis: %u",
+		        code);
+	}
+	if (up != NULL) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		uint64_t seen = 0;
+		long took = 0;
+		while (took < STALE_BOUND_MS) {
+			Property__V1__Property *g = h_get(c->p.cli, auth, p->id, &code);
+			seen = g != NULL ? g->version : 0;
+			if (g != NULL)
+				protobuf_c_message_free_unpacked(&g->base, NULL);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			if (seen == up->version)
+				break;
+			usleep(20 * 1000);
+		}
+		H_CHECK(seen == up->version,
+		        "the instance with Redis still served version %llu %ld ms after the "
+		        "write (want %llu within %d ms)",
+		        (unsigned long long)seen, took, (unsigned long long)up->version,
+		        STALE_BOUND_MS);
+		protobuf_c_message_free_unpacked(&up->base, NULL);
+	}
+	if (p != NULL)
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+	free(auth);
+	int rc = h_stop(&c->q);
+	H_CHECK(rc == 0, "second instance exit status %d", rc);
+	h_cleanup(&c->q);
+}
+
 // ---- idempotency -------------------------------------------------------------------------
 struct idem {
 	ctx *c;
@@ -493,6 +563,7 @@ int main(int argc, char **argv)
 	    {"version_race", case_version_race},
 	    {"read_your_writes", case_read_your_writes},
 	    {"read_your_writes_two_instances", case_read_your_writes_two_instances},
+	    {"writer_without_redis", case_writer_without_redis},
 	    {"idempotency", case_idempotency},
 	    {"idempotency_two_instances", case_idempotency_two_instances},
 	};

@@ -19,6 +19,7 @@
 #include "app/observer.h"
 #include "base/ioloop.h"
 #include "cache/redis_cache.h"
+#include "events/cachesync.h"
 #include "events/relay.h"
 #include "nrpc/health.h"
 #include "nrpc/server.h"
@@ -68,6 +69,7 @@ struct app {
 	observer *obs;
 	nrpc_server *server;
 	relay *relay;
+	cachesync *cachesync;
 	obs_http *http;
 	pthread_t prober;
 	bool prober_started;
@@ -152,6 +154,20 @@ static int migrate_with_retry(struct app *a)
 			        OBS_S("error", err));
 		sleep(1);
 	}
+}
+
+// Committed changes from the event log, whichever instance wrote them, to
+// the cache (see events/cachesync.h).
+static int apply_to_cache(void *arg, const outbox_change *ch, size_t n)
+{
+	struct app *a = arg;
+	cache_log_change lc[CACHESYNC_BATCH];
+	for (size_t i = 0; i < n && i < CACHESYNC_BATCH; i++)
+		lc[i] = (cache_log_change){.id = ch[i].id,
+		                           .owner = ch[i].owner,
+		                           .version = ch[i].version,
+		                           .deleted = ch[i].deleted};
+	return cache_apply_log(a->cache, lc, n < CACHESYNC_BATCH ? n : CACHESYNC_BATCH);
 }
 
 // The request path: IO_THREADS event loops, each with its own PostgreSQL
@@ -295,6 +311,11 @@ static int start(struct app *a)
 		return -1;
 	}
 	a->kick_target = a->relay;
+	if (cachesync_start(&a->cachesync, a->cfg.database_url, apply_to_cache, a, err,
+	                    sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: cache sync: %s\n", err);
+		return -1;
+	}
 	if (obs_http_start(&a->http, a->cfg.http_addr, a->metrics, ready, a, err, sizeof(err)) !=
 	    0) {
 		fprintf(stderr, "propertyd: http: %s\n", err);
@@ -337,6 +358,7 @@ static void stop(struct app *a)
 	observer_destroy(a->obs);
 	nrpc_health_destroy(a->health);
 	prop_service_destroy(a->svc);
+	cachesync_stop(a->cachesync);
 	if (a->cache)
 		cache_destroy(a->cache);
 	if (a->repo)

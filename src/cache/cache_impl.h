@@ -76,6 +76,8 @@ struct cache {
 	size_t replayed;             // entries replayed since going down (for the log)
 	pthread_t bg;
 
+	cache_conn log_conn; // cache_apply_log's connection: one thread only (logsync.c)
+
 	obs_registry *own_metrics; // non-NULL when we created it
 	obs_counter *hit[FAM_N], *miss[FAM_N];
 	obs_counter *errors[OP_N];

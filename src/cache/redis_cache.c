@@ -38,6 +38,7 @@ static void register_metrics(cache *c, obs_registry *m)
 
 static void free_cache(cache *c)
 {
+	cache_conn_close(&c->log_conn);
 	if (c->own_metrics != NULL)
 		obs_registry_destroy(c->own_metrics);
 	memset(c->url.password, 0, sizeof(c->url.password));

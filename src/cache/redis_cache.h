@@ -100,6 +100,27 @@ int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n, ch
 // Closes them: after the loops stopped (cache_destroy does it too).
 void cache_detach_loops(cache *c);
 
+// A change committed by any instance, as the event log tells it.
+typedef struct cache_log_change {
+	const char *id;    // the property
+	const char *owner; // its owner
+	uint64_t version;  // the version written (or deleted)
+	bool deleted;
+} cache_log_change;
+
+// Durable invalidation: applies changes read from the event log, whoever
+// wrote them -- a fence (for a create or update) or a tombstone (for a
+// delete) at each version, through the same version-ordered script as every
+// write, and the owner's pages dropped. It is what bounds a stale entry by
+// the event relay's lag when the writing instance could not reach Redis
+// (or crashed between its commit and its own invalidation). A fence never
+// removes the row of its own version, so the writer's fresh value stays.
+// Blocking, pipelined (one round trip per call); one thread only. While the
+// cache is down, or when Redis fails, the changes are recorded as owed (the
+// replay sends them before the cache serves again). Returns 0 when Redis
+// took them, -1 when they were recorded instead.
+int cache_apply_log(cache *c, const cache_log_change *ch, size_t n);
+
 // The port: {ops, c}; valid while c lives. Its operations run on the loop
 // of ctx->shard (see cache_attach_loops).
 prop_cache cache_port(cache *c);

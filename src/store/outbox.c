@@ -389,6 +389,56 @@ fail:
 	return -1;
 }
 
+static const char sql_head[] = "SELECT last_seq FROM relay_state WHERE id = 1";
+
+// $1 after seq $2 limit: the published changes, narrow, by the seq index.
+static const char sql_changes[] =
+    "SELECT s.seq, e.version, e.type = 'property.deleted', e.aggregate_id, e.owner_id "
+    "FROM event_seq s JOIN event_log e ON e.ins_id = s.ins_id "
+    "WHERE s.seq > $1::bigint ORDER BY s.seq LIMIT $2::int";
+
+int outbox_head(outbox *o, uint64_t *last_seq)
+{
+	*last_seq = 0;
+	if (ensure(o) != 0)
+		return -1;
+	PGresult *r = run(o, sql_head, 0, NULL);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1)
+		*last_seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out)
+{
+	char a[24], m[24];
+	snprintf(a, sizeof a, "%llu", (unsigned long long)after_seq);
+	snprintf(m, sizeof m, "%zu", max);
+	const char *vals[2] = {a, m};
+	if (ensure(o) != 0)
+		return -1;
+	PGresult *r = run(o, sql_changes, 2, vals);
+	if (r == NULL)
+		return -1;
+	int n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		outbox_change *c = &out[i];
+		c->seq = strtoull(PQgetvalue(r, i, 0), NULL, 10);
+		c->version = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+		c->deleted = PQgetvalue(r, i, 2)[0] == 't';
+		snprintf(c->id, sizeof c->id, "%s", PQgetvalue(r, i, 3));
+		const char *owner = PQgetvalue(r, i, 4);
+		if (strlen(owner) < sizeof c->owner)
+			memcpy(c->owner, owner, strlen(owner) + 1);
+		else
+			c->owner[0] = '\0';
+	}
+	PQclear(r);
+	return n;
+}
+
 int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms)
 {
 	*rows = 0;

@@ -20,6 +20,7 @@
 #ifndef STORE_OUTBOX_H
 #define STORE_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,22 @@ void outbox_events_free(Property__V1__Event **events, size_t n);
 // Rows appended but not yet assigned a seq (committed ones the claim would
 // find), and the age of the oldest in ms.
 int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms);
+// One published change, narrow: what a cache must learn of it.
+typedef struct outbox_change {
+	uint64_t seq;
+	uint64_t version;
+	bool deleted;   // property.deleted (else created or updated)
+	char id[37];    // the property
+	char owner[72]; // its owner ("" when longer: such owners are never cached)
+} outbox_change;
+
+// The newest published seq (0 with none), for a reader starting "from now".
+// 0, or -1 on a connection error.
+int outbox_head(outbox *o, uint64_t *last_seq);
+// At most `max` published changes with seq > after_seq, in seq order, into
+// out[]. Returns the count, or -1 on a connection error.
+int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out);
+
 // Deletes published events older than retention_s (each row with its
 // event_seq pair, in one statement); returns rows deleted or -1.
 int64_t outbox_prune(outbox *o, int64_t retention_s);
