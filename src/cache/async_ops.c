@@ -142,20 +142,25 @@ typedef struct write_op {
 	prop_ctx *ctx;
 	prop_k k;
 	int waiting;
+	bool failed;          // a reply was not the acknowledgement
 	enum cache_op put_op; // OP_PUT for a row, OP_PUT_DELETED for a tombstone
 	cache_owed put_rec, owner_rec;
 } write_op;
 
 static void write_step(write_op *w)
 {
-	if (--w->waiting == 0 && w->k != NULL)
-		w->k(w->ctx, NRPC_OK);
+	if (--w->waiting > 0)
+		return;
+	// Both acknowledged: the log follower need not send this change again.
+	if (!w->failed)
+		cache_recent_add(&w->c->recent, w->put_rec.id, w->put_rec.version);
+	w->k(w->ctx, NRPC_OK);
 }
 
 static void put_replied(const redisReply *r, void *arg)
 {
 	write_op *w = arg;
-	(void)failed(w->c, w->put_op, &w->put_rec, r, REDIS_REPLY_INTEGER);
+	w->failed |= failed(w->c, w->put_op, &w->put_rec, r, REDIS_REPLY_INTEGER);
 	write_step(w);
 }
 
@@ -167,7 +172,7 @@ static void fill_replied(const redisReply *r, void *arg)
 static void invalidate_replied(const redisReply *r, void *arg)
 {
 	write_op *w = arg;
-	(void)failed(w->c, OP_OWNER_INVALIDATE, &w->owner_rec, r, REDIS_REPLY_INTEGER);
+	w->failed |= failed(w->c, OP_OWNER_INVALIDATE, &w->owner_rec, r, REDIS_REPLY_INTEGER);
 	write_step(w);
 }
 
@@ -238,6 +243,7 @@ static void op_after_write(void *self, prop_ctx *ctx, const prop_cache_change *c
 		return;
 	}
 	w->waiting = 1 + key_ok + owner_ok; // +1: this function's own step, below
+	w->failed = !key_ok || !owner_ok;   // a part never sent is not "delivered"
 	if (key_ok)
 		send_put(c, ctx, ch->row, ch->version, key, put_replied, w);
 	if (owner_ok) {

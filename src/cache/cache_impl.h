@@ -16,6 +16,7 @@
 
 #include "cache/conn.h"
 #include "cache/pending.h"
+#include "cache/recent.h"
 #include "cache/redis_cache.h"
 #include "cache/redis_url.h"
 #include "cache/value.h"
@@ -77,6 +78,7 @@ struct cache {
 	pthread_t bg;
 
 	cache_conn log_conn; // cache_apply_log's connection: one thread only (logsync.c)
+	cache_recent recent; // writes this instance delivered itself (recent.h)
 
 	obs_registry *own_metrics; // non-NULL when we created it
 	obs_counter *hit[FAM_N], *miss[FAM_N];

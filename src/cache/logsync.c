@@ -89,9 +89,15 @@ static int send_batch(cache *c, const cache_log_change *ch, size_t n, char *why,
 	return bad ? -1 : missing;
 }
 
-int cache_apply_log(cache *c, const cache_log_change *ch, size_t n)
+int cache_apply_log(cache *c, const cache_log_change *in, size_t n_in)
 {
 	char why[256] = "";
+	cache_log_change ch[CACHE_LOG_BATCH_MAX];
+	size_t n = 0;
+	// What this instance delivered itself is in Redis already.
+	for (size_t i = 0; i < n_in && n < CACHE_LOG_BATCH_MAX; i++)
+		if (!cache_recent_take(&c->recent, in[i].id, in[i].version))
+			ch[n++] = in[i];
 	if (n == 0)
 		return 0;
 	if (!atomic_load(&c->up)) {

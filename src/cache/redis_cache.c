@@ -70,6 +70,7 @@ int cache_create(cache **out, const char *redis_url, obs_registry *metrics, char
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->bg_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	cache_recent_init(&c->recent);
 	locks = 1;
 
 	// One attempt now, so that a healthy Redis serves from the first request.
@@ -87,6 +88,7 @@ fail:
 	if (locks) {
 		pthread_cond_destroy(&c->bg_cv);
 		pthread_mutex_destroy(&c->mu);
+		cache_recent_fini(&c->recent);
 	}
 	free_cache(c);
 	return -1;
@@ -104,6 +106,7 @@ void cache_destroy(cache *c)
 	pthread_join(c->bg, NULL);
 	pthread_cond_destroy(&c->bg_cv);
 	pthread_mutex_destroy(&c->mu);
+	cache_recent_fini(&c->recent);
 	free_cache(c);
 }
 

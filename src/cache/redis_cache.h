@@ -119,6 +119,9 @@ typedef struct cache_log_change {
 // cache is down, or when Redis fails, the changes are recorded as owed (the
 // replay sends them before the cache serves again). Returns 0 when Redis
 // took them, -1 when they were recorded instead.
+// At most CACHE_LOG_BATCH_MAX changes per call; changes this instance
+// delivered to Redis itself are skipped.
+#define CACHE_LOG_BATCH_MAX 256
 int cache_apply_log(cache *c, const cache_log_change *ch, size_t n);
 
 // The port: {ops, c}; valid while c lives. Its operations run on the loop

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cache/pending.h"
+#include "cache/recent.h"
 #include "cache/redis_url.h"
 #include "cache/value.h"
 
@@ -146,11 +147,40 @@ static void test_pending(void)
 	free(p);
 }
 
+// The table of changes this instance delivered: taken once, only for the
+// same id and version; an overwritten entry is just not found (applied again).
+static void test_recent(void)
+{
+	cache_recent *r = malloc(sizeof *r);
+	cache_recent_init(r);
+	const char *a = "00000000-0000-4000-8000-00000000000a";
+	const char *b = "00000000-0000-4000-8000-00000000000b";
+	CHECK(!cache_recent_take(r, a, 1), "recent: empty table answered");
+	cache_recent_add(r, a, 3);
+	CHECK(!cache_recent_take(r, a, 2), "recent: another version answered");
+	CHECK(!cache_recent_take(r, b, 3), "recent: another id answered");
+	CHECK(cache_recent_take(r, a, 3), "recent: the delivered change not found");
+	CHECK(!cache_recent_take(r, a, 3), "recent: taken twice");
+	cache_recent_add(r, a, 0);
+	CHECK(!cache_recent_take(r, a, 0), "recent: version 0 kept");
+	// Many more entries than slots: nothing is wrongly answered.
+	char id[40];
+	for (unsigned i = 0; i < 3 * CACHE_RECENT_SLOTS; i++) {
+		snprintf(id, sizeof id, "00000000-0000-4000-8000-%012u", i);
+		cache_recent_add(r, id, 1);
+	}
+	snprintf(id, sizeof id, "00000000-0000-4000-8000-%012u", 3u * CACHE_RECENT_SLOTS + 7u);
+	CHECK(!cache_recent_take(r, id, 1), "recent: never added, yet answered");
+	cache_recent_fini(r);
+	free(r);
+}
+
 int main(void)
 {
 	test_urls();
 	test_values();
 	test_pending();
+	test_recent();
 	if (failures) {
 		printf("%d failure(s)\n", failures);
 		return 1;
