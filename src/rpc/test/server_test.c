@@ -88,6 +88,13 @@ static char *token(const char *sub, int64_t exp_delta)
 	return nrpc_jwt_sign((const uint8_t *)secret, strlen(secret), sub, time(NULL) + exp_delta);
 }
 
+// A socket whose oversized request the server refused can hang nng_close
+// forever, and leak its pipe, in nng 1.5.2 (#1543): such sockets are kept
+// open (and reachable) until the process exits instead.
+#define KEPT_MAX 4
+static nng_socket kept[KEPT_MAX];
+static int nkept;
+
 // Sends raw bytes on a fresh req socket and returns the decoded Response.
 static Rpc__V1__Response *raw_call(const void *buf, size_t len)
 {
@@ -109,7 +116,10 @@ static Rpc__V1__Response *raw_call(const void *buf, size_t len)
 		r = rpc__v1__response__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
 		nng_msg_free(m);
 	}
-	nng_close(s);
+	if (len > NRPC_MAX_MESSAGE && nkept < KEPT_MAX)
+		kept[nkept++] = s;
+	else
+		nng_close(s);
 	return r;
 }
 
