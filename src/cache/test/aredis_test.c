@@ -24,19 +24,7 @@
 #include "cache/aredis.h"
 #include "cache/redis_url.h"
 #include "cache/scripts.h"
-
-static int failures;
-static const char *current_case = "";
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, current_case);              \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-		}                                                                                  \
-	} while (0)
+#include "common.h"
 
 // Timeouts of the clients under test.
 #define CONNECT_MS   300
@@ -53,12 +41,6 @@ static int64_t now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
 }
 
 // ---- recording callbacks ------------------------------------------------------------------
@@ -219,27 +201,6 @@ static int free_port(void)
 	return port;
 }
 
-static redisContext *raw(const cache_url *u)
-{
-	struct timeval tv = {1, 0};
-	redisContext *rc = redisConnectWithTimeout(u->host, u->port, tv);
-	redisReply *r;
-	if (rc == NULL || rc->err) {
-		if (rc != NULL)
-			redisFree(rc);
-		return NULL;
-	}
-	if (u->password[0] != '\0') {
-		r = redisCommand(rc, "AUTH %s", u->password);
-		if (r != NULL)
-			freeReplyObject(r);
-	}
-	r = redisCommand(rc, "SELECT %d", u->db);
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
-}
-
 // Starts redis-server on port, with one more option when opt != NULL
 // ("--requirepass" makes val the password used to check it is up), and
 // waits until it answers.
@@ -266,7 +227,7 @@ static pid_t start_redis(int port, const char *opt, const char *val)
 		snprintf(u.host, sizeof(u.host), "127.0.0.1");
 		if (password != NULL)
 			snprintf(u.password, sizeof(u.password), "%s", password);
-		rc = raw(&u);
+		rc = raw_connect(&u);
 		if (rc != NULL) {
 			redisReply *r = redisCommand(rc, "PING");
 			bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
@@ -370,11 +331,11 @@ static void case_select(void)
 	res x = {0};
 	const char *set[5] = {"SET", "aredis-test:db", "nine", "EX", "60"};
 	cache_url u0 = SHARED;
-	redisContext *r9 = raw(&SHARED), *r0;
+	redisContext *r9 = raw_connect(&SHARED), *r0;
 	redisReply *r;
 
 	u0.db = 0;
-	r0 = raw(&u0);
+	r0 = raw_connect(&u0);
 	if (a == NULL || r9 == NULL || r0 == NULL) {
 		CHECK(false, "setup");
 		goto out;
@@ -427,7 +388,7 @@ static void case_auth(void)
 	CHECK(x.type == REDIS_REPLY_STATUS, "SET with a password failed (%d %s)", x.type, x.str);
 	CHECK(aredis_connected(a), "not connected");
 	aredis_destroy(a);
-	rc = raw(&u);
+	rc = raw_connect(&u);
 	r = rc != NULL ? redisCommand(rc, "GET k") : NULL;
 	CHECK(r != NULL && r->type == REDIS_REPLY_STRING, "the key is not in database 3");
 	if (r != NULL)
@@ -535,7 +496,7 @@ static void case_eval(void)
 		return;
 	}
 	a = make(&u, &f);
-	rc = raw(&u);
+	rc = raw_connect(&u);
 
 	// 1: the server never saw the script: NOSCRIPT, then EVAL.
 	IN_CALL = true;
