@@ -32,6 +32,12 @@
 
 atomic_int h_failures;
 
+// What the running case does now, for the watchdog (written by h_step, read
+// in the SIGALRM handler: atomics only).
+static _Atomic(const char *) cur_case;
+static _Atomic(const char *) cur_step;
+static atomic_llong case_t0;
+
 static const char *bin_path;
 
 const char *h_bin(void)
@@ -96,6 +102,30 @@ int h_status(void)
 	return atomic_load(&h_failures) == 0 ? 0 : 1;
 }
 
+static void put(const char *s)
+{
+	if (s != NULL && write(STDERR_FILENO, s, strlen(s)) < 0)
+		return;
+}
+
+static void on_watchdog(int sig)
+{
+	(void)sig;
+	put("FAIL watchdog: case ");
+	put(atomic_load(&cur_case));
+	put(" still running after " H_STR(H_CASE_WATCHDOG_S) " s; last step: ");
+	put(atomic_load(&cur_step));
+	put("\n");
+	_exit(1); // propertyd children die with us (PR_SET_PDEATHSIG)
+}
+
+void h_step(const char *what)
+{
+	atomic_store(&cur_step, what);
+	fprintf(stderr, "  [%6lld ms] %s\n", (long long)(h_now_ms() - atomic_load(&case_t0)),
+	        what);
+}
+
 int h_run_cases(const h_case *cases, size_t n, void *ctx, int argc, char **argv)
 {
 	int failed_cases = 0, ran = 0;
@@ -109,7 +139,13 @@ int h_run_cases(const h_case *cases, size_t n, void *ctx, int argc, char **argv)
 		int before = atomic_load(&h_failures);
 		int64_t t0 = h_now_ms();
 		fprintf(stderr, "---- %s\n", cases[i].name);
+		atomic_store(&cur_case, cases[i].name);
+		atomic_store(&cur_step, "(start)");
+		atomic_store(&case_t0, t0);
+		signal(SIGALRM, on_watchdog);
+		alarm(H_CASE_WATCHDOG_S);
 		cases[i].fn(ctx);
+		alarm(0);
 		int after = atomic_load(&h_failures);
 		fprintf(stderr, "%s %s (%lld ms)\n", after == before ? "PASS" : "FAIL",
 		        cases[i].name, (long long)(h_now_ms() - t0));

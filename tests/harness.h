@@ -76,8 +76,16 @@ typedef struct h_case {
 // or the exit status to return at once. Call first.
 int h_init(int argc, char **argv);
 // Runs every case (argv[2..] may name a subset), prints PASS/FAIL per case;
-// returns h_status().
+// returns h_status(). A case still running after H_CASE_WATCHDOG_S (below the
+// CTest limit) ends the test: the watchdog prints the case and its last step
+// (h_step) and exits 1, so a hang names where it hung instead of timing out.
+#define H_CASE_WATCHDOG_S 150
+#define H_STR_(x)         #x
+#define H_STR(x)          H_STR_(x)
 int h_run_cases(const h_case *cases, size_t n, void *ctx, int argc, char **argv);
+// Names what the running case does now (a string literal or one that outlives
+// the case); printed with its time since the case began, and by the watchdog.
+void h_step(const char *what);
 // h_init + h_run_cases for tests whose cases need no shared context.
 int h_main(const h_case *cases, size_t n, int argc, char **argv);
 // The exit status so far: 0 when nothing failed.

@@ -29,7 +29,10 @@ static int pg_ctl(ctx *c, const char *what)
 {
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "'%s' %s", c->ctl, what);
+	h_step(strcmp(what, "stop") == 0 ? "PostgreSQL stop" : "PostgreSQL start");
+	int64_t t0 = h_now_ms();
 	int rc = system(cmd);
+	fprintf(stderr, "  PostgreSQL %s took %lld ms\n", what, (long long)(h_now_ms() - t0));
 	if (rc != 0)
 		H_FAIL("%s failed (status %d)", cmd, rc);
 	else if (strcmp(what, "stop") == 0)
@@ -100,6 +103,7 @@ static bool sub_wait(nng_socket s, const char *type, const char *id, int ms)
 static void case_outage_and_recovery(void *arg)
 {
 	ctx *c = arg;
+	h_step("create and cache a property");
 	Property__V1__Property *p = h_create(c->p.cli, c->auth, "");
 	if (p == NULL)
 		return;
@@ -114,6 +118,7 @@ static void case_outage_and_recovery(void *arg)
 	if (pg_ctl(c, "stop") != 0)
 		goto out_sub;
 
+	h_step("calls with PostgreSQL down");
 	h_md md = {.auth = c->auth, .timeout_ms = WRITE_TIMEOUT_MS};
 	nrpc_result r;
 	Property__V1__CreatePropertyRequest cr;
@@ -195,6 +200,7 @@ static void case_outage_and_recovery(void *arg)
 	nrpc_result_free(&r);
 
 	// Health and readiness follow.
+	h_step("wait for NOT_SERVING");
 	int st = -1;
 	for (int64_t end = h_now_ms() + NOT_SERVING_MS; h_now_ms() < end;) {
 		st = h_health(c->p.cli, "", &code);
@@ -215,6 +221,7 @@ static void case_outage_and_recovery(void *arg)
 
 	if (pg_ctl(c, "start") != 0)
 		goto out_sub;
+	h_step("wait for SERVING");
 	st = -1;
 	for (int64_t end = h_now_ms() + RECOVER_MS; h_now_ms() < end;) {
 		st = h_health(c->p.cli, "", &code);
@@ -226,6 +233,7 @@ static void case_outage_and_recovery(void *arg)
 	rs = http_status(c, "/readyz");
 	H_CHECK(rs == 200, "/readyz after PostgreSQL returned: %d", rs);
 	// Writes work again without a restart (allow the pool a bounded time).
+	h_step("create after recovery");
 	Property__V1__Property *np2 = NULL;
 	for (int64_t end = h_now_ms() + RECOVER_MS; np2 == NULL && h_now_ms() < end;) {
 		h_md m2 = {.auth = c->auth};
@@ -237,12 +245,14 @@ static void case_outage_and_recovery(void *arg)
 	H_CHECK(np2 != NULL, "Create after PostgreSQL returned: code %u", code);
 	if (np2 != NULL) {
 		// The event relay recovered too: the new property's event is published.
+		h_step("wait for the create's event");
 		H_CHECK(sub_wait(sub, "property.created", np2->id, PUBLISH_MS),
 		        "the create after recovery (%s) was not published within %d ms", np2->id,
 		        PUBLISH_MS);
 		protobuf_c_message_free_unpacked(&np2->base, NULL);
 	}
 	// The idempotency key of the failed create works now, once.
+	h_step("idempotency key, update and get after recovery");
 	Property__V1__Property *k1 = NULL, *k2 = NULL;
 	h_md m4 = {.auth = c->auth, .idem = c->key};
 	code = h_call(c->p.cli, M_CREATE, &cr.base, &property__v1__property__descriptor, &m4,
