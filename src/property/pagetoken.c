@@ -25,13 +25,13 @@ void prop_token_key_set(prop_token_key *k, const uint8_t *key, size_t len)
 		key = (const uint8_t *)builtin_key;
 		len = sizeof(builtin_key) - 1;
 	}
-	if (len > PROP_TOKEN_KEY_MAX) {
-		SHA256(key, len, k->k);
-		k->len = SHA256_DIGEST_LENGTH;
-		return;
-	}
-	memcpy(k->k, key, len);
-	k->len = len;
+	// Domain separation: the same secret also signs bearer tokens, so the
+	// page-token key is HMAC-SHA256(secret, label), never the secret itself.
+	unsigned int out = 0;
+	if (HMAC(EVP_sha256(), key, (int)len, (const uint8_t *)PROP_TOKEN_KEY_LABEL,
+	         sizeof(PROP_TOKEN_KEY_LABEL) - 1, k->k, &out) == NULL)
+		abort(); // OpenSSL cannot compute SHA-256: nothing sensible remains
+	k->len = out;
 }
 
 static void put_be64(uint8_t *p, uint64_t v)

@@ -2,6 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "property/pagetoken.h"
 
 static int failures;
@@ -129,6 +132,19 @@ int main(void)
 	if (prop_token_encode(&k, qa, &bad, tok)) {
 		FAIL("non-UUID cursor encoded");
 	}
+
+	// The key is derived from the secret with a label, never the secret itself:
+	// a MAC made with the raw secret (what signs bearer tokens) is refused.
+	uint8_t want[32];
+	unsigned wl = 0;
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const uint8_t *)PROP_TOKEN_KEY_LABEL,
+	     strlen(PROP_TOKEN_KEY_LABEL), want, &wl);
+	if (k.len != 32 || wl != 32 || memcmp(k.k, want, 32) != 0)
+		FAIL("page-token key is not HMAC-SHA256(secret, label)");
+	prop_token_key raw = {.len = strlen(secret)};
+	memcpy(raw.k, secret, raw.len);
+	if (!prop_token_encode(&raw, qa, &cur, tok) || prop_token_decode(&k, qa, tok, &out))
+		FAIL("a token sealed with the raw secret was accepted");
 
 	if (failures > 0) {
 		printf("property_pagetoken: %d failure(s)\n", failures);
