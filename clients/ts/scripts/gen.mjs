@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// Code generation, run by `npm run build` (the output is never committed):
+//
+//  1. protoc + protoc-gen-es turn every .proto under the repository's proto/ folder into
+//     TypeScript messages and service descriptors (src/gen/**/*_pb.ts);
+//  2. protoc also writes a descriptor set (src/gen/descriptors.binpb); this script reads
+//     it and writes src/gen/clients.ts: one client class per service, one method per rpc,
+//     each a thin call of the shared invoker. Nothing is written by hand per method.
+//
+// Environment: PROTOC names the protoc binary (default: "protoc" on PATH).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..");
+const protoRoot = resolve(root, "..", "..", "proto");
+const out = join(root, "src", "gen");
+
+// Accessor names on the client object; a service not listed gets its name without a
+// trailing "Service", in lower camel case.
+const ACCESSORS = {
+  "property.v1.PropertyService": "property",
+  "property.v1.EventService": "events",
+  "grpc.health.v1.Health": "health",
+};
+
+function protoFiles(dir) {
+  const found = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) found.push(...protoFiles(p));
+    else if (name.endsWith(".proto")) found.push(relative(protoRoot, p).split(sep).join("/"));
+  }
+  return found.sort();
+}
+
+const files = protoFiles(protoRoot);
+if (files.length === 0) throw new Error(`no .proto files under ${protoRoot}`);
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+const protoc = process.env.PROTOC || "protoc";
+const plugin = join(root, "node_modules", ".bin", "protoc-gen-es");
+const descPath = join(out, "descriptors.binpb");
+try {
+  execFileSync(
+    protoc,
+    [
+      `--plugin=protoc-gen-es=${plugin}`,
+      `--es_out=${out}`,
+      "--es_opt=target=ts,import_extension=js",
+      `--descriptor_set_out=${descPath}`,
+      "--include_imports",
+      `-I${protoRoot}`,
+      ...files,
+    ],
+    { stdio: ["ignore", "inherit", "inherit"] },
+  );
+} catch (e) {
+  if (e.code === "ENOENT") {
+    console.error(`gen: ${protoc} not found: install protoc (Debian: protobuf-compiler) or set PROTOC`);
+    process.exit(1);
+  }
+  throw e;
+}
+
+const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(descPath)));
+
+const lowerFirst = (s) => s.charAt(0).toLowerCase() + s.slice(1);
+// protoc-gen-es names a message by its path inside its file, joined with "_".
+const tsName = (desc) => desc.typeName.slice(desc.file.proto.package.length + (desc.file.proto.package ? 1 : 0)).replace(/\./g, "_");
+const pbModule = (file) => `./${file.name}_pb.js`;
+
+const imports = new Map(); // module -> Set of names
+const use = (module, name) => {
+  if (!imports.has(module)) imports.set(module, new Set());
+  imports.get(module).add(name);
+  return name;
+};
+
+const classes = [];
+const members = [];
+const services = [];
+for (const file of registry.files) {
+  for (const svc of file.services) services.push(svc);
+}
+services.sort((a, b) => a.typeName.localeCompare(b.typeName));
+for (const svc of services) {
+  const cls = `${svc.name}Client`;
+  const lines = [];
+  lines.push(`/** Client of \`${svc.typeName}\` (generated from ${svc.file.name}.proto). */`);
+  lines.push(`export class ${cls} {`);
+  lines.push(`  static readonly serviceName = ${JSON.stringify(svc.typeName)};`);
+  lines.push(`  constructor(private readonly invoker: Invoker) {}`);
+  for (const m of svc.methods) {
+    if (m.methodKind !== "unary") throw new Error(`${svc.typeName}/${m.name}: only unary methods are supported`);
+    const inSchema = use(pbModule(m.input.file), `${tsName(m.input)}Schema`);
+    const outSchema = use(pbModule(m.output.file), `${tsName(m.output)}Schema`);
+    const outType = use(pbModule(m.output.file), tsName(m.output));
+    const path = `/${svc.typeName}/${m.name}`;
+    lines.push("");
+    lines.push(`  /** \`${path}\`: ${m.input.typeName} -> ${m.output.typeName} */`);
+    lines.push(`  ${m.localName}(request: MessageInitShape<typeof ${inSchema}> = {}, options?: CallOptions): Promise<${outType}> {`);
+    lines.push(`    return this.invoker.unary(${JSON.stringify(path)}, ${inSchema}, ${outSchema}, request, options);`);
+    lines.push("  }");
+  }
+  lines.push("}");
+  classes.push(lines.join("\n"));
+  const accessor = ACCESSORS[svc.typeName] ?? lowerFirst(svc.name.replace(/Service$/, ""));
+  members.push({ accessor, cls, svc });
+}
+
+const head = [
+  "// Generated by scripts/gen.mjs from the protobuf descriptors. Do not edit.",
+  'import type { MessageInitShape } from "@bufbuild/protobuf";',
+  'import type { CallOptions, Invoker } from "../invoker.js";',
+];
+for (const [module, names] of [...imports].sort()) {
+  const sorted = [...names].sort();
+  const types = sorted.filter((n) => !n.endsWith("Schema"));
+  const values = sorted.filter((n) => n.endsWith("Schema"));
+  if (values.length) head.push(`import { ${values.join(", ")} } from ${JSON.stringify(module)};`);
+  if (types.length) head.push(`import type { ${types.join(", ")} } from ${JSON.stringify(module)};`);
+}
+const tail = [
+  "/** One client per service, by accessor name. */",
+  "export interface ServiceClients {",
+  ...members.map((m) => `  readonly ${m.accessor}: ${m.cls};`),
+  "}",
+  "",
+  "export function createServiceClients(invoker: Invoker): ServiceClients {",
+  "  return {",
+  ...members.map((m) => `    ${m.accessor}: new ${m.cls}(invoker),`),
+  "  };",
+  "}",
+  "",
+  "/** Every method path, as sent in rpc.v1.Request.method. */",
+  "export const methodPaths: readonly string[] = [",
+  ...members.flatMap((m) => m.svc.methods.map((x) => `  ${JSON.stringify(`/${m.svc.typeName}/${x.name}`)},`)),
+  "];",
+];
+writeFileSync(join(out, "clients.ts"), [head.join("\n"), ...classes, tail.join("\n")].join("\n\n") + "\n");
+console.log(`gen: ${files.length} proto files, ${services.length} services -> ${relative(root, out)}`);
