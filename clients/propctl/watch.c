@@ -22,12 +22,15 @@
 // propertyd refuses tokens living longer than TOKEN_MAX_LIFETIME (24 h by
 // default): 23 h leaves an hour for clock skew. A longer watch needs --token.
 #define WATCH_TOKEN_TTL_S (23 * 3600)
+// ReadEvents' status when events after the asked seq were pruned.
+#define WATCH_OUT_OF_RANGE 11u
 // The subject of a minted token.
 #define WATCH_TOKEN_SUB "propctl"
 
 static const char usage[] =
     "usage: propctl watch [--url URL]... [--rpc-url URL]... [--from SEQ]\n"
     "                     [--type PREFIX] [--token T] [--count N] [--filter-locally]\n"
+    "                     [--accept-gaps]\n"
     "\n"
     "Follows the event stream and prints one JSON object per event on stdout:\n"
     "  {\"seq\":N,\"id\":..,\"type\":..,\"aggregate_id\":..,\"owner_id\":..,\n"
@@ -48,9 +51,12 @@ static const char usage[] =
     "  --count N        exit after N events\n"
     "  --filter-locally receive every type and filter here (no ReadEvents call\n"
     "                   for other types' seqs)\n"
+    "  --accept-gaps    when events to print were pruned from the log (the\n"
+    "                   server answers OUT_OF_RANGE), say so and go on from the\n"
+    "                   oldest event kept; without it the watch stops (status 1)\n"
     "\n"
     "Runs until SIGINT/SIGTERM or --count. exit status: 0 done; 1 the event\n"
-    "socket failed; 64 usage error.\n";
+    "socket failed, or events were pruned (without --accept-gaps); 64 usage error.\n";
 
 // The one subscriber of this process, for the signal handler (which runs on
 // the main thread only: see propctl_watch_main).
@@ -67,7 +73,9 @@ typedef struct watch_state {
 	propsub *sub; // set before run
 	long long count;
 	long long printed;
-	int failed; // an event could not be printed
+	int failed;        // an event could not be printed
+	unsigned err_code; // the final error propsub reported (0: none)
+	char err_msg[256]; // its message
 } watch_state;
 
 // The event as a JSON object; the property in the proto3 JSON mapping
@@ -121,6 +129,34 @@ static void on_reread(uint64_t from, uint64_t to, void *arg)
 	        from, to);
 }
 
+static void on_error(unsigned code, const char *message, void *arg)
+{
+	watch_state *w = arg;
+	w->err_code = code;
+	snprintf(w->err_msg, sizeof w->err_msg, "%s", message);
+}
+
+// The seq to resume from after OUT_OF_RANGE, read from the server's message
+// (docs/contract.md §6: "... the oldest kept is N" or "... none is kept (last
+// seq N)"). Returns false when the message names neither.
+static bool resume_seq(const char *msg, uint64_t *from)
+{
+	const char *p = strstr(msg, "the oldest kept is ");
+	if (p != NULL) {
+		uint64_t oldest = strtoull(p + strlen("the oldest kept is "), NULL, 10);
+		if (oldest == 0)
+			return false;
+		*from = oldest - 1;
+		return true;
+	}
+	p = strstr(msg, "(last seq ");
+	if (p != NULL) {
+		*from = strtoull(p + strlen("(last seq "), NULL, 10);
+		return true;
+	}
+	return false;
+}
+
 static int parse_seq(const char *s, uint64_t *out)
 {
 	char *end = NULL;
@@ -155,24 +191,21 @@ static void install_signals(void)
 int propctl_watch_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"url", required_argument, NULL, 'u'},
-	    {"rpc-url", required_argument, NULL, 'r'},
-	    {"from", required_argument, NULL, 'f'},
-	    {"type", required_argument, NULL, 't'},
-	    {"token", required_argument, NULL, 'k'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"filter-locally", no_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},      {"rpc-url", required_argument, NULL, 'r'},
+	    {"from", required_argument, NULL, 'f'},     {"type", required_argument, NULL, 't'},
+	    {"token", required_argument, NULL, 'k'},    {"count", required_argument, NULL, 'n'},
+	    {"filter-locally", no_argument, NULL, 'l'}, {"accept-gaps", no_argument, NULL, 'g'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	const char *ev_urls[PDC_MAX_URLS], *rpc_urls[PDC_MAX_URLS];
 	size_t n_ev = 0, n_rpc = 0;
 	propsub_config cfg = {.from_seq = PROPSUB_FROM_NOW, .type_prefix = ""};
 	const char *token = NULL;
 	watch_state w = {0};
+	bool accept_gaps = false;
 	int c;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "u:r:f:t:k:n:lh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "u:r:f:t:k:n:lgh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			if (add_url(ev_urls, &n_ev, optarg) != 0)
@@ -203,6 +236,9 @@ int propctl_watch_main(int argc, char **argv)
 			break;
 		case 'l':
 			cfg.filter_locally = true;
+			break;
+		case 'g':
+			accept_gaps = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -248,30 +284,51 @@ int propctl_watch_main(int argc, char **argv)
 	cfg.token = tok;
 	cfg.on_event = on_event;
 	cfg.on_reread = on_reread;
+	cfg.on_error = on_error;
 	cfg.arg = &w;
 	int rc = PROPCTL_EXIT_OK;
-	// nng's threads start in propsub_open and inherit this mask: with the
-	// signals blocked there, the handler runs only on this thread, which is
-	// also the one that closes the subscriber.
-	sigset_t sigs, old;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, &old);
-	int orc = propsub_open(&w.sub, &cfg, err, sizeof err);
-	if (orc == 0) {
-		g_sub = w.sub;
-		install_signals();
+	for (;;) {
+		// nng's threads start in propsub_open and inherit this mask: with the
+		// signals blocked there, the handler runs only on this thread, which
+		// is also the one that closes the subscriber.
+		sigset_t sigs, old;
+		sigemptyset(&sigs);
+		sigaddset(&sigs, SIGINT);
+		sigaddset(&sigs, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &sigs, &old);
+		w.err_code = 0;
+		int orc = propsub_open(&w.sub, &cfg, err, sizeof err);
+		if (orc == 0) {
+			g_sub = w.sub;
+			install_signals();
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (orc != 0) {
+			fprintf(stderr, "propctl watch: %s\n", err);
+			free(tok);
+			return PROPCTL_EXIT_USAGE;
+		}
+		if (propsub_run(w.sub, -1) != 0)
+			rc = PROPCTL_EXIT_FAIL;
+		g_sub = NULL;
+		uint64_t from = 0;
+		bool gap = rc != PROPCTL_EXIT_OK && w.err_code == WATCH_OUT_OF_RANGE;
+		if (!gap || !accept_gaps || !resume_seq(w.err_msg, &from) ||
+		    from <= propsub_position(w.sub)) {
+			if (gap)
+				fprintf(stderr, "propctl watch: events were pruned from the log; "
+				                "--accept-gaps goes on from the oldest one kept\n");
+			break;
+		}
+		fprintf(stderr,
+		        "propctl watch: gap: events after seq %" PRIu64 " up to %" PRIu64
+		        " were pruned and are skipped; going on after seq %" PRIu64 "\n",
+		        propsub_position(w.sub), from, from);
+		propsub_close(w.sub);
+		w.sub = NULL;
+		cfg.from_seq = from;
+		rc = PROPCTL_EXIT_OK;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (orc != 0) {
-		fprintf(stderr, "propctl watch: %s\n", err);
-		free(tok);
-		return PROPCTL_EXIT_USAGE;
-	}
-	if (propsub_run(w.sub, -1) != 0)
-		rc = PROPCTL_EXIT_FAIL;
-	g_sub = NULL;
 	if (w.failed)
 		rc = PROPCTL_EXIT_FAIL;
 	propsub_close(w.sub);

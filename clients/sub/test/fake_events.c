@@ -121,6 +121,7 @@ static size_t read_events(fake_events *f, const Property__V1__ReadEventsRequest 
 static void serve_one(fake_events *f, nng_msg *m)
 {
 	Rpc__V1__Response rsp = RPC__V1__RESPONSE__INIT;
+	char msg11[128]; // an OUT_OF_RANGE message: lives until the reply is packed
 	uint8_t *payload = NULL;
 	Rpc__V1__Request *req = rpc__v1__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
 	if (req == NULL) {
@@ -144,8 +145,14 @@ static void serve_one(fake_events *f, nng_msg *m)
 			uint64_t pruned = f->pruned_through;
 			pthread_mutex_unlock(&f->mu);
 			if (pruned > 0 && rq->after_seq < pruned) {
+				// The text propertyd sends (docs/contract.md §6).
+				snprintf(
+				    msg11, sizeof msg11,
+				    "events after seq %llu were pruned; the oldest kept is %llu",
+				    (unsigned long long)rq->after_seq,
+				    (unsigned long long)pruned + 1);
 				rsp.code = 11;
-				rsp.message = "events were pruned";
+				rsp.message = msg11;
 			} else {
 				rsp.payload.len = read_events(f, rq, &payload);
 			}

@@ -188,6 +188,60 @@ static int case_from_zero_with_gap(void)
 	return bad;
 }
 
+// Events after --from were pruned: the watch stops with status 1 and points
+// at --accept-gaps; with it, it says what it skipped and goes on.
+static int case_pruned(bool accept)
+{
+	fake_events *f = fake_open(accept ? "wgapok" : "wgap", 1, TOKEN);
+	if (f == NULL)
+		return 1;
+	for (int i = 0; i < 5; i++)
+		fake_append(f, "property.created");
+	fake_prune(f, 3); // 1..3 are gone
+	const char *args[] = {"--url",
+	                      fake_pub_urls(f)[0],
+	                      "--rpc-url",
+	                      fake_rpc_urls(f)[0],
+	                      "--token",
+	                      TOKEN,
+	                      "--from",
+	                      "0",
+	                      "--count",
+	                      "2",
+	                      accept ? "--accept-gaps" : NULL,
+	                      NULL};
+	child c;
+	if (spawn_watch(&c, args) != 0) {
+		fake_close(f);
+		return check(false, "spawn", NULL);
+	}
+	int rc = finish(&c);
+	int bad = 0;
+	if (accept) {
+		const uint64_t want[] = {4, 5};
+		bad += check(rc == 0, "exit status 0 after --count past a gap", &c);
+		bad += expect_lines(&c, want, 2);
+		bad += check(strstr(c.err, "were pruned and are skipped") != NULL,
+		             "a note naming the skipped gap", &c);
+	} else {
+		bad += check(rc == 1, "exit status 1 when events were pruned", &c);
+		bad += check(c.out_len == 0, "nothing printed past a gap", &c);
+		bad += check(strstr(c.err, "--accept-gaps") != NULL, "a hint at --accept-gaps", &c);
+	}
+	fake_close(f);
+	return bad;
+}
+
+static int case_pruned_stops(void)
+{
+	return case_pruned(false);
+}
+
+static int case_pruned_accepted(void)
+{
+	return case_pruned(true);
+}
+
 static int case_type_prefix(void)
 {
 	fake_events *f = fake_open("wtype", 1, TOKEN);
@@ -266,6 +320,8 @@ typedef struct test_case {
 
 static const test_case CASES[] = {
     {"from_zero_with_gap", case_from_zero_with_gap},
+    {"pruned_stops", case_pruned_stops},
+    {"pruned_accepted", case_pruned_accepted},
     {"type_prefix_from_now", case_type_prefix},
     {"sigterm_exits_0", case_sigterm},
     {"usage_errors", case_usage},
