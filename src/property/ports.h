@@ -117,7 +117,8 @@ typedef struct prop_repo_ops {
 	void (*search)(void *self, prop_ctx *ctx, const prop_search_query *q,
 	               const prop_cursor *after, uint32_t limit, prop_page *out, prop_k k);
 	// Published events with seq > after_seq whose type starts with type_prefix
-	// ("" = all), in seq order, at most limit; *last_seq is the newest seq.
+	// ("" = all), in seq order, at most limit (0: none: only *last_seq and the
+	// retention check, without walking the log); *last_seq is the newest seq.
 	void (*read_events)(void *self, prop_ctx *ctx, uint64_t after_seq, uint32_t limit,
 	                    const char *type_prefix, Property__V1__Event ***events, size_t *n,
 	                    uint64_t *last_seq, prop_k k);

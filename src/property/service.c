@@ -586,7 +586,11 @@ void prop_read_events(prop_service *s, prop_call *c, const Property__V1__ReadEve
 		end(c, invalid(c), NULL);
 		return;
 	}
-	s->repo.ops->read_events(s->repo.self, &c->ctx, req->after_seq,
-	                         prop_events_limit(req->limit), str_or_empty(req->type_prefix),
+	// A prefix no event type has finds nothing: limit 0 reads last_seq and
+	// the retention check without walking the log (a cost bound against
+	// callers scanning it to its end with a prefix that never matches).
+	const char *prefix = str_or_empty(req->type_prefix);
+	uint32_t limit = prop_event_prefix_can_match(prefix) ? prop_events_limit(req->limit) : 0;
+	s->repo.ops->read_events(s->repo.self, &c->ctx, req->after_seq, limit, prefix,
 	                         &c->st.events, &c->st.n_events, &c->st.last_seq, events_loaded);
 }

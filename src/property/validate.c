@@ -117,6 +117,17 @@ uint32_t prop_events_limit(uint32_t requested)
 	return requested > PROP_EVENTS_MAX ? PROP_EVENTS_MAX : requested;
 }
 
+bool prop_event_prefix_can_match(const char *prefix)
+{
+	static const char *const types[] = {"property.created", "property.updated",
+	                                    "property.deleted"};
+	size_t n = strlen(prefix);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strncmp(types[i], prefix, n) == 0)
+			return true;
+	return false;
+}
+
 // ---- field checks ---------------------------------------------------------------------------
 
 // A string of min..max code points (max_cp) or bytes (max_b); 0 disables a bound.

@@ -74,6 +74,10 @@ bool prop_uuid_canonical(const char *s, char out[37]);
 uint32_t prop_page_size(uint32_t requested);
 // ReadEvents limit rules: 0 -> 100, above 1000 -> 1000.
 uint32_t prop_events_limit(uint32_t requested);
+// True when some event type this service writes (property.created, .updated,
+// .deleted) starts with `prefix` ("" matches all). A ReadEvents whose prefix
+// matches none has nothing to find and need not scan the log.
+bool prop_event_prefix_can_match(const char *prefix);
 
 // The create rules, applied after owner resolution (owner_id must then be
 // 1..64 bytes). Status 0 is allowed (it means DRAFT).

@@ -584,6 +584,11 @@ static void test_events(void)
 	    {1, 1, 0, "", 1},
 	    {0, 100, 1, "", 1},
 	    {0, 100, 0, "property.deleted", 0},
+	    {0, 100, 0, "property.", 2},
+	    {0, 100, 0, "prop", 2},
+	    // No event type starts so: the log is not walked (limit 0).
+	    {0, 0, 0, "property.createdX", 0},
+	    {0, 0, 0, "order.", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		q.limit = cases[i].limit;

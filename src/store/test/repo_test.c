@@ -740,6 +740,11 @@ static void test_read_events(void)
 	      "at the gap edge: %d n=%zu", rc, n);
 	rc = s_read_events(port, &ctx, 5, 3, "", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && n == 3 && ev[0]->seq == 6, "after the gap: %d n=%zu", rc, n);
+	// Limit 0: no event, but the newest seq and the retention check.
+	rc = s_read_events(port, &ctx, 5, 0, "", &ev, &n, &last);
+	CHECK(rc == NRPC_OK && n == 0 && (int64_t)last == total, "limit 0: %d n=%zu", rc, n);
+	rc = s_read_events(port, &ctx, 0, 0, "", &ev, &n, &last);
+	CHECK(rc == NRPC_OUT_OF_RANGE, "limit 0 before the gap: %d", rc);
 	// Everything pruned: only the newest seq is a valid position.
 	PQclear(tu_exec(admin, "TRUNCATE event_seq, event_log"));
 	ctx.err[0] = '\0';
