@@ -125,16 +125,20 @@ export class FrameDecoder {
       this.buffered -= n;
       return first.subarray(0, n);
     }
+    // Spans chunks: copy, then drop the used chunks with one splice (shift per chunk
+    // would be quadratic when a large message arrives in many small chunks).
     const out = Buffer.allocUnsafe(n);
     let off = 0;
+    let i = 0;
     while (off < n) {
-      const c = this.chunks[0];
+      const c = this.chunks[i];
       const k = Math.min(c.length, n - off);
       c.copy(out, off, 0, k);
       off += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      if (k === c.length) i++;
+      else this.chunks[i] = c.subarray(k);
     }
+    this.chunks.splice(0, i);
     this.buffered -= n;
     return out;
   }
