@@ -111,6 +111,9 @@ typedef struct nrpc_server_config {
 	unsigned max_inflight_per_caller;
 	size_t max_call_memory;      // per-call arena cap; 0: NRPC_MAX_CALL_MEMORY
 	size_t max_memory_in_flight; // all calls together; 0: NRPC_MAX_MEMORY_IN_FLIGHT
+	// Connections kept open at once; a new one beyond is closed at once
+	// (include/nrpc/connlimit.h). 0: unlimited.
+	unsigned max_connections;
 } nrpc_server_config;
 
 // Creates a server; nothing listens until nrpc_server_start(). Returns 0 or an
@@ -130,6 +133,9 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap);
 // `drain_ms`, then stops every aio. Returns the number of requests that were
 // still in flight when the budget ran out (0 in a clean drain). Idempotent.
 int nrpc_server_drain(nrpc_server *s, int drain_ms);
+
+// Connections open now and refused so far because of max_connections.
+void nrpc_server_connections(const nrpc_server *s, int *open, uint64_t *refused);
 
 // Frees the server (drains with a zero budget if not drained). Closing the nng
 // socket is bounded by a watchdog (nng 1.5.2 #1543): this never hangs.

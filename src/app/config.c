@@ -27,6 +27,9 @@ static const char usage[] =
     "  EVENT_RETENTION (7d), TOKEN_MAX_LIFETIME (24h), SLOW_QUERY_MS (100; -1 never), LOG_LEVEL "
     "(info), LOG_REQUESTS (1),\n"
     "  MAX_INFLIGHT_PER_CALLER (64; requests of one token subject in flight, 0 = no limit),\n"
+    "  MAX_CONNECTIONS (4096; RPC connections, 0 = no cap), MAX_SUBSCRIBERS (1024; event\n"
+    "  stream connections, 0 = no cap), HTTP_MAX_CONNECTIONS (64), HTTP_TIMEOUT_MS (5000;\n"
+    "  a whole HTTP request must arrive within it),\n"
     "  OBSERVE (1; 0 = no per-request metrics or logs, for overhead benchmarks),\n"
     "  RELAY (1; 0 = this instance never leads the event relay),\n"
     "  TLS_CERT_FILE, TLS_KEY_FILE (for tls+tcp://), TLS_CA_FILE (mutual TLS)\n";
@@ -229,6 +232,29 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 		return -1;
 	}
 	cfg->max_inflight_per_caller = (unsigned)v;
+	static const struct {
+		const char *env, *dflt;
+		long lo, hi;
+		const char *why;
+	} caps[] = {
+	    {"MAX_CONNECTIONS", "4096", 0, 1000000, "0..1000000 (0: no cap)"},
+	    {"MAX_SUBSCRIBERS", "1024", 0, 1000000, "0..1000000 (0: no cap)"},
+	    {"HTTP_MAX_CONNECTIONS", "64", 1, 1024, "1..1024"},
+	    {"HTTP_TIMEOUT_MS", "5000", 100, 600000, "100..600000"},
+	};
+	long capv[4];
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		const char *cv = pick(NULL, caps[i].env, caps[i].dflt);
+		if (parse_int(cv, caps[i].lo, caps[i].hi, &capv[i]) != 0) {
+			snprintf(err, errcap, "invalid %s %s: need %s", caps[i].env, cv,
+			         caps[i].why);
+			return -1;
+		}
+	}
+	cfg->max_connections = (unsigned)capv[0];
+	cfg->max_subscribers = (unsigned)capv[1];
+	cfg->http_max_connections = (unsigned)capv[2];
+	cfg->http_timeout_ms = (int)capv[3];
 	const char *sq = pick(NULL, "SLOW_QUERY_MS", "100");
 	if (parse_int(sq, -1, 3600000, &v) != 0 || v == 0) {
 		snprintf(err, errcap, "invalid SLOW_QUERY_MS %s: need 1..3600000, or -1 for never",

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,8 +78,11 @@ struct app {
 	atomic_bool stop_prober;
 	obs_gauge *up_gauge;
 	obs_gauge *inflight_gauge;
-	pthread_mutex_t kick_mu; // guards kick_target against relay_stop
-	relay *kick_target;      // the relay a committed write wakes, or NULL
+	obs_gauge *conn_open[3];      // propertyd_connections{listener=rpc|events|http}
+	obs_counter *conn_refused[3]; // propertyd_connections_refused_total{listener}
+	obs_counter *http_timed_out;  // propertyd_http_timeouts_total
+	pthread_mutex_t kick_mu;      // guards kick_target against relay_stop
+	relay *kick_target;           // the relay a committed write wakes, or NULL
 };
 
 static int ready(void *arg)
@@ -123,11 +127,52 @@ static void kick_relay(void *arg)
 }
 
 // Runs right before each /metrics render: gauges read from their owners.
+// A monotonic total into its counter (collect runs under the HTTP server's
+// collect lock, one at a time).
+static void counter_to(obs_counter *c, uint64_t total)
+{
+	uint64_t now = obs_counter_value(c);
+	if (total > now)
+		obs_counter_add(c, total - now);
+}
+
 static void collect(void *arg)
 {
 	struct app *a = arg;
-	if (a->server)
+	int open = 0;
+	uint64_t refused = 0, timed_out = 0;
+	if (a->server) {
 		obs_gauge_set(a->inflight_gauge, nrpc_server_inflight(a->server));
+		nrpc_server_connections(a->server, &open, &refused);
+		obs_gauge_set(a->conn_open[0], open);
+		counter_to(a->conn_refused[0], refused);
+	}
+	if (a->relay) {
+		relay_connections(a->relay, &open, &refused);
+		obs_gauge_set(a->conn_open[1], open);
+		counter_to(a->conn_refused[1], refused);
+	}
+	if (a->http) {
+		obs_http_stats(a->http, &open, &refused, &timed_out);
+		obs_gauge_set(a->conn_open[2], open);
+		counter_to(a->conn_refused[2], refused);
+		counter_to(a->http_timed_out, timed_out);
+	}
+}
+
+// Connections cost a descriptor each: the soft limit goes up to the hard one,
+// so the connection caps (not EMFILE in the middle of a PostgreSQL or Redis
+// reconnect) are what bounds them.
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		OBS_LOG(OBS_WARN, "cannot raise the file descriptor limit",
+		        OBS_I("soft", (int64_t)was), OBS_I("hard", (int64_t)rl.rlim_max));
 }
 
 static void *watchdog_main(void *arg)
@@ -251,6 +296,22 @@ static int start(struct app *a)
 	                            "1 when PostgreSQL answers the health probe", NULL);
 	a->inflight_gauge = obs_gauge_get(a->metrics, "propertyd_requests_in_flight",
 	                                  "RPC requests received and not yet answered", NULL);
+	static const char *const listeners[3] = {"listener=\"rpc\"", "listener=\"events\"",
+	                                         "listener=\"http\""};
+	for (int i = 0; i < 3; i++) {
+		a->conn_open[i] = obs_gauge_get(
+		    a->metrics, "propertyd_connections",
+		    "Connections open on a listener (rpc, events, http)", listeners[i]);
+		a->conn_refused[i] = obs_counter_get(
+		    a->metrics, "propertyd_connections_refused_total",
+		    "Connections closed at once because the listener's cap was reached "
+		    "(MAX_CONNECTIONS, MAX_SUBSCRIBERS, HTTP_MAX_CONNECTIONS)",
+		    listeners[i]);
+	}
+	a->http_timed_out = obs_counter_get(
+	    a->metrics, "propertyd_http_timeouts_total",
+	    "HTTP connections closed because their request did not arrive within HTTP_TIMEOUT_MS",
+	    NULL);
 	obs_gauge_set(obs_gauge_get(a->metrics, "propertyd_build_info", "Build information",
 	                            "version=\"" PROPERTYD_VERSION "\""),
 	              1);
@@ -293,6 +354,7 @@ static int start(struct app *a)
 	    .observer = a->cfg.observe ? observer_on_call : NULL,
 	    .observer_arg = a->obs,
 	    .max_inflight_per_caller = a->cfg.max_inflight_per_caller,
+	    .max_connections = a->cfg.max_connections,
 	};
 	if (nrpc_server_create(&a->server, &rc, err, sizeof(err)) != 0 ||
 	    nrpc_health_register(a->health, a->server) != 0 ||
@@ -305,6 +367,7 @@ static int start(struct app *a)
 	    .pub_url = a->cfg.events_url,
 	    .metrics = a->metrics,
 	    .retention_s = a->cfg.event_retention_s,
+	    .max_subscribers = a->cfg.max_subscribers,
 	};
 	if (a->cfg.relay && relay_start(&a->relay, &ec, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: event relay: %s\n", err);
@@ -321,6 +384,7 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: http: %s\n", err);
 		return -1;
 	}
+	obs_http_set_limits(a->http, a->cfg.http_max_connections, a->cfg.http_timeout_ms);
 	obs_http_set_collect(a->http, collect, a);
 	if (nrpc_server_start(a->server, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: %s\n", err);
@@ -383,6 +447,7 @@ int main(int argc, char **argv)
 		return rc < 0 ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(a.cfg.log_level, OBS_INFO), 2);
+	raise_fd_limit();
 
 	// Every thread created from here on inherits the mask; main waits below.
 	sigset_t sigs;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nrpc/connlimit.h"
 #include "events/sock_close.h"
 #include "obs/log.h"
 #include "store/outbox.h"
@@ -68,6 +69,7 @@ typedef struct type_counter {
 struct relay {
 	outbox *ob; // owned by the relay thread while it runs
 	nng_socket sock;
+	nrpc_connlimit conns; // subscribers of sock
 	obs_registry *reg;
 	bool own_reg;
 	int64_t retention_s;
@@ -365,7 +367,15 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-static int open_socket(relay *r, const char *url, char *err, size_t errcap)
+void relay_connections(const relay *r, int *open, uint64_t *refused)
+{
+	nrpc_connlimit *cl = &((relay *)r)->conns;
+	*open = atomic_load(&cl->open);
+	*refused = atomic_load(&cl->refused);
+}
+
+static int open_socket(relay *r, const char *url, unsigned max_subscribers, char *err,
+                       size_t errcap)
 {
 	int rv;
 	const char *what = "pub0_open";
@@ -376,6 +386,9 @@ static int open_socket(relay *r, const char *url, char *err, size_t errcap)
 		goto fail_close;
 	what = "set recvmaxsz";
 	if ((rv = nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, RELAY_PUB_RECVMAXSZ)) != 0)
+		goto fail_close;
+	what = "connection limit";
+	if ((rv = nrpc_connlimit_install(&r->conns, r->sock, max_subscribers)) != 0)
 		goto fail_close;
 	what = "listen";
 	if ((rv = nng_listen(r->sock, url, NULL, 0)) != 0)
@@ -429,7 +442,7 @@ int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap)
 	}
 	if (outbox_open(&r->ob, cfg->conninfo, err, errcap) != 0)
 		goto fail_fd;
-	if (open_socket(r, cfg->pub_url, err, errcap) != 0)
+	if (open_socket(r, cfg->pub_url, cfg->max_subscribers, err, errcap) != 0)
 		goto fail_outbox;
 	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
 		snprintf(err, errcap, "relay: cannot start thread");

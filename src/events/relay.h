@@ -37,7 +37,11 @@ typedef struct relay_config {
 	obs_registry *metrics; // borrowed, must outlive the relay; NULL: a private registry
 	int64_t retention_s;   // published events older than this are pruned; 0: 7 days
 	int poll_ms;           // longest sleep between claims when idle; 0: 250
+	unsigned max_subscribers; // PUB connections kept at once; more are closed; 0: no cap
 } relay_config;
+
+// Subscriber connections open now and refused so far (max_subscribers).
+void relay_connections(const relay *r, int *open, uint64_t *refused);
 
 // Opens the outbox, binds the PUB socket and starts the relay thread. On
 // failure returns -1 with a reason in err[errcap] and *out untouched (nothing

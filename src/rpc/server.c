@@ -27,6 +27,7 @@
 #include "call.h"
 #include "callers.h"
 #include "envscan.h"
+#include "nrpc/connlimit.h"
 #include "nrpc/jwt.h"
 #include "tls.h"
 #include "tokcache.h"
@@ -93,6 +94,7 @@ struct nrpc_server {
 	callers callers;     // per-caller in-flight counts
 	size_t call_memory;  // per-call arena cap
 	arena_budget memory; // arena memory of all calls in flight
+	nrpc_connlimit conns; // connections of the listening socket
 };
 
 static void reply_and_send(struct rctx *r, const ProtobufCMessage *out);
@@ -554,6 +556,10 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 		}
 		s->nslots = i + 1;
 	}
+	if ((rv = nrpc_connlimit_install(&s->conns, s->sock, s->cfg.max_connections)) != 0) {
+		snprintf(err, errcap, "cannot install the connection limit: %s", nng_strerror(rv));
+		return rv;
+	}
 	if ((rv = tls_listen(s->sock, s->cfg.url, s->cfg.tls, err, errcap)) != 0)
 		return rv;
 	s->threads = calloc((size_t)s->cfg.workers, sizeof(*s->threads));
@@ -570,6 +576,13 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 	for (int i = 0; i < s->nslots; i++)
 		post_recv(&s->slots[i]);
 	return 0;
+}
+
+void nrpc_server_connections(const nrpc_server *s, int *open, uint64_t *refused)
+{
+	nrpc_connlimit *cl = &((nrpc_server *)s)->conns;
+	*open = atomic_load(&cl->open);
+	*refused = atomic_load(&cl->refused);
 }
 
 int nrpc_server_inflight(const nrpc_server *s)
