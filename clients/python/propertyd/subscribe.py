@@ -16,7 +16,9 @@ loses, repeats or reorders:
   position were pruned), is raised from the iterator, and the subscription stops there.
 
 Filtering by type happens here: every message is received, so a seq of another type is
-not a gap. Events are delivered on the thread that iterates.
+not a gap. Events are delivered on the thread that iterates. Leaving a ``for`` loop over
+the subscription (or over ``events()``) early loses nothing: the position moves before an
+event is handed out, and iterating again goes on after the last event handed out.
 """
 
 from __future__ import annotations
@@ -225,10 +227,11 @@ class Subscription:
                 return
         if self._stop.is_set():
             return
+        # State moves before the yield: a consumer may abandon the iterator at a yield.
+        self._next = ev.seq + 1
         if matches:
             self.stats.delivered += 1
             yield ev
-        self._next = ev.seq + 1
 
     def _try_sync(self, upto: int | None) -> Iterator[events_pb2.Event]:
         now = time.monotonic()
@@ -276,11 +279,11 @@ class Subscription:
                     break
                 if self._stop.is_set():
                     return
-                self.stats.delivered += 1
-                self.stats.reread += 1
-                yield ev
                 self._next = ev.seq + 1
                 last = ev.seq
+                self.stats.delivered += 1
+                self.stats.reread += 1
+                yield ev  # if abandoned here, need_sync stays set: the rest is read again
             if not done and (last == 0 or last >= r.last_seq):
                 # Caught up. Seqs the reply skipped do not match the prefix; move past them,
                 # but not past an event seen live (the reply's snapshot surely covers it).
