@@ -62,6 +62,10 @@ struct rctx {
 	nng_ctx ctx;
 	nng_aio *aio;
 	_Atomic int state; // enum rctx_state; read by drain from another thread
+	// Held while an aio operation is started and its state set, and by drain
+	// while it cancels a receive: drain never cancels a send that started
+	// between its look at the state and its cancel.
+	pthread_mutex_t mu;
 	struct rctx *next_queued;
 	struct nrpc_call call;
 };
@@ -90,10 +94,10 @@ struct nrpc_server {
 	atomic_int inflight;       // received, not yet answered
 	pthread_t *threads;
 	int nthreads;
-	tokcache tokens;     // recently verified tokens
-	callers callers;     // per-caller in-flight counts
-	size_t call_memory;  // per-call arena cap
-	arena_budget memory; // arena memory of all calls in flight
+	tokcache tokens;      // recently verified tokens
+	callers callers;      // per-caller in-flight counts
+	size_t call_memory;   // per-call arena cap
+	arena_budget memory;  // arena memory of all calls in flight
 	nrpc_connlimit conns; // connections of the listening socket
 };
 
@@ -373,9 +377,11 @@ static void reply_and_send(struct rctx *r, const ProtobufCMessage *out)
 		post_recv(r);
 		return;
 	}
+	pthread_mutex_lock(&r->mu);
 	atomic_store(&r->state, RCTX_SEND); // drain must not cancel a send
 	nng_aio_set_msg(r->aio, reply);
-	nng_ctx_send(r->ctx, r->aio);
+	nng_ctx_send(r->ctx, r->aio); // completes on an nng thread, never inline
+	pthread_mutex_unlock(&r->mu);
 }
 
 static void enqueue(nrpc_server *s, struct rctx *r)
@@ -394,12 +400,14 @@ static void enqueue(nrpc_server *s, struct rctx *r)
 
 static void post_recv(struct rctx *r)
 {
+	pthread_mutex_lock(&r->mu);
 	if (atomic_load(&r->srv->closing)) {
 		atomic_store(&r->state, RCTX_DONE);
-		return;
+	} else {
+		atomic_store(&r->state, RCTX_RECV);
+		nng_ctx_recv(r->ctx, r->aio); // completes on an nng thread, never inline
 	}
-	atomic_store(&r->state, RCTX_RECV);
-	nng_ctx_recv(r->ctx, r->aio);
+	pthread_mutex_unlock(&r->mu);
 }
 
 static void set_inflight(nrpc_server *s, int delta)
@@ -547,6 +555,13 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 	for (int i = 0; i < n; i++) {
 		struct rctx *r = &s->slots[i];
 		r->srv = s;
+		// Recursive: should nng ever complete an operation inline, the
+		// callback may start the next one on this thread, under this lock.
+		pthread_mutexattr_t ma;
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&r->mu, &ma);
+		pthread_mutexattr_destroy(&ma);
 		call_seed(&r->call);
 		if ((rv = nng_aio_alloc(&r->aio, on_aio, r)) != 0 ||
 		    (rv = nng_ctx_open(&r->ctx, s->sock)) != 0) {
@@ -627,9 +642,13 @@ int nrpc_server_drain(nrpc_server *s, int drain_ms)
 	// Phase 2: stop receiving. A context that just received a request keeps
 	// it and answers it.
 	atomic_store(&s->closing, true);
-	for (int i = 0; i < s->nslots; i++)
-		if (s->slots[i].aio && atomic_load(&s->slots[i].state) == RCTX_RECV)
-			nng_aio_cancel(s->slots[i].aio);
+	for (int i = 0; i < s->nslots; i++) {
+		struct rctx *r = &s->slots[i];
+		pthread_mutex_lock(&r->mu);
+		if (r->aio && atomic_load(&r->state) == RCTX_RECV)
+			nng_aio_cancel(r->aio);
+		pthread_mutex_unlock(&r->mu);
+	}
 	wait_idle(s, deadline);
 	int left = atomic_load(&s->inflight);
 	pthread_mutex_lock(&s->mtx);
@@ -678,6 +697,8 @@ void nrpc_server_destroy(nrpc_server *s)
 			nng_aio_free(r->aio);
 		}
 	}
+	for (int i = 0; i < s->nslots; i++)
+		pthread_mutex_destroy(&s->slots[i].mu);
 	bool closed = true;
 	if (s->sock_open) {
 		// nng_close can hang in 1.5.2 (#1543, #1813): close on a helper
