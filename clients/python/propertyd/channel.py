@@ -47,14 +47,26 @@ M = TypeVar("M", bound=Message)
 
 
 class _Pending:
-    """One request waiting for its reply."""
+    """One request waiting for its reply.
 
-    __slots__ = ("event", "body", "lost")
+    A plain lock, taken at creation, serves as a one-shot signal (cheaper than an Event):
+    ``done`` releases it, ``wait`` takes it. Whoever removes the entry from the endpoint's
+    table (under its lock) is the only one to call ``done``.
+    """
+
+    __slots__ = ("_signal", "body", "lost")
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self._signal = threading.Lock()
+        self._signal.acquire()
         self.body: bytes | None = None
         self.lost: str | None = None  # why the connection ended before the reply
+
+    def done(self) -> None:
+        self._signal.release()
+
+    def wait(self, timeout: float) -> bool:
+        return self._signal.acquire(timeout=timeout)
 
 
 class _NotSent(Exception):
@@ -128,7 +140,7 @@ class _Endpoint:
                     p = self._pending.pop(rid, None)
                 if p is not None:  # else: abandoned after its deadline
                     p.body = body
-                    p.event.set()
+                    p.done()
         except (OSError, sp.ProtocolError) as e:
             return str(e) or type(e).__name__
 
@@ -141,7 +153,7 @@ class _Endpoint:
             pending, self._pending = self._pending, {}
         for p in pending.values():
             p.lost = reason
-            p.event.set()
+            p.done()
 
     def send(self, body: bytes) -> tuple[int, _Pending]:
         """Sends one request; returns its id and waiter. Raises _NotSent."""
@@ -280,7 +292,7 @@ class Channel:
                 rid, p = ep.send(body)
             except _NotSent:
                 continue  # the server did not see it: any connection may take it
-            if not p.event.wait(max(0.0, deadline - time.monotonic())):
+            if not p.wait(max(0.0, deadline - time.monotonic())):
                 ep.abandon(rid)
                 if p.body is None and p.lost is None:
                     raise RpcError(DEADLINE_EXCEEDED, f"deadline exceeded waiting for the reply ({t:g} s)",
