@@ -22,6 +22,8 @@ from propertyd import health_pb2
 
 SECRET = "python-client-test-secret-0123456789abcdef"  # >= 32 bytes
 READY_WAIT = 30.0
+# Lines that fail the run when an ASan/UBSan build of propertyd prints them.
+SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer", "WARNING: ThreadSanitizer")
 STOP_WAIT = 20.0
 
 
@@ -61,6 +63,7 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="pyclient-")
         self.proc: subprocess.Popen[bytes] | None = None
         self.rpc_url = self.events_url = self.http_addr = ""
+        self.log_path = os.path.join(self.dir, "propertyd.log")
         self.failed = False
 
     def start(self) -> Server:
@@ -136,6 +139,11 @@ class Server:
                 self.proc.wait()
         rc = self.proc.returncode
         self.proc = None
+        log = self.log()
+        for bad in SANITIZER_REPORTS:
+            if bad in log:
+                self.failed = True
+                raise AssertionError(f"sanitizer report ({bad!r}) in propertyd's log {self.log_path}")
         if not self.failed:
             shutil.rmtree(self.dir, ignore_errors=True)
         return rc
