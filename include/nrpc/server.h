@@ -144,6 +144,11 @@ void nrpc_server_destroy(nrpc_server *s);
 // Number of requests currently being handled (received, not yet replied).
 int nrpc_server_inflight(const nrpc_server *s);
 
+// The index (in nrpc_server_config.loops) of the event loop that received
+// the call and will send its reply, or -1 when the call came through nng. A
+// handler on that loop's thread may do its work right there, with no hand-off.
+int nrpc_call_loop(const nrpc_call *c);
+
 // Answers an asynchronous call: `code`, and on NRPC_OK `out` (arena or
 // static; packed before this returns). An error message set with
 // nrpc_call_error() is kept; without one the code's name is sent. Any thread.

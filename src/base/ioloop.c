@@ -117,10 +117,16 @@ static void wake(ioloop *l)
 
 void ioloop_post(ioloop *l, ioloop_task *t)
 {
-	bool need_wake = false;
+	(void)ioloop_try_post(l, t);
+}
+
+bool ioloop_try_post(ioloop *l, ioloop_task *t)
+{
+	bool need_wake = false, queued = false;
 	t->next = NULL;
 	pthread_mutex_lock(&l->mu);
 	if (!l->stopping) {
+		queued = true;
 		if (l->tail != NULL)
 			l->tail->next = t;
 		else
@@ -134,6 +140,7 @@ void ioloop_post(ioloop *l, ioloop_task *t)
 	pthread_mutex_unlock(&l->mu);
 	if (need_wake)
 		wake(l);
+	return queued;
 }
 
 struct sync_call {

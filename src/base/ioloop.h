@@ -40,6 +40,9 @@ int ioloop_start(ioloop *l, char *err, size_t errcap);
 // Runs fn on the loop thread, after the tasks posted before it. Tasks posted
 // after ioloop_stop never run.
 void ioloop_post(ioloop *l, ioloop_task *t);
+// The same, but returns false (and queues nothing) once the loop is stopping
+// or stopped, so the caller can complete the task itself.
+bool ioloop_try_post(ioloop *l, ioloop_task *t);
 // Runs fn(arg) on the loop thread and waits until it returned (for set-up and
 // tear-down of loop-owned objects, never on the request path). Runs it
 // directly when called on the loop thread or when the loop is not running.

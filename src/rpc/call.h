@@ -37,6 +37,14 @@ struct nrpc_call {
 	size_t c_nmeta, c_capmeta;
 	uint64_t c_rng; // splitmix64 state for generated request ids; kept across calls
 	struct caller_entry *c_caller; // per-caller count to release at reply, or NULL
+	// Set by the transport that received the request, kept across calls:
+	// c_deliver sends the packed reply (NULL: there is none, drop the request)
+	// and gives the slot back; c_slot is the transport's own state.
+	void (*c_deliver)(struct nrpc_call *c, struct nng_msg *reply);
+	void *c_slot;
+	struct nrpc_server *c_server; // the server serving the call
+	int c_loop;                   // event loop serving the connection; -1: none (nng)
+	struct nrpc_call *c_next;     // the worker queue's link
 };
 
 // Seeds the call slot's id generator once (from getrandom).

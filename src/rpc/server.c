@@ -29,6 +29,7 @@
 #include "envscan.h"
 #include "nrpc/connlimit.h"
 #include "nrpc/jwt.h"
+#include "serve.h"
 #include "tls.h"
 #include "tokcache.h"
 
@@ -66,7 +67,6 @@ struct rctx {
 	// while it cancels a receive: drain never cancels a send that started
 	// between its look at the state and its cancel.
 	pthread_mutex_t mu;
-	struct rctx *next_queued;
 	struct nrpc_call call;
 };
 
@@ -83,9 +83,9 @@ struct nrpc_server {
 	int nslots;
 
 	pthread_mutex_t mtx;
-	pthread_cond_t cv; // workers wait for work
-	struct rctx *q_head, *q_tail;
-	bool stopping; // workers exit
+	pthread_cond_t cv;                 // workers wait for work
+	struct nrpc_call *q_head, *q_tail; // blocking calls waiting for a worker
+	bool stopping;                     // workers exit
 	// The hot path touches only these atomics: no lock is shared by all
 	// requests (nng's callback threads contended on one under load).
 	atomic_bool draining;      // new requests are answered UNAVAILABLE
@@ -101,7 +101,8 @@ struct nrpc_server {
 	nrpc_connlimit conns; // connections of the listening socket
 };
 
-static void reply_and_send(struct rctx *r, const ProtobufCMessage *out);
+static void reply_and_send(struct nrpc_call *c, const ProtobufCMessage *out);
+static void nng_deliver(struct nrpc_call *c, nng_msg *reply);
 static void post_recv(struct rctx *r);
 static void set_inflight(nrpc_server *s, int delta);
 
@@ -196,12 +197,8 @@ static unsigned out_of_memory(struct nrpc_call *c)
 // Decodes and checks the request in r->call, in the contract's order
 // (docs/contract.md section 2.6). Returns NRPC_OK when a handler must run,
 // or the code of an answer already decided.
-static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
+static unsigned prepare(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size_t len)
 {
-	struct nrpc_call *c = &r->call;
-	const uint8_t *body = nng_msg_body(msg);
-	size_t len = nng_msg_len(msg);
-
 	// 1. The envelope and its metadata limits, on the wire: nothing is
 	// unpacked for a request beyond them (a refused request's id is echoed
 	// from the bytes the scan located).
@@ -278,9 +275,8 @@ static unsigned prepare(nrpc_server *s, struct rctx *r, nng_msg *msg)
 // asynchronous one is answered with what it did: it enforces its deadline
 // itself where that matters, and a write it committed late must not be
 // reported as failed (a retry would write it twice).
-static void finish(struct rctx *r, unsigned code, const ProtobufCMessage *out)
+static void finish(struct nrpc_call *c, unsigned code, const ProtobufCMessage *out)
 {
-	struct nrpc_call *c = &r->call;
 	c->c_code = code;
 	if (code != NRPC_OK && c->c_message == NULL)
 		nrpc_call_error(c, code, "%s", nrpc_code_name(code));
@@ -299,28 +295,28 @@ static void finish(struct rctx *r, unsigned code, const ProtobufCMessage *out)
 	}
 	if (code == NRPC_OK && out == NULL && c->c_packed == NULL)
 		nrpc_call_error(c, NRPC_INTERNAL, "handler returned no message");
-	reply_and_send(r, out);
+	reply_and_send(c, out);
 }
 
 // Runs the handler of a prepared call (any thread) and sends the reply; an
 // asynchronous handler replies through nrpc_call_finish instead.
-static void run_handler(struct rctx *r)
+static void run_handler(struct nrpc_call *c)
 {
-	struct nrpc_call *c = &r->call;
 	ProtobufCMessage *out = NULL;
 	if (nrpc_now_us() >= c->c_deadline_us) {
 		nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded before the call ran");
-		reply_and_send(r, NULL);
+		reply_and_send(c, NULL);
 		return;
 	}
 	c->c_code = NRPC_OK;
 	if (c->c_m->async_handler != NULL) {
-		atomic_store(&r->state, RCTX_ASYNC);
+		if (c->c_deliver == nng_deliver)
+			atomic_store(&((struct rctx *)c->c_slot)->state, RCTX_ASYNC);
 		c->c_m->async_handler(c, c->c_input, c->c_m->arg);
-		return; // r may already be serving its next request
+		return; // the slot may already be serving its next request
 	}
 	unsigned code = c->c_m->handler(c, c->c_input, &out, c->c_m->arg);
-	finish(r, code, out);
+	finish(c, code, out);
 }
 
 void nrpc_call_finish_packed(nrpc_call *c, const uint8_t *payload, size_t len)
@@ -330,10 +326,14 @@ void nrpc_call_finish_packed(nrpc_call *c, const uint8_t *payload, size_t len)
 	nrpc_call_finish(c, NRPC_OK, NULL);
 }
 
+int nrpc_call_loop(const nrpc_call *c)
+{
+	return c->c_loop;
+}
+
 void nrpc_call_finish(nrpc_call *c, nrpc_code code, const ProtobufCMessage *out)
 {
-	struct rctx *r = (struct rctx *)((char *)c - offsetof(struct rctx, call));
-	finish(r, code, out);
+	finish(c, code, out);
 }
 
 static void observe(nrpc_server *s, struct nrpc_call *c)
@@ -353,10 +353,9 @@ static void observe(nrpc_server *s, struct nrpc_call *c)
 	s->cfg.observer(&sum, s->cfg.observer_arg);
 }
 
-static void reply_and_send(struct rctx *r, const ProtobufCMessage *out)
+static void reply_and_send(struct nrpc_call *c, const ProtobufCMessage *out)
 {
-	nrpc_server *s = r->srv;
-	struct nrpc_call *c = &r->call;
+	nrpc_server *s = c->c_server;
 	nng_msg *reply = call_build_reply(c, out);
 	if (reply == NULL) {
 		// No memory for the reply itself: answer with a bare INTERNAL.
@@ -371,9 +370,17 @@ static void reply_and_send(struct rctx *r, const ProtobufCMessage *out)
 	callers_release(&s->callers, c->c_caller);
 	c->c_caller = NULL;
 	call_end(c);
+	// reply NULL (still no memory): the request is dropped, the client's
+	// deadline answers it.
+	c->c_deliver(c, reply);
+}
+
+// The nng transport's delivery: the reply goes out on the slot's context.
+static void nng_deliver(struct nrpc_call *c, nng_msg *reply)
+{
+	struct rctx *r = c->c_slot;
 	if (reply == NULL) {
-		// Still nothing: drop the request, the client's deadline answers it.
-		set_inflight(s, -1);
+		set_inflight(r->srv, -1);
 		post_recv(r);
 		return;
 	}
@@ -384,16 +391,17 @@ static void reply_and_send(struct rctx *r, const ProtobufCMessage *out)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void enqueue(nrpc_server *s, struct rctx *r)
+static void enqueue(nrpc_server *s, struct nrpc_call *c)
 {
-	atomic_store(&r->state, RCTX_QUEUED);
+	if (c->c_deliver == nng_deliver)
+		atomic_store(&((struct rctx *)c->c_slot)->state, RCTX_QUEUED);
 	pthread_mutex_lock(&s->mtx);
-	r->next_queued = NULL;
+	c->c_next = NULL;
 	if (s->q_tail)
-		s->q_tail->next_queued = r;
+		s->q_tail->c_next = c;
 	else
-		s->q_head = r;
-	s->q_tail = r;
+		s->q_head = c;
+	s->q_tail = c;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mtx);
 }
@@ -447,28 +455,41 @@ static void on_aio(void *arg)
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(r->aio);
+	server_serve(s, &r->call, nng_msg_body(msg), nng_msg_len(msg));
+	nng_msg_free(msg); // the request was copied into the call's arena
+}
+
+void server_serve(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size_t len)
+{
 	atomic_fetch_add(&s->inflight, 1);
 	atomic_fetch_add(&s->arrivals, 1);
 	bool draining = atomic_load(&s->draining);
-	call_begin(&r->call, nrpc_now_us(), s->call_memory, &s->memory);
-	unsigned code = prepare(s, r, msg);
+	call_begin(c, nrpc_now_us(), s->call_memory, &s->memory);
+	unsigned code = prepare(s, c, body, len);
 	if (code == NRPC_OK && draining) {
 		// gRPC's GOAWAY: a request that arrives during a drain is told to go
 		// elsewhere rather than left without an answer.
-		code = nrpc_call_error(&r->call, NRPC_UNAVAILABLE, "server is shutting down");
+		code = nrpc_call_error(c, NRPC_UNAVAILABLE, "server is shutting down");
 	}
-	// The envelope was unpacked into the arena (bytes are copied), so the
-	// message can go now.
-	nng_msg_free(msg);
 	if (code != NRPC_OK) {
-		reply_and_send(r, NULL);
+		reply_and_send(c, NULL);
 		return;
 	}
-	if ((r->call.c_m->flags & NRPC_INLINE) || r->call.c_m->async_handler != NULL) {
-		run_handler(r);
+	if ((c->c_m->flags & NRPC_INLINE) || c->c_m->async_handler != NULL) {
+		run_handler(c);
 		return;
 	}
-	enqueue(s, r);
+	enqueue(s, c);
+}
+
+void server_delivered(nrpc_server *s)
+{
+	set_inflight(s, -1);
+}
+
+bool server_closing(const nrpc_server *s)
+{
+	return atomic_load(&((nrpc_server *)s)->closing);
 }
 
 static void *worker_main(void *arg)
@@ -480,12 +501,12 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&s->cv, &s->mtx);
 		if (s->q_head == NULL && s->stopping)
 			break;
-		struct rctx *r = s->q_head;
-		s->q_head = r->next_queued;
+		struct nrpc_call *c = s->q_head;
+		s->q_head = c->c_next;
 		if (s->q_head == NULL)
 			s->q_tail = NULL;
 		pthread_mutex_unlock(&s->mtx);
-		run_handler(r);
+		run_handler(c);
 		pthread_mutex_lock(&s->mtx);
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -555,6 +576,10 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 	for (int i = 0; i < n; i++) {
 		struct rctx *r = &s->slots[i];
 		r->srv = s;
+		r->call.c_server = s;
+		r->call.c_deliver = nng_deliver;
+		r->call.c_slot = r;
+		r->call.c_loop = -1;
 		// Recursive: should nng ever complete an operation inline, the
 		// callback may start the next one on this thread, under this lock.
 		pthread_mutexattr_t ma;
