@@ -61,7 +61,7 @@ interface Live {
  * A subscription: an async iterator of property.v1.Event. Iterate it with for await;
  * break (or close()) ends it and closes its connections.
  */
-export class Subscription implements AsyncIterable<Event> {
+export class Subscription implements AsyncIterableIterator<Event> {
   readonly stats: SubscriptionStats = { delivered: 0, reread: 0, duplicates: 0, malformed: 0, liveDropped: 0 };
   private readonly links: SpLink[];
   private readonly prefix: Buffer;
@@ -71,7 +71,7 @@ export class Subscription implements AsyncIterable<Event> {
   private closed = false;
   private started = false;
 
-  private next = 1n; // the next seq to deliver (all below are done)
+  private nextSeq = 1n; // the next seq to deliver (all below are done)
   private nextKnown: boolean;
   private needSync: boolean;
   private liveHigh = 0n;
@@ -91,7 +91,7 @@ export class Subscription implements AsyncIterable<Event> {
     } else {
       const after = BigInt(opts.afterSeq);
       if (after < 0n) throw new RangeError("subscribe: afterSeq must be >= 0");
-      this.next = after + 1n;
+      this.nextSeq = after + 1n;
       this.nextKnown = true;
       this.needSync = true;
     }
@@ -109,7 +109,7 @@ export class Subscription implements AsyncIterable<Event> {
 
   /** The seq of the last event delivered (or skipped as not matching); the afterSeq to resume from. */
   position(): bigint | undefined {
-    return this.nextKnown ? this.next - 1n : undefined;
+    return this.nextKnown ? this.nextSeq - 1n : undefined;
   }
 
   /** Ends the iteration and closes the connections. */
@@ -120,10 +120,27 @@ export class Subscription implements AsyncIterable<Event> {
     this.wake?.();
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Event> {
+  private gen: AsyncGenerator<Event> | undefined;
+
+  private iter(): AsyncGenerator<Event> {
+    if (this.gen === undefined) this.gen = this.run();
+    return this.gen;
+  }
+
+  /** The subscription is its own async iterator (one iteration per subscription). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Event> {
     if (this.started) throw new Error("a Subscription can be iterated once");
     this.started = true;
-    return this.run();
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Event>> {
+    return this.iter().next();
+  }
+
+  async return(): Promise<IteratorResult<Event>> {
+    this.close();
+    return this.iter().return(undefined);
   }
 
   private onMessage(m: Buffer): void {
@@ -206,25 +223,25 @@ export class Subscription implements AsyncIterable<Event> {
     if (ev.seq > this.liveHigh) this.liveHigh = ev.seq;
     if (!this.nextKnown) {
       // From now, and the log could not be read: start at this event.
-      this.next = ev.seq;
+      this.nextSeq = ev.seq;
       this.nextKnown = true;
       this.needSync = false;
     }
-    if (ev.seq < this.next) {
+    if (ev.seq < this.nextSeq) {
       this.stats.duplicates++;
       return;
     }
-    if (ev.seq > this.next) {
+    if (ev.seq > this.nextSeq) {
       await this.trySync(ev.seq - 1n);
       // Still short of it: the log could not be read now; the event will be read from there.
-      if (ev.seq !== this.next) {
+      if (ev.seq !== this.nextSeq) {
         this.needSync = true;
         return;
       }
     }
     if (this.closed) return;
     if (matches) this.out.push(ev);
-    this.next = ev.seq + 1n;
+    this.nextSeq = ev.seq + 1n;
   }
 
   /** A sync that remembers its failure, so the next one waits RETRY_MS. upto -1: no bound. */
@@ -266,7 +283,7 @@ export class Subscription implements AsyncIterable<Event> {
     const upto = uptoIn < 0n ? (1n << 64n) - 1n : uptoIn;
     if (!this.nextKnown) {
       const r = await this.read(0n, 1);
-      this.next = r.lastSeq + 1n;
+      this.nextSeq = r.lastSeq + 1n;
       this.nextKnown = true;
       this.needSync = false;
       return;
@@ -274,22 +291,22 @@ export class Subscription implements AsyncIterable<Event> {
     this.needSync = true;
     const limit = this.opts.readLimit ?? READ_LIMIT;
     for (let page = 0; page < SYNC_MAX_PAGES; page++) {
-      const r = await this.read(this.next - 1n, limit);
+      const r = await this.read(this.nextSeq - 1n, limit);
       if (this.closed) return;
       let from = 0n;
       let to = 0n;
       let last = 0n;
       let done = false;
       for (const ev of r.events) {
-        if (ev.seq < this.next) continue; // never expected; skip rather than repeat
+        if (ev.seq < this.nextSeq) continue; // never expected; skip rather than repeat
         if (ev.seq > upto) {
-          if (upto >= this.next) this.next = upto + 1n; // nothing matches between next and upto
+          if (upto >= this.nextSeq) this.nextSeq = upto + 1n; // nothing matches between next and upto
           done = true;
           break;
         }
         this.out.push(ev);
         this.stats.reread++;
-        this.next = ev.seq + 1n;
+        this.nextSeq = ev.seq + 1n;
         last = ev.seq;
         if (from === 0n) from = ev.seq;
         to = ev.seq;
@@ -297,7 +314,7 @@ export class Subscription implements AsyncIterable<Event> {
       if (!done && (last === 0n || last >= r.lastSeq)) {
         let known = r.lastSeq < this.liveHigh ? r.lastSeq : this.liveHigh;
         if (known > upto) known = upto;
-        if (known >= this.next) this.next = known + 1n;
+        if (known >= this.nextSeq) this.nextSeq = known + 1n;
         done = true;
       }
       if (from !== 0n) this.opts.onReread?.(from, to);

@@ -153,7 +153,7 @@ describe("live propertyd", { skip, timeout: 180000 }, () => {
 
   test("deadline: enforced locally while the server is stalled; the late reply is dropped", async () => {
     const p = await client.property.createProperty(newProperty(2));
-    pd.pause();
+    await pd.pause();
     let e;
     try {
       const t0 = Date.now();
@@ -297,7 +297,10 @@ describe("live propertyd", { skip, timeout: 180000 }, () => {
     const sub = subscribe({ eventsUrls: pd.eventsUrl, client, typePrefix: "property.created" });
     const it = sub[Symbol.asyncIterator]();
     const first = it.next();
-    await sleep(300); // the SUB connection is up and the position located
+    // Wait until the position is located (the newest seq when the subscription started).
+    for (let i = 0; i < 200 && sub.position() === undefined; i++) await sleep(50);
+    assert.notEqual(sub.position(), undefined);
+    await sleep(200); // and the SUB connection is up (else the event comes from the log)
     const p = await client.property.createProperty(newProperty(8));
     const t0 = Date.now();
     let got;

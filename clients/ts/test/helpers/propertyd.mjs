@@ -138,8 +138,21 @@ export class Propertyd {
     await this.exited;
   }
 
-  pause() {
-    this.proc?.kill("SIGSTOP");
+  /** SIGSTOP, and wait until the kernel reports the process stopped (state T). */
+  async pause() {
+    if (!this.proc) return;
+    const pid = this.proc.pid;
+    this.proc.kill("SIGSTOP");
+    for (let i = 0; i < 200; i++) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        if (/\) T /.test(stat)) break;
+      } catch {
+        break; // no /proc: rely on the delay below
+      }
+      await sleep(5);
+    }
+    await sleep(20); // let every thread reach the stop
   }
   resume() {
     this.proc?.kill("SIGCONT");
