@@ -114,6 +114,15 @@ typedef struct nrpc_server_config {
 	// Connections kept open at once; a new one beyond is closed at once
 	// (include/nrpc/connlimit.h). 0: unlimited.
 	unsigned max_connections;
+	// Event loops (borrowed; they must outlive the server, and may be stopped
+	// before nrpc_server_destroy). With loops, a tcp:// URL is served by the
+	// server's own SP transport on them (src/rpc/sptcp.h): each connection on
+	// one loop, the request's handler called there (nrpc_call_loop), no
+	// thread hand-off. Without loops, or with use_nng, or for tls+tcp:// and
+	// ipc://, nng serves the URL.
+	struct ioloop *const *loops;
+	unsigned nloops;
+	bool use_nng;
 } nrpc_server_config;
 
 // Creates a server; nothing listens until nrpc_server_start(). Returns 0 or an

@@ -27,6 +27,8 @@ static const char usage[] =
     "  EVENT_RETENTION (7d), TOKEN_MAX_LIFETIME (24h), SLOW_QUERY_MS (100; -1 never), LOG_LEVEL "
     "(info), LOG_REQUESTS (1),\n"
     "  MAX_INFLIGHT_PER_CALLER (64; requests of one token subject in flight, 0 = no limit),\n"
+    "  RPC_TRANSPORT (loops: tcp:// served on the event loops; nng: by nng, as tls+tcp:// and\n"
+    "  ipc:// always are),\n"
     "  MAX_CONNECTIONS (4096; RPC connections, 0 = no cap), MAX_SUBSCRIBERS (1024; event\n"
     "  stream connections, 0 = no cap), HTTP_MAX_CONNECTIONS (64), HTTP_TIMEOUT_MS (5000;\n"
     "  a whole HTTP request must arrive within it),\n"
@@ -252,6 +254,12 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 		}
 	}
 	cfg->max_connections = (unsigned)capv[0];
+	const char *tr = pick(NULL, "RPC_TRANSPORT", "loops");
+	if (strcmp(tr, "loops") != 0 && strcmp(tr, "nng") != 0) {
+		snprintf(err, errcap, "invalid RPC_TRANSPORT %s: need loops or nng", tr);
+		return -1;
+	}
+	cfg->rpc_nng = strcmp(tr, "nng") == 0;
 	cfg->max_subscribers = (unsigned)capv[1];
 	cfg->http_max_connections = (unsigned)capv[2];
 	cfg->http_timeout_ms = (int)capv[3];

@@ -30,10 +30,11 @@ typedef struct config {
 	int io_threads;                   // IO_THREADS: event loops carrying the request path
 	int db_batch_max;                 // DB_BATCH_MAX: creates per group commit (1: no batching)
 	unsigned max_inflight_per_caller; // MAX_INFLIGHT_PER_CALLER (64; 0: no limit)
-	unsigned max_connections;         // MAX_CONNECTIONS: RPC connections (4096; 0: no cap)
-	unsigned max_subscribers;         // MAX_SUBSCRIBERS: event PUB connections (1024; 0: no cap)
-	unsigned http_max_connections;    // HTTP_MAX_CONNECTIONS (64; at least 1)
-	int http_timeout_ms;              // HTTP_TIMEOUT_MS: a request must arrive within (5000)
+	bool rpc_nng;                  // RPC_TRANSPORT=nng: nng serves tcp:// too (default: loops)
+	unsigned max_connections;      // MAX_CONNECTIONS: RPC connections (4096; 0: no cap)
+	unsigned max_subscribers;      // MAX_SUBSCRIBERS: event PUB connections (1024; 0: no cap)
+	unsigned http_max_connections; // HTTP_MAX_CONNECTIONS (64; at least 1)
+	int http_timeout_ms;           // HTTP_TIMEOUT_MS: a request must arrive within (5000)
 	int64_t event_retention_s;
 	int64_t token_max_lifetime_s; // TOKEN_MAX_LIFETIME: furthest exp accepted (default 24 h)
 	int slow_query_ms;

@@ -355,6 +355,9 @@ static int start(struct app *a)
 	    .observer_arg = a->obs,
 	    .max_inflight_per_caller = a->cfg.max_inflight_per_caller,
 	    .max_connections = a->cfg.max_connections,
+	    .loops = a->loops,
+	    .nloops = a->nloops,
+	    .use_nng = a->cfg.rpc_nng,
 	};
 	if (nrpc_server_create(&a->server, &rc, err, sizeof(err)) != 0 ||
 	    nrpc_health_register(a->health, a->server) != 0 ||

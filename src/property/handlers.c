@@ -96,6 +96,14 @@ static void start(nrpc_call *call, const ProtobufCMessage *in, void *arg, use_ca
 		run_task(&hc->task);
 		return;
 	}
+	// A call that arrived on one of our loops (the server's own transport)
+	// runs right here, on that loop's thread: no hand-off.
+	int here = nrpc_call_loop(call);
+	if (here >= 0 && (unsigned)here < h->nloops && ioloop_on_thread(h->loops[here])) {
+		hc->pc.ctx.shard = (unsigned)here;
+		run_task(&hc->task);
+		return;
+	}
 	unsigned i = atomic_fetch_add_explicit(&h->next, 1, memory_order_relaxed) % h->nloops;
 	hc->pc.ctx.shard = i;
 	ioloop_post(h->loops[i], &hc->task);

@@ -30,6 +30,7 @@
 #include "nrpc/connlimit.h"
 #include "nrpc/jwt.h"
 #include "serve.h"
+#include "sptcp.h"
 #include "tls.h"
 #include "tokcache.h"
 
@@ -99,10 +100,12 @@ struct nrpc_server {
 	size_t call_memory;   // per-call arena cap
 	arena_budget memory;  // arena memory of all calls in flight
 	nrpc_connlimit conns; // connections of the listening socket
+	sptcp *tcp;           // the own transport, when it serves the URL
 };
 
 static void reply_and_send(struct nrpc_call *c, const ProtobufCMessage *out);
 static void nng_deliver(struct nrpc_call *c, nng_msg *reply);
+static void *worker_main(void *arg);
 static void post_recv(struct rctx *r);
 static void set_inflight(nrpc_server *s, int delta);
 
@@ -554,9 +557,39 @@ int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *e
 	return 0;
 }
 
+static int start_workers(nrpc_server *s, char *err, size_t errcap)
+{
+	s->threads = calloc((size_t)s->cfg.workers, sizeof(*s->threads));
+	if (s->threads == NULL)
+		return NNG_ENOMEM;
+	for (int i = 0; i < s->cfg.workers; i++) {
+		if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
+			snprintf(err, errcap, "cannot start worker thread");
+			return NNG_ENOMEM;
+		}
+		s->nthreads++;
+	}
+	return 0;
+}
+
+static int start_own_transport(nrpc_server *s, char *err, size_t errcap)
+{
+	int rv = start_workers(s, err, errcap);
+	if (rv != 0)
+		return rv;
+	s->conns.limit = s->cfg.max_connections;
+	if (sptcp_start(&s->tcp, s, s->cfg.url, s->cfg.loops, s->cfg.nloops, &s->conns, err,
+	                errcap) != 0)
+		return NNG_EADDRINUSE;
+	s->started = true;
+	return 0;
+}
+
 int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 {
 	int rv;
+	if (s->cfg.nloops > 0 && !s->cfg.use_nng && strncmp(s->cfg.url, "tcp://", 6) == 0)
+		return start_own_transport(s, err, errcap);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		snprintf(err, errcap, "cannot open rep0 socket: %s", nng_strerror(rv));
 		return rv;
@@ -602,16 +635,8 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 	}
 	if ((rv = tls_listen(s->sock, s->cfg.url, s->cfg.tls, err, errcap)) != 0)
 		return rv;
-	s->threads = calloc((size_t)s->cfg.workers, sizeof(*s->threads));
-	if (s->threads == NULL)
-		return NNG_ENOMEM;
-	for (int i = 0; i < s->cfg.workers; i++) {
-		if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
-			snprintf(err, errcap, "cannot start worker thread");
-			return NNG_ENOMEM;
-		}
-		s->nthreads++;
-	}
+	if ((rv = start_workers(s, err, errcap)) != 0)
+		return rv;
 	s->started = true;
 	for (int i = 0; i < s->nslots; i++)
 		post_recv(&s->slots[i]);
@@ -708,6 +733,7 @@ void nrpc_server_destroy(nrpc_server *s)
 			nng_aio_stop(s->slots[i].aio);
 	for (int i = 0; i < s->nthreads; i++)
 		pthread_join(s->threads[i], NULL);
+	sptcp_destroy(s->tcp);
 	for (int i = 0; i < s->nslots; i++) {
 		struct rctx *r = &s->slots[i];
 		if (r->aio) {

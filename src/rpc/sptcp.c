@@ -1,0 +1,623 @@
+// rpc sptcp: see sptcp.h.
+#include "sptcp.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nng/nng.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/ioloop.h"
+#include "serve.h"
+
+#define SP_PROTO_REQ   0x30 // nng's REQ v0: the only peer REP talks to
+#define SP_PROTO_REP   0x31
+#define SP_MAX_HOPS    8           // nng's default max TTL of a backtrace
+#define READ_CHUNK     (64 * 1024) // bytes read per readiness
+#define FREE_CALLS_MAX 256         // call slots kept per loop for reuse
+#define HOST_MAX       256
+
+typedef struct conn conn;
+typedef struct sloop sloop;
+
+// One request's call slot; the nrpc_call must stay the first member.
+typedef struct ncall {
+	struct nrpc_call call;
+	ioloop_task task; // delivery from another thread
+	conn *cn;
+	nng_msg *reply;
+	uint8_t bt[SP_MAX_HOPS * 4]; // the request's backtrace, echoed in the reply
+	size_t btlen;
+	struct ncall *next_free;
+} ncall;
+
+struct conn {
+	sloop *lp;
+	int fd;
+	int refs;     // 1 while open, +1 per call in flight, +1 while parsing or dirty
+	int inflight; // calls received and not yet delivered
+	struct event *rev, *wev;
+	struct evbuffer *in, *out;
+	bool greeted; // the peer's greeting was checked
+	bool dead;    // closed: fd and events gone; freed with the last reference
+	bool paused;  // not read while SPTCP_MAX_INFLIGHT calls are in flight
+	bool parsing; // replies wait for the flush at the end of the parse
+	bool dirty;   // on the loop's flush list
+	conn *next_dirty;
+	conn *prev, *next; // the loop's connections
+};
+
+struct sloop {
+	sptcp *t;
+	ioloop *io;
+	int index;
+	struct event *flush_ev; // runs after the callbacks of this pass
+	conn *dirty;            // connections with replies to write
+	conn *conns;
+	ncall *free;
+	unsigned nfree;
+};
+
+struct sptcp {
+	struct nrpc_server *srv;
+	int listen_fd;
+	struct event *accept_ev; // on loop 0
+	sloop *loops;
+	unsigned nloops;
+	unsigned next; // round robin (loop 0's thread only)
+	nrpc_connlimit *cl;
+};
+
+// Accepted connection on its way to another loop.
+typedef struct handoff {
+	ioloop_task task;
+	sloop *lp;
+	int fd;
+} handoff;
+
+static const uint8_t rep_greeting[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REP, 0, 0};
+
+static void conn_parse(conn *cn);
+static void conn_flush(conn *cn);
+
+// ---- call slots -----------------------------------------------------------------------------
+
+static void deliver(struct nrpc_call *c, nng_msg *reply);
+
+static ncall *ncall_get(sloop *lp)
+{
+	ncall *nc = lp->free;
+	if (nc != NULL) {
+		lp->free = nc->next_free;
+		lp->nfree--;
+		return nc;
+	}
+	nc = calloc(1, sizeof *nc);
+	if (nc == NULL)
+		return NULL;
+	call_seed(&nc->call);
+	nc->call.c_deliver = deliver;
+	nc->call.c_slot = nc;
+	nc->call.c_server = lp->t->srv;
+	nc->call.c_loop = lp->index;
+	return nc;
+}
+
+static void ncall_put(sloop *lp, ncall *nc)
+{
+	if (lp->nfree >= FREE_CALLS_MAX) {
+		free(nc);
+		return;
+	}
+	nc->next_free = lp->free;
+	lp->free = nc;
+	lp->nfree++;
+}
+
+// ---- connections ----------------------------------------------------------------------------
+
+static void conn_unref(conn *cn)
+{
+	if (--cn->refs > 0)
+		return;
+	evbuffer_free(cn->in);
+	evbuffer_free(cn->out);
+	free(cn);
+}
+
+static void conn_close(conn *cn)
+{
+	if (cn->dead)
+		return;
+	cn->dead = true;
+	event_free(cn->rev);
+	event_free(cn->wev);
+	close(cn->fd);
+	cn->fd = -1;
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		cn->lp->conns = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	atomic_fetch_sub(&cn->lp->t->cl->open, 1);
+	conn_unref(cn);
+}
+
+// Writes what the socket takes now; the rest waits for writability.
+static void conn_flush(conn *cn)
+{
+	if (cn->dead || evbuffer_get_length(cn->out) == 0 || event_pending(cn->wev, EV_WRITE, NULL))
+		return;
+	while (evbuffer_get_length(cn->out) > 0) {
+		int n = evbuffer_write(cn->out, cn->fd);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(cn->wev, NULL);
+			return;
+		}
+		if (n <= 0) {
+			conn_close(cn);
+			return;
+		}
+	}
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sloop *lp = arg;
+	while (lp->dirty != NULL) {
+		conn *cn = lp->dirty;
+		lp->dirty = cn->next_dirty;
+		cn->dirty = false;
+		conn_flush(cn);
+		conn_unref(cn); // the flush list's reference
+	}
+}
+
+// Queues a flush of cn for the end of this pass of the loop: the replies that
+// become ready meanwhile (a batch of Redis answers, a read of many requests)
+// leave together.
+static void conn_mark_dirty(conn *cn)
+{
+	if (cn->dirty || cn->dead)
+		return;
+	cn->dirty = true;
+	cn->refs++;
+	cn->next_dirty = cn->lp->dirty;
+	cn->lp->dirty = cn;
+	event_active(cn->lp->flush_ev, EV_TIMEOUT, 0);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_flush(arg);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	conn *cn = arg;
+	int n = evbuffer_read(cn->in, fd, READ_CHUNK);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		conn_close(cn);
+		return;
+	}
+	conn_parse(cn);
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)(v & 0xFF);
+		v >>= 8;
+	}
+}
+
+// Serves the complete requests in the input buffer.
+static void conn_parse(conn *cn)
+{
+	sptcp *t = cn->lp->t;
+	cn->refs++;
+	cn->parsing = true;
+	if (!cn->greeted) {
+		uint8_t g[8];
+		if (evbuffer_copyout(cn->in, g, 8) < 8)
+			goto out;
+		if (g[0] != 0 || g[1] != 'S' || g[2] != 'P' || g[3] != 0 || g[4] != 0 ||
+		    g[5] != SP_PROTO_REQ || g[6] != 0 || g[7] != 0) {
+			conn_close(cn); // not an nng REQ peer
+			goto out;
+		}
+		evbuffer_drain(cn->in, 8);
+		cn->greeted = true;
+	}
+	while (!cn->dead) {
+		if (server_closing(t->srv)) {
+			event_del(cn->rev); // draining: nothing new is read
+			break;
+		}
+		if (cn->inflight >= SPTCP_MAX_INFLIGHT) {
+			event_del(cn->rev);
+			cn->paused = true;
+			break;
+		}
+		size_t avail = evbuffer_get_length(cn->in);
+		uint8_t lb[8];
+		if (avail < 8 || evbuffer_copyout(cn->in, lb, 8) < 8)
+			break;
+		uint64_t len = be64(lb);
+		if (len > NRPC_MAX_MESSAGE) {
+			conn_close(cn); // nng drops a peer that sends more than RECVMAXSZ
+			break;
+		}
+		if (avail < 8 + len)
+			break;
+		const uint8_t *m = evbuffer_pullup(cn->in, (ev_ssize_t)(8 + len));
+		if (m == NULL) {
+			conn_close(cn);
+			break;
+		}
+		m += 8;
+		// The backtrace: 32-bit words up to the first with its top bit set
+		// (the request id); the rest is the body.
+		size_t bt = 0;
+		bool ok = false;
+		while (bt + 4 <= len && bt < sizeof(((ncall *)0)->bt)) {
+			uint8_t top = m[bt];
+			bt += 4;
+			if (top & 0x80) {
+				ok = true;
+				break;
+			}
+		}
+		if (!ok) {
+			conn_close(cn); // nng kicks a peer speaking garbage
+			break;
+		}
+		ncall *nc = ncall_get(cn->lp);
+		if (nc == NULL) {
+			conn_close(cn); // out of memory: the client's deadline answers
+			break;
+		}
+		nc->cn = cn;
+		memcpy(nc->bt, m, bt);
+		nc->btlen = bt;
+		cn->refs++;
+		cn->inflight++;
+		server_serve(t->srv, &nc->call, m + bt, (size_t)len - bt);
+		evbuffer_drain(cn->in, 8 + len);
+	}
+out:
+	cn->parsing = false;
+	conn_flush(cn);
+	conn_unref(cn);
+}
+
+static void resume(conn *cn)
+{
+	cn->paused = false;
+	event_add(cn->rev, NULL);
+	event_active(cn->rev, EV_READ, 0); // parse what is buffered already
+}
+
+// ---- replies --------------------------------------------------------------------------------
+
+static void deliver_here(ncall *nc)
+{
+	conn *cn = nc->cn;
+	sloop *lp = cn->lp;
+	nng_msg *reply = nc->reply;
+	if (reply != NULL && !cn->dead) {
+		uint8_t hdr[8];
+		size_t blen = nng_msg_len(reply);
+		put_be64(hdr, nc->btlen + blen);
+		evbuffer_add(cn->out, hdr, 8);
+		evbuffer_add(cn->out, nc->bt, nc->btlen);
+		evbuffer_add(cn->out, nng_msg_body(reply), blen);
+		if (!cn->parsing)
+			conn_mark_dirty(cn);
+	}
+	if (reply != NULL)
+		nng_msg_free(reply);
+	nc->reply = NULL;
+	server_delivered(lp->t->srv);
+	ncall_put(lp, nc);
+	cn->inflight--;
+	if (cn->paused && !cn->dead && cn->inflight < SPTCP_MAX_INFLIGHT / 2)
+		resume(cn);
+	conn_unref(cn);
+}
+
+static void deliver_task(ioloop_task *task)
+{
+	deliver_here((ncall *)(void *)((char *)task - offsetof(ncall, task)));
+}
+
+static void deliver(struct nrpc_call *c, nng_msg *reply)
+{
+	ncall *nc = c->c_slot;
+	sloop *lp = nc->cn->lp;
+	nc->reply = reply;
+	if (ioloop_on_thread(lp->io)) {
+		deliver_here(nc);
+		return;
+	}
+	nc->task.fn = deliver_task;
+	if (ioloop_try_post(lp->io, &nc->task))
+		return;
+	// The loop has stopped (shutdown): nothing runs on it any more, so this
+	// thread may finish the call; the reply has no one left to take it.
+	if (reply != NULL)
+		nng_msg_free(reply);
+	server_delivered(lp->t->srv);
+	nc->cn->inflight--;
+	conn_unref(nc->cn); // no loop thread runs any more: this one may
+	free(nc);
+}
+
+// ---- accepting ------------------------------------------------------------------------------
+
+static void conn_open(sloop *lp, int fd)
+{
+	struct event_base *base = ioloop_base(lp->io);
+	conn *cn = calloc(1, sizeof *cn);
+	if (cn != NULL) {
+		cn->lp = lp;
+		cn->fd = fd;
+		cn->refs = 1;
+		cn->in = evbuffer_new();
+		cn->out = evbuffer_new();
+		cn->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, cn);
+		cn->wev = event_new(base, fd, EV_WRITE, on_write, cn);
+	}
+	if (cn == NULL || cn->in == NULL || cn->out == NULL || cn->rev == NULL || cn->wev == NULL ||
+	    event_add(cn->rev, NULL) != 0) {
+		if (cn != NULL) {
+			if (cn->rev)
+				event_free(cn->rev);
+			if (cn->wev)
+				event_free(cn->wev);
+			if (cn->in)
+				evbuffer_free(cn->in);
+			if (cn->out)
+				evbuffer_free(cn->out);
+			free(cn);
+		}
+		close(fd);
+		atomic_fetch_sub(&lp->t->cl->open, 1);
+		return;
+	}
+	cn->next = lp->conns;
+	if (lp->conns != NULL)
+		lp->conns->prev = cn;
+	lp->conns = cn;
+	evbuffer_add(cn->out, rep_greeting, sizeof rep_greeting);
+	conn_flush(cn);
+}
+
+static void handoff_task(ioloop_task *task)
+{
+	handoff *h = (handoff *)(void *)task;
+	conn_open(h->lp, h->fd);
+	free(h);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	(void)what;
+	sptcp *t = arg;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return; // EAGAIN; or out of descriptors: tried again on the next readiness
+		nrpc_connlimit *cl = t->cl;
+		if (cl->limit > 0 && atomic_load(&cl->open) >= (int)cl->limit) {
+			atomic_fetch_add(&cl->refused, 1);
+			close(fd);
+			continue;
+		}
+		atomic_fetch_add(&cl->open, 1);
+		atomic_fetch_add(&cl->admitted, 1);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		sloop *lp = &t->loops[t->next++ % t->nloops];
+		if (lp->index == 0) {
+			conn_open(lp, fd);
+			continue;
+		}
+		handoff *h = malloc(sizeof *h);
+		if (h == NULL) {
+			close(fd);
+			atomic_fetch_sub(&cl->open, 1);
+			continue;
+		}
+		h->task.fn = handoff_task;
+		h->lp = lp;
+		h->fd = fd;
+		if (!ioloop_try_post(lp->io, &h->task)) {
+			free(h);
+			close(fd);
+			atomic_fetch_sub(&cl->open, 1);
+		}
+	}
+}
+
+// ---- start / stop ---------------------------------------------------------------------------
+
+static int listen_on(const char *url, char *err, size_t errcap)
+{
+	if (strncmp(url, "tcp://", 6) != 0) {
+		snprintf(err, errcap, "%s: not a tcp:// URL", url);
+		return -1;
+	}
+	const char *hp = url + 6;
+	const char *colon = strrchr(hp, ':');
+	char host[HOST_MAX], port[8];
+	if (colon == NULL || (size_t)(colon - hp) >= sizeof host || strlen(colon + 1) == 0 ||
+	    strlen(colon + 1) >= sizeof port) {
+		snprintf(err, errcap, "%s: want tcp://host:port", url);
+		return -1;
+	}
+	size_t hl = (size_t)(colon - hp);
+	const char *h = hp;
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	snprintf(port, sizeof port, "%s", colon + 1);
+	bool any = host[0] == '\0' || strcmp(host, "*") == 0;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int gai = getaddrinfo(any ? NULL : host, port, &hints, &res);
+	if (gai != 0) {
+		snprintf(err, errcap, "%s: %s", url, gai_strerror(gai));
+		return -1;
+	}
+	int fd = -1, e = 0;
+	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+			e = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		snprintf(err, errcap, "cannot listen on %s: %s", url, strerror(e));
+	return fd;
+}
+
+static void setup_loop(void *arg)
+{
+	sloop *lp = arg;
+	lp->flush_ev = event_new(ioloop_base(lp->io), -1, 0, on_flush, lp);
+}
+
+static void setup_accept(void *arg)
+{
+	sptcp *t = arg;
+	t->accept_ev = event_new(ioloop_base(t->loops[0].io), t->listen_fd, EV_READ | EV_PERSIST,
+	                         on_accept, t);
+	if (t->accept_ev != NULL)
+		event_add(t->accept_ev, NULL);
+}
+
+int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, struct ioloop *const *loops,
+                unsigned nloops, nrpc_connlimit *cl, char *err, size_t errcap)
+{
+	*out = NULL;
+	if (nloops == 0) {
+		snprintf(err, errcap, "no event loop for %s", url);
+		return -1;
+	}
+	sptcp *t = calloc(1, sizeof *t);
+	sloop *ls = calloc(nloops, sizeof *ls);
+	if (t == NULL || ls == NULL) {
+		free(t);
+		free(ls);
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	t->srv = srv;
+	t->cl = cl;
+	t->loops = ls;
+	t->nloops = nloops;
+	t->listen_fd = listen_on(url, err, errcap);
+	if (t->listen_fd < 0) {
+		free(ls);
+		free(t);
+		return -1;
+	}
+	bool ok = true;
+	for (unsigned i = 0; i < nloops; i++) {
+		ls[i].t = t;
+		ls[i].io = loops[i];
+		ls[i].index = (int)i;
+		ioloop_call(loops[i], setup_loop, &ls[i]);
+		ok = ok && ls[i].flush_ev != NULL;
+	}
+	if (ok)
+		ioloop_call(loops[0], setup_accept, t);
+	if (!ok || t->accept_ev == NULL) {
+		snprintf(err, errcap, "cannot register %s on the event loops", url);
+		sptcp_destroy(t);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+static void teardown_loop(void *arg)
+{
+	sloop *lp = arg;
+	sptcp *t = lp->t;
+	if (lp->index == 0 && t->accept_ev != NULL) {
+		event_free(t->accept_ev);
+		t->accept_ev = NULL;
+	}
+	while (lp->dirty != NULL) { // flushes that never ran
+		conn *cn = lp->dirty;
+		lp->dirty = cn->next_dirty;
+		cn->dirty = false;
+		conn_unref(cn);
+	}
+	while (lp->conns != NULL)
+		conn_close(lp->conns); // freed now, or when their last call ends
+	if (lp->flush_ev != NULL)
+		event_free(lp->flush_ev);
+	lp->flush_ev = NULL;
+	while (lp->free != NULL) {
+		ncall *nc = lp->free;
+		lp->free = nc->next_free;
+		free(nc);
+	}
+	lp->nfree = 0;
+}
+
+void sptcp_destroy(sptcp *t)
+{
+	if (t == NULL)
+		return;
+	for (unsigned i = 0; i < t->nloops; i++)
+		if (t->loops[i].io != NULL)
+			ioloop_call(t->loops[i].io, teardown_loop, &t->loops[i]);
+	if (t->listen_fd >= 0)
+		close(t->listen_fd);
+	free(t->loops);
+	free(t);
+}
