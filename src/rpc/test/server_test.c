@@ -2,6 +2,10 @@
 // limits, garbage, concurrency and drain. The service under test is
 // grpc.health.v1.Health whose Check handler is replaced by one that acts on
 // the requested service name ("sleep:MS", "whoami", anything else echoes).
+// Run twice by CTest: over nng (ipc://), and with "loops" over the server's
+// own tcp:// transport on event loops (src/rpc/sptcp.h).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
@@ -9,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/ioloop.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "nrpc/client.h"
 #include "nrpc/jwt.h"
@@ -21,6 +27,10 @@
 
 static const char secret[] = "test-secret-of-at-least-32-bytes-2f7a";
 static char url[64];
+// With "loops" on the command line, every case runs against the server's own
+// tcp:// transport on two event loops instead of nng over ipc://.
+static ioloop *loops[2];
+static unsigned nloops;
 static int failures;
 
 #define CHECK(cond, ...)                                                                           \
@@ -59,6 +69,21 @@ static nrpc_code check(nrpc_call *call, const ProtobufCMessage *in, ProtobufCMes
 	return NRPC_OK;
 }
 
+// A loopback TCP port free right now.
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
 static nrpc_server *start_server(bool open_method)
 {
 	nrpc_server_config cfg = {
@@ -66,6 +91,8 @@ static nrpc_server *start_server(bool open_method)
 	    .workers = 4,
 	    .auth_secret = (const uint8_t *)secret,
 	    .auth_secret_len = strlen(secret),
+	    .loops = loops,
+	    .nloops = nloops,
 	};
 	char err[256];
 	nrpc_server *s;
@@ -646,13 +673,19 @@ static void *hold_main(void *p)
 static void test_caller_limit(void)
 {
 	char url2[80];
-	snprintf(url2, sizeof(url2), "ipc:///tmp/nrpc-server-test-limit-%d.ipc", (int)getpid());
+	if (nloops > 0)
+		snprintf(url2, sizeof(url2), "tcp://127.0.0.1:%d", free_port());
+	else
+		snprintf(url2, sizeof(url2), "ipc:///tmp/nrpc-server-test-limit-%d.ipc",
+		         (int)getpid());
 	nrpc_server_config cfg = {
 	    .url = url2,
 	    .workers = 2,
 	    .auth_secret = (const uint8_t *)secret,
 	    .auth_secret_len = strlen(secret),
 	    .max_inflight_per_caller = 2,
+	    .loops = loops,
+	    .nloops = nloops,
 	};
 	char err[256];
 	nrpc_server *s;
@@ -722,12 +755,26 @@ static void test_caller_limit(void)
 	nrpc_server_destroy(s);
 	free(alice);
 	free(bob);
-	unlink(url2 + strlen("ipc://"));
+	if (nloops == 0)
+		unlink(url2 + strlen("ipc://"));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	snprintf(url, sizeof(url), "ipc:///tmp/nrpc-server-test-%d.ipc", (int)getpid());
+	char err0[256];
+	if (argc > 1 && strcmp(argv[1], "loops") == 0) {
+		for (unsigned i = 0; i < 2; i++) {
+			if (ioloop_create(&loops[i], "test-io", err0, sizeof err0) != 0 ||
+			    ioloop_start(loops[i], err0, sizeof err0) != 0) {
+				fprintf(stderr, "loop: %s\n", err0);
+				return 1;
+			}
+		}
+		nloops = 2;
+		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	} else {
+		snprintf(url, sizeof(url), "ipc:///tmp/nrpc-server-test-%d.ipc", (int)getpid());
+	}
 	nrpc_server *s = start_server(false);
 	const char *urls[] = {url};
 	char err[256];
@@ -750,7 +797,10 @@ int main(void)
 	nrpc_client_close(c);
 	nrpc_server_destroy(s);
 	free(good);
-	unlink(url + strlen("ipc://"));
+	if (nloops == 0)
+		unlink(url + strlen("ipc://"));
+	for (unsigned i = 0; i < nloops; i++)
+		ioloop_destroy(loops[i]);
 	if (failures) {
 		fprintf(stderr, "%d failure(s)\n", failures);
 		return 1;
