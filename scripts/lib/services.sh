@@ -58,6 +58,9 @@ ensure_packages() {
 			missing+=("$p")
 		fi
 	done
+	# Debian's nodejs comes without npm (the TypeScript client's build needs it);
+	# NodeSource's includes it, and Debian's npm package would conflict with it.
+	command -v npm >/dev/null 2>&1 || missing+=(npm)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	pd_log "installing missing packages: ${missing[*]}"
 	if ! pd__as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
