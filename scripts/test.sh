@@ -10,7 +10,8 @@
 # Prints one line per stage, then `N passed, N failed`; exits non-zero when a stage failed.
 #
 # Usage: scripts/test.sh [ctest args...]          e.g. scripts/test.sh -R store_
-#   TEST_ONLY=normal|asan|static (comma-separated)  run only those groups (default: all)
+#   TEST_ONLY=normal|asan|fuzz|static (comma-sep.)  run only those groups (default: all)
+#   FUZZ_RUNS=n                                     executions per fuzz target (10000)
 #   CTEST_TIMEOUT=seconds                           per-test limit for tests without their own
 #   CTEST_PARALLEL_LEVEL=n                          run tests in parallel (CTest reads it)
 #   DATABASE_URL, REDIS_URL                         use these servers instead of private ones
@@ -26,12 +27,12 @@ cd "$ROOT" || exit 1
 CTEST_TIMEOUT=${CTEST_TIMEOUT:-300}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-TEST_ONLY=${TEST_ONLY:-normal,asan,static}
+TEST_ONLY=${TEST_ONLY:-normal,asan,fuzz,static}
 for g in ${TEST_ONLY//,/ }; do
 	case $g in
-	normal | asan | static) ;;
+	normal | asan | fuzz | static) ;;
 	*)
-		pd_err "TEST_ONLY: unknown group '$g' (expected normal, asan, static)"
+		pd_err "TEST_ONLY: unknown group '$g' (expected normal, asan, fuzz, static)"
 		exit 2
 		;;
 	esac
@@ -197,6 +198,12 @@ if want normal || want asan; then
 	if want asan; then
 		suite asan build-asan 1 -DCMAKE_BUILD_TYPE=Debug -DPROPERTYD_SANITIZE=ON -- "$@"
 	fi
+fi
+
+# Every libFuzzer target of fuzz/ runs FUZZ_RUNS executions from its seed corpus (a crash,
+# leak or sanitizer report fails the stage; docs/fuzzing.md). Long runs: scripts/fuzz.sh.
+if want fuzz; then
+	stage fuzz scripts/fuzz.sh --runs "${FUZZ_RUNS:-10000}" 300
 fi
 
 if want static; then

@@ -174,11 +174,13 @@ static void put_double(sbuf *b, double v, int is_float)
 		if (is_float ? (float)back == (float)v : back == v)
 			break;
 	}
-	// Like JavaScript, keep plain notation between 1e-7 and 1e21 (90, not 9e+01).
+	// Like JavaScript, keep plain notation between 1e-7 and 1e18 (90, not 9e+01).
+	// Not up to 1e21 as JavaScript does: JSON readers such as jansson take an
+	// integer-looking number as a 64-bit integer and refuse one beyond 2^63.
 	const char *e = strchr(tmp, 'e');
 	if (e != NULL) {
 		int exp10 = atoi(e + 1);
-		if (exp10 >= -7 && exp10 < 21) {
+		if (exp10 >= -7 && exp10 < 18) {
 			int decimals = prec - 1 - exp10;
 			snprintf(tmp, sizeof tmp, "%.*f", decimals > 0 ? decimals : 0, v);
 		}

@@ -160,8 +160,8 @@ static int sync_log(propsub *s, uint64_t upto)
 		bool done = false, stopped = false;
 		for (size_t i = 0; i < r->n_events && !done; i++) {
 			const Property__V1__Event *ev = r->events[i];
-			if (ev->seq < s->next)
-				continue; // never expected; skip rather than repeat
+			if (ev->seq < s->next || ev->seq == UINT64_MAX)
+				continue; // never expected (2^64 - 1 would wrap next); skip
 			if (ev->seq > upto) {
 				// Nothing matches between next and upto.
 				if (upto >= s->next)
@@ -252,7 +252,9 @@ static void on_message(propsub *s, nng_msg *m)
 	if (nul != NULL) {
 		size_t tlen = (size_t)(nul - body);
 		ev = property__v1__event__unpack(NULL, len - tlen - 1, nul + 1);
-		if (ev != NULL && ev->seq != 0) {
+		// Seqs start at 1 and never come near 2^64 - 1, whose successor
+		// would wrap the position to 0 ("from now"): both are malformed.
+		if (ev != NULL && ev->seq != 0 && ev->seq != UINT64_MAX) {
 			s->quiet_since = now_ms();
 			on_live(s, ev, type_matches(s, (const char *)body, tlen));
 			property__v1__event__free_unpacked(ev, NULL);

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,7 @@ static int parse_duration_s(const char *s, int64_t *out)
 		mul = 60, end++;
 	else if (*end == 's')
 		end++;
-	if (*end != '\0')
+	if (*end != '\0' || v > INT64_MAX / mul)
 		return -1;
 	*out = (int64_t)(v * mul);
 	return 0;
@@ -130,7 +132,7 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	const char *f_secret = NULL, *f_workers = NULL;
 	memset(cfg, 0, sizeof(*cfg));
 	opterr = 0;
-	optind = 1;
+	optind = 0; // 0, not 1: glibc then also forgets a scan left inside a "-ab" group
 	int ch;
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (ch) {
@@ -168,7 +170,11 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 			snprintf(err, errcap, "option %s needs a value", argv[optind - 1]);
 			return -1;
 		default:
-			snprintf(err, errcap, "unknown option %s (see --help)", argv[optind - 1]);
+			if (optopt > 0 && optopt < 256) // a short option, maybe inside "-ab"
+				snprintf(err, errcap, "unknown option -%c (see --help)", optopt);
+			else
+				snprintf(err, errcap, "unknown option %s (see --help)",
+				         argv[optind - 1]);
 			return -1;
 		}
 	}
@@ -186,6 +192,26 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 		snprintf(err, errcap,
 		         "missing setting: --database-url or DATABASE_URL is required");
 		return -1;
+	}
+	// nng's own URL parser reads past its copy of "tcp://@" (1.5.2): the
+	// listen URLs reach it only with a plain shape and no userinfo.
+	const char *const lurls[2] = {cfg->rpc_url, cfg->events_url};
+	static const char *const lnames[2] = {"RPC_URL", "EVENTS_URL"};
+	for (int i = 0; i < 2; i++) {
+		const char *u = lurls[i];
+		bool scheme = strncmp(u, "tcp://", 6) == 0 || strncmp(u, "tls+tcp://", 10) == 0 ||
+		              strncmp(u, "ipc://", 6) == 0;
+		bool clean = true;
+		for (const char *c = u; *c != '\0'; c++)
+			if ((unsigned char)*c <= ' ' || *c == '@' || *c == '?' || *c == '#')
+				clean = false;
+		if (!scheme || !clean) {
+			snprintf(err, errcap,
+			         "invalid %s %s: want tcp://host:port, tls+tcp://host:port or "
+			         "ipc:///path",
+			         lnames[i], u);
+			return -1;
+		}
 	}
 
 	long v;

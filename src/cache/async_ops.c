@@ -265,6 +265,7 @@ typedef struct page_op {
 	size_t *len;
 	uint64_t *gen;
 	int *result;
+	bool gen_ok; // the GET of the generation answered one of ours
 } page_op;
 
 // Parses a generation reply (nil = 0).
@@ -286,27 +287,44 @@ static int parse_gen(const redisReply *g, uint64_t *out)
 	return errno == 0 && *end == '\0' && *out != CACHE_GEN_UNKNOWN ? 0 : -1;
 }
 
+// The owner's generation, read right before the page on the same connection
+// (its reply comes first). Read first, so that an invalidation landing between
+// the two reads makes a later fill with this generation refuse itself.
+static void got_gen(const redisReply *r, void *arg)
+{
+	page_op *p = arg;
+	p->gen_ok = false;
+	*p->gen = CACHE_GEN_UNKNOWN;
+	if (r == NULL)
+		return; // the page's callback sees the failure too
+	if (parse_gen(r, p->gen) == 0) {
+		p->gen_ok = true;
+	} else {
+		// Not a generation of ours: a miss that is never stored; the next
+		// owner_invalidate repairs the key.
+		*p->gen = CACHE_GEN_UNKNOWN;
+		obs_counter_add(p->c->errors[OP_OWNER_GET], 1);
+	}
+}
+
 static void got_page(const redisReply *r, void *arg)
 {
 	page_op *p = arg;
 	cache *c = p->c;
 	int res = PROP_CACHE_MISS;
-	if (!failed(c, OP_OWNER_GET, NULL, r, REDIS_REPLY_ARRAY) && r->elements == 2) {
-		if (parse_gen(r->element[1], p->gen) != 0) {
-			// Not a generation of ours: a miss that is never stored; the
-			// next owner_invalidate repairs the key.
-			*p->gen = CACHE_GEN_UNKNOWN;
-			obs_counter_add(c->errors[OP_OWNER_GET], 1);
-		} else if (r->element[0]->type == REDIS_REPLY_STRING &&
-		           r->element[0]->len <= CACHE_PAGE_MAX) {
-			size_t n = r->element[0]->len;
-			uint8_t *buf = prop_alloc(p->ctx, n > 0 ? n : 1);
-			memcpy(buf, r->element[0]->str, n);
-			*p->data = buf;
-			*p->len = n;
-			res = PROP_CACHE_HIT;
-		}
+	if (r != NULL && r->type == REDIS_REPLY_NIL) {
+		// not cached
+	} else if (!failed(c, OP_OWNER_GET, NULL, r, REDIS_REPLY_STRING) && p->gen_ok &&
+	           r->len <= CACHE_PAGE_MAX) {
+		size_t n = r->len;
+		uint8_t *buf = prop_alloc(p->ctx, n > 0 ? n : 1);
+		memcpy(buf, r->str, n);
+		*p->data = buf;
+		*p->len = n;
+		res = PROP_CACHE_HIT;
 	}
+	if (!p->gen_ok)
+		*p->gen = CACHE_GEN_UNKNOWN;
 	count_lookup(c, FAM_OWNER, res == PROP_CACHE_HIT);
 	*p->result = res;
 	p->k(p->ctx, NRPC_OK);
@@ -327,9 +345,13 @@ static void op_owner_page_get(void *self, prop_ctx *ctx, const char *owner, cons
 	page_op *p = prop_alloc(ctx, sizeof *p);
 	*p = (page_op){
 	    .c = c, .ctx = ctx, .k = k, .data = data, .len = len, .gen = gen, .result = result};
-	const char *args[3] = {hash, genkey, page_key};
-	aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_OWNER_GET], 2, 1, args, NULL,
-	            got_page, p);
+	// Two plain commands pipelined (a Lua script doing the same cost Redis
+	// ~20 us of CPU per page, 10x these two).
+	aredis *a = client(c, ctx);
+	const char *get[2] = {"GET", genkey};
+	aredis_command(a, 2, get, NULL, got_gen, p);
+	const char *hget[3] = {"HGET", hash, page_key};
+	aredis_command(a, 3, hget, NULL, got_page, p);
 }
 
 static void page_filled(const redisReply *r, void *arg)

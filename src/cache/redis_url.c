@@ -1,6 +1,7 @@
 // See redis_url.h.
 #include "cache/redis_url.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -125,6 +126,14 @@ int cache_url_parse(const char *url, cache_url *out, char *err, size_t errcap)
 			goto fail;
 		}
 		memcpy(out->host, p, (size_t)(hostend - p));
+		// A name or an IPv4 address: letters, digits, '-', '.', '_' only (no
+		// query string, fragment, space or control character).
+		for (const char *h = p; h < hostend; h++) {
+			if (!isalnum((unsigned char)*h) && *h != '-' && *h != '.' && *h != '_') {
+				what = "bad host in the Redis URL";
+				goto fail;
+			}
+		}
 	}
 	if (hostend < slash &&
 	    parse_int(hostend + 1, (size_t)(slash - hostend - 1), 1, 65535, &out->port) != 0) {

@@ -23,8 +23,6 @@ const char *const cache_scripts[CACHE_SCRIPT_N] = {
                          "end\n"
                          "redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])\n"
                          "return 1\n",
-    [CACHE_SCRIPT_OWNER_GET] = "return {redis.call('HGET', KEYS[1], ARGV[1]),"
-                               " redis.call('GET', KEYS[2])}\n",
     [CACHE_SCRIPT_OWNER_PUT] = "local g = redis.call('GET', KEYS[2]) or '0'\n"
                                "if g ~= ARGV[1] then return 0 end\n"
                                "redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])\n"

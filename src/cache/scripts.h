@@ -16,9 +16,6 @@ enum cache_script {
 	// ttl seconds. Writes value unless the key holds a value with a
 	// (version, rank) >= the new one. Returns 1 written, 0 rejected.
 	CACHE_SCRIPT_PUT = 0,
-	// KEYS[1] the owner's page hash, KEYS[2] its generation; ARGV field.
-	// Returns {page or nil, generation or nil} in one round trip.
-	CACHE_SCRIPT_OWNER_GET,
 	// KEYS hash, generation; ARGV generation, field, page, ttl seconds.
 	// Stores the page only if the generation is still the given one
 	// (absent = "0"). Returns 1 stored, 0 rejected.

@@ -487,7 +487,7 @@ static void case_eval(void)
 	const char *args[2] = {"key", "a\0b"};
 	const size_t lens[2] = {3, 3};
 	const char *flush[2] = {"SCRIPT", "FLUSH"};
-	const char *oget[3] = {"properties:owner:{o}", "properties:owner:{o}:gen", "page"};
+	const char *delif[2] = {"property:{absent}", "value"};
 
 	CHECK(pid > 0, "no redis-server");
 	if (pid <= 0 || xs == NULL) {
@@ -540,13 +540,14 @@ static void case_eval(void)
 		if (r != NULL)
 			freeReplyObject(r);
 	}
-	// One of the adapter's scripts: {page, generation}, both absent.
+	// One of the adapter's scripts: delete-if-equal of an absent key, 0.
 	memset(&x, 0, sizeof(x));
 	IN_CALL = true;
-	aredis_eval(a, cache_scripts[CACHE_SCRIPT_OWNER_GET], 2, 1, oget, NULL, record, &x);
+	aredis_eval(a, cache_scripts[CACHE_SCRIPT_DEL_IF], 1, 1, delif, NULL, record, &x);
 	IN_CALL = false;
 	wait1(&x);
-	CHECK(x.type == REDIS_REPLY_ARRAY && x.elements == 2, "owner script: %d %s", x.type, x.str);
+	CHECK(x.type == REDIS_REPLY_INTEGER && x.integer == 0, "del-if script: %d %s", x.type,
+	      x.str);
 	CHECK(f.n == 0, "on_failure called: %s", f.why);
 	if (rc != NULL)
 		redisFree(rc);
