@@ -73,16 +73,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(text != NULL, "cannot encode what was decoded");
 		char again_err[256];
 		ProtobufCMessage *m2 = pbjson_decode(d, text, again_err, sizeof(again_err));
-		// Known finding: a double of magnitude 2^63..1e21 is written as a bare
-		// integer, which the JSON parser refuses ("too big integer").
-		if (m2 == NULL && !fuzz_strict() && strstr(again_err, "too big integer") != NULL) {
-			free(text);
-			free(b1);
-			protobuf_c_message_free_unpacked(m, NULL);
-			free(err);
-			free(json);
-			return 0;
-		}
 		FUZZ_ASSERT(m2 != NULL, "own encoding refused: %s\n  input: %s\n  encoded: %s",
 		            again_err, json, text);
 		uint8_t *b2 = pack(m2, &len2);

@@ -113,6 +113,12 @@ int cache_url_parse(const char *url, cache_url *out, char *err, size_t errcap)
 			goto fail;
 		}
 		memcpy(out->host, p + 1, (size_t)(rb - p - 1));
+		for (const char *h = p + 1; h < rb; h++) { // an IPv6 address: hex, ':', '.'
+			if (!isxdigit((unsigned char)*h) && *h != ':' && *h != '.') {
+				what = "bad host in the Redis URL";
+				goto fail;
+			}
+		}
 		hostend = rb + 1;
 		if (hostend != slash && *hostend != ':') {
 			what = "bad host in the Redis URL";
