@@ -168,6 +168,12 @@ static void case_metric_families(void *arg)
 	    "result=\"miss\"",
 	    "propertyd_events_published_total",
 	    "propertyd_relay_lag",
+	    "propertyd_connections{listener=\"rpc\"}",
+	    "# TYPE process_cpu_seconds_total counter",
+	    "\nprocess_resident_memory_bytes ",
+	    "\nprocess_open_fds ",
+	    "\nprocess_max_fds ",
+	    "\nprocess_start_time_seconds ",
 	};
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
 		H_CHECK(strstr(b, families[i]) != NULL, "/metrics has no %s", families[i]);

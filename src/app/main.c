@@ -27,6 +27,7 @@
 #include "obs/http.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "obs/process.h"
 #include "property/handlers.h"
 #include "property/service.h"
 #include "store/apg.h"
@@ -81,6 +82,7 @@ struct app {
 	obs_gauge *conn_open[3];      // propertyd_connections{listener=rpc|events|http}
 	obs_counter *conn_refused[3]; // propertyd_connections_refused_total{listener}
 	obs_counter *http_timed_out;  // propertyd_http_timeouts_total
+	obs_process *proc;            // process_* families
 	pthread_mutex_t kick_mu;      // guards kick_target against relay_stop
 	relay *kick_target;           // the relay a committed write wakes, or NULL
 };
@@ -141,6 +143,7 @@ static void collect(void *arg)
 	struct app *a = arg;
 	int open = 0;
 	uint64_t refused = 0, timed_out = 0;
+	obs_process_collect(a->proc);
 	if (a->server) {
 		obs_gauge_set(a->inflight_gauge, nrpc_server_inflight(a->server));
 		nrpc_server_connections(a->server, &open, &refused);
@@ -308,6 +311,7 @@ static int start(struct app *a)
 		    "(MAX_CONNECTIONS, MAX_SUBSCRIBERS, HTTP_MAX_CONNECTIONS)",
 		    listeners[i]);
 	}
+	a->proc = obs_process_register(a->metrics);
 	a->http_timed_out = obs_counter_get(
 	    a->metrics, "propertyd_http_timeouts_total",
 	    "HTTP connections closed because their request did not arrive within HTTP_TIMEOUT_MS",
@@ -433,6 +437,7 @@ static void stop(struct app *a)
 	pgprobe_destroy(a->probe);
 	for (unsigned i = 0; i < a->nloops; i++)
 		ioloop_destroy(a->loops[i]);
+	obs_process_free(a->proc);
 	obs_registry_destroy(a->metrics);
 	config_free(&a->cfg);
 }

@@ -15,9 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } kind;
+typedef enum kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM, KIND_TOTAL } kind;
 
-static const char *const kind_names[] = {"counter", "gauge", "histogram"};
+// KIND_TOTAL: a counter whose value is a double set from a total kept elsewhere.
+static const char *const kind_names[] = {"counter", "gauge", "histogram", "counter"};
 
 struct obs_counter {
 	_Atomic uint64_t value;
@@ -250,6 +251,7 @@ static series *series_new(const family *f, const char *labels)
 		atomic_init(&s->u.c.value, 0);
 		break;
 	case KIND_GAUGE:
+	case KIND_TOTAL:
 		atomic_init(&s->u.g.bits, dbl_bits(0.0));
 		break;
 	case KIND_HISTOGRAM:
@@ -338,6 +340,11 @@ void obs_counter_add(obs_counter *c, uint64_t v)
 uint64_t obs_counter_value(const obs_counter *c)
 {
 	return atomic_load_explicit(&((obs_counter *)c)->value, memory_order_relaxed);
+}
+
+obs_gauge *obs_total_get(obs_registry *r, const char *name, const char *help, const char *labels)
+{
+	return &lookup(r, name, help, labels, KIND_TOTAL, NULL, 0)->u.g;
 }
 
 obs_gauge *obs_gauge_get(obs_registry *r, const char *name, const char *help, const char *labels)
@@ -561,6 +568,7 @@ size_t obs_registry_render(obs_registry *r, char **out)
 				sb_puts(&b, "\n");
 				break;
 			case KIND_GAUGE:
+			case KIND_TOTAL:
 				sb_series_name(&b, f->name, "", s->labels, NULL);
 				sb_double(&b, obs_gauge_value(&s->u.g));
 				sb_puts(&b, "\n");

@@ -36,6 +36,11 @@ void obs_gauge_set(obs_gauge *g, double v);
 void obs_gauge_add(obs_gauge *g, double delta);
 double obs_gauge_value(const obs_gauge *g);
 
+// A counter of fractional value that mirrors a total kept elsewhere (CPU
+// seconds from /proc): typed `counter`, set with obs_gauge_set, which the
+// caller keeps monotonic.
+obs_gauge *obs_total_get(obs_registry *r, const char *name, const char *help, const char *labels);
+
 // `bounds` are the upper bounds of the buckets in ascending order (+Inf is
 // implied); copied. All series of one name must use the same bounds.
 obs_histogram *obs_histogram_get(obs_registry *r, const char *name, const char *help,
