@@ -135,6 +135,18 @@ int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *e
 int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *desc,
                             const nrpc_method_impl *impls, size_t n, void *arg);
 
+// The services registered so far, in registration order: their count, and
+// the i-th descriptor (NULL when i >= count). Fixed once the server started,
+// so a handler may read them from any thread.
+size_t nrpc_server_service_count(const nrpc_server *s);
+const ProtobufCServiceDescriptor *nrpc_server_service_at(const nrpc_server *s, size_t i);
+
+// Hands `mem` (from malloc) to the server, which frees it in
+// nrpc_server_destroy(): the state of a service registered on it (e.g. the
+// reflection service's). Before nrpc_server_start(); at most 8 blocks.
+// Returns 0, or NNG_ESTATE (then the caller still owns mem).
+int nrpc_server_adopt(nrpc_server *s, void *mem);
+
 // Starts listening and serving. Returns 0 or an nng error (reason in err).
 int nrpc_server_start(nrpc_server *s, char *err, size_t errcap);
 

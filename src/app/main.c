@@ -23,11 +23,13 @@
 #include "events/cachesync.h"
 #include "events/relay.h"
 #include "nrpc/health.h"
+#include "nrpc/reflection.h"
 #include "nrpc/server.h"
 #include "obs/http.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "obs/process.h"
+#include "pd_fds.h"
 #include "property/handlers.h"
 #include "property/service.h"
 #include "store/apg.h"
@@ -53,6 +55,8 @@ static const char *const methods[] = {
     "/property.v1.PropertyService/SearchProperties",
     "/property.v1.EventService/ReadEvents",
     "/grpc.health.v1.Health/Check",
+    "/rpc.v1.Reflection/ListServices",
+    "/rpc.v1.Reflection/GetFileDescriptorSet",
 };
 
 // Everything the process owns; the one place with process-wide state.
@@ -365,6 +369,7 @@ static int start(struct app *a)
 	};
 	if (nrpc_server_create(&a->server, &rc, err, sizeof(err)) != 0 ||
 	    nrpc_health_register(a->health, a->server) != 0 ||
+	    nrpc_reflection_register(a->server, pd_fds, pd_fds_len) != 0 ||
 	    prop_handlers_register(&a->handlers, a->server, a->svc, a->loops, a->nloops) != 0) {
 		fprintf(stderr, "propertyd: rpc server: %s\n", err);
 		return -1;

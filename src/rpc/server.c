@@ -79,6 +79,8 @@ struct nrpc_server {
 	bool started;
 	struct service services[MAX_SERVICES];
 	size_t nservices;
+	void *adopted[MAX_SERVICES]; // nrpc_server_adopt: freed by nrpc_server_destroy
+	size_t nadopted;
 
 	struct rctx *slots;
 	int nslots;
@@ -158,6 +160,24 @@ int nrpc_server_add_service(nrpc_server *s, const ProtobufCServiceDescriptor *de
 	s->services[s->nservices].desc = desc;
 	s->services[s->nservices].methods = ms;
 	s->nservices++;
+	return 0;
+}
+
+size_t nrpc_server_service_count(const nrpc_server *s)
+{
+	return s->nservices;
+}
+
+const ProtobufCServiceDescriptor *nrpc_server_service_at(const nrpc_server *s, size_t i)
+{
+	return i < s->nservices ? s->services[i].desc : NULL;
+}
+
+int nrpc_server_adopt(nrpc_server *s, void *mem)
+{
+	if (s->started || s->nadopted == MAX_SERVICES)
+		return NNG_ESTATE;
+	s->adopted[s->nadopted++] = mem;
 	return 0;
 }
 
@@ -769,6 +789,8 @@ void nrpc_server_destroy(nrpc_server *s)
 	}
 	for (size_t i = 0; i < s->nservices; i++)
 		free(s->services[i].methods);
+	for (size_t i = 0; i < s->nadopted; i++)
+		free(s->adopted[i]);
 	free(s->threads);
 	free(s->slots);
 	free(s->secret);
