@@ -10,7 +10,9 @@
 #
 # Knobs: SOAK_SECONDS (180), SOAK_SEED (random, printed), SOAK_WRITERS (3), SOAK_READERS (2),
 # SOAK_STALE_SLACK_MS (250), SOAK_SETTLE_S (90), BUILD (build), OUT (bench/out; the soak
-# writes to $OUT/soak), SOAK_FAULTS (kill,pg,redis,freeze).
+# writes to $OUT/soak), SOAK_FAULTS (kill,pg,redis,freeze). SOAK_SELFTEST=1: after the run,
+# plant one fault per check (a changed row, a lost seq, a duplicated delivery, a stale read)
+# and pass only when every check reports its own.
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -259,4 +261,4 @@ if [ "$rc" -ne 0 ] || [ "$died" -ne 0 ] || [ "$HARNESS_FAIL" -ne 0 ]; then
 	echo "RESULT: FAIL (checker exit $rc; violations listed in $SOAK_DIR/violations.log)"
 	exit 1
 fi
-echo "RESULT: PASS"
+echo "RESULT: PASS${SOAK_SELFTEST:+ (selftest)}"

@@ -371,7 +371,31 @@ def main() -> int:
     sub.sub.close()
     sub.join(5)
 
+    if os.environ.get("SOAK_SELFTEST") == "1":
+        return selftest(sub, final_reads, last_seq, unnumbered, settle_s)
     return check(sub, final_reads, last_seq, unnumbered, settle_s)
+
+
+def selftest(sub: Subscriber, final_reads: list, last_seq: int, unnumbered: int, settle_s: float) -> int:
+    """Plants one fault per check after the run, then expects each check to report it."""
+    log("SELFTEST: planting a changed row, a lost seq, a duplicated delivery and a stale read")
+    psql_csv("SELECT 1")  # connectivity
+    subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", DATABASE_URL, "-c",
+                    "UPDATE properties SET price_cents = price_cents + 1 WHERE id = (SELECT id FROM properties "
+                    "ORDER BY id LIMIT 1); DELETE FROM event_seq WHERE seq = (SELECT max(seq) / 2 FROM event_seq)"],
+                   check=True, capture_output=True, timeout=60)
+    sub.events.insert(len(sub.events) // 3, sub.events[len(sub.events) // 3])
+    upd = next(a for a in REC.acks if a[1] == "update")
+    REC.reads.append((upd[0], upd[5] + 30, upd[5] + 30.01, upd[2] - 1, 0, "planted"))
+    check(sub, final_reads, last_seq, unnumbered, settle_s)
+    counts = {}
+    with open(os.path.join(SOAK_DIR, "violations.log")) as fh:
+        for line in fh:
+            k = line.split(":", 1)[0]
+            counts[k] = counts.get(k, 0) + 1
+    ok = all(counts.get(k, 0) > 0 for k in ("a_durable", "b_events", "c_delivery", "d_reads"))
+    print(f"SELFTEST: {'every check found its planted fault' if ok else 'a check MISSED its planted fault'}: {counts}")
+    return 0 if ok else 1
 
 
 def check(sub: Subscriber, final_reads: list, last_seq: int, unnumbered: int, settle_s: float) -> int:
