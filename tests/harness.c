@@ -122,8 +122,7 @@ static void on_watchdog(int sig)
 void h_step(const char *what)
 {
 	atomic_store(&cur_step, what);
-	fprintf(stderr, "  [%6lld ms] %s\n", (long long)(h_now_ms() - atomic_load(&case_t0)),
-	        what);
+	fprintf(stderr, "  [%6lld ms] %s\n", (long long)(h_now_ms() - atomic_load(&case_t0)), what);
 }
 
 int h_run_cases(const h_case *cases, size_t n, void *ctx, int argc, char **argv)

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "nrpc/connlimit.h"
 #include "events/sock_close.h"
+#include "nrpc/connlimit.h"
 #include "obs/log.h"
 #include "store/outbox.h"
 

@@ -32,11 +32,11 @@
 typedef struct relay relay;
 
 typedef struct relay_config {
-	const char *conninfo;  // libpq conninfo for the outbox's direct connection (copied)
-	const char *pub_url;   // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
-	obs_registry *metrics; // borrowed, must outlive the relay; NULL: a private registry
-	int64_t retention_s;   // published events older than this are pruned; 0: 7 days
-	int poll_ms;           // longest sleep between claims when idle; 0: 250
+	const char *conninfo;     // libpq conninfo for the outbox's direct connection (copied)
+	const char *pub_url;      // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
+	obs_registry *metrics;    // borrowed, must outlive the relay; NULL: a private registry
+	int64_t retention_s;      // published events older than this are pruned; 0: 7 days
+	int poll_ms;              // longest sleep between claims when idle; 0: 250
 	unsigned max_subscribers; // PUB connections kept at once; more are closed; 0: no cap
 } relay_config;
 

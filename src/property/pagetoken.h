@@ -18,10 +18,10 @@
 
 #include "property/ports.h"
 
-#define PROP_TOKEN_VERSION 1
-#define PROP_TOKEN_RAW     49 // 1 + 8 + 8 + 16 + 16
-#define PROP_TOKEN_MAX     72 // base64url of 49 bytes is 66 characters, plus NUL
-#define PROP_TOKEN_KEY_MAX 32 // the derived key: one SHA-256 output
+#define PROP_TOKEN_VERSION   1
+#define PROP_TOKEN_RAW       49 // 1 + 8 + 8 + 16 + 16
+#define PROP_TOKEN_MAX       72 // base64url of 49 bytes is 66 characters, plus NUL
+#define PROP_TOKEN_KEY_MAX   32 // the derived key: one SHA-256 output
 #define PROP_TOKEN_KEY_LABEL "propertyd/page-token/v1"
 
 typedef struct prop_token_key {
