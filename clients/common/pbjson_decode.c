@@ -213,7 +213,7 @@ static int decode_submessage(dec *x, const ProtobufCMessageDescriptor *d, json_t
 	ProtobufCMessage *sub = malloc(d->sizeof_message);
 	if (sub == NULL)
 		return fail(x, "out of memory");
-	protobuf_c_message_init(d, sub);
+	pbjson_message_init(d, sub);
 	if (decode_message(x, d, v, sub, depth + 1) != 0) {
 		protobuf_c_message_free_unpacked(sub, NULL);
 		return -1;
@@ -357,7 +357,7 @@ static int decode_map(dec *x, const ProtobufCFieldDescriptor *f, json_t *obj,
 		ProtobufCMessage *e = malloc(ed->sizeof_message);
 		if (e == NULL)
 			return fail(x, "out of memory");
-		protobuf_c_message_init(ed, e);
+		pbjson_message_init(ed, e);
 		arr[(*count)++] = e; // valid (all defaults) from here on
 		json_t *k = json_string(key);
 		if (k == NULL)
@@ -484,7 +484,7 @@ ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *d, const char 
 		fail(&x, "out of memory");
 		goto out;
 	}
-	protobuf_c_message_init(d, m);
+	pbjson_message_init(d, m);
 	if (decode_message(&x, d, root, m, 0) != 0) {
 		protobuf_c_message_free_unpacked(m, NULL);
 		m = NULL;

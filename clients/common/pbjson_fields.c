@@ -45,3 +45,23 @@ size_t pbjson_elem_size(ProtobufCType t)
 	}
 	return sizeof(uint32_t);
 }
+
+void pbjson_message_init(const ProtobufCMessageDescriptor *d, void *m)
+{
+	if (d->message_init != NULL) {
+		protobuf_c_message_init(d, m);
+		return;
+	}
+	memset(m, 0, d->sizeof_message);
+	((ProtobufCMessage *)m)->descriptor = d;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->default_value == NULL || f->label == PROTOBUF_C_LABEL_REPEATED)
+			continue;
+		void *at = PBJSON_AT(char, m, f->offset);
+		if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)
+			*(const void **)at = f->default_value;
+		else
+			memcpy(at, f->default_value, pbjson_elem_size(f->type));
+	}
+}

@@ -14,6 +14,12 @@
 // `value` = 2 (what protoc generates for map<K, V>).
 int pbjson_is_map_entry(const ProtobufCMessageDescriptor *d);
 
+// Initialises a new message of type d (sizeof_message bytes): with the
+// descriptor's message_init when it has one (generated code), else as
+// protobuf-c does for descriptors built at run time (rtdesc.h): zeroes, the
+// descriptor, and each non-repeated field's default value.
+void pbjson_message_init(const ProtobufCMessageDescriptor *d, void *m);
+
 // The size of one element of a repeated field of type t, as protobuf-c lays it out.
 size_t pbjson_elem_size(ProtobufCType t);
 

@@ -13,6 +13,7 @@
 #include "nrpc/client.h"
 #include "pbjson.h"
 #include "propctl.h"
+#include "reflect.h"
 
 // Metadata entries a user may add with --meta (plus authorization and
 // idempotency-key); the server bounds metadata too.
@@ -44,6 +45,10 @@ static const char usage[] =
     "  --compact              print the reply on one line\n"
     "  -v, --verbose          print the reply metadata on stderr\n"
     "  --list                 list the known methods and their message types\n"
+    "  --reflect              resolve METHOD and its messages through the server's\n"
+    "                         reflection service instead of the ones propctl was\n"
+    "                         built with (for services it does not know; also\n"
+    "                         env PROPCTL_REFLECT=1)\n"
     "\n"
     "On an error reply prints to stderr\n"
     "  ERROR <CODE_NAME> (<n>): <message>\n"
@@ -59,7 +64,7 @@ typedef struct call_opts {
 	size_t n_meta;
 	const char *token, *sub, *secret_file, *idem;
 	long long timeout;
-	int compact, verbose, list;
+	int compact, verbose, list, reflect;
 } call_opts;
 
 static void list_methods(void)
@@ -87,6 +92,7 @@ static int parse_flags(int argc, char **argv, call_opts *o)
 	    {"compact", no_argument, NULL, 'c'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"list", no_argument, NULL, 'l'},
+	    {"reflect", no_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -144,6 +150,9 @@ static int parse_flags(int argc, char **argv, call_opts *o)
 			break;
 		case 'l':
 			o->list = 1;
+			break;
+		case 'r':
+			o->reflect = 1;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -212,8 +221,42 @@ int propctl_call_main(int argc, char **argv)
 	ProtobufCMessage *req = NULL, *out = NULL;
 	nrpc_client *cl = NULL;
 	nrpc_result res = {0};
+	rtdesc *rd = NULL; // with --reflect: m's descriptors live in it
 	pdc_method m;
-	if (pdc_method_find(name, &m) != 0) {
+	bool env_reflect = false;
+	if (pdc_env_flag("PROPCTL_REFLECT", &env_reflect, err, sizeof err) != 0) {
+		fprintf(stderr, "propctl call: %s\n", err);
+		goto done;
+	}
+	char urlbuf[4096];
+	o.n_urls = propctl_urls(o.urls, o.n_urls, PDC_MAX_URLS, urlbuf, sizeof urlbuf);
+	if (o.reflect || env_reflect) {
+		if (pdc_client_open(&cl, o.urls, o.n_urls, err, sizeof err) != 0) {
+			fprintf(stderr, "propctl call: %s\n", err);
+			goto done;
+		}
+		err[0] = '\0';
+		rd = pdc_reflect_load(cl, (uint32_t)o.timeout, &res, err, sizeof err);
+		if (rd == NULL) {
+			if (res.code != 0) {
+				pdc_print_rpc_error(stderr, &res);
+				rc = res.transport_error ? PROPCTL_EXIT_TRANSPORT
+				                         : PROPCTL_EXIT_FAIL;
+			} else {
+				fprintf(stderr, "propctl call: reflection: %s\n", err);
+				rc = PROPCTL_EXIT_FAIL;
+			}
+			goto done;
+		}
+		nrpc_result_free(&res);
+		if (pdc_reflect_find_method(rd, name, &m) != 0) {
+			fprintf(stderr,
+			        "propctl call: the server has no method \"%s\", or more than one "
+			        "(see propctl list)\n",
+			        name);
+			goto done;
+		}
+	} else if (pdc_method_find(name, &m) != 0) {
 		fprintf(stderr, "propctl call: unknown or ambiguous method \"%s\" (see --list)\n",
 		        name);
 		goto done;
@@ -242,9 +285,7 @@ int propctl_call_main(int argc, char **argv)
 		o.meta[o.n_meta].key = "idempotency-key";
 		o.meta[o.n_meta++].value = o.idem;
 	}
-	char urlbuf[4096];
-	o.n_urls = propctl_urls(o.urls, o.n_urls, PDC_MAX_URLS, urlbuf, sizeof urlbuf);
-	if (pdc_client_open(&cl, o.urls, o.n_urls, err, sizeof err) != 0) {
+	if (cl == NULL && pdc_client_open(&cl, o.urls, o.n_urls, err, sizeof err) != 0) {
 		fprintf(stderr, "propctl call: %s\n", err);
 		goto done;
 	}
@@ -267,6 +308,7 @@ done:
 		protobuf_c_message_free_unpacked(req, NULL);
 	nrpc_result_free(&res);
 	nrpc_client_close(cl);
+	rtdesc_free(rd); // after every message of its types
 	free(text);
 	free(token);
 	free(auth);

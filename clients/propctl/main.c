@@ -19,6 +19,8 @@ static const char usage[] =
     "  health   check the service (grpc.health.v1.Health/Check)\n"
     "  token    mint an HS256 bearer token\n"
     "  call     call any method with a JSON request, print the JSON reply\n"
+    "  list     list the server's services, or a service's methods (reflection)\n"
+    "  describe print a service, method or message as .proto text (reflection)\n"
     "  top      live view of the service's /metrics\n"
 #ifdef PROPCTL_HAVE_WATCH
     "  watch    follow the event stream\n"
@@ -89,6 +91,10 @@ int main(int argc, char **argv)
 		return propctl_token_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "call") == 0)
 		return propctl_call_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "list") == 0)
+		return propctl_list_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "describe") == 0)
+		return propctl_describe_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "top") == 0)
 		return propctl_top_main(argc - 1, argv + 1);
 #ifdef PROPCTL_HAVE_WATCH

@@ -21,6 +21,8 @@ int propctl_health_main(int argc, char **argv);
 int propctl_token_main(int argc, char **argv);
 int propctl_call_main(int argc, char **argv);
 int propctl_top_main(int argc, char **argv);
+int propctl_list_main(int argc, char **argv);
+int propctl_describe_main(int argc, char **argv);
 
 // The URLs to dial: the --url values when any (urls[0..n_flag)), else env
 // PROPCTL_URL (comma-separated), else PDC_DEFAULT_URL. `buf` holds copies.

@@ -13,7 +13,9 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "nrpc/jwt.h"
+#include "nrpc/reflection.h"
 #include "nrpc/server.h"
+#include "pd_fds.h"
 #include "property/v1/property.pb-c.h"
 
 #define MAX_ARGS 16
@@ -177,6 +179,100 @@ static const e2e_case cases[] = {
      1,
      {NULL},
      {"ERROR UNIMPLEMENTED (12)"}},
+    // Reflection (docs/contract.md §2.10): list, describe, and call --reflect,
+    // which bypasses propctl's compiled-in descriptors.
+    {"list_services",
+     {"list", "--url", "@URL"},
+     NULL,
+     NULL,
+     0,
+     {"grpc.health.v1.Health\nproperty.v1.PropertyService\nrpc.v1.Reflection\n"},
+     {NULL}},
+    {"list_methods",
+     {"list", "PropertyService", "--url", "@URL"},
+     NULL,
+     NULL,
+     0,
+     {"property.v1.PropertyService.CreateProperty\nproperty.v1.PropertyService.GetProperty\n"},
+     {NULL}},
+    {"list_unknown_service",
+     {"list", "Nope", "--url", "@URL"},
+     NULL,
+     NULL,
+     1,
+     {NULL},
+     {"no service"}},
+    {"describe_message",
+     {"describe", "property.v1.Location", "--url", "@URL"},
+     NULL,
+     NULL,
+     0,
+     {"property.v1.Location is a message:\nmessage Location {\n  string address = 1;\n",
+      "  double longitude = 5;\n}\n"},
+     {NULL}},
+    {"describe_method",
+     {"describe", "property.v1.PropertyService.GetProperty", "--url", "@URL"},
+     NULL,
+     NULL,
+     0,
+     {"rpc GetProperty ( .property.v1.GetPropertyRequest ) returns ( .property.v1.Property );\n"},
+     {NULL}},
+    {"describe_map_and_enum",
+     {"describe", "--url", "@URL"},
+     NULL,
+     NULL,
+     0,
+     {"service Reflection {\n", "service PropertyService {\n"},
+     {NULL}},
+    {"describe_unknown",
+     {"describe", "x.Y", "--url", "@URL"},
+     NULL,
+     NULL,
+     1,
+     {NULL},
+     {"no symbol"}},
+    {"call_reflect_get",
+     {"call", "--reflect", "GetProperty", "{\"id\":\"p1\"}", "--url", "@URL", "--sub", "alice",
+      "--meta", "x-test=hello", "--idempotency-key", "k-1"},
+     NULL,
+     NULL,
+     0,
+     {"\"owner_id\": \"alice\"", "\"price_cents\": \"12345678901\"", "\"description\": \"hello\"",
+      "\"currency\": \"k-1\""},
+     {NULL}},
+    {"call_reflect_defaults",
+     {"call", "--reflect", "/property.v1.PropertyService/GetProperty", "-", "--url", "@URL",
+      "--sub", "a"},
+     "{\"id\":\"p1\"}",
+     NULL,
+     0,
+     {"\"location\": null", "\"bedrooms\": 0", "\"version\": \"0\"",
+      "\"status\": \"PROPERTY_STATUS_LISTED\""},
+     {NULL}},
+    {"call_reflect_violations",
+     {"call", "--reflect", "CreateProperty", "{\"title\":\"\",\"location\":{\"latitude\":1.5}}",
+      "--url", "@URL", "--sub", "a"},
+     NULL,
+     NULL,
+     1,
+     {NULL},
+     {"ERROR INVALID_ARGUMENT (3): invalid property\n"
+      "  title: must be 1-200 characters\n"
+      "  location.city: must be 1-100 characters\n"}},
+    {"call_reflect_bad_field",
+     {"call", "--reflect", "GetProperty", "{\"idd\":1}", "--url", "@URL"},
+     NULL,
+     NULL,
+     64,
+     {NULL},
+     {"unknown field \"idd\""}},
+    {"call_reflect_unknown_method",
+     {"call", "--reflect", "Nope", "{}", "--url", "@URL"},
+     NULL,
+     NULL,
+     64,
+     {NULL},
+     {"the server has no method \"Nope\""}},
 };
 
 static const char *url;
@@ -310,6 +406,7 @@ int main(int argc, char **argv)
 	        0 ||
 	    nrpc_server_add_service(srv, &property__v1__property_service__descriptor, props, 2,
 	                            NULL) != 0 ||
+	    nrpc_reflection_register(srv, pd_fds, pd_fds_len) != 0 ||
 	    nrpc_server_start(srv, err, sizeof err) != 0) {
 		fprintf(stderr, "FAIL: fake server: %s\n", err);
 		nrpc_server_destroy(srv);
