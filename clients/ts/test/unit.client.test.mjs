@@ -19,6 +19,8 @@ test("generated clients cover every method of the protos", () => {
     "/property.v1.PropertyService/ListPropertiesByOwner",
     "/property.v1.PropertyService/SearchProperties",
     "/property.v1.PropertyService/UpdateProperty",
+    "/rpc.v1.Reflection/GetFileDescriptorSet",
+    "/rpc.v1.Reflection/ListServices",
   ]);
 });
 
