@@ -137,7 +137,7 @@ for ((i = 0; i < N; i++)); do
 done
 
 pd_log "soak: ${SOAK_SECONDS}s, seed $SOAK_SEED, faults $SOAK_FAULTS, output in $SOAK_DIR"
-SOAK_DIR=$SOAK_DIR RPC_URLS=$rpc_urls EVENTS_URLS=$ev_urls SOAK_SEED=$SOAK_SEED \
+SOAK_DIR=$SOAK_DIR RPC_URLS=$rpc_urls EVENTS_URLS=$ev_urls SOAK_SEED=$SOAK_SEED SOAK_T0=$T0 \
 	PYTHONPATH="$BUILD/clients/python" PYTHONDONTWRITEBYTECODE=1 \
 	"$PYTHON" "$ROOT/bench/soak/soak.py" >"$SOAK_DIR/report.txt" 2>"$SOAK_DIR/soak.log" &
 CHECKER_PID=$!

@@ -54,7 +54,7 @@ SLACK = int(os.environ.get("SOAK_STALE_SLACK_MS", "250")) / 1000.0
 SETTLE_S = float(os.environ.get("SOAK_SETTLE_S", "90"))
 CALL_TIMEOUT = 2.0
 UNKNOWN = {4, 13, 14}  # a write answered so may or may not have committed (§5.11)
-T0 = time.time()
+T0 = float(os.environ.get("SOAK_T0") or time.time())  # the fault log's zero, so times line up
 
 FIELDS = ("owner_id", "title", "description", "address", "city", "country_code", "latitude",
           "longitude", "price_cents", "currency", "bedrooms", "status", "version")
@@ -91,7 +91,7 @@ class Record:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        # acknowledged writes: (id, kind, version, fields, t_start, t_done, key)
+        # acknowledged writes: (id, kind, version, fields, t_start, t_done, key, instance)
         self.acks: list[tuple] = []
         self.acks_by_id: dict[str, list[tuple]] = defaultdict(list)
         # writes with an unknown outcome: (id or None, kind, expected_version, key, t)
@@ -106,8 +106,8 @@ class Record:
         self.ids: list[str] = []  # every id ever acknowledged (readers pick from it)
         self.create_retries = 0
 
-    def ack(self, pid: str, kind: str, version: int, fields: tuple | None, t0: float, key: str = "") -> None:
-        a = (pid, kind, version, fields, t0, time.time(), key)
+    def ack(self, pid: str, kind: str, version: int, fields: tuple | None, t0: float, inst: int, key: str = "") -> None:
+        a = (pid, kind, version, fields, t0, time.time(), key, inst)
         with self.lock:
             self.acks.append(a)
             self.acks_by_id[pid].append(a)
@@ -159,7 +159,8 @@ class Writer(threading.Thread):
         self.seq = 0
 
     def pick(self):
-        return self.stubs[self.rng.randrange(len(self.stubs))]
+        self.inst = self.rng.randrange(len(self.stubs))
+        return self.stubs[self.inst]
 
     def run(self) -> None:
         while not STOP.is_set():
@@ -211,7 +212,7 @@ class Writer(threading.Thread):
             f = fields_of(p)
             if p.version != 1 or p.title != req.title or p.price_cents != req.price_cents:
                 REC.reply_mismatch.append(f"create {key}: reply {f}")
-            REC.ack(pid, "create", 1, f, t0, key)
+            REC.ack(pid, "create", 1, f, t0, self.inst, key)
             self.live[pid] = 1
             self.readback(pid)
             return
@@ -244,7 +245,7 @@ class Writer(threading.Thread):
                 bad |= getattr(p, m) != getattr(prop, m)
         if bad:
             REC.reply_mismatch.append(f"update {pid} v{ver} mask {mask}: reply {f}")
-        REC.ack(pid, "update", int(p.version), f, t0)
+        REC.ack(pid, "update", int(p.version), f, t0, self.inst)
         self.live[pid] = int(p.version)
         self.readback(pid)
 
@@ -257,7 +258,7 @@ class Writer(threading.Thread):
         except propertyd.RpcError as e:
             self.failed("delete", pid, ver, e)
             return
-        REC.ack(pid, "delete", ver, None, t0)
+        REC.ack(pid, "delete", ver, None, t0, self.inst)
         del self.live[pid]
         self.readback(pid)
 
@@ -552,7 +553,7 @@ def check(sub: Subscriber, final_reads: list, last_seq: int, unnumbered: int, se
         tv = t_vis.get((pid, kind, last[2]))
         near = [f"{k}@{s - T0:.1f}-{e - T0:.1f}s" for s, e, k in faults if s - 5 <= t0 <= e + 5]
         desc = (f"{src} of {pid} on instance {inst} at +{t0 - T0:.3f}s returned "
-                f"{'NOT_FOUND' if ver is None else 'v%d' % ver}; {last[1]} v{last[2]} acknowledged at "
+                f"{'NOT_FOUND' if ver is None else 'v%d' % ver}; {last[1]} v{last[2]} (instance {last[7]}) acknowledged at "
                 f"+{last[5] - T0:.3f}s; its event reached the subscriber at "
                 f"{'never' if tv is None else '+%.3fs' % (tv - T0)}; faults near: {near or 'none'}")
         if tv is not None and t0 > tv + SLACK:
