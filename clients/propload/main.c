@@ -278,6 +278,14 @@ int main(int argc, char **argv)
 	char err[512] = "";
 	int rc;
 	const char *sub = argc > 1 ? argv[1] : "";
+	if (argc < 2) { // a run needs at least a URL or a mix: say how, start nothing
+		pl_usage(stderr);
+		return 2;
+	}
+	if (strcmp(sub, "--version") == 0 || strcmp(sub, "version") == 0) {
+		printf("propload %s\n", PROPERTYD_VERSION);
+		return 0;
+	}
 	if (strcmp(sub, "compare") == 0) {
 		rc = cmd_compare(argc - 1, argv + 1, err, sizeof err);
 	} else if (strcmp(sub, "report") == 0) {

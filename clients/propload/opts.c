@@ -55,7 +55,7 @@ static int add_urls(pl_opts *o, const char *list, size_t *used)
 	return 0;
 }
 
-void pl_usage(void)
+void pl_usage(FILE *f)
 {
 	fputs(
 	    "usage:\n"
@@ -63,6 +63,7 @@ void pl_usage(void)
 	    "  propload seed --properties N [--owners M] --ids FILE [flags]\n"
 	    "  propload compare A.json B.json     per-method differences\n"
 	    "  propload report A.json [--csv F] [--html F]   re-render a saved result\n"
+	    "  propload --help | --version        (with no arguments: this text, status 2)\n"
 	    "load:   -c N (callers; open loop: most in flight)  -R RPS (open loop)\n"
 	    "        -d DUR (10s) | -n COUNT   --warmup DUR   --timeout DUR (10s)\n"
 	    "        -u URL (repeat or comma list; round robin)  --sockets N\n"
@@ -78,7 +79,7 @@ void pl_usage(void)
 	    "        _SERVER_NAME, _INSECURE): --tls-ca F (verify the server; required\n"
 	    "        unless --tls-insecure)  --tls-cert F --tls-key F (mutual TLS)\n"
 	    "        --tls-server-name N  --tls-insecure (do not verify; warns)\n",
-	    stderr);
+	    f);
 }
 
 enum {
@@ -288,7 +289,7 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 			o->tls.insecure_skip_verify = true;
 			break;
 		case 'h':
-			pl_usage();
+			pl_usage(stdout);
 			snprintf(err, errcap, "help");
 			return -1;
 		default:

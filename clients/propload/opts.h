@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "driver.h"
 #include "mix.h"
@@ -44,6 +45,7 @@ typedef struct pl_opts {
 int pl_parse_duration(const char *s, double *out);
 // Fills *o from argv (after the subcommand); "seed" mode accepts --properties.
 int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_t errcap);
-void pl_usage(void);
+// Prints the usage text on f (stdout for --help, stderr for a usage error).
+void pl_usage(FILE *f);
 
 #endif

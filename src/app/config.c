@@ -253,6 +253,12 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 		return -1;
 	}
 	cfg->db_batch_max = (int)v;
+	const char *bf = pick(NULL, "DB_BATCHES_IN_FLIGHT", "1");
+	if (parse_int(bf, 1, 16, &v) != 0) {
+		snprintf(err, errcap, "invalid DB_BATCHES_IN_FLIGHT %s: need 1..16", bf);
+		return -1;
+	}
+	cfg->db_batches_in_flight = (int)v;
 	const char *mi = pick(NULL, "MAX_INFLIGHT_PER_CALLER", "64");
 	if (parse_int(mi, 0, 100000, &v) != 0) {
 		snprintf(err, errcap,

@@ -28,6 +28,7 @@ typedef struct config {
 	int db_pool_size;
 	bool db_no_prepare;
 	int io_threads;                   // IO_THREADS: event loops carrying the request path
+	int db_batches_in_flight;         // DB_BATCHES_IN_FLIGHT: group commits per loop at once
 	int db_batch_max;                 // DB_BATCH_MAX: creates per group commit (1: no batching)
 	unsigned max_inflight_per_caller; // MAX_INFLIGHT_PER_CALLER (64; 0: no limit)
 	bool rpc_nng;                  // RPC_TRANSPORT=nng: nng serves tcp:// too (default: loops)

@@ -260,6 +260,7 @@ static int start_loops(struct app *a)
 	    .bases = bases,
 	    .nshards = a->nloops,
 	    .batch_max = (unsigned)a->cfg.db_batch_max,
+	    .batches_in_flight = (unsigned)a->cfg.db_batches_in_flight,
 	    .on_commit = kick_relay,
 	    .on_commit_arg = a,
 	};

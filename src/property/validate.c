@@ -27,6 +27,17 @@ bool prop_utf8_valid(const uint8_t *s, size_t len, size_t *ncp)
 {
 	size_t i = 0, n = 0;
 	while (i < len) {
+		// ASCII, the common case, eight bytes at a time.
+		while (len - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			i += 8;
+			n += 8;
+		}
+		if (i == len)
+			break;
 		uint8_t c = s[i];
 		size_t need;
 		uint32_t cp;

@@ -625,8 +625,43 @@ static void test_protobuf_c_truncates(void)
 	property__v1__create_property_request__free_unpacked(r, NULL);
 }
 
+// prop_utf8_valid around its eight-byte ASCII steps: runs of ASCII before,
+// between and after multi-byte and invalid sequences.
+static void utf8_cases(void)
+{
+	static const struct {
+		const char *s;
+		bool ok;
+		size_t ncp;
+	} cases[] = {
+	    {"", true, 0},
+	    {"abcdefgh", true, 8},
+	    {"abcdefghi", true, 9},
+	    {"abcdefgh\xC3\xA9"
+	     "ijklmnop",
+	     true, 17},
+	    {"\xC3\xA9"
+	     "abcdefghijklmnopq",
+	     true, 18},
+	    {"abcdefghijklmnop\xE2\x82\xAC", true, 17},
+	    {"abcdefghi\xFF", false, 0},
+	    {"abcdefghijklmnop\xC3", false, 0},
+	    {"abcdefgh\xED\xA0\x80"
+	     "abcdefgh",
+	     false, 0},
+	    {"abcdefg\xC0\x80", false, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = 999;
+		bool ok = prop_utf8_valid((const uint8_t *)cases[i].s, strlen(cases[i].s), &n);
+		if (ok != cases[i].ok || (ok && n != cases[i].ncp))
+			FAIL("utf8 case %zu: %d, %zu code points", i, ok, n);
+	}
+}
+
 int main(void)
 {
+	utf8_cases();
 	for (size_t i = 0; i < sizeof(create_cases) / sizeof(create_cases[0]); i++) {
 		run_create_case(&create_cases[i]);
 	}

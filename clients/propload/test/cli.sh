@@ -1,0 +1,21 @@
+#!/bin/sh
+# propload's command line without a server: no arguments print the usage on
+# stderr and exit 2 (nothing is started); --help prints it on stdout and exits
+# 0; --version prints the version. Usage: cli.sh PATH/TO/propload
+p=$1
+fail=0
+out=$(mktemp) err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+"$p" >"$out" 2>"$err"; rc=$?
+[ $rc -eq 2 ] || { echo "no arguments: status $rc, want 2"; fail=1; }
+grep -q '^usage:' "$err" || { echo "no arguments: no usage on stderr"; fail=1; }
+[ -s "$out" ] && { echo "no arguments: something on stdout"; fail=1; }
+"$p" --help >"$out" 2>"$err"; rc=$?
+[ $rc -eq 0 ] || { echo "--help: status $rc"; fail=1; }
+grep -q '^usage:' "$out" || { echo "--help: no usage on stdout"; fail=1; }
+"$p" --version >"$out" 2>"$err"; rc=$?
+[ $rc -eq 0 ] && grep -q '^propload [0-9]' "$out" || { echo "--version: status $rc, '$(cat "$out")'"; fail=1; }
+"$p" --no-such-flag >"$out" 2>"$err"; rc=$?
+[ $rc -eq 2 ] || { echo "unknown flag: status $rc, want 2"; fail=1; }
+[ $fail -eq 0 ] && echo "propload_cli: ok"
+exit $fail
