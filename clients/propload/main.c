@@ -64,6 +64,9 @@ static void workload_cfg(const pl_opts *o, const pl_secret *s, pl_workload_cfg *
 	w->token = o->token;
 	w->call_method = o->call;
 	w->call_data = o->data;
+	w->urls = o->urls;
+	w->nurls = o->nurls;
+	w->tls = &o->tls;
 	w->echo_bytes = o->echo_bytes;
 }
 

@@ -10,9 +10,11 @@
 
 #include "data.h"
 #include "methods.h"
+#include "nrpc/client.h"
 #include "nrpc/jwt.h"
 #include "pbjson.h"
 #include "property/v1/property.pb-c.h"
+#include "reflect.h"
 
 // Largest method payload built here (a create is ~400 bytes); generic
 // payloads are packed on the heap once.
@@ -89,19 +91,56 @@ static int envelope(const pl_workload *w, const char *method, const uint8_t *pay
 	return 0;
 }
 
+// A method not compiled in: its descriptors from the server's reflection
+// service (*rd: the caller frees it with rtdesc_free once done with m).
+static int reflect_method(pl_workload *w, rtdesc **rd, pdc_method *m, char *err, size_t errcap)
+{
+	nrpc_client *cl = NULL;
+	char rerr[256] = "";
+	if (w->cfg.nurls == 0 || nrpc_client_open_tls(&cl, w->cfg.urls, w->cfg.nurls, w->cfg.tls,
+	                                              rerr, sizeof rerr) != 0) {
+		snprintf(err, errcap, "--call: %s is not compiled in, and no server to ask: %s",
+		         w->cfg.call_method, rerr);
+		return -1;
+	}
+	nrpc_result res;
+	*rd = pdc_reflect_load(cl, w->cfg.timeout_ms ? w->cfg.timeout_ms : 5000, &res, rerr,
+	                       sizeof rerr);
+	nrpc_client_close(cl);
+	if (*rd == NULL) {
+		snprintf(err, errcap, "--call: %s is not compiled in, and reflection failed: %s",
+		         w->cfg.call_method,
+		         res.code != 0 && res.message ? res.message
+		         : rerr[0]                    ? rerr
+		                                      : "no reply");
+		nrpc_result_free(&res);
+		return -1;
+	}
+	nrpc_result_free(&res);
+	if (pdc_reflect_find_method(*rd, w->cfg.call_method, m) != 0) {
+		snprintf(err, errcap, "--call: the server has no method %s, or more than one",
+		         w->cfg.call_method);
+		rtdesc_free(*rd);
+		*rd = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int prepare_generic(pl_workload *w, char *err, size_t errcap)
 {
 	pdc_method m;
-	if (pdc_method_find(w->cfg.call_method, &m) != 0) {
-		snprintf(err, errcap, "--call: unknown or ambiguous method %s", w->cfg.call_method);
+	rtdesc *rd = NULL;
+	if (pdc_method_find(w->cfg.call_method, &m) != 0 &&
+	    reflect_method(w, &rd, &m, err, errcap) != 0)
 		return -1;
-	}
 	snprintf(w->method, sizeof w->method, "%s", m.path);
 	char jerr[256];
 	ProtobufCMessage *msg =
 	    pbjson_decode(m.input, w->cfg.call_data ? w->cfg.call_data : "{}", jerr, sizeof jerr);
 	if (!msg) {
 		snprintf(err, errcap, "--data: %s", jerr);
+		rtdesc_free(rd);
 		return -1;
 	}
 	size_t n = protobuf_c_message_get_packed_size(msg);
@@ -113,6 +152,7 @@ static int prepare_generic(pl_workload *w, char *err, size_t errcap)
 	}
 	free(buf);
 	protobuf_c_message_free_unpacked(msg, NULL);
+	rtdesc_free(rd); // the request is packed: its descriptors are no longer needed
 	if (rc != 0)
 		snprintf(err, errcap, "out of memory");
 	return rc;

@@ -19,6 +19,7 @@
 
 #include "ids.h"
 #include "mix.h"
+#include "nrpc/tls.h"
 #include "rng.h"
 #include "rpc/v1/rpc.pb-c.h"
 #include "stats.h"
@@ -42,9 +43,14 @@ typedef struct pl_workload_cfg {
 	const char *token;       // one fixed token for every call (overrides secret), or NULL
 	const char *call_method; // generic mode: method name (see methods.h), or NULL
 	const char *call_data;   // generic mode: request JSON ("{}" when NULL)
-	bool collect;            // add every created id to the pool (seed mode)
-	size_t echo_bytes;       // > 0: echo mode (bench/echo_server): send this many bytes
-	                         // shaped as an OK rpc.v1.Response, which an echo returns as is
+	// Generic mode, a method propload was not compiled with: its descriptors
+	// are fetched from the server at urls[0..nurls) through rpc.v1.Reflection.
+	const char *const *urls;
+	size_t nurls;
+	const nrpc_tls *tls;
+	bool collect;      // add every created id to the pool (seed mode)
+	size_t echo_bytes; // > 0: echo mode (bench/echo_server): send this many bytes
+	                   // shaped as an OK rpc.v1.Response, which an echo returns as is
 } pl_workload_cfg;
 
 typedef struct pl_workload pl_workload;

@@ -17,5 +17,10 @@ grep -q '^usage:' "$out" || { echo "--help: no usage on stdout"; fail=1; }
 [ $rc -eq 0 ] && grep -q '^propload [0-9]' "$out" || { echo "--version: status $rc, '$(cat "$out")'"; fail=1; }
 "$p" --no-such-flag >"$out" 2>"$err"; rc=$?
 [ $rc -eq 2 ] || { echo "unknown flag: status $rc, want 2"; fail=1; }
+# A method not compiled in is looked up through the server's reflection service;
+# with no server there, the reason says so (and nothing hangs past --timeout).
+"$p" -u tcp://127.0.0.1:1 --call /nope.Svc/X -n 1 --timeout 200ms >"$out" 2>"$err"; rc=$?
+[ $rc -ne 0 ] && grep -q 'not compiled in, and reflection failed' "$err" ||
+	{ echo "--call of an unknown method without a server: status $rc, '$(cat "$err")'"; fail=1; }
 [ $fail -eq 0 ] && echo "propload_cli: ok"
 exit $fail
