@@ -21,8 +21,11 @@ export function mintToken(
   if (Buffer.byteLength(sub, "utf8") > 256) throw new RangeError("mintToken: sub longer than 256 bytes");
   if (!Number.isFinite(ttlSeconds)) throw new RangeError("mintToken: ttlSeconds must be a finite number");
   const now = opts.now ?? Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = { sub, iat: now, exp: now + Math.floor(ttlSeconds) };
+  // Claims in key order, as the C and Python signers write them: the same
+  // inputs give the same token, byte for byte, in every client (golden vectors).
+  const claims: Record<string, unknown> = { exp: now + Math.floor(ttlSeconds), iat: now };
   if (opts.notBefore !== undefined) claims.nbf = opts.notBefore;
+  claims.sub = sub;
   const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
   const body = b64url(JSON.stringify(claims));
   const sig = createHmac("sha256", key).update(`${head}.${body}`).digest();
