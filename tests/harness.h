@@ -180,6 +180,8 @@ void h_valid_create(Property__V1__CreatePropertyRequest *r, Property__V1__Locati
 Property__V1__Property *h_create(nrpc_client *c, const char *auth, const char *owner);
 Property__V1__Property *h_get(nrpc_client *c, const char *auth, const char *id, unsigned *code);
 
+// A blocking TCP connection to "ipv4:port" with 5 s send/receive timeouts, or -1.
+int h_tcp_dial(const char *addr);
 // ---- HTTP --------------------------------------------------------------------------------
 // GET http://addr/path; returns 0 and the status and malloc'd body, -1 on failure.
 int h_http_get(const char *addr, const char *path, int *status, char **body);

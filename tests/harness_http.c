@@ -15,7 +15,7 @@
 #define HTTP_TIMEOUT_S 5          // a local /metrics answers in milliseconds
 #define HTTP_MAX       (8u << 20) // a metrics page is far smaller
 
-static int dial(const char *addr)
+int h_tcp_dial(const char *addr)
 {
 	char host[64];
 	const char *colon = strrchr(addr, ':');
@@ -67,7 +67,7 @@ int h_http_get(const char *addr, const char *path, int *status, char **body)
 {
 	*status = 0;
 	*body = NULL;
-	int fd = dial(addr);
+	int fd = h_tcp_dial(addr);
 	if (fd < 0) {
 		fprintf(stderr, "  http connect %s: %s\n", addr, strerror(errno));
 		return -1;

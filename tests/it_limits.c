@@ -3,25 +3,21 @@
 // 2,000 idle RPC connections and 500 half-sent HTTP requests are held open
 // while calls keep being answered; connections beyond a cap are refused and
 // counted; nothing of it outlives the clients.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "harness.h"
 
-#define IDLE_RPC     2000 // idle, handshaken RPC connections (all admitted)
-#define RPC_CAP      2050 // MAX_CONNECTIONS of the instance
-#define OVER_CAP     100  // more connections beyond the cap
-#define HALF_HTTP    500  // half-sent HTTP requests
-#define SUB_CAP      5    // MAX_SUBSCRIBERS
-#define SETTLE_MS    10000
-#define IO_TIMEOUT_S 5
+#define IDLE_RPC  2000 // idle, handshaken RPC connections (all admitted)
+#define RPC_CAP   2050 // MAX_CONNECTIONS of the instance
+#define OVER_CAP  100  // more connections beyond the cap
+#define HALF_HTTP 500  // half-sent HTTP requests
+#define SUB_CAP   5    // MAX_SUBSCRIBERS
+#define SETTLE_MS 10000
 
 typedef struct ctx {
 	h_proc p;
@@ -29,38 +25,13 @@ typedef struct ctx {
 	char *auth;
 } ctx;
 
-static int tcp_connect(const char *host_port)
-{
-	char host[64];
-	const char *colon = strrchr(host_port, ':');
-	if (colon == NULL || (size_t)(colon - host_port) >= sizeof host)
-		return -1;
-	memcpy(host, host_port, (size_t)(colon - host_port));
-	host[colon - host_port] = '\0';
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_port = htons((uint16_t)atoi(colon + 1))};
-	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-		return -1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 // An SP connection that completed its handshake (as a REQ, or a SUB) and then
 // says nothing: the server keeps a pipe for it. Returns the fd or -1.
 static int sp_idle(const char *url, uint8_t proto)
 {
 	if (strncmp(url, "tcp://", 6) != 0)
 		return -1;
-	int fd = tcp_connect(url + 6);
+	int fd = h_tcp_dial(url + 6);
 	if (fd < 0)
 		return -1;
 	const uint8_t hello[8] = {0, 'S', 'P', 0, 0, proto, 0, 0};
@@ -115,7 +86,7 @@ static void case_many_connections(void *arg)
 	H_CHECK(n_idle == IDLE_RPC, "%d of %d idle RPC connections were made", n_idle, IDLE_RPC);
 	h_step("half-sent HTTP requests");
 	for (int i = 0; i < HALF_HTTP; i++) {
-		int fd = tcp_connect(c->p.http_addr);
+		int fd = h_tcp_dial(c->p.http_addr);
 		static const char part[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
 		if (fd >= 0 && write(fd, part, sizeof part - 1) == (ssize_t)sizeof part - 1)
 			half[n_half++] = fd;
@@ -199,7 +170,7 @@ static void case_many_connections(void *arg)
 static void case_http_timeout(void *arg)
 {
 	ctx *c = arg;
-	int fd = tcp_connect(c->p.http_addr);
+	int fd = h_tcp_dial(c->p.http_addr);
 	if (fd < 0) {
 		H_FAIL("connect to %s", c->p.http_addr);
 		return;

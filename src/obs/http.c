@@ -13,6 +13,8 @@
 // callback runs once it returns.
 #include "obs/http.h"
 
+#include "base/tcplisten.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -363,51 +365,15 @@ static int split_host_port(const char *s, char host[HOST_PORT_MAX + 1], int *por
 	return 0;
 }
 
-static int bind_listen(const char *host, int port, int *out_fd, int *out_port, char *err,
-                       size_t errcap, const char *addr)
+static int listen_port(const char *host, int port, int *bound, char *err, size_t errcap,
+                       const char *addr)
 {
-	char ps[8];
+	char ps[8], why[160];
 	snprintf(ps, sizeof ps, "%d", port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM,
-	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-	struct addrinfo *res = NULL;
-	int gai = getaddrinfo(host[0] != '\0' ? host : NULL, ps, &hints, &res);
-	if (gai != 0) {
-		snprintf(err, errcap, "http %s: cannot resolve: %s", addr, gai_strerror(gai));
-		return -1;
-	}
-	int fd = -1, e = 0;
-	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			e = errno;
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-			e = errno;
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(err, errcap, "http %s: listen: %s", addr, strerror(e));
-		return -1;
-	}
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	*out_port = port;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			*out_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			*out_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	}
-	*out_fd = fd;
-	return 0;
+	int fd = base_tcp_listen(host, ps, 128, bound, why, sizeof why);
+	if (fd < 0)
+		snprintf(err, errcap, "http %s: %s", addr, why);
+	return fd;
 }
 
 int obs_http_start(obs_http **out, const char *host_port, obs_registry *reg, obs_ready_fn ready,
@@ -442,7 +408,8 @@ int obs_http_start(obs_http **out, const char *host_port, obs_registry *reg, obs
 	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (h->wake_fd < 0) {
 		snprintf(err, errcap, "http %s: eventfd: %s", host_port, strerror(errno));
-	} else if (bind_listen(host, port, &h->listen_fd, &h->port, err, errcap, host_port) == 0) {
+	} else if ((h->listen_fd = listen_port(host, port, &h->port, err, errcap, host_port)) >=
+	           0) {
 		if (pthread_create(&h->thread, NULL, serve_main, h) == 0) {
 			h->started = true;
 			*out = h;

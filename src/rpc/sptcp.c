@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/ioloop.h"
+#include "base/tcplisten.h"
 #include "serve.h"
 
 #define SP_PROTO_REQ   0x30 // nng's REQ v0: the only peer REP talks to
@@ -492,33 +493,10 @@ static int listen_on(const char *url, char *err, size_t errcap)
 	host[hl] = '\0';
 	snprintf(port, sizeof port, "%s", colon + 1);
 	bool any = host[0] == '\0' || strcmp(host, "*") == 0;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM,
-	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-	struct addrinfo *res = NULL;
-	int gai = getaddrinfo(any ? NULL : host, port, &hints, &res);
-	if (gai != 0) {
-		snprintf(err, errcap, "%s: %s", url, gai_strerror(gai));
-		return -1;
-	}
-	int fd = -1, e = 0;
-	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			e = errno;
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-			e = errno;
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
+	char why[160];
+	int fd = base_tcp_listen(any ? NULL : host, port, 1024, NULL, why, sizeof why);
 	if (fd < 0)
-		snprintf(err, errcap, "cannot listen on %s: %s", url, strerror(e));
+		snprintf(err, errcap, "%s: %s", url, why);
 	return fd;
 }
 

@@ -1,0 +1,16 @@
+// base tcplisten: a listening TCP socket, for the servers that accept their
+// own connections (the HTTP endpoint, the RPC transport on the event loops).
+#ifndef BASE_TCPLISTEN_H
+#define BASE_TCPLISTEN_H
+
+#include <stddef.h>
+
+// Resolves host:port (host NULL or "": every interface; port decimal, "0":
+// any free port), binds the first address that works with SO_REUSEADDR and
+// listens with `backlog`. The socket is non-blocking and close-on-exec.
+// Returns the descriptor (the caller closes it) and, when bound_port is not
+// NULL, the port actually bound; or -1 with a one-line reason in err.
+int base_tcp_listen(const char *host, const char *port, int backlog, int *bound_port, char *err,
+                    size_t errcap);
+
+#endif
