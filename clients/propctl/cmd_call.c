@@ -3,6 +3,7 @@
 // The request JSON is turned into the method's request message by pbjson
 // (driven by the method's descriptor), sent with nrpc, and the reply printed
 // as pretty JSON with every field, defaults included.
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,8 @@ static const char usage[] =
     "usage: propctl call METHOD JSON [options]\n"
     "       propctl call --list\n"
     "\n"
-    "Sends JSON (or, when JSON is \"-\", standard input) as METHOD's request and\n"
+    "Sends JSON (\"-\" or \"@-\": standard input; \"@FILE\": the file) as METHOD's\n"
+    "request and\n"
     "prints the reply as JSON with every field. METHOD is a full path\n"
     "(/property.v1.PropertyService/GetProperty), Service.Method or a bare\n"
     "method name (GetProperty). Field names may be the .proto names\n"
@@ -40,7 +42,8 @@ static const char usage[] =
     "                         AUTH_SECRET or --secret-file\n"
     "  --secret-file FILE     the HS256 secret, for --sub\n"
     "  --timeout MS           deadline, default 5000\n"
-    "  --meta KEY=VALUE       request metadata (repeatable)\n"
+    "  --meta KEY=VALUE       request metadata (repeatable); also --metadata\n"
+    "  -H 'KEY: VALUE'        the same, written as a header (like grpcurl)\n"
     "  --idempotency-key K    idempotency-key metadata (CreateProperty)\n"
     "  --compact              print the reply on one line\n"
     "  -v, --verbose          print the reply metadata on stderr\n"
@@ -88,6 +91,8 @@ static int parse_flags(int argc, char **argv, call_opts *o)
 	    {"secret-file", required_argument, NULL, 'f'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"meta", required_argument, NULL, 'm'},
+	    {"metadata", required_argument, NULL, 'm'},
+	    {"header", required_argument, NULL, 'H'},
 	    {"idempotency-key", required_argument, NULL, 'i'},
 	    {"compact", no_argument, NULL, 'c'},
 	    {"verbose", no_argument, NULL, 'v'},
@@ -98,7 +103,7 @@ static int parse_flags(int argc, char **argv, call_opts *o)
 	};
 	int c;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "u:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "u:vhH:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			if (o->n_urls == PDC_MAX_URLS) {
@@ -124,12 +129,19 @@ static int parse_flags(int argc, char **argv, call_opts *o)
 				return -1;
 			}
 			break;
-		case 'm': {
-			char *eq = strchr(optarg, '=');
+		case 'm':
+		case 'H': {
+			// --meta KEY=VALUE, or -H 'KEY: VALUE' (spaces after the colon skipped)
+			char *eq = strchr(optarg, c == 'H' ? ':' : '=');
 			if (eq == NULL || eq == optarg) {
-				fprintf(stderr, "propctl call: --meta wants KEY=VALUE\n");
+				fprintf(stderr, c == 'H'
+				                    ? "propctl call: -H wants 'KEY: VALUE'\n"
+				                    : "propctl call: --meta wants KEY=VALUE\n");
 				return -1;
 			}
+			if (c == 'H')
+				while (eq[1] == ' ' || eq[1] == '\t')
+					memmove(eq + 1, eq + 2, strlen(eq + 2) + 1);
 			if (o->n_meta == CALL_MAX_META) {
 				fprintf(stderr, "propctl call: at most %d --meta\n", CALL_MAX_META);
 				return -1;
@@ -165,11 +177,23 @@ static int parse_flags(int argc, char **argv, call_opts *o)
 	return 0;
 }
 
-// Reads the JSON argument ("-" is stdin); returns malloc'd text or NULL.
+// Reads the JSON argument ("-" or "@-" is stdin, "@FILE" a file); returns
+// malloc'd text or NULL.
 static char *request_text(const char *arg)
 {
 	char err[256];
-	if (strcmp(arg, "-") != 0) {
+	if (arg[0] == '@' && strcmp(arg, "@-") != 0) {
+		FILE *f = fopen(arg + 1, "rb");
+		char *s = f != NULL ? pdc_read_stream(f, PDC_MAX_INPUT, err, sizeof err) : NULL;
+		if (f == NULL)
+			fprintf(stderr, "propctl call: %s: %s\n", arg + 1, strerror(errno));
+		else if (s == NULL)
+			fprintf(stderr, "propctl call: %s: %s\n", arg + 1, err);
+		if (f != NULL)
+			fclose(f);
+		return s;
+	}
+	if (strcmp(arg, "-") != 0 && strcmp(arg, "@-") != 0) {
 		char *s = strdup(arg);
 		if (s == NULL)
 			fprintf(stderr, "propctl call: out of memory\n");
