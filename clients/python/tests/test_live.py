@@ -299,7 +299,9 @@ class Events(LiveBase):
         seqs = [e.seq for e in got]
         self.assertEqual(seqs, list(range(base + 1, base + 7)))  # exactly once, in order, no gap
         self.assertEqual(sub.position, base + 6)
-        self.assertGreaterEqual(sub.stats.delivered - sub.stats.reread, 1, sub.stats)  # some came live
+        # Whether the last three came live or were read back depends on which
+        # instance leads the relay (another test's instance on the same database
+        # may): exactly once and in order, checked above, is what is promised.
 
     def test_prefix(self) -> None:
         es = propertyd.EventServiceStub(self.ch)
