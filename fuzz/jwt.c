@@ -13,31 +13,13 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base/b64url.h"
 #include "fuzz.h"
 #include "nrpc/jwt.h"
 
 #define SECRET     "propertyd-fuzz-jwt-secret-0123456789"
 #define SECRET_LEN (sizeof(SECRET) - 1)
 #define NOW        1700000000
-
-static void b64url(const uint8_t *in, size_t len, char *out)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		acc = (acc << 8) | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = a[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		out[o++] = a[(acc << (6 - bits)) & 63];
-	out[o] = '\0';
-}
 
 // Verifies and checks the promises; returns the verdict.
 static int verify(const char *token, int64_t max_lifetime, char *sub)
@@ -70,16 +52,16 @@ static void mode_signed_parts(const uint8_t *data, size_t size, int64_t max_life
 	size_t hlen = (size_t)(nl - data), clen = size - hlen - 1;
 	char *tok = malloc(2 * size + 64);
 	FUZZ_ASSERT(tok != NULL, "malloc");
-	b64url(data, hlen, tok);
+	base_b64url_encode(data, hlen, tok);
 	size_t o = strlen(tok);
 	tok[o++] = '.';
-	b64url(nl + 1, clen, tok + o);
+	base_b64url_encode(nl + 1, clen, tok + o);
 	o += strlen(tok + o);
 	uint8_t mac[EVP_MAX_MD_SIZE];
 	unsigned mlen = 0;
 	HMAC(EVP_sha256(), SECRET, (int)SECRET_LEN, (const uint8_t *)tok, o, mac, &mlen);
 	tok[o++] = '.';
-	b64url(mac, mlen, tok + o);
+	base_b64url_encode(mac, mlen, tok + o);
 	char sub[NRPC_JWT_MAX_SUB + 1];
 	verify(tok, max_lifetime, sub);
 	free(tok);

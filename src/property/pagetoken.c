@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/b64url.h"
 #include "property/validate.h"
 
 #define MAC_LEN 16
@@ -16,8 +17,6 @@
 // Used only when no secret exists (--insecure-no-auth): tokens then protect
 // against accidents, not against a caller who reads this source.
 static const char builtin_key[] = "propertyd insecure page-token key v1";
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 void prop_token_key_set(prop_token_key *k, const uint8_t *key, size_t len)
 {
@@ -186,54 +185,17 @@ bool prop_token_encode(const prop_token_key *k, uint64_t query_hash, const prop_
 	}
 	mac(k, raw, PROP_TOKEN_RAW - MAC_LEN, raw + PROP_TOKEN_RAW - MAC_LEN);
 
-	size_t o = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	for (size_t i = 0; i < PROP_TOKEN_RAW; i++) {
-		acc = (acc << 8) | raw[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = b64url[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0) {
-		out[o++] = b64url[(acc << (6 - bits)) & 63];
-	}
-	out[o] = '\0';
+	base_b64url_encode(raw, PROP_TOKEN_RAW, out);
 	return true;
-}
-
-static int b64val(char c)
-{
-	const char *p = c != '\0' ? strchr(b64url, c) : NULL;
-	return p != NULL ? (int)(p - b64url) : -1;
 }
 
 bool prop_token_decode(const prop_token_key *k, uint64_t query_hash, const char *token,
                        prop_cursor *c)
 {
 	uint8_t raw[PROP_TOKEN_RAW], want[MAC_LEN];
-	size_t o = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	if (token == NULL || strlen(token) != (PROP_TOKEN_RAW * 8 + 5) / 6) {
-		return false;
-	}
-	for (size_t i = 0; token[i] != '\0'; i++) {
-		int v = b64val(token[i]);
-		if (v < 0) {
-			return false;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	// The leftover bits must be zero: one token, one spelling.
-	if (o != PROP_TOKEN_RAW || (acc & ((1u << bits) - 1)) != 0) {
+	// Strict: one token, one spelling (no padding, zero trailing bits).
+	if (token == NULL ||
+	    base_b64url_decode(token, strlen(token), raw, sizeof raw) != PROP_TOKEN_RAW) {
 		return false;
 	}
 	mac(k, raw, PROP_TOKEN_RAW - MAC_LEN, want);

@@ -8,6 +8,8 @@
 // quote the token or the secret.
 #include "nrpc/jwt.h"
 
+#include "base/b64url.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <openssl/crypto.h>
@@ -25,95 +27,11 @@
 // buffer of the cap's size always fits one part.
 #define PART_CAP NRPC_JWT_MAX_TOKEN
 
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 static void set_err(char *err, size_t errcap, const char *msg)
 {
 	if (err != NULL && errcap > 0) {
 		snprintf(err, errcap, "%s", msg);
 	}
-}
-
-// The value of one base64url character, or -1 for anything else (padding
-// '=' included: JWT parts are unpadded).
-static int b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z') {
-		return c - 'A';
-	}
-	if (c >= 'a' && c <= 'z') {
-		return c - 'a' + 26;
-	}
-	if (c >= '0' && c <= '9') {
-		return c - '0' + 52;
-	}
-	if (c == '-') {
-		return 62;
-	}
-	if (c == '_') {
-		return 63;
-	}
-	return -1;
-}
-
-// Strict unpadded base64url decode of in[len] into out[cap]. Refuses invalid
-// characters, impossible lengths and non-zero trailing bits (so every byte
-// string has exactly one accepted encoding). Returns the decoded length or -1.
-static long b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
-{
-	if (len % 4 == 1) {
-		return -1;
-	}
-	size_t need = len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1);
-	if (need > cap) {
-		return -1;
-	}
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)in[i]);
-		if (v < 0) {
-			return -1;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (acc != 0) { // leftover bits of the last character must be zero
-		return -1;
-	}
-	return (long)n;
-}
-
-// Unpadded base64url encode of in[len]; out must hold b64url_len(len) + 1.
-static size_t b64url_len(size_t len)
-{
-	return len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1);
-}
-
-static void b64url_encode(const uint8_t *in, size_t len, char *out)
-{
-	size_t o = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		acc = (acc << 8) | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = b64url_alphabet[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0) {
-		out[o++] = b64url_alphabet[(acc << (6 - bits)) & 63];
-	}
-	out[o] = '\0';
 }
 
 static bool hmac_sha256(const uint8_t *secret, size_t secret_len, const char *data, size_t len,
@@ -136,7 +54,7 @@ static bool hmac_sha256(const uint8_t *secret, size_t secret_len, const char *da
 static json_t *decode_object(const char *part, size_t len)
 {
 	uint8_t buf[PART_CAP];
-	long n = b64url_decode(part, len, buf, sizeof(buf));
+	long n = base_b64url_decode(part, len, buf, sizeof(buf));
 	if (n <= 0) {
 		return NULL;
 	}
@@ -296,7 +214,7 @@ int nrpc_jwt_verify_until(const uint8_t *secret, size_t secret_len, const char *
 
 	uint8_t sig[SIG_LEN + 3]; // room to notice a longer signature
 	uint8_t mac[SIG_LEN];
-	long n = b64url_decode(dot2 + 1, sig_len, sig, sizeof(sig));
+	long n = base_b64url_decode(dot2 + 1, sig_len, sig, sizeof(sig));
 	if (n != SIG_LEN) {
 		why = "bad signature";
 		goto out;
@@ -349,16 +267,16 @@ char *nrpc_jwt_sign(const uint8_t *secret, size_t secret_len, const char *sub, i
 	if (claims_text == NULL) {
 		goto out;
 	}
-	size_t h_len = b64url_len(sizeof(header) - 1);
-	size_t c_len = b64url_len(strlen(claims_text));
-	size_t s_len = b64url_len(SIG_LEN);
+	size_t h_len = base_b64url_len(sizeof(header) - 1);
+	size_t c_len = base_b64url_len(strlen(claims_text));
+	size_t s_len = base_b64url_len(SIG_LEN);
 	out = malloc(h_len + 1 + c_len + 1 + s_len + 1);
 	if (out == NULL) {
 		goto out;
 	}
-	b64url_encode((const uint8_t *)header, sizeof(header) - 1, out);
+	base_b64url_encode((const uint8_t *)header, sizeof(header) - 1, out);
 	out[h_len] = '.';
-	b64url_encode((const uint8_t *)claims_text, strlen(claims_text), out + h_len + 1);
+	base_b64url_encode((const uint8_t *)claims_text, strlen(claims_text), out + h_len + 1);
 	uint8_t mac[SIG_LEN];
 	if (!hmac_sha256(secret, secret_len, out, h_len + 1 + c_len, mac)) {
 		free(out);
@@ -366,7 +284,7 @@ char *nrpc_jwt_sign(const uint8_t *secret, size_t secret_len, const char *sub, i
 		goto out;
 	}
 	out[h_len + 1 + c_len] = '.';
-	b64url_encode(mac, SIG_LEN, out + h_len + 1 + c_len + 1);
+	base_b64url_encode(mac, SIG_LEN, out + h_len + 1 + c_len + 1);
 
 out:
 	free(claims_text);
