@@ -306,14 +306,20 @@ static void scan_log(h_proc *p);
 
 static int start_once(h_proc *p, const h_opts *o)
 {
-	int rpc = free_port(0, 0), ev = free_port(rpc, 0), http = free_port(rpc, ev);
-	if (rpc < 0 || ev < 0 || http < 0) {
-		H_FAIL("no free loopback port");
-		return -1;
+	if (o->ports != NULL) {
+		snprintf(p->rpc_url, sizeof(p->rpc_url), "%s", o->ports->rpc_url);
+		snprintf(p->events_url, sizeof(p->events_url), "%s", o->ports->events_url);
+		snprintf(p->http_addr, sizeof(p->http_addr), "%s", o->ports->http_addr);
+	} else {
+		int rpc = free_port(0, 0), ev = free_port(rpc, 0), http = free_port(rpc, ev);
+		if (rpc < 0 || ev < 0 || http < 0) {
+			H_FAIL("no free loopback port");
+			return -1;
+		}
+		snprintf(p->rpc_url, sizeof(p->rpc_url), "tcp://127.0.0.1:%d", rpc);
+		snprintf(p->events_url, sizeof(p->events_url), "tcp://127.0.0.1:%d", ev);
+		snprintf(p->http_addr, sizeof(p->http_addr), "127.0.0.1:%d", http);
 	}
-	snprintf(p->rpc_url, sizeof(p->rpc_url), "tcp://127.0.0.1:%d", rpc);
-	snprintf(p->events_url, sizeof(p->events_url), "tcp://127.0.0.1:%d", ev);
-	snprintf(p->http_addr, sizeof(p->http_addr), "127.0.0.1:%d", http);
 	snprintf(p->log_path, sizeof(p->log_path), "%s/propertyd.log", p->dir);
 	char outp[300];
 	snprintf(outp, sizeof(outp), "%s/stdout.log", p->dir);
@@ -357,6 +363,14 @@ int h_start(h_proc *p, const h_opts *o)
 	static const h_opts none;
 	if (o == NULL)
 		o = &none;
+	h_proc old;
+	h_opts again;
+	if (o->ports == p) { // the same child again, on its ports
+		old = *p;
+		again = *o;
+		again.ports = &old;
+		o = &again;
+	}
 	memset(p, 0, sizeof(*p));
 	const char *tmp = getenv("TMPDIR");
 	snprintf(p->dir, sizeof(p->dir), "%s/it-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");

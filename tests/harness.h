@@ -98,6 +98,7 @@ typedef struct h_opts {
 	bool no_secret;               // do not set AUTH_SECRET
 	bool no_wait;                 // do not wait for SERVING (config tests)
 	bool no_urls;                 // do not pass --rpc-url/--events-url/--http-addr
+	const struct h_proc *ports; // listen where this (stopped) child listened, not on new ports
 } h_opts;
 
 typedef struct h_proc {

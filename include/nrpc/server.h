@@ -90,9 +90,30 @@ typedef struct nrpc_call_summary {
 	const char *request_id;  // echoed or generated
 	const char *traceparent; // NULL when absent
 	const char *subject;     // the token's sub, NULL when unauthenticated
+	const char *peer;        // the TLS client certificate's identity, NULL without one
 } nrpc_call_summary;
 
 typedef void (*nrpc_observer)(const nrpc_call_summary *s, void *arg);
+
+// A request as a proxy sees it: the serialized rpc.v1.Request, not unpacked,
+// after the envelope's wire checks (step 1 of the order below) passed.
+typedef struct nrpc_envelope {
+	const uint8_t *body; // the whole envelope; valid only during the proxy call
+	size_t len;
+	const char *method; // its method field, within body, not NUL-terminated; NULL: absent
+	size_t method_len;
+	uint32_t timeout_ms;      // as sent, clamped to NRPC_MAX_TIMEOUT; 0: absent or 0
+	bool has_request_id;      // false: nrpc_call_request_id() is one generated here
+	bool has_idempotency_key; // some metadata entry is idempotency-key
+} nrpc_envelope;
+
+// A proxy handler (propgate) takes every request that passed the envelope's
+// wire checks -- no method lookup, token or payload check here: the server
+// it forwards to does those. It runs where an asynchronous handler would
+// (on the connection's loop with the own transport), must not block, and
+// answers exactly once with nrpc_call_finish_raw() or, for an answer of its
+// own, nrpc_call_error() + nrpc_call_finish(call, code, NULL).
+typedef void (*nrpc_proxy_handler)(nrpc_call *call, const nrpc_envelope *env, void *arg);
 
 typedef struct nrpc_server_config {
 	const char *url;            // nng listen URL (tcp://, ipc://, tls+tcp://)
@@ -123,6 +144,11 @@ typedef struct nrpc_server_config {
 	struct ioloop *const *loops;
 	unsigned nloops;
 	bool use_nng;
+	// A proxy instead of services (see nrpc_proxy_handler): every request
+	// goes to it; registered services are not consulted. No auth secret is
+	// needed (set insecure_no_auth): tokens are checked where calls land.
+	nrpc_proxy_handler proxy;
+	void *proxy_arg;
 } nrpc_server_config;
 
 // Creates a server; nothing listens until nrpc_server_start(). Returns 0 or an
@@ -179,6 +205,10 @@ void nrpc_call_finish(nrpc_call *c, nrpc_code code, const ProtobufCMessage *out)
 // method's output type and stay valid until this returns. Any thread.
 void nrpc_call_finish_packed(nrpc_call *c, const uint8_t *payload, size_t len);
 
+// Answers a proxied call with a complete serialized rpc.v1.Response (copied
+// before this returns) whose status is `code` (what observers see). Any thread.
+void nrpc_call_finish_raw(nrpc_call *c, unsigned code, const uint8_t *response, size_t len);
+
 // ---- inside a handler -------------------------------------------------------------------
 
 // Request metadata value for a lower-case key, or NULL.
@@ -189,6 +219,10 @@ const char *nrpc_call_request_id(const nrpc_call *c);
 const char *nrpc_call_traceparent(const nrpc_call *c);
 // The token's "sub", or NULL under --insecure-no-auth or on an open method without a token.
 const char *nrpc_call_subject(const nrpc_call *c);
+// The identity of the verified TLS client certificate the request came with
+// (its subject CN, or its first SAN when it has no CN), or NULL: a plain
+// connection, no certificate, or a transport that cannot tell (nng's).
+const char *nrpc_call_peer(const nrpc_call *c);
 // Absolute deadline on CLOCK_MONOTONIC, in microseconds.
 int64_t nrpc_call_deadline_us(const nrpc_call *c);
 // Milliseconds left before the deadline (0 when passed).

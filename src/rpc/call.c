@@ -31,6 +31,9 @@ void call_begin(struct nrpc_call *c, int64_t now_us, size_t mem_limit, arena_bud
 	c->c_input = NULL;
 	c->c_packed = NULL;
 	c->c_packed_len = 0;
+	c->c_raw = NULL;
+	c->c_raw_len = 0;
+	c->c_raw_method = NULL;
 	c->c_request_id = NULL;
 	c->c_traceparent = NULL;
 	c->c_subject = NULL;
@@ -165,6 +168,11 @@ const char *nrpc_call_subject(const nrpc_call *c)
 	return c->c_subject;
 }
 
+const char *nrpc_call_peer(const nrpc_call *c)
+{
+	return c->c_peer;
+}
+
 int64_t nrpc_call_deadline_us(const nrpc_call *c)
 {
 	return c->c_deadline_us;
@@ -255,6 +263,13 @@ void nrpc_call_set_metadata(nrpc_call *c, const char *key, const char *value)
 
 nng_msg *call_build_reply(struct nrpc_call *c, const ProtobufCMessage *output)
 {
+	if (c->c_raw != NULL) {
+		nng_msg *raw;
+		if (nng_msg_alloc(&raw, c->c_raw_len) != 0)
+			return NULL;
+		memcpy(nng_msg_body(raw), c->c_raw, c->c_raw_len);
+		return raw;
+	}
 	Rpc__V1__Response resp = RPC__V1__RESPONSE__INIT;
 	resp.code = c->c_code;
 	if (c->c_code != NRPC_OK) {

@@ -26,11 +26,15 @@ struct nrpc_call {
 	ProtobufCMessage *c_input;     // the unpacked payload (arena)
 	const uint8_t *c_packed;       // an output already serialized, or NULL
 	size_t c_packed_len;
-	const char *c_request_id;         // echoed or generated (arena)
-	const char *c_traceparent;        // valid traceparent or NULL
-	const char *c_subject;            // token's sub (arena) or NULL
-	unsigned c_code;                  // reply status
-	char *c_message;                  // reply message (arena) or NULL
+	const uint8_t *c_raw; // a whole rpc.v1.Response to send as is (a proxy's), or NULL
+	size_t c_raw_len;
+	const char *c_raw_method;  // a proxied request's method (arena), or NULL
+	const char *c_request_id;  // echoed or generated (arena)
+	const char *c_traceparent; // valid traceparent or NULL
+	const char *c_subject;     // token's sub (arena) or NULL
+	const char *c_peer; // TLS client identity (the transport's, kept across calls) or NULL
+	unsigned c_code;    // reply status
+	char *c_message;    // reply message (arena) or NULL
 	Rpc__V1__FieldViolation **c_viol; // reply violations (arena)
 	size_t c_nviol, c_capviol;
 	Rpc__V1__Response__MetadataEntry **c_meta; // reply metadata (arena)

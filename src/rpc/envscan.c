@@ -5,7 +5,9 @@
 
 #include <string.h>
 
+#define F_METHOD   1
 #define F_METADATA 3
+#define F_TIMEOUT  4
 #define F_KEY      1
 #define F_VALUE    2
 
@@ -27,10 +29,10 @@ static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 }
 
 // Reads one field header and locates its body. For a length-delimited field
-// *body/*blen are its bytes; for others they are unused. Advances *p past the
-// whole field. Returns 0 or -1 (malformed).
+// *body/*blen are its bytes, for a varint *blen is its value; otherwise they
+// are unused. Advances *p past the whole field. Returns 0 or -1 (malformed).
 static int field(const uint8_t **p, const uint8_t *end, uint32_t *num, unsigned *wt,
-                 const uint8_t **body, size_t *blen)
+                 const uint8_t **body, uint64_t *blen)
 {
 	uint64_t tag, v;
 	if (varint(p, end, &tag) != 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
@@ -40,7 +42,7 @@ static int field(const uint8_t **p, const uint8_t *end, uint32_t *num, unsigned 
 	size_t left;
 	switch (*wt) {
 	case WT_VARINT:
-		return varint(p, end, &v);
+		return varint(p, end, blen);
 	case WT_64BIT:
 	case WT_32BIT: {
 		size_t n = *wt == WT_64BIT ? 8 : 4;
@@ -56,7 +58,7 @@ static int field(const uint8_t **p, const uint8_t *end, uint32_t *num, unsigned 
 		if (v > left)
 			return -1;
 		*body = *p;
-		*blen = (size_t)v;
+		*blen = v;
 		*p += v;
 		return 0;
 	default: // groups (3, 4) and 6, 7: protobuf-c refuses them too
@@ -68,18 +70,34 @@ enum envscan_result envscan_request(const uint8_t *buf, size_t len, size_t max_e
                                     size_t max_key, size_t max_value, envscan *out)
 {
 	static const char rid_key[] = "x-request-id";
+	static const char idem_key[] = "idempotency-key";
 	enum envscan_result res = ENVSCAN_OK;
 	const uint8_t *p = buf, *end = buf + len;
 	out->entries = 0;
 	out->rid = NULL;
 	out->rid_len = 0;
+	out->method = NULL;
+	out->method_len = 0;
+	out->timeout_ms = 0;
+	out->has_timeout = false;
+	out->has_idempotency = false;
 	while (p < end) {
 		uint32_t num;
 		unsigned wt;
 		const uint8_t *body = NULL;
-		size_t blen = 0;
+		uint64_t blen = 0;
 		if (field(&p, end, &num, &wt, &body, &blen) != 0)
 			return ENVSCAN_MALFORMED;
+		if (num == F_METHOD && wt == WT_LEN) {
+			out->method = body;
+			out->method_len = blen;
+			continue;
+		}
+		if (num == F_TIMEOUT && wt == WT_VARINT) {
+			out->timeout_ms = blen;
+			out->has_timeout = true;
+			continue;
+		}
 		if (num != F_METADATA)
 			continue;
 		if (wt != WT_LEN)
@@ -94,7 +112,7 @@ enum envscan_result envscan_request(const uint8_t *buf, size_t len, size_t max_e
 			uint32_t en;
 			unsigned ewt;
 			const uint8_t *eb = NULL;
-			size_t el = 0;
+			uint64_t el = 0;
 			if (field(&q, qend, &en, &ewt, &eb, &el) != 0)
 				return ENVSCAN_MALFORMED;
 			if (en != F_KEY && en != F_VALUE)
@@ -113,6 +131,8 @@ enum envscan_result envscan_request(const uint8_t *buf, size_t len, size_t max_e
 				vlen = el;
 			}
 		}
+		if (key != NULL && klen == sizeof(idem_key) - 1 && memcmp(key, idem_key, klen) == 0)
+			out->has_idempotency = true;
 		if (out->rid == NULL && key != NULL && klen == sizeof(rid_key) - 1 &&
 		    memcmp(key, rid_key, klen) == 0) {
 			out->rid = val != NULL ? val : (const uint8_t *)"";

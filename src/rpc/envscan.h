@@ -5,10 +5,12 @@
 // metadata limits are checked on the wire, in one pass over the bytes, with
 // no allocation: entries are counted and every key and value is measured in
 // bytes as sent (NULs included). The scan also notes the first x-request-id
-// value so that a refused request can still have its id echoed.
+// value so that a refused request can still have its id echoed, and what a
+// proxy needs to route the request without unpacking it.
 #ifndef RPC_ENVSCAN_H
 #define RPC_ENVSCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +26,12 @@ typedef struct envscan {
 	size_t entries;     // metadata entries seen
 	const uint8_t *rid; // first x-request-id value on the wire, or NULL
 	size_t rid_len;
+	// For a proxy, which forwards the bytes without unpacking them:
+	const uint8_t *method; // the last `method` field's bytes (as protobuf-c keeps), or NULL
+	size_t method_len;
+	uint64_t timeout_ms;  // the last `timeout_ms` field, 0 when absent
+	bool has_timeout;     // a timeout_ms field is on the wire (a proxy rewrites it)
+	bool has_idempotency; // some metadata entry has the key idempotency-key
 } envscan;
 
 // Scans buf[len]. Returns ENVSCAN_OK or the first problem found; a malformed

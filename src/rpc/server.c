@@ -38,10 +38,11 @@
 #define MIN_CONTEXTS        64   // enough for inline calls (Health) at high concurrency
 #define MAX_CONTEXTS        1024 // nng 1.5.2 costs CPU per context (#1663)
 #define MAX_SERVICES        8
-#define CLOSE_WATCHDOG_MS   2000 // nng_close can hang (#1543): give up after this
-#define DRAIN_QUIET_MS      100  // a drain ends once no request arrived for this long
-#define DRAIN_SLICE_MS      5    // how often a drain looks at its counters
-#define DRAIN_GOAWAY_MS     1000 // longest a drain answers new arrivals UNAVAILABLE
+#define CLOSE_WATCHDOG_MS   2000  // nng_close can hang (#1543): give up after this
+#define DRAIN_QUIET_MS      100   // a drain ends once no request arrived for this long
+#define DRAIN_SLICE_MS      5     // how often a drain looks at its counters
+#define DRAIN_GOAWAY_MS     1000  // longest a drain answers new arrivals UNAVAILABLE
+#define NRPC_PROXY          1000u // prepare's outcome for a proxy: hand the bytes on
 
 enum rctx_state { RCTX_IDLE, RCTX_RECV, RCTX_QUEUED, RCTX_ASYNC, RCTX_SEND, RCTX_DONE };
 
@@ -211,6 +212,26 @@ static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
 	return NRPC_OK;
 }
 
+// The proxy's part of prepare: ids and deadline from the wire scan.
+static unsigned proxy_prepare(struct nrpc_call *c, const envscan *sc, const uint8_t *body,
+                              size_t len)
+{
+	call_take_ids_raw(c, sc->rid, sc->rid_len);
+	uint64_t t = sc->timeout_ms ? sc->timeout_ms : NRPC_DEFAULT_TIMEOUT;
+	if (t > NRPC_MAX_TIMEOUT)
+		t = NRPC_MAX_TIMEOUT;
+	c->c_deadline_us = c->c_start_us + (int64_t)t * 1000;
+	size_t ml = sc->method_len < 255 ? sc->method_len : 255;
+	char *m = arena_alloc(&c->c_arena, ml + 1);
+	if (ml > 0)
+		memcpy(m, sc->method, ml);
+	m[ml] = '\0';
+	c->c_raw_method = m;
+	(void)body;
+	(void)len;
+	return NRPC_PROXY;
+}
+
 static unsigned out_of_memory(struct nrpc_call *c)
 {
 	return nrpc_call_error(c, NRPC_RESOURCE_EXHAUSTED,
@@ -220,14 +241,17 @@ static unsigned out_of_memory(struct nrpc_call *c)
 // Decodes and checks the request in r->call, in the contract's order
 // (docs/contract.md section 2.6). Returns NRPC_OK when a handler must run,
 // or the code of an answer already decided.
-static unsigned prepare(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size_t len)
+static unsigned prepare(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size_t len,
+                        envscan *scan)
 {
 	// 1. The envelope and its metadata limits, on the wire: nothing is
 	// unpacked for a request beyond them (a refused request's id is echoed
 	// from the bytes the scan located).
 	envscan sc;
-	switch (envscan_request(body, len, NRPC_MAX_METADATA, NRPC_MAX_META_KEY,
-	                        NRPC_MAX_META_VALUE, &sc)) {
+	enum envscan_result scanned = envscan_request(body, len, NRPC_MAX_METADATA,
+	                                              NRPC_MAX_META_KEY, NRPC_MAX_META_VALUE, &sc);
+	*scan = sc;
+	switch (scanned) {
 	case ENVSCAN_OK:
 		break;
 	case ENVSCAN_MALFORMED:
@@ -248,6 +272,8 @@ static unsigned prepare(nrpc_server *s, struct nrpc_call *c, const uint8_t *body
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
 		                       "metadata value longer than %d bytes", NRPC_MAX_META_VALUE);
 	}
+	if (s->cfg.proxy != NULL)
+		return proxy_prepare(c, &sc, body, len);
 	c->c_req = rpc__v1__request__unpack(&c->c_arena.a_pb_bounded, len, body);
 	if (c->c_req == NULL) {
 		call_take_ids_raw(c, sc.rid, sc.rid_len);
@@ -356,7 +382,25 @@ int nrpc_call_loop(const nrpc_call *c)
 
 void nrpc_call_finish(nrpc_call *c, nrpc_code code, const ProtobufCMessage *out)
 {
+	if (c->c_m == NULL) { // a proxied call: no method of ours, nothing to pack
+		c->c_code = code;
+		if (code == NRPC_OK)
+			c->c_code =
+			    nrpc_call_error(c, NRPC_INTERNAL, "proxy answered without a response");
+		else if (c->c_message == NULL)
+			nrpc_call_error(c, code, "%s", nrpc_code_name(code));
+		reply_and_send(c, NULL);
+		return;
+	}
 	finish(c, code, out);
+}
+
+void nrpc_call_finish_raw(nrpc_call *c, unsigned code, const uint8_t *response, size_t len)
+{
+	c->c_code = code;
+	c->c_raw = response;
+	c->c_raw_len = len;
+	reply_and_send(c, NULL);
 }
 
 static void observe(nrpc_server *s, struct nrpc_call *c)
@@ -364,7 +408,9 @@ static void observe(nrpc_server *s, struct nrpc_call *c)
 	if (s->cfg.observer == NULL)
 		return;
 	nrpc_call_summary sum = {
-	    .method = c->c_m ? c->c_m->path : "",
+	    .method = c->c_m            ? c->c_m->path
+	              : c->c_raw_method ? c->c_raw_method
+	                                : "",
 	    .known_method = c->c_m != NULL,
 	    .code = c->c_code,
 	    .message = c->c_code ? (c->c_message ? c->c_message : "") : "",
@@ -372,6 +418,7 @@ static void observe(nrpc_server *s, struct nrpc_call *c)
 	    .request_id = nrpc_call_request_id(c),
 	    .traceparent = c->c_traceparent,
 	    .subject = c->c_subject,
+	    .peer = c->c_peer,
 	};
 	s->cfg.observer(&sum, s->cfg.observer_arg);
 }
@@ -488,7 +535,26 @@ void server_serve(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size
 	atomic_fetch_add(&s->arrivals, 1);
 	bool draining = atomic_load(&s->draining);
 	call_begin(c, nrpc_now_us(), s->call_memory, &s->memory);
-	unsigned code = prepare(s, c, body, len);
+	envscan sc;
+	unsigned code = prepare(s, c, body, len, &sc);
+	if (code == NRPC_PROXY && !draining) {
+		nrpc_envelope env = {
+		    .body = body,
+		    .len = len,
+		    .method = (const char *)sc.method,
+		    .method_len = sc.method_len,
+		    .timeout_ms = sc.timeout_ms > NRPC_MAX_TIMEOUT ? NRPC_MAX_TIMEOUT
+		                                                   : (uint32_t)sc.timeout_ms,
+		    .has_request_id = sc.rid != NULL && sc.rid_len == strlen(c->c_request_id) &&
+		                      memcmp(sc.rid, c->c_request_id, sc.rid_len) == 0,
+		    .has_idempotency_key = sc.has_idempotency,
+		};
+		c->c_code = NRPC_OK;
+		s->cfg.proxy(c, &env, s->cfg.proxy_arg);
+		return;
+	}
+	if (code == NRPC_PROXY)
+		code = NRPC_OK; // draining: answered below
 	if (code == NRPC_OK && draining) {
 		// gRPC's GOAWAY: a request that arrives during a drain is told to go
 		// elsewhere rather than left without an answer.

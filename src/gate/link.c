@@ -1,0 +1,343 @@
+// gate link: see link.h.
+#include "link.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SP_PROTO_REQ 0x30
+#define SP_PROTO_REP 0x31
+#define MAX_REPLY    (16u << 20) // a reply longer than this closes the link
+#define READ_CHUNK   (64 * 1024)
+#define ID_INDEX     (GATE_LINK_MAX_INFLIGHT - 1) // low bits of an id: the slot
+
+enum state { CONNECTING, UP, DOWN };
+
+typedef struct slot {
+	void *ctx; // NULL: free, or withdrawn
+	uint32_t id;
+} slot;
+
+struct gate_link {
+	struct event_base *base;
+	int fd;
+	enum state st;
+	bool greeted;
+	gate_link_ops ops;
+	struct event *rev, *wev, *tmo;
+	struct evbuffer *in, *out;
+	slot slots[GATE_LINK_MAX_INFLIGHT];
+	uint32_t free_idx[GATE_LINK_MAX_INFLIGHT];
+	unsigned nfree;
+	unsigned inflight;
+	uint32_t seq; // the high bits of the next id
+	int depth;    // > 0 while calling out (a close then waits)
+	bool zombie;  // closed during a call-out: freed when it returns
+};
+
+static void link_free(gate_link *l);
+
+static const uint8_t req_greeting[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ, 0, 0};
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)(v & 0xFF);
+		v >>= 8;
+	}
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+// Fails every pending request and marks the link down.
+static void go_down(gate_link *l, bool notify)
+{
+	if (l->st == DOWN)
+		return;
+	bool was_up = l->st == UP;
+	l->st = DOWN;
+	event_del(l->rev);
+	event_del(l->wev);
+	event_del(l->tmo);
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	l->depth++;
+	for (unsigned i = 0; i < GATE_LINK_MAX_INFLIGHT; i++) {
+		void *ctx = l->slots[i].ctx;
+		if (ctx == NULL)
+			continue;
+		l->slots[i].ctx = NULL;
+		l->free_idx[l->nfree++] = i;
+		l->inflight--;
+		l->ops.on_fail(ctx, was_up);
+	}
+	if (notify && l->ops.on_down != NULL)
+		l->ops.on_down(l->ops.owner, was_up);
+	l->depth--;
+}
+
+// Frees a link closed during a call-out, once the call-out returned. True
+// when it did (the caller must not touch l again).
+static bool reap(gate_link *l)
+{
+	if (l->depth > 0 || !l->zombie)
+		return false;
+	link_free(l);
+	return true;
+}
+
+static void flush(gate_link *l)
+{
+	if (l->st != UP || evbuffer_get_length(l->out) == 0 ||
+	    event_pending(l->wev, EV_WRITE, NULL))
+		return;
+	while (evbuffer_get_length(l->out) > 0) {
+		int n = evbuffer_write(l->out, l->fd);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(l->wev, NULL);
+			return;
+		}
+		if (n <= 0) {
+			go_down(l, true);
+			return;
+		}
+	}
+}
+
+static void parse_frames(gate_link *l);
+
+static void parse(gate_link *l)
+{
+	l->depth++;
+	parse_frames(l);
+	l->depth--;
+}
+
+static void parse_frames(gate_link *l)
+{
+	if (!l->greeted) {
+		uint8_t g[8];
+		if (evbuffer_copyout(l->in, g, 8) < 8)
+			return;
+		if (g[0] != 0 || g[1] != 'S' || g[2] != 'P' || g[3] != 0 || g[4] != 0 ||
+		    g[5] != SP_PROTO_REP || g[6] != 0 || g[7] != 0) {
+			go_down(l, true); // not an SP REP server
+			return;
+		}
+		evbuffer_drain(l->in, 8);
+		l->greeted = true;
+	}
+	while (l->st == UP && !l->zombie) {
+		size_t avail = evbuffer_get_length(l->in);
+		uint8_t lb[8];
+		if (avail < 8 || evbuffer_copyout(l->in, lb, 8) < 8)
+			return;
+		uint64_t len = be64(lb);
+		if (len < 4 || len > MAX_REPLY) {
+			go_down(l, true);
+			return;
+		}
+		if (avail < 8 + len)
+			return;
+		const uint8_t *m = evbuffer_pullup(l->in, (ev_ssize_t)(8 + len));
+		if (m == NULL) {
+			go_down(l, true);
+			return;
+		}
+		m += 8;
+		uint32_t id =
+		    (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+		slot *s = &l->slots[id & ID_INDEX];
+		if (s->ctx != NULL && s->id == id) {
+			void *ctx = s->ctx;
+			s->ctx = NULL;
+			l->free_idx[l->nfree++] = id & ID_INDEX;
+			l->inflight--;
+			l->ops.on_reply(ctx, m + 4, (size_t)len - 4);
+		} // else: withdrawn, or not ours: dropped
+		evbuffer_drain(l->in, 8 + len);
+	}
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	gate_link *l = arg;
+	int n = evbuffer_read(l->in, fd, READ_CHUNK);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		go_down(l, true);
+		reap(l);
+		return;
+	}
+	parse(l);
+	reap(l);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	gate_link *l = arg;
+	if (l->st == CONNECTING) {
+		int e = 0;
+		socklen_t elen = sizeof e;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 || e != 0) {
+			go_down(l, true); // refused: nothing was sent
+			reap(l);
+			return;
+		}
+		event_del(l->tmo);
+		l->st = UP;
+		event_add(l->rev, NULL);
+	}
+	l->depth++;
+	flush(l);
+	l->depth--;
+	reap(l);
+}
+
+void gate_link_flush(gate_link *l)
+{
+	l->depth++;
+	flush(l);
+	l->depth--;
+	reap(l);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	go_down(arg, true);
+	reap(arg);
+}
+
+gate_link *gate_link_open(struct event_base *base, const struct sockaddr *addr, socklen_t alen,
+                          const gate_link_ops *ops)
+{
+	gate_link *l = calloc(1, sizeof *l);
+	if (l == NULL)
+		return NULL;
+	l->base = base;
+	l->ops = *ops;
+	l->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	l->in = evbuffer_new();
+	l->out = evbuffer_new();
+	if (l->fd >= 0) {
+		l->rev = event_new(base, l->fd, EV_READ | EV_PERSIST, on_read, l);
+		l->wev = event_new(base, l->fd, EV_WRITE, on_write, l);
+		l->tmo = evtimer_new(base, on_timeout, l);
+	}
+	if (l->fd < 0 || l->in == NULL || l->out == NULL || l->rev == NULL || l->wev == NULL ||
+	    l->tmo == NULL) {
+		l->st = DOWN;
+		gate_link_close(l);
+		return NULL;
+	}
+	for (unsigned i = 0; i < GATE_LINK_MAX_INFLIGHT; i++)
+		l->free_idx[i] = GATE_LINK_MAX_INFLIGHT - 1 - i;
+	l->nfree = GATE_LINK_MAX_INFLIGHT;
+	int one = 1;
+	setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	evbuffer_add(l->out, req_greeting, sizeof req_greeting);
+	l->st = CONNECTING;
+	if (connect(l->fd, addr, alen) != 0 && errno != EINPROGRESS) {
+		// Refused at once (e.g. loopback): shows as down on the first use.
+		close(l->fd);
+		l->fd = -1;
+		l->st = DOWN;
+		return l;
+	}
+	struct timeval tv = {GATE_LINK_CONNECT_MS / 1000, (GATE_LINK_CONNECT_MS % 1000) * 1000};
+	event_add(l->wev, NULL);
+	event_add(l->tmo, &tv);
+	return l;
+}
+
+bool gate_link_usable(const gate_link *l)
+{
+	return l->st != DOWN && l->nfree > 0;
+}
+
+bool gate_link_dead(const gate_link *l)
+{
+	return l->st == DOWN;
+}
+
+unsigned gate_link_inflight(const gate_link *l)
+{
+	return l->inflight;
+}
+
+uint32_t gate_link_send(gate_link *l, const uint8_t *head, size_t hlen, const uint8_t *tail,
+                        size_t tlen, void *ctx)
+{
+	if (!gate_link_usable(l))
+		return 0;
+	uint32_t idx = l->free_idx[--l->nfree];
+	l->seq++;
+	uint32_t id = 0x80000000u | ((l->seq << 10) & 0x7FFFFC00u) | idx;
+	l->slots[idx].ctx = ctx;
+	l->slots[idx].id = id;
+	l->inflight++;
+	uint8_t hdr[12];
+	put_be64(hdr, 4 + hlen + tlen);
+	hdr[8] = (uint8_t)(id >> 24);
+	hdr[9] = (uint8_t)(id >> 16);
+	hdr[10] = (uint8_t)(id >> 8);
+	hdr[11] = (uint8_t)id;
+	evbuffer_add(l->out, hdr, sizeof hdr);
+	if (hlen > 0)
+		evbuffer_add(l->out, head, hlen);
+	if (tlen > 0)
+		evbuffer_add(l->out, tail, tlen);
+	return id;
+}
+
+void gate_link_cancel(gate_link *l, uint32_t id)
+{
+	slot *s = &l->slots[id & ID_INDEX];
+	if (s->ctx == NULL || s->id != id)
+		return;
+	s->ctx = NULL;
+	l->free_idx[l->nfree++] = id & ID_INDEX;
+	l->inflight--;
+}
+
+void gate_link_close(gate_link *l)
+{
+	if (l == NULL || l->zombie)
+		return;
+	go_down(l, false);
+	l->zombie = true;
+	reap(l);
+}
+
+static void link_free(gate_link *l)
+{
+	if (l->rev)
+		event_free(l->rev);
+	if (l->wev)
+		event_free(l->wev);
+	if (l->tmo)
+		event_free(l->tmo);
+	if (l->in)
+		evbuffer_free(l->in);
+	if (l->out)
+		evbuffer_free(l->out);
+	free(l);
+}

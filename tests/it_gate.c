@@ -1,0 +1,587 @@
+// propgate, the gateway, in front of three real propertyd instances (and two
+// fake backends of the test's own: one that reports NOT_SERVING, one that
+// accepts connections and never answers).
+//
+//   forwards            create/get/list and every error shape come back as the
+//                       instance sent them; x-request-id is kept or generated.
+//   spreads             calls reach all three healthy instances, none the
+//                       NOT_SERVING one.
+//   kill9_under_load    readers, idempotent creators and plain creators run
+//                       while one instance is killed with SIGKILL: no read and
+//                       no idempotent create fails; a plain create fails only
+//                       with 14, within its deadline. The instance restarted
+//                       on its ports gets calls again within 2 s.
+//   deadline            a backend that never answers: the call is answered 4
+//                       at its deadline; once the health check marked it down,
+//                       14 at once.
+//
+// The propgate binary comes from the environment (PROPGATE), set by CTest.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "nrpc/health.h"
+#include "nrpc/server.h"
+
+#define NINST 3
+
+typedef struct gate_proc {
+	pid_t pid;
+	char url[H_URL_MAX];
+	char http[H_URL_MAX];
+	char log[256];
+} gate_proc;
+
+typedef struct fake {
+	nrpc_server *srv;
+	nrpc_health *health;
+	char url[H_URL_MAX];
+	atomic_int calls; // calls other than Health/Check
+} fake;
+
+typedef struct ctx {
+	h_proc inst[NINST];
+	fake notserving;
+	gate_proc gate;
+	nrpc_client *cli; // dialed to the gateway
+	char *auth;
+} ctx;
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+// ---- the fake backends ----------------------------------------------------------------------
+
+static void fake_observe(const nrpc_call_summary *s, void *arg)
+{
+	fake *f = arg;
+	if (strcmp(s->method, M_HEALTH) != 0)
+		atomic_fetch_add(&f->calls, 1);
+}
+
+static int fake_start(fake *f, enum nrpc_serving st)
+{
+	snprintf(f->url, sizeof f->url, "tcp://127.0.0.1:%d", free_port());
+	char err[256];
+	nrpc_server_config sc = {.url = f->url,
+	                         .workers = 1,
+	                         .insecure_no_auth = true,
+	                         .observer = fake_observe,
+	                         .observer_arg = f};
+	f->health = nrpc_health_create(NULL, 0);
+	if (f->health == NULL || nrpc_server_create(&f->srv, &sc, err, sizeof err) != 0 ||
+	    nrpc_health_register(f->health, f->srv) != 0 ||
+	    nrpc_server_start(f->srv, err, sizeof err) != 0) {
+		H_FAIL("fake backend: %s", err);
+		return -1;
+	}
+	nrpc_health_set_all(f->health, st);
+	return 0;
+}
+
+static void fake_stop(fake *f)
+{
+	if (f->srv != NULL)
+		nrpc_server_destroy(f->srv);
+	nrpc_health_destroy(f->health);
+	f->srv = NULL;
+	f->health = NULL;
+}
+
+// ---- propgate -------------------------------------------------------------------------------
+
+static int gate_ready(const gate_proc *g)
+{
+	int st = 0;
+	char *body = NULL;
+	int rc = h_http_get(g->http, "/readyz", &st, &body);
+	free(body);
+	return rc == 0 && st == 200;
+}
+
+static int gate_start(gate_proc *g, const char *const *backends, size_t n, bool want_ready)
+{
+	const char *bin = getenv("PROPGATE");
+	if (bin == NULL || access(bin, X_OK) != 0) {
+		H_FAIL("PROPGATE must name the propgate binary");
+		return -1;
+	}
+	snprintf(g->url, sizeof g->url, "tcp://127.0.0.1:%d", free_port());
+	snprintf(g->http, sizeof g->http, "127.0.0.1:%d", free_port());
+	snprintf(g->log, sizeof g->log, "/tmp/it_gate-%d-%d.log", (int)getpid(), free_port());
+	const char *argv[32] = {bin, "--listen", g->url, "--http-addr", g->http};
+	size_t k = 5;
+	for (size_t i = 0; i < n && k + 2 < 31; i++) {
+		argv[k++] = "--backend";
+		argv[k++] = backends[i];
+	}
+	argv[k] = NULL;
+	g->pid = fork();
+	if (g->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int fd = open(g->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	if (g->pid < 0) {
+		H_FAIL("fork: %s", strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < 100; i++) {
+		int st = 0, body_st = 0;
+		char *body = NULL;
+		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
+			H_FAIL("propgate exited at start (log %s)", g->log);
+			g->pid = 0;
+			return -1;
+		}
+		if (h_http_get(g->http, "/healthz", &body_st, &body) == 0 && body_st == 200) {
+			free(body);
+			if (!want_ready || gate_ready(g))
+				return 0;
+		} else
+			free(body);
+		h_sleep_ms(100);
+	}
+	H_FAIL("propgate did not come up (log %s)", g->log);
+	return -1;
+}
+
+static void gate_stop(gate_proc *g)
+{
+	if (g->pid <= 0)
+		return;
+	kill(g->pid, SIGTERM);
+	int st = 0;
+	for (int i = 0; i < 150 && waitpid(g->pid, &st, WNOHANG) == 0; i++)
+		h_sleep_ms(100);
+	if (kill(g->pid, 0) == 0) {
+		kill(g->pid, SIGKILL);
+		waitpid(g->pid, &st, 0);
+		H_FAIL("propgate did not stop on SIGTERM (log %s)", g->log);
+	} else
+		H_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "propgate exit status %d (log %s)",
+		        st, g->log);
+	g->pid = 0;
+	FILE *f = fopen(g->log, "r");
+	if (f != NULL) {
+		char line[1024];
+		while (fgets(line, sizeof line, f) != NULL)
+			H_CHECK(strstr(line, "Sanitizer") == NULL &&
+			            strstr(line, "runtime error") == NULL,
+			        "sanitizer report in propgate's log %s: %s", g->log, line);
+		fclose(f);
+	}
+	if (h_status() == 0)
+		unlink(g->log);
+}
+
+static double gate_metric(const gate_proc *g, const char *series)
+{
+	int st = 0;
+	char *body = NULL;
+	double v = 0;
+	if (h_http_get(g->http, "/metrics", &st, &body) == 0 && st == 200)
+		(void)h_metric(body, series, &v);
+	free(body);
+	return v;
+}
+
+static void backend_series(char *buf, size_t cap, const char *name, const char *url)
+{
+	snprintf(buf, cap, "%.64s{backend=\"%.90s\"}", name, url + strlen("tcp://"));
+}
+
+// ---- cases ----------------------------------------------------------------------------------
+
+static void forwards(void *arg)
+{
+	ctx *c = arg;
+	char owner[96];
+	h_owner(owner, sizeof owner, "gate");
+	char *auth = h_bearer(H_SECRET, owner, 600);
+	h_step("create and read back through the gateway");
+	Property__V1__Property *p = h_create(c->cli, auth, owner);
+	H_CHECK(p != NULL, "create through the gateway");
+	if (p != NULL) {
+		unsigned code = 0;
+		Property__V1__Property *g = h_get(c->cli, auth, p->id, &code);
+		H_CHECK(code == 0 && g != NULL && strcmp(g->id, p->id) == 0, "get: code %u", code);
+		if (g != NULL)
+			protobuf_c_message_free_unpacked(&g->base, NULL);
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+	}
+	Property__V1__ListPropertiesByOwnerRequest lr =
+	    PROPERTY__V1__LIST_PROPERTIES_BY_OWNER_REQUEST__INIT;
+	lr.owner_id = owner;
+	lr.page_size = 10;
+	Property__V1__ListPropertiesResponse *list = NULL;
+	h_md md = {.auth = auth};
+	unsigned code =
+	    h_call(c->cli, M_LIST, &lr.base, &property__v1__list_properties_response__descriptor,
+	           &md, (void **)&list, NULL);
+	H_CHECK(code == 0 && list != NULL && list->n_properties == 1, "list: code %u", code);
+	if (list != NULL)
+		protobuf_c_message_free_unpacked(&list->base, NULL);
+
+	h_step("errors come back as the instance sent them");
+	Property__V1__CreatePropertyRequest bad = PROPERTY__V1__CREATE_PROPERTY_REQUEST__INIT;
+	bad.owner_id = owner;
+	bad.title = "";
+	nrpc_result r;
+	memset(&r, 0, sizeof r);
+	code =
+	    h_call(c->cli, M_CREATE, &bad.base, &property__v1__property__descriptor, &md, NULL, &r);
+	H_CHECK(code == 3 && h_has_violation(&r, "title"), "invalid create: code %u", code);
+	nrpc_result_free(&r);
+	unsigned gcode = 0;
+	Property__V1__Property *none =
+	    h_get(c->cli, auth, "00000000-0000-4000-8000-000000000000", &gcode);
+	H_CHECK(none == NULL && gcode == 5, "missing property: code %u", gcode);
+	h_md noauth = {0};
+	Property__V1__GetPropertyRequest gr = PROPERTY__V1__GET_PROPERTY_REQUEST__INIT;
+	gr.id = "00000000-0000-4000-8000-000000000000";
+	code = h_call(c->cli, M_GET, &gr.base, &property__v1__property__descriptor, &noauth, NULL,
+	              NULL);
+	H_CHECK(code == 16, "no token through the gateway: code %u (the instance checks it)", code);
+
+	h_step("x-request-id: kept when sent, generated when not");
+	memset(&r, 0, sizeof r);
+	h_md rid = {.auth = auth, .req_id = "it-gate-request-1"};
+	code = h_call(c->cli, M_GET, &gr.base, &property__v1__property__descriptor, &rid, NULL, &r);
+	const char *echoed = nrpc_result_metadata(&r, "x-request-id");
+	H_CHECK(echoed != NULL && strcmp(echoed, "it-gate-request-1") == 0, "echoed id %s",
+	        echoed ? echoed : "(none)");
+	nrpc_result_free(&r);
+	memset(&r, 0, sizeof r);
+	code = h_call(c->cli, M_GET, &gr.base, &property__v1__property__descriptor, &md, NULL, &r);
+	echoed = nrpc_result_metadata(&r, "x-request-id");
+	H_CHECK(echoed != NULL && strlen(echoed) >= 8, "generated id %s",
+	        echoed ? echoed : "(none)");
+	nrpc_result_free(&r);
+	free(auth);
+}
+
+static void spreads(void *arg)
+{
+	ctx *c = arg;
+	char series[256];
+	double before[NINST];
+	for (int i = 0; i < NINST; i++) {
+		backend_series(series, sizeof series, "propgate_backend_calls_total",
+		               c->inst[i].rpc_url);
+		before[i] = gate_metric(&c->gate, series);
+	}
+	int fake_before = atomic_load(&c->notserving.calls);
+	h_step("90 calls through the gateway");
+	for (int i = 0; i < 90; i++) {
+		unsigned code = 0;
+		Property__V1__Property *p =
+		    h_get(c->cli, c->auth, "00000000-0000-4000-8000-000000000001", &code);
+		H_CHECK(code == 5, "get of a missing id: code %u", code);
+		if (p != NULL)
+			protobuf_c_message_free_unpacked(&p->base, NULL);
+	}
+	for (int i = 0; i < NINST; i++) {
+		backend_series(series, sizeof series, "propgate_backend_calls_total",
+		               c->inst[i].rpc_url);
+		double got = gate_metric(&c->gate, series) - before[i];
+		H_CHECK(got >= 10, "instance %d answered %.0f of 90 calls (round robin gives 30)",
+		        i, got);
+	}
+	H_CHECK(atomic_load(&c->notserving.calls) == fake_before,
+	        "the NOT_SERVING backend got %d calls",
+	        atomic_load(&c->notserving.calls) - fake_before);
+	backend_series(series, sizeof series, "propgate_backend_up", c->notserving.url);
+	H_CHECK(gate_metric(&c->gate, series) == 0, "NOT_SERVING backend shown up");
+}
+
+// ---- kill -9 under load ---------------------------------------------------------------------
+
+enum { W_READ, W_IDEM, W_PLAIN };
+
+typedef struct worker {
+	ctx *c;
+	int kind;
+	atomic_bool *stop;
+	char ids[8][64]; // properties to read
+	int nids;
+	int ok, failed, unavailable, late;
+	unsigned first_bad;
+} worker;
+
+static void *work(void *arg)
+{
+	worker *w = arg;
+	char owner[96];
+	h_owner(owner, sizeof owner, "gate-load");
+	char *auth = h_bearer(H_SECRET, owner, 600);
+	for (unsigned n = 0; !atomic_load(w->stop); n++) {
+		int64_t t0 = h_now_ms();
+		unsigned code;
+		h_md md = {.auth = auth, .timeout_ms = 3000};
+		if (w->kind == W_READ) {
+			Property__V1__GetPropertyRequest gr =
+			    PROPERTY__V1__GET_PROPERTY_REQUEST__INIT;
+			gr.id = w->ids[n % (unsigned)w->nids];
+			code = h_call(w->c->cli, M_GET, &gr.base,
+			              &property__v1__property__descriptor, &md, NULL, NULL);
+		} else {
+			char key[96];
+			snprintf(key, sizeof key, "it-gate-%d-%u-%p", (int)getpid(), n, (void *)w);
+			if (w->kind == W_IDEM)
+				md.idem = key;
+			Property__V1__CreatePropertyRequest cr =
+			    PROPERTY__V1__CREATE_PROPERTY_REQUEST__INIT;
+			Property__V1__Location loc = PROPERTY__V1__LOCATION__INIT;
+			h_valid_create(&cr, &loc, owner);
+			code = h_call(w->c->cli, M_CREATE, &cr.base,
+			              &property__v1__property__descriptor, &md, NULL, NULL);
+		}
+		int64_t took = h_now_ms() - t0;
+		if (code == 0)
+			w->ok++;
+		else {
+			w->failed++;
+			if (w->first_bad == 0)
+				w->first_bad = code;
+			if (code == 14)
+				w->unavailable++;
+		}
+		if (took > 3000 + 1000)
+			w->late++;
+	}
+	free(auth);
+	return NULL;
+}
+
+static void kill9_under_load(void *arg)
+{
+	ctx *c = arg;
+	char owner[96];
+	h_owner(owner, sizeof owner, "gate-read");
+	char *auth = h_bearer(H_SECRET, owner, 600);
+	worker ws[7];
+	atomic_bool stop = false;
+	memset(ws, 0, sizeof ws);
+	h_step("seed properties to read");
+	for (int k = 0; k < 7; k++) {
+		ws[k].c = c;
+		ws[k].stop = &stop;
+		ws[k].kind = k < 3 ? W_READ : k < 5 ? W_IDEM : W_PLAIN;
+	}
+	for (int i = 0; i < 8; i++) {
+		Property__V1__Property *p = h_create(c->cli, auth, owner);
+		if (p == NULL)
+			break;
+		for (int k = 0; k < 3; k++) {
+			snprintf(ws[k].ids[i], sizeof ws[k].ids[i], "%s", p->id);
+			ws[k].nids = i + 1;
+		}
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+	}
+	H_CHECK(ws[0].nids == 8, "seeded %d", ws[0].nids);
+	pthread_t th[7];
+	for (int k = 0; k < 7; k++)
+		pthread_create(&th[k], NULL, work, &ws[k]);
+	h_sleep_ms(1500);
+	h_step("kill -9 instance 1");
+	h_proc *victim = &c->inst[1];
+	char rpc[H_URL_MAX];
+	snprintf(rpc, sizeof rpc, "%s", victim->rpc_url);
+	h_kill9(victim);
+	h_cleanup(victim);
+	h_sleep_ms(2000);
+	atomic_store(&stop, true);
+	for (int k = 0; k < 7; k++)
+		pthread_join(th[k], NULL);
+	for (int k = 0; k < 7; k++) {
+		worker *w = &ws[k];
+		const char *what = w->kind == W_READ   ? "read"
+		                   : w->kind == W_IDEM ? "idempotent create"
+		                                       : "plain create";
+		H_CHECK(w->ok > 0, "%s worker made no call", what);
+		H_CHECK(w->late == 0, "%s: %d calls outlived their deadline", what, w->late);
+		if (w->kind != W_PLAIN)
+			H_CHECK(w->failed == 0, "%s: %d of %d failed (first code %u)", what,
+			        w->failed, w->ok + w->failed, w->first_bad);
+		else
+			H_CHECK(w->failed == w->unavailable,
+			        "plain create: %d failed, %d of them 14", w->failed,
+			        w->unavailable);
+	}
+
+	h_step("restart the killed instance on its ports");
+	char series[256];
+	backend_series(series, sizeof series, "propgate_backend_up", rpc);
+	H_CHECK(gate_metric(&c->gate, series) == 0, "the killed instance is still shown up");
+	h_opts o = {.ports = victim};
+	if (h_start(victim, &o) != 0) {
+		H_FAIL("cannot restart the instance");
+		free(auth);
+		return;
+	}
+	int64_t t0 = h_now_ms();
+	backend_series(series, sizeof series, "propgate_backend_calls_total", rpc);
+	double before = gate_metric(&c->gate, series);
+	bool back = false;
+	while (!back && h_now_ms() - t0 < 2000) {
+		unsigned code = 0;
+		Property__V1__Property *p = h_get(c->cli, auth, ws[0].ids[0], &code);
+		H_CHECK(code == 0, "read while the instance comes back: code %u", code);
+		if (p != NULL)
+			protobuf_c_message_free_unpacked(&p->base, NULL);
+		back = gate_metric(&c->gate, series) > before;
+		h_sleep_ms(20);
+	}
+	H_CHECK(back, "the restarted instance got no call within 2 s");
+	free(auth);
+}
+
+// ---- a backend that never answers -----------------------------------------------------------
+
+static void deadline(void *arg)
+{
+	(void)arg;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 64) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &al) != 0) {
+		H_FAIL("blackhole listener: %s", strerror(errno));
+		return;
+	}
+	char url[H_URL_MAX];
+	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+	const char *backends[1] = {url};
+	gate_proc g = {0};
+	// Connections complete in the kernel's backlog; nothing ever answers.
+	if (gate_start(&g, backends, 1, false) != 0) {
+		close(lfd);
+		return;
+	}
+	nrpc_client *cli = NULL;
+	char err[256];
+	const char *urls[1] = {g.url};
+	if (nrpc_client_open(&cli, urls, 1, err, sizeof err) != 0) {
+		H_FAIL("client: %s", err);
+		gate_stop(&g);
+		close(lfd);
+		return;
+	}
+	h_step("a call to a backend that never answers");
+	Property__V1__GetPropertyRequest gr = PROPERTY__V1__GET_PROPERTY_REQUEST__INIT;
+	gr.id = "00000000-0000-4000-8000-000000000000";
+	h_md md = {.timeout_ms = 300};
+	int64_t t0 = h_now_ms();
+	nrpc_result r;
+	memset(&r, 0, sizeof r);
+	unsigned code =
+	    h_call(cli, M_GET, &gr.base, &property__v1__property__descriptor, &md, NULL, &r);
+	int64_t took = h_now_ms() - t0;
+	// The caller's own timer and the gateway's answer race (both at 300 ms);
+	// either way the caller has its 4 by then, and the gateway answered too.
+	H_CHECK(code == 4, "code %u (transport error %d)", code, r.transport_error);
+	H_CHECK(took < 300 + 700, "answered after %lld ms, deadline 300", (long long)took);
+	for (int i = 0; i < 20 && gate_metric(&g, "propgate_deadline_exceeded_total") < 1; i++)
+		h_sleep_ms(50);
+	H_CHECK(gate_metric(&g, "propgate_deadline_exceeded_total") == 1,
+	        "the gateway's own deadline answered %.0f calls",
+	        gate_metric(&g, "propgate_deadline_exceeded_total"));
+	nrpc_result_free(&r);
+	h_step("once marked down: 14 at once");
+	char series[256];
+	backend_series(series, sizeof series, "propgate_backend_up", url);
+	for (int i = 0; i < 40 && gate_metric(&g, series) != 0; i++)
+		h_sleep_ms(100);
+	H_CHECK(gate_metric(&g, series) == 0, "the silent backend is still shown up");
+	md.timeout_ms = 2000;
+	memset(&r, 0, sizeof r);
+	code = h_call(cli, M_GET, &gr.base, &property__v1__property__descriptor, &md, NULL, &r);
+	H_CHECK(code == 14 && !r.transport_error, "code %u", code);
+	nrpc_result_free(&r);
+	nrpc_client_close(cli);
+	gate_stop(&g);
+	close(lfd);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = h_init(argc, argv);
+	if (rc != 0)
+		return rc;
+	static ctx c;
+	const char *backends[NINST + 1];
+	for (int i = 0; i < NINST; i++) {
+		if (h_start(&c.inst[i], &(h_opts){0}) != 0)
+			return 1;
+		backends[i] = c.inst[i].rpc_url;
+	}
+	if (fake_start(&c.notserving, NRPC_HEALTH_NOT_SERVING) != 0)
+		return 1;
+	backends[NINST] = c.notserving.url;
+	if (gate_start(&c.gate, backends, NINST + 1, true) != 0)
+		return 1;
+	// The first health round has run once every real instance shows up.
+	char series[256];
+	for (int i = 0; i < 40; i++) {
+		backend_series(series, sizeof series, "propgate_backend_up", c.notserving.url);
+		if (gate_metric(&c.gate, series) == 0)
+			break;
+		h_sleep_ms(50);
+	}
+	char err[256];
+	const char *urls[1] = {c.gate.url};
+	if (nrpc_client_open(&c.cli, urls, 1, err, sizeof err) != 0) {
+		H_FAIL("client: %s", err);
+		return 1;
+	}
+	char owner[96];
+	h_owner(owner, sizeof owner, "gate-spread");
+	c.auth = h_bearer(H_SECRET, owner, 600);
+	static const h_case cases[] = {
+	    {"forwards", forwards},
+	    {"spreads", spreads},
+	    {"kill9_under_load", kill9_under_load},
+	    {"deadline", deadline},
+	};
+	h_run_cases(cases, sizeof cases / sizeof cases[0], &c, argc, argv);
+	nrpc_client_close(c.cli);
+	gate_stop(&c.gate);
+	fake_stop(&c.notserving);
+	for (int i = 0; i < NINST; i++) {
+		if (c.inst[i].pid > 0)
+			h_stop(&c.inst[i]);
+		h_cleanup(&c.inst[i]);
+	}
+	free(c.auth);
+	return h_status();
+}
