@@ -122,7 +122,17 @@ static int gate_ready(const gate_proc *g)
 	return rc == 0 && st == 200;
 }
 
+static int gate_start_args(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
+                           const char *flag);
+
 static int gate_start(gate_proc *g, const char *const *backends, size_t n, bool want_ready)
+{
+	return gate_start_args(g, backends, n, want_ready, "--backend");
+}
+
+// The same with `flag` before each backend (--backend or --backends-dns).
+static int gate_start_args(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
+                           const char *flag)
 {
 	const char *bin = getenv("PROPGATE");
 	if (bin == NULL || access(bin, X_OK) != 0) {
@@ -135,7 +145,7 @@ static int gate_start(gate_proc *g, const char *const *backends, size_t n, bool 
 	const char *argv[32] = {bin, "--listen", g->url, "--http-addr", g->http};
 	size_t k = 5;
 	for (size_t i = 0; i < n && k + 2 < 31; i++) {
-		argv[k++] = "--backend";
+		argv[k++] = flag;
 		argv[k++] = backends[i];
 	}
 	argv[k] = NULL;
@@ -533,6 +543,43 @@ static void deadline(void *arg)
 	close(lfd);
 }
 
+// --backends-dns: every address of a name becomes a backend; "localhost"
+// has 127.0.0.1 (where the instance listens) and usually ::1 (refused:
+// marked down, never called).
+static void dns(void *arg)
+{
+	ctx *c = arg;
+	const char *port = strrchr(c->inst[0].rpc_url, ':') + 1;
+	char name[64];
+	snprintf(name, sizeof name, "localhost:%s", port);
+	const char *backends[1] = {name};
+	gate_proc g = {0};
+	if (gate_start_args(&g, backends, 1, true, "--backends-dns") != 0)
+		return;
+	char series[128];
+	snprintf(series, sizeof series, "propgate_backend_up{backend=\"127.0.0.1:%s\"}", port);
+	H_CHECK(gate_metric(&g, series) == 1, "127.0.0.1:%s not up", port);
+	nrpc_client *cli = NULL;
+	char err[256];
+	const char *urls[1] = {g.url};
+	if (nrpc_client_open(&cli, urls, 1, err, sizeof err) != 0) {
+		H_FAIL("client: %s", err);
+		gate_stop(&g);
+		return;
+	}
+	h_sleep_ms(600); // a health round: an address nothing listens on is down by now
+	for (int i = 0; i < 10; i++) {
+		unsigned code = 0;
+		Property__V1__Property *p =
+		    h_get(cli, c->auth, "00000000-0000-4000-8000-000000000002", &code);
+		H_CHECK(code == 5, "get through a DNS-named backend: code %u", code);
+		if (p != NULL)
+			protobuf_c_message_free_unpacked(&p->base, NULL);
+	}
+	nrpc_client_close(cli);
+	gate_stop(&g);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = h_init(argc, argv);
@@ -568,10 +615,8 @@ int main(int argc, char **argv)
 	h_owner(owner, sizeof owner, "gate-spread");
 	c.auth = h_bearer(H_SECRET, owner, 600);
 	static const h_case cases[] = {
-	    {"forwards", forwards},
-	    {"spreads", spreads},
-	    {"kill9_under_load", kill9_under_load},
-	    {"deadline", deadline},
+	    {"forwards", forwards}, {"spreads", spreads}, {"kill9_under_load", kill9_under_load},
+	    {"deadline", deadline}, {"dns", dns},
 	};
 	h_run_cases(cases, sizeof cases / sizeof cases[0], &c, argc, argv);
 	nrpc_client_close(c.cli);

@@ -77,7 +77,7 @@ static int start(gate *g)
 	                                obs_latency_bounds, obs_latency_bounds_n);
 	g->nloops = (unsigned)g->opt.io_threads;
 	for (unsigned i = 0; i < g->nloops; i++) {
-		char name[16];
+		char name[24];
 		snprintf(name, sizeof name, "gate-io%u", i);
 		if (ioloop_create(&g->loops[i], name, err, sizeof err) != 0 ||
 		    ioloop_start(g->loops[i], err, sizeof err) != 0) {
