@@ -70,8 +70,13 @@ typedef struct propsub_config {
 	// the server, or set insecure_skip_verify (development only: nrpc warns
 	// on stderr, and the token goes to whoever answers). cert_file/key_file
 	// add a client certificate (mutual TLS). NULL: no TLS settings, so only
-	// tcp:// and ipc:// rpc_urls. (event_urls never use TLS, CONTRACT.md 6.8.)
+	// tcp:// and ipc:// rpc_urls.
 	const nrpc_tls *rpc_tls;
+	// The same for tls+tcp:// event_urls, read by propsub_open() only: a CA
+	// (or insecure_skip_verify) is required, and a server that protects its
+	// stream (docs/security.md) admits only subscribers that present a
+	// certificate (cert_file, key_file). NULL: tcp:// and ipc:// event_urls only.
+	const nrpc_tls *events_tls;
 	const char *type_prefix; // e.g. "property." or "property.created"; NULL/"": all
 	uint64_t from_seq;       // deliver events with seq > from_seq; or PROPSUB_FROM_NOW
 	bool filter_locally;     // see above

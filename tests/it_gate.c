@@ -124,6 +124,8 @@ static int gate_ready(const gate_proc *g)
 
 static int gate_start_args(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
                            const char *flag);
+static int gate_start_env(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
+                          const char *flag, const char *const *env);
 
 static int gate_start(gate_proc *g, const char *const *backends, size_t n, bool want_ready)
 {
@@ -134,12 +136,21 @@ static int gate_start(gate_proc *g, const char *const *backends, size_t n, bool 
 static int gate_start_args(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
                            const char *flag)
 {
+	return gate_start_env(g, backends, n, want_ready, flag, NULL);
+}
+
+// The same with env (NULL-terminated "K=V") set in the gateway, which
+// listens on g->url when the caller set it (tls+tcp://).
+static int gate_start_env(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
+                          const char *flag, const char *const *env)
+{
 	const char *bin = getenv("PROPGATE");
 	if (bin == NULL || access(bin, X_OK) != 0) {
 		H_FAIL("PROPGATE must name the propgate binary");
 		return -1;
 	}
-	snprintf(g->url, sizeof g->url, "tcp://127.0.0.1:%d", free_port());
+	if (g->url[0] == '\0')
+		snprintf(g->url, sizeof g->url, "tcp://127.0.0.1:%d", free_port());
 	snprintf(g->http, sizeof g->http, "127.0.0.1:%d", free_port());
 	snprintf(g->log, sizeof g->log, "/tmp/it_gate-%d-%d.log", (int)getpid(), free_port());
 	const char *argv[32] = {bin, "--listen", g->url, "--http-addr", g->http};
@@ -157,6 +168,8 @@ static int gate_start_args(gate_proc *g, const char *const *backends, size_t n, 
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
+		for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+			putenv((char *)env[i]);
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
@@ -580,6 +593,137 @@ static void dns(void *arg)
 	gate_stop(&g);
 }
 
+// ---- mutual TLS on both hops ----------------------------------------------------------------
+
+static int dev_certs(char *dir, size_t cap)
+{
+	const char *script = getenv("PD_DEV_CERTS");
+	if (script == NULL || script[0] == '\0') {
+		H_FAIL("PD_DEV_CERTS (the path of scripts/dev-certs.sh) is not set");
+		return -1;
+	}
+	snprintf(dir, cap, "/tmp/it_gate-certs-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		H_FAIL("mkdtemp: %s", strerror(errno));
+		return -1;
+	}
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "'%s' '%s' >/dev/null", script, dir);
+	int st = system(cmd);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		H_FAIL("%s failed (status %d)", cmd, st);
+		return -1;
+	}
+	return 0;
+}
+
+// A GetProperty of a missing id over tls+tcp:// `url` with the client
+// certificate `name` (NULL: none); the code, or H_LOCAL_ERROR.
+static unsigned tls_get(const char *url, const char *certs, const char *name, const char *auth,
+                        bool *transport_error)
+{
+	char ca[300], crt[300], key[300];
+	snprintf(ca, sizeof ca, "%s/ca.crt", certs);
+	snprintf(crt, sizeof crt, "%s/%s.crt", certs, name ? name : "");
+	snprintf(key, sizeof key, "%s/%s.key", certs, name ? name : "");
+	nrpc_tls t = {.ca_file = ca,
+	              .server_name = "localhost",
+	              .cert_file = name ? crt : NULL,
+	              .key_file = name ? key : NULL};
+	nrpc_client *cli = NULL;
+	char err[256];
+	const char *urls[1] = {url};
+	if (nrpc_client_open_tls(&cli, urls, 1, &t, err, sizeof err) != 0) {
+		H_FAIL("client: %s", err);
+		return H_LOCAL_ERROR;
+	}
+	Property__V1__GetPropertyRequest gr = PROPERTY__V1__GET_PROPERTY_REQUEST__INIT;
+	gr.id = "00000000-0000-4000-8000-000000000003";
+	h_md md = {.auth = auth, .timeout_ms = 1500};
+	nrpc_result r;
+	memset(&r, 0, sizeof r);
+	unsigned code =
+	    h_call(cli, M_GET, &gr.base, &property__v1__property__descriptor, &md, NULL, &r);
+	*transport_error = r.transport_error;
+	nrpc_result_free(&r);
+	nrpc_client_close(cli);
+	return code;
+}
+
+static void mtls(void *arg)
+{
+	ctx *c = arg;
+	char certs[64];
+	h_step("development certificates");
+	if (dev_certs(certs, sizeof certs) != 0)
+		return;
+	char env[3][320];
+	snprintf(env[0], sizeof env[0], "TLS_CERT_FILE=%s/server.crt", certs);
+	snprintf(env[1], sizeof env[1], "TLS_KEY_FILE=%s/server.key", certs);
+	snprintf(env[2], sizeof env[2], "TLS_CA_FILE=%s/ca.crt", certs);
+	h_step("an instance on tls+tcp:// that requires client certificates");
+	h_proc tmpl = {0}, inst = {0};
+	snprintf(tmpl.rpc_url, sizeof tmpl.rpc_url, "tls+tcp://127.0.0.1:%d", free_port());
+	snprintf(tmpl.events_url, sizeof tmpl.events_url, "tcp://127.0.0.1:%d", free_port());
+	snprintf(tmpl.http_addr, sizeof tmpl.http_addr, "127.0.0.1:%d", free_port());
+	h_opts o = {.ports = &tmpl, .no_wait = true, .env = {env[0], env[1], env[2]}};
+	if (h_start(&inst, &o) != 0)
+		return;
+	bool ready = false;
+	for (int i = 0; i < 200 && !ready; i++) {
+		int st = 0;
+		char *body = NULL;
+		ready = h_http_get(inst.http_addr, "/readyz", &st, &body) == 0 && st == 200;
+		free(body);
+		if (!ready)
+			h_sleep_ms(100);
+	}
+	H_CHECK(ready, "the TLS instance did not become ready");
+
+	char benv[4][320];
+	snprintf(benv[0], sizeof benv[0], "BACKEND_TLS_CA_FILE=%s/ca.crt", certs);
+	snprintf(benv[1], sizeof benv[1], "BACKEND_TLS_CERT_FILE=%s/propgate.crt", certs);
+	snprintf(benv[2], sizeof benv[2], "BACKEND_TLS_KEY_FILE=%s/propgate.key", certs);
+	snprintf(benv[3], sizeof benv[3], "BACKEND_TLS_SERVER_NAME=localhost");
+	const char *genv[] = {env[0], env[1], env[2], benv[0], benv[1], benv[2], benv[3], NULL};
+	const char *backends[1] = {inst.rpc_url};
+	gate_proc g = {0};
+	snprintf(g.url, sizeof g.url, "tls+tcp://127.0.0.1:%d", free_port());
+	h_step("propgate: tls+tcp:// for callers and to the instance, with its own certificate");
+	if (ready && gate_start_env(&g, backends, 1, true, "--backend", genv) == 0) {
+		bool te = false;
+		unsigned code = tls_get(g.url, certs, "client", c->auth, &te);
+		H_CHECK(code == 5, "a caller with a certificate, through both hops: code %u", code);
+		code = tls_get(g.url, certs, NULL, c->auth, &te);
+		H_CHECK(code != 5 && code != 0 && te,
+		        "a caller without a certificate: code %u, transport error %d", code, te);
+		gate_stop(&g);
+	}
+	h_step("propgate without a client certificate: the instance refuses it");
+	const char *genv2[] = {env[0], env[1], env[2], benv[0], benv[3], NULL};
+	gate_proc g2 = {0};
+	snprintf(g2.url, sizeof g2.url, "tls+tcp://127.0.0.1:%d", free_port());
+	if (ready && gate_start_env(&g2, backends, 1, false, "--backend", genv2) == 0) {
+		char series[256];
+		snprintf(series, sizeof series, "propgate_backend_up{backend=\"%.80s\"}",
+		         inst.rpc_url + strlen("tls+tcp://"));
+		for (int i = 0; i < 30 && gate_metric(&g2, series) != 0; i++)
+			h_sleep_ms(100);
+		H_CHECK(gate_metric(&g2, series) == 0,
+		        "the instance took a gateway with no certificate");
+		bool te = false;
+		unsigned code = tls_get(g2.url, certs, "client", c->auth, &te);
+		H_CHECK(code == 14, "through a gateway the instance refuses: code %u", code);
+		gate_stop(&g2);
+	}
+	h_stop(&inst);
+	h_cleanup(&inst);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", certs);
+	if (system(cmd) != 0)
+		H_FAIL("cannot remove %s", certs);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = h_init(argc, argv);
@@ -616,7 +760,7 @@ int main(int argc, char **argv)
 	c.auth = h_bearer(H_SECRET, owner, 600);
 	static const h_case cases[] = {
 	    {"forwards", forwards}, {"spreads", spreads}, {"kill9_under_load", kill9_under_load},
-	    {"deadline", deadline}, {"dns", dns},
+	    {"deadline", deadline}, {"dns", dns},         {"mtls", mtls},
 	};
 	h_run_cases(cases, sizeof cases / sizeof cases[0], &c, argc, argv);
 	nrpc_client_close(c.cli);

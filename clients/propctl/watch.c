@@ -267,16 +267,19 @@ int propctl_watch_main(int argc, char **argv)
 		fprintf(stderr, "propctl watch: %s\n", err);
 		return PROPCTL_EXIT_USAGE;
 	}
-	// ReadEvents over tls+tcp:// uses the same TLS settings as propctl call.
+	// ReadEvents and tls+tcp:// event URLs use the same TLS settings as propctl call.
 	nrpc_tls tls;
 	if (pdc_tls_from_env(&tls, err, sizeof err) != 0 ||
 	    pdc_tls_check(rpc_urls, n_rpc, &tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err,
+	                  sizeof err) != 0 ||
+	    pdc_tls_check(ev_urls, n_ev, &tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err,
 	                  sizeof err) != 0) {
 		fprintf(stderr, "propctl watch: %s\n", err);
 		free(tok);
 		return PROPCTL_EXIT_USAGE;
 	}
 	cfg.rpc_tls = &tls;
+	cfg.events_tls = &tls;
 	cfg.event_urls = ev_urls;
 	cfg.n_event_urls = n_ev;
 	cfg.rpc_urls = rpc_urls;

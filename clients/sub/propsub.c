@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "nrpc/client.h"
+#include "nrpc/tls.h"
 
 // The socket's receive buffer, in messages. nng's default (128) overflows in
 // a burst (one relay claim publishes up to 256 at once) and while we are busy
@@ -330,10 +331,15 @@ static int open_socket(propsub *s, const propsub_config *cfg, char *err, size_t 
 	size_t sublen = s->filter_locally ? 0 : s->prefix_len;
 	if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, s->prefix, sublen)) != 0)
 		goto fail_close;
+	// tls+tcp:// URLs with events_tls (refused without a CA or the opt-out).
 	for (size_t i = 0; i < cfg->n_event_urls; i++) {
-		what = cfg->event_urls[i];
-		if ((rv = nng_dial(s->sock, cfg->event_urls[i], NULL, NNG_FLAG_NONBLOCK)) != 0)
-			goto fail_close;
+		char why[256];
+		if (nrpc_tls_dial(s->sock, cfg->event_urls[i], cfg->events_tls, why, sizeof why) !=
+		    0) {
+			nng_close(s->sock);
+			snprintf(err, errcap, "propsub: events socket: %s", why);
+			return -1;
+		}
 	}
 	return 0;
 fail_close:

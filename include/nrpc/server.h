@@ -136,11 +136,12 @@ typedef struct nrpc_server_config {
 	// (include/nrpc/connlimit.h). 0: unlimited.
 	unsigned max_connections;
 	// Event loops (borrowed; they must outlive the server, and may be stopped
-	// before nrpc_server_destroy). With loops, a tcp:// URL is served by the
-	// server's own SP transport on them (src/rpc/sptcp.h): each connection on
-	// one loop, the request's handler called there (nrpc_call_loop), no
-	// thread hand-off. Without loops, or with use_nng, or for tls+tcp:// and
-	// ipc://, nng serves the URL.
+	// before nrpc_server_destroy). With loops, a tcp:// or tls+tcp:// URL is
+	// served by the server's own SP transport on them (src/rpc/sptcp.h; TLS
+	// with OpenSSL, naming the peer: nrpc_call_peer): each connection on one
+	// loop, the request's handler called there (nrpc_call_loop), no thread
+	// hand-off. Without loops, or with use_nng, or for ipc://, nng serves the
+	// URL.
 	struct ioloop *const *loops;
 	unsigned nloops;
 	bool use_nng;

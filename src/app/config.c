@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nrpc/tls.h"
+
 #define MAX_WORKERS 1024 // far beyond what a handful of cores can use
 
 static const char usage[] =
@@ -29,14 +31,17 @@ static const char usage[] =
     "  EVENT_RETENTION (7d), TOKEN_MAX_LIFETIME (24h), SLOW_QUERY_MS (100; -1 never), LOG_LEVEL "
     "(info), LOG_REQUESTS (1),\n"
     "  MAX_INFLIGHT_PER_CALLER (64; requests of one token subject in flight, 0 = no limit),\n"
-    "  RPC_TRANSPORT (loops: tcp:// served on the event loops; nng: by nng, as tls+tcp:// and\n"
-    "  ipc:// always are),\n"
+    "  RPC_TRANSPORT (loops: tcp:// and tls+tcp:// served on the event loops; nng: by nng,\n"
+    "  as ipc:// always is),\n"
     "  MAX_CONNECTIONS (4096; RPC connections, 0 = no cap), MAX_SUBSCRIBERS (1024; event\n"
     "  stream connections, 0 = no cap), HTTP_MAX_CONNECTIONS (64), HTTP_TIMEOUT_MS (5000;\n"
     "  a whole HTTP request must arrive within it),\n"
     "  OBSERVE (1; 0 = no per-request metrics or logs, for overhead benchmarks),\n"
     "  RELAY (1; 0 = this instance never leads the event relay),\n"
-    "  TLS_CERT_FILE, TLS_KEY_FILE (for tls+tcp://), TLS_CA_FILE (mutual TLS)\n";
+    "  TLS_CERT_FILE, TLS_KEY_FILE (for tls+tcp://), TLS_CA_FILE (mutual TLS; required for a\n"
+    "  tls+tcp:// EVENTS_URL unless EVENTS_TLS_CA_FILE names the subscribers' CA),\n"
+    "  TLS_ALLOWED_PEERS (client certificate identities let into a tls+tcp:// RPC_URL,\n"
+    "  comma-separated; needs TLS_CA_FILE and RPC_TRANSPORT=loops)\n";
 
 static const char *pick(const char *flag, const char *env, const char *dflt)
 {
@@ -77,6 +82,62 @@ static int parse_duration_s(const char *s, int64_t *out)
 	if (*end != '\0' || v > INT64_MAX / mul)
 		return -1;
 	*out = (int64_t)(v * mul);
+	return 0;
+}
+
+// TLS_ALLOWED_PEERS: 1..NRPC_TLS_ALLOWED_COUNT names, none empty (spaces
+// around a name do not count), at most NRPC_TLS_ALLOWED_MAX bytes in all.
+static bool allowed_peers_ok(const char *list)
+{
+	if (strlen(list) > NRPC_TLS_ALLOWED_MAX)
+		return false;
+	size_t names = 0;
+	for (const char *p = list;; p++) {
+		size_t chars = 0;
+		for (; *p != ',' && *p != '\0'; p++)
+			chars += *p != ' ';
+		if (chars == 0 || ++names > NRPC_TLS_ALLOWED_COUNT)
+			return false;
+		if (*p == '\0')
+			return true;
+	}
+}
+
+// The TLS settings against the URLs that use them (docs/security.md).
+static int check_tls(const config *cfg, char *err, size_t errcap)
+{
+	bool rpc_tls = strncmp(cfg->rpc_url, "tls+", 4) == 0;
+	bool ev_tls = strncmp(cfg->events_url, "tls+", 4) == 0;
+	if ((rpc_tls || ev_tls) && (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL)) {
+		snprintf(err, errcap,
+		         "missing setting: TLS_CERT_FILE and TLS_KEY_FILE are required "
+		         "for a tls+tcp:// %s",
+		         rpc_tls ? "--rpc-url" : "--events-url");
+		return -1;
+	}
+	// The stream carries full property records and has no token: TLS
+	// without client certificates would let anyone subscribe.
+	if (ev_tls && cfg->events_tls_ca_file == NULL) {
+		snprintf(err, errcap,
+		         "missing setting: a tls+tcp:// --events-url needs TLS_CA_FILE (or "
+		         "EVENTS_TLS_CA_FILE): subscribers must present client certificates");
+		return -1;
+	}
+	if (cfg->tls_allowed_peers == NULL)
+		return 0;
+	if (!allowed_peers_ok(cfg->tls_allowed_peers)) {
+		snprintf(err, errcap,
+		         "invalid TLS_ALLOWED_PEERS: want 1..%d comma-separated identities, none "
+		         "empty, at most %d bytes",
+		         NRPC_TLS_ALLOWED_COUNT, NRPC_TLS_ALLOWED_MAX);
+		return -1;
+	}
+	if (!rpc_tls || cfg->tls_ca_file == NULL || cfg->rpc_nng) {
+		snprintf(err, errcap,
+		         "TLS_ALLOWED_PEERS needs a tls+tcp:// --rpc-url, TLS_CA_FILE and "
+		         "RPC_TRANSPORT=loops (nng cannot tell who the peer is)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -319,13 +380,10 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	cfg->tls_cert_file = pick(NULL, "TLS_CERT_FILE", NULL);
 	cfg->tls_key_file = pick(NULL, "TLS_KEY_FILE", NULL);
 	cfg->tls_ca_file = pick(NULL, "TLS_CA_FILE", NULL);
-	if (strncmp(cfg->rpc_url, "tls+", 4) == 0 &&
-	    (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL)) {
-		snprintf(err, errcap,
-		         "missing setting: TLS_CERT_FILE and TLS_KEY_FILE are required "
-		         "for a tls+tcp:// --rpc-url");
+	cfg->events_tls_ca_file = pick(NULL, "EVENTS_TLS_CA_FILE", cfg->tls_ca_file);
+	cfg->tls_allowed_peers = pick(NULL, "TLS_ALLOWED_PEERS", NULL);
+	if (check_tls(cfg, err, errcap) != 0)
 		return -1;
-	}
 	const char *rl = pick(NULL, "RELAY", "1");
 	cfg->relay = strcmp(rl, "0") != 0 && strcmp(rl, "false") != 0;
 

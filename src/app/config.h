@@ -43,9 +43,15 @@ typedef struct config {
 	bool log_requests;         // one access-log line per request (LOG_REQUESTS, default on)
 	bool observe;              // per-request metrics and logs at all (OBSERVE, default on)
 	bool relay;                // may lead the event relay (RELAY, default on)
-	const char *tls_cert_file; // TLS_CERT_FILE, TLS_KEY_FILE: for a tls+tcp:// RPC_URL
+	const char *tls_cert_file; // TLS_CERT_FILE, TLS_KEY_FILE: for tls+tcp:// URLs
 	const char *tls_key_file;
 	const char *tls_ca_file; // TLS_CA_FILE: require and verify client certificates
+	// EVENTS_TLS_CA_FILE: the CA of subscriber certificates on a tls+tcp://
+	// EVENTS_URL (defaults to TLS_CA_FILE; one of them is required there).
+	const char *events_tls_ca_file;
+	// TLS_ALLOWED_PEERS: identities let into a tls+tcp:// RPC_URL
+	// (comma-separated; needs TLS_CA_FILE and RPC_TRANSPORT=loops). NULL: all.
+	const char *tls_allowed_peers;
 } config;
 
 int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap);

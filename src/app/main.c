@@ -86,6 +86,8 @@ struct app {
 	obs_gauge *conn_open[3];      // propertyd_connections{listener=rpc|events|http}
 	obs_counter *conn_refused[3]; // propertyd_connections_refused_total{listener}
 	obs_counter *http_timed_out;  // propertyd_http_timeouts_total
+	nrpc_tls_stats tls_stats;     // refused TLS connections of the RPC socket
+	obs_counter *tls_refused[2];  // propertyd_tls_refused_total{reason=handshake|peer}
 	obs_process *proc;            // process_* families
 	pthread_mutex_t kick_mu;      // guards kick_target against relay_stop
 	relay *kick_target;           // the relay a committed write wakes, or NULL
@@ -159,6 +161,8 @@ static void collect(void *arg)
 		obs_gauge_set(a->conn_open[1], open);
 		counter_to(a->conn_refused[1], refused);
 	}
+	counter_to(a->tls_refused[0], atomic_load(&a->tls_stats.handshake_failed));
+	counter_to(a->tls_refused[1], atomic_load(&a->tls_stats.peer_refused));
 	if (a->http) {
 		obs_http_stats(a->http, &open, &refused, &timed_out);
 		obs_gauge_set(a->conn_open[2], open);
@@ -316,6 +320,14 @@ static int start(struct app *a)
 		    "(MAX_CONNECTIONS, MAX_SUBSCRIBERS, HTTP_MAX_CONNECTIONS)",
 		    listeners[i]);
 	}
+	static const char *const tls_reasons[2] = {"reason=\"handshake\"", "reason=\"peer\""};
+	for (int i = 0; i < 2; i++)
+		a->tls_refused[i] = obs_counter_get(
+		    a->metrics, "propertyd_tls_refused_total",
+		    "tls+tcp:// RPC connections closed during the handshake: no or unverifiable "
+		    "client certificate, or not TLS (handshake); an identity outside "
+		    "TLS_ALLOWED_PEERS (peer)",
+		    tls_reasons[i]);
 	a->proc = obs_process_register(a->metrics);
 	a->http_timed_out = obs_counter_get(
 	    a->metrics, "propertyd_http_timeouts_total",
@@ -347,10 +359,22 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: out of memory\n");
 		return -1;
 	}
+	// Read at start only (nrpc_server_start, relay_start below); the stats
+	// are the app's and outlive both.
 	nrpc_tls tls = {
 	    .cert_file = a->cfg.tls_cert_file,
 	    .key_file = a->cfg.tls_key_file,
 	    .ca_file = a->cfg.tls_ca_file,
+	    .allowed_peers = a->cfg.tls_allowed_peers,
+	    .stats = &a->tls_stats,
+	};
+	// The event PUB socket: the same certificate, subscribers verified
+	// against EVENTS_TLS_CA_FILE (default TLS_CA_FILE); nng serves it, so no
+	// allow-list (docs/security.md).
+	nrpc_tls events_tls = {
+	    .cert_file = a->cfg.tls_cert_file,
+	    .key_file = a->cfg.tls_key_file,
+	    .ca_file = a->cfg.events_tls_ca_file,
 	};
 	nrpc_server_config rc = {
 	    .tls = &tls,
@@ -378,6 +402,7 @@ static int start(struct app *a)
 	relay_config ec = {
 	    .conninfo = a->cfg.database_url,
 	    .pub_url = a->cfg.events_url,
+	    .pub_tls = &events_tls,
 	    .metrics = a->metrics,
 	    .retention_s = a->cfg.event_retention_s,
 	    .max_subscribers = a->cfg.max_subscribers,

@@ -85,5 +85,5 @@ void observer_on_call(const nrpc_call_summary *s, void *arg)
 	OBS_LOG(lvl, "rpc", OBS_S("method", ms->name), OBS_I("code", s->code),
 	        OBS_S("status", nrpc_code_name(s->code)), OBS_I("duration_us", s->duration_us),
 	        OBS_S("request_id", s->request_id), OBS_S("traceparent", s->traceparent),
-	        OBS_S("error", s->code ? s->message : NULL));
+	        OBS_S("peer", s->peer), OBS_S("error", s->code ? s->message : NULL));
 }

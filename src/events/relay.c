@@ -374,8 +374,8 @@ void relay_connections(const relay *r, int *open, uint64_t *refused)
 	*refused = atomic_load(&cl->refused);
 }
 
-static int open_socket(relay *r, const char *url, unsigned max_subscribers, char *err,
-                       size_t errcap)
+static int open_socket(relay *r, const char *url, const nrpc_tls *tls, unsigned max_subscribers,
+                       char *err, size_t errcap)
 {
 	int rv;
 	const char *what = "pub0_open";
@@ -390,9 +390,12 @@ static int open_socket(relay *r, const char *url, unsigned max_subscribers, char
 	what = "connection limit";
 	if ((rv = nrpc_connlimit_install(&r->conns, r->sock, max_subscribers)) != 0)
 		goto fail_close;
-	what = "listen";
-	if ((rv = nng_listen(r->sock, url, NULL, 0)) != 0)
-		goto fail_close;
+	char why[256];
+	if ((rv = nrpc_tls_listen(r->sock, url, tls, why, sizeof why)) != 0) {
+		nng_close(r->sock);
+		snprintf(err, errcap, "events socket: %s", why);
+		return -1;
+	}
 	return 0;
 fail_close:
 	nng_close(r->sock);
@@ -442,7 +445,7 @@ int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap)
 	}
 	if (outbox_open(&r->ob, cfg->conninfo, err, errcap) != 0)
 		goto fail_fd;
-	if (open_socket(r, cfg->pub_url, cfg->max_subscribers, err, errcap) != 0)
+	if (open_socket(r, cfg->pub_url, cfg->pub_tls, cfg->max_subscribers, err, errcap) != 0)
 		goto fail_outbox;
 	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
 		snprintf(err, errcap, "relay: cannot start thread");

@@ -7,6 +7,11 @@
 // A relay that does not lead asks for leadership about once a second; one
 // that loses its connection (and with it leadership) backs off and asks again.
 //
+// A tls+tcp:// pub_url is served by nng over TLS 1.2 with pub_tls: the
+// server certificate and key, and with a CA file every subscriber must
+// present a certificate that chains to it (mutual TLS; nng cannot tell the
+// relay who the subscriber is, so there is no allow-list here).
+//
 // Wire format of one event (CONTRACT.md section 6): one nng message holding
 // the type's bytes, one 0x00 byte, then the serialized property.v1.Event.
 // A failed send is logged and counted; the event stays in the log and
@@ -27,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nrpc/tls.h"
 #include "obs/metrics.h"
 
 typedef struct relay relay;
@@ -34,6 +40,7 @@ typedef struct relay relay;
 typedef struct relay_config {
 	const char *conninfo;     // libpq conninfo for the outbox's direct connection (copied)
 	const char *pub_url;      // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
+	const nrpc_tls *pub_tls;  // for a tls+tcp:// pub_url (read by relay_start); else NULL
 	obs_registry *metrics;    // borrowed, must outlive the relay; NULL: a private registry
 	int64_t retention_s;      // published events older than this are pruned; 0: 7 days
 	int poll_ms;              // longest sleep between claims when idle; 0: 250

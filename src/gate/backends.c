@@ -22,6 +22,7 @@ struct gate_backends {
 	gate_source src[GATE_MAX_SOURCES];
 	size_t nsrc;
 	obs_registry *reg;
+	struct gate_tls *tls;
 	pthread_mutex_t mu; // the resolver's stop flag and wake-up
 	pthread_cond_t cv;
 	bool stop;
@@ -100,9 +101,27 @@ static int split_host_port(const char *hp, gate_source *s, char *err, size_t err
 	return 0;
 }
 
+// Strips an optional scheme from src; 1 for tls+tcp://, 0 for tcp:// or
+// none, -1 for another one.
+static int scheme(const char **src)
+{
+	if (strncmp(*src, "tls+tcp://", 10) == 0) {
+		*src += 10;
+		return 1;
+	}
+	if (strncmp(*src, "tcp://", 6) == 0)
+		*src += 6;
+	return strstr(*src, "://") != NULL ? -1 : 0;
+}
+
+struct gate_tls *gate_backends_tls(const gate_backends *bs, const gate_backend *b)
+{
+	return b->tls ? bs->tls : NULL;
+}
+
 int gate_backends_create(gate_backends **out, const char *const *urls, size_t nurls,
-                         const char *const *dns, size_t ndns, obs_registry *reg, char *err,
-                         size_t errcap)
+                         const char *const *dns, size_t ndns, struct gate_tls *tls,
+                         obs_registry *reg, char *err, size_t errcap)
 {
 	*out = NULL;
 	if (nurls + ndns == 0) {
@@ -118,25 +137,34 @@ int gate_backends_create(gate_backends **out, const char *const *urls, size_t nu
 		snprintf(err, errcap, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < nurls; i++) {
-		if (strncmp(urls[i], "tcp://", 6) != 0) {
-			snprintf(err, errcap, "%s: a backend URL must be tcp://host:port", urls[i]);
+	for (size_t i = 0; i < nurls + ndns; i++) {
+		bool is_url = i < nurls;
+		const char *s = is_url ? urls[i] : dns[i - nurls];
+		const char *hp = s;
+		int t = scheme(&hp);
+		if (t < 0 || (is_url && hp == s)) {
+			snprintf(err, errcap,
+			         "%s: a backend must be tcp://host:port or tls+tcp://host:port", s);
 			free(bs);
 			return -1;
 		}
-		if (split_host_port(urls[i] + 6, &bs->src[bs->nsrc], err, errcap) != 0) {
+		if (t == 1 && tls == NULL) {
+			snprintf(err, errcap,
+			         "%s: a tls+tcp:// backend needs BACKEND_TLS_CA_FILE to verify it",
+			         s);
 			free(bs);
 			return -1;
 		}
-		bs->src[bs->nsrc++].every_record = false;
+		gate_source *src = &bs->src[bs->nsrc];
+		if (split_host_port(hp, src, err, errcap) != 0) {
+			free(bs);
+			return -1;
+		}
+		src->every_record = !is_url;
+		src->tls = t == 1;
+		bs->nsrc++;
 	}
-	for (size_t i = 0; i < ndns; i++) {
-		if (split_host_port(dns[i], &bs->src[bs->nsrc], err, errcap) != 0) {
-			free(bs);
-			return -1;
-		}
-		bs->src[bs->nsrc++].every_record = true;
-	}
+	bs->tls = tls;
 	bs->reg = reg;
 	pthread_mutex_init(&bs->mu, NULL);
 	pthread_cond_init(&bs->cv, NULL);
@@ -167,7 +195,8 @@ static int slot_for(gate_backends *bs, const struct sockaddr *sa, socklen_t alen
 {
 	unsigned n = gate_backends_count(bs);
 	for (unsigned i = 0; i < n; i++)
-		if (bs->slots[i].alen == alen && memcmp(&bs->slots[i].addr, sa, alen) == 0)
+		if (bs->slots[i].alen == alen && memcmp(&bs->slots[i].addr, sa, alen) == 0 &&
+		    bs->slots[i].tls == bs->src[src].tls)
 			return (int)i;
 	if (n >= GATE_MAX_BACKENDS) {
 		obs_log_fields(OBS_WARN, "backend set full: address ignored",
@@ -177,6 +206,7 @@ static int slot_for(gate_backends *bs, const struct sockaddr *sa, socklen_t alen
 	gate_backend *b = &bs->slots[n];
 	memcpy(&b->addr, sa, alen);
 	b->alen = alen;
+	b->tls = bs->src[src].tls;
 	addr_name(sa, b->name, sizeof b->name);
 	char lab[128];
 	snprintf(lab, sizeof lab, "backend=\"%s\"", b->name);
@@ -305,8 +335,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			b->hlink = NULL;
 		}
 		if (b->hlink == NULL)
-			b->hlink = gate_link_open(ioloop_base(bs->loop0),
-			                          (struct sockaddr *)&b->addr, b->alen, &ops);
+			b->hlink =
+			    gate_link_open(ioloop_base(bs->loop0), (struct sockaddr *)&b->addr,
+			                   b->alen, gate_backends_tls(bs, b), &ops);
 		if (b->hlink == NULL)
 			continue;
 		b->hid = gate_link_send(b->hlink, bs->hreq, bs->hreq_len, NULL, 0, b);

@@ -48,6 +48,7 @@ typedef struct gate_backend {
 	socklen_t alen;
 	atomic_bool present;    // in the latest resolution of its source
 	atomic_bool up;         // healthy: takes calls
+	bool tls;               // reached over TLS (a tls+tcp:// source); fixed once published
 	obs_counter *calls;     // replies received
 	obs_counter *failed;    // calls whose connection failed under them
 	obs_counter *errors;    // replies with a status other than OK
@@ -63,15 +64,22 @@ typedef struct gate_source {
 	char host[256];
 	char port[8];
 	bool every_record; // --backends-dns: every address; --backend: the first
+	bool tls;          // tls+tcp://
 } gate_source;
 
 typedef struct gate_backends gate_backends;
 
-// Parses the sources (URLs tcp://host:port; DNS names host:port). Returns 0,
+struct gate_tls;
+
+// Parses the sources (URLs tcp://host:port or tls+tcp://host:port; DNS
+// names host:port, optionally with one of those schemes). tls+tcp:// sources
+// are dialed with `tls` (borrowed; required when there is one). Returns 0,
 // or -1 with a reason in err.
 int gate_backends_create(gate_backends **out, const char *const *urls, size_t nurls,
-                         const char *const *dns, size_t ndns, obs_registry *reg, char *err,
-                         size_t errcap);
+                         const char *const *dns, size_t ndns, struct gate_tls *tls,
+                         obs_registry *reg, char *err, size_t errcap);
+// The TLS settings to dial b with, or NULL (plain TCP).
+struct gate_tls *gate_backends_tls(const gate_backends *bs, const gate_backend *b);
 // Resolves once (blocking) and starts the resolver thread and, on loop0, the
 // health checks. Returns 0 or -1 with a reason in err.
 int gate_backends_start(gate_backends *bs, struct ioloop *loop0, char *err, size_t errcap);

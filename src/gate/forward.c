@@ -141,7 +141,8 @@ static gate_link *link_for(gloop *gl, unsigned i)
 	gate_backend *b = gate_backends_at(gl->g->bs, i);
 	gate_link_ops ops = {
 	    .on_reply = on_reply, .on_fail = on_fail, .on_down = on_down, .owner = b};
-	l = gate_link_open(gl->base, (const struct sockaddr *)&b->addr, b->alen, &ops);
+	l = gate_link_open(gl->base, (const struct sockaddr *)&b->addr, b->alen,
+	                   gate_backends_tls(gl->g->bs, b), &ops);
 	gl->links[i] = l;
 	return l;
 }

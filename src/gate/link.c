@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tlsclient.h"
+
 #define SP_PROTO_REQ 0x30
 #define SP_PROTO_REP 0x31
 #define MAX_REPLY    (16u << 20) // a reply longer than this closes the link
@@ -31,7 +33,9 @@ struct gate_link {
 	bool greeted;
 	gate_link_ops ops;
 	struct event *rev, *wev, *tmo;
-	struct evbuffer *in, *out;
+	struct evbuffer *in, *out;   // plaintext: replies to parse, requests to send
+	gate_tls_conn *tls;          // NULL: plain TCP
+	struct evbuffer *cin, *cout; // with TLS: ciphertext read, to write
 	slot slots[GATE_LINK_MAX_INFLIGHT];
 	uint32_t free_idx[GATE_LINK_MAX_INFLIGHT];
 	unsigned nfree;
@@ -66,7 +70,9 @@ static void go_down(gate_link *l, bool notify)
 {
 	if (l->st == DOWN)
 		return;
-	bool was_up = l->st == UP;
+	// A request reached the backend only once the connection (and its TLS
+	// session) was up.
+	bool was_up = l->st == UP && (l->tls == NULL || gate_tls_ready(l->tls));
 	l->st = DOWN;
 	event_del(l->rev);
 	event_del(l->wev);
@@ -99,13 +105,27 @@ static bool reap(gate_link *l)
 	return true;
 }
 
+// With TLS: runs the engine over what was read and what is queued. False
+// when the session failed (the link went down).
+static bool pump(gate_link *l)
+{
+	if (l->tls == NULL)
+		return true;
+	if (gate_tls_pump(l->tls, l->cin, l->in, l->out, l->cout) == 0)
+		return true;
+	go_down(l, true);
+	return false;
+}
+
 static void flush(gate_link *l)
 {
-	if (l->st != UP || evbuffer_get_length(l->out) == 0 ||
-	    event_pending(l->wev, EV_WRITE, NULL))
+	if (l->st != UP || !pump(l))
 		return;
-	while (evbuffer_get_length(l->out) > 0) {
-		int n = evbuffer_write(l->out, l->fd);
+	struct evbuffer *wire = l->tls != NULL ? l->cout : l->out;
+	if (evbuffer_get_length(wire) == 0 || event_pending(l->wev, EV_WRITE, NULL))
+		return;
+	while (evbuffer_get_length(wire) > 0) {
+		int n = evbuffer_write(wire, l->fd);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -178,12 +198,16 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	gate_link *l = arg;
-	int n = evbuffer_read(l->in, fd, READ_CHUNK);
+	int n = evbuffer_read(l->tls != NULL ? l->cin : l->in, fd, READ_CHUNK);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 		go_down(l, true);
 		reap(l);
 		return;
 	}
+	l->depth++;
+	if (l->tls != NULL)
+		flush(l); // decrypts into `in`; handshake records and queued requests go out
+	l->depth--;
 	parse(l);
 	reap(l);
 }
@@ -227,13 +251,24 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 gate_link *gate_link_open(struct event_base *base, const struct sockaddr *addr, socklen_t alen,
-                          const gate_link_ops *ops)
+                          gate_tls *tls, const gate_link_ops *ops)
 {
 	gate_link *l = calloc(1, sizeof *l);
 	if (l == NULL)
 		return NULL;
 	l->base = base;
 	l->ops = *ops;
+	if (tls != NULL) {
+		l->tls = gate_tls_conn_new(tls);
+		l->cin = evbuffer_new();
+		l->cout = evbuffer_new();
+		if (l->tls == NULL || l->cin == NULL || l->cout == NULL) {
+			l->st = DOWN;
+			l->fd = -1;
+			link_free(l);
+			return NULL;
+		}
+	}
 	l->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	l->in = evbuffer_new();
 	l->out = evbuffer_new();
@@ -329,6 +364,8 @@ void gate_link_close(gate_link *l)
 
 static void link_free(gate_link *l)
 {
+	if (l->fd >= 0)
+		close(l->fd);
 	if (l->rev)
 		event_free(l->rev);
 	if (l->wev)
@@ -337,6 +374,11 @@ static void link_free(gate_link *l)
 		event_free(l->tmo);
 	if (l->in)
 		evbuffer_free(l->in);
+	if (l->cin)
+		evbuffer_free(l->cin);
+	if (l->cout)
+		evbuffer_free(l->cout);
+	gate_tls_conn_free(l->tls);
 	if (l->out)
 		evbuffer_free(l->out);
 	free(l);

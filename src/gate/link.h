@@ -12,8 +12,9 @@
 // Outcomes: each request sent gets exactly one of
 //   on_reply(ctx, body, len)  -- the backend's reply (body valid during the call);
 //   on_fail(ctx, sent)        -- the connection failed or closed first. `sent`
-//                                is false when the connection never came up
-//                                (nothing reached the backend), true otherwise;
+//                                is false when the connection (and its TLS
+//                                session) never came up: nothing reached the
+//                                backend; true otherwise;
 // unless the caller withdrew it first with gate_link_cancel (a late reply is
 // then dropped). A connect that does not complete within
 // GATE_LINK_CONNECT_MS fails.
@@ -33,6 +34,7 @@
 #define GATE_LINK_CONNECT_MS   1000
 
 struct event_base;
+struct gate_tls;
 typedef struct gate_link gate_link;
 
 typedef struct gate_link_ops {
@@ -44,10 +46,11 @@ typedef struct gate_link_ops {
 	void *owner;
 } gate_link_ops;
 
-// Starts a non-blocking connect to addr. NULL on failure (out of memory or
-// no socket); a refused connect shows later as on_fail/on_down.
+// Starts a non-blocking connect to addr, with TLS when tls is not NULL
+// (borrowed; tlsclient.h). NULL on failure (out of memory or no socket); a
+// refused connect or a failed handshake shows later as on_fail/on_down.
 gate_link *gate_link_open(struct event_base *base, const struct sockaddr *addr, socklen_t alen,
-                          const gate_link_ops *ops);
+                          struct gate_tls *tls, const gate_link_ops *ops);
 // True while the link can take requests (connecting or up, not full).
 bool gate_link_usable(const gate_link *l);
 // Queues a request: body = head[hlen] followed by tail[tlen] (either may be

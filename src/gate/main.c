@@ -22,6 +22,7 @@
 #include "obs/log.h"
 #include "obs/process.h"
 #include "options.h"
+#include "tlsclient.h"
 
 #define MAX_LOOPS 64
 #define DRAIN_MS  5000
@@ -32,6 +33,7 @@ typedef struct gate {
 	unsigned nloops;
 	obs_registry *reg;
 	obs_process *proc;
+	gate_tls *backend_tls; // for tls+tcp:// backends, or NULL
 	gate_backends *bs;
 	gate_forward *fw;
 	nrpc_server *srv[GATE_MAX_LISTEN];
@@ -85,8 +87,15 @@ static int start(gate *g)
 			return -1;
 		}
 	}
+	if (g->opt.backend_ca_file != NULL &&
+	    gate_tls_create(&g->backend_tls, g->opt.backend_ca_file, g->opt.backend_cert_file,
+	                    g->opt.backend_key_file, g->opt.backend_server_name, err,
+	                    sizeof err) != 0) {
+		OBS_LOG(OBS_ERROR, "cannot set up TLS to backends", OBS_S("error", err));
+		return -1;
+	}
 	if (gate_backends_create(&g->bs, g->opt.backends, g->opt.nbackends, g->opt.dns, g->opt.ndns,
-	                         g->reg, err, sizeof err) != 0 ||
+	                         g->backend_tls, g->reg, err, sizeof err) != 0 ||
 	    gate_backends_start(g->bs, g->loops[0], err, sizeof err) != 0) {
 		OBS_LOG(OBS_ERROR, "cannot start the backends", OBS_S("error", err));
 		return -1;
@@ -137,6 +146,7 @@ static void stop(gate *g)
 		obs_http_stop(g->http);
 	gate_forward_destroy(g->fw); // calls still waiting on a backend are answered 14
 	gate_backends_destroy(g->bs);
+	gate_tls_free(g->backend_tls);
 	for (size_t i = 0; i < g->nsrv; i++)
 		nrpc_server_destroy(g->srv[i]);
 	for (unsigned i = 0; i < g->nloops; i++)

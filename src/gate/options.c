@@ -15,7 +15,8 @@ static const char usage[] =
     "  --listen URL            PROPGATE_LISTEN        where callers connect "
     "(tcp://127.0.0.1:7700;\n"
     "                                                 tls+tcp:// with TLS_CERT_FILE/TLS_KEY_FILE)\n"
-    "  --backend URL           PROPGATE_BACKENDS      an instance, tcp://host:port (repeatable)\n"
+    "  --backend URL           PROPGATE_BACKENDS      an instance, tcp://host:port or\n"
+    "                                                 tls+tcp://host:port (repeatable)\n"
     "  --backends-dns H:P      PROPGATE_BACKENDS_DNS  every address of name H, port P, "
     "re-resolved\n"
     "                                                 each second (compose scaling)\n"
@@ -185,6 +186,10 @@ int gate_options_load(gate_options *o, int argc, char **argv, char *err, size_t 
 	o->tls_cert_file = getenv("TLS_CERT_FILE");
 	o->tls_key_file = getenv("TLS_KEY_FILE");
 	o->tls_ca_file = getenv("TLS_CA_FILE");
+	o->backend_ca_file = getenv("BACKEND_TLS_CA_FILE");
+	o->backend_cert_file = getenv("BACKEND_TLS_CERT_FILE");
+	o->backend_key_file = getenv("BACKEND_TLS_KEY_FILE");
+	o->backend_server_name = getenv("BACKEND_TLS_SERVER_NAME");
 	for (size_t i = 0; i < o->nlisten; i++)
 		if (strncmp(o->listen[i], "tls+tcp://", 10) == 0 &&
 		    (o->tls_cert_file == NULL || o->tls_key_file == NULL)) {

@@ -28,7 +28,14 @@ typedef struct gate_options {
 	const char *tls_cert_file; // TLS_CERT_FILE, TLS_KEY_FILE: tls+tcp:// listeners
 	const char *tls_key_file;
 	const char *tls_ca_file; // TLS_CA_FILE: require client certificates
-	char *env_copies[3];     // comma-separated environment lists, split in place
+	// tls+tcp:// backends: BACKEND_TLS_CA_FILE verifies them (required for
+	// one); BACKEND_TLS_CERT_FILE/_KEY_FILE: the gateway's client certificate;
+	// BACKEND_TLS_SERVER_NAME: the name their certificates must carry.
+	const char *backend_ca_file;
+	const char *backend_cert_file;
+	const char *backend_key_file;
+	const char *backend_server_name;
+	char *env_copies[3]; // comma-separated environment lists, split in place
 } gate_options;
 
 int gate_options_load(gate_options *o, int argc, char **argv, char *err, size_t errcap);

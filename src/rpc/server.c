@@ -664,8 +664,8 @@ static int start_own_transport(nrpc_server *s, char *err, size_t errcap)
 	if (rv != 0)
 		return rv;
 	s->conns.limit = s->cfg.max_connections;
-	if (sptcp_start(&s->tcp, s, s->cfg.url, s->cfg.loops, s->cfg.nloops, &s->conns, err,
-	                errcap) != 0)
+	if (sptcp_start(&s->tcp, s, s->cfg.url, s->cfg.tls, s->cfg.loops, s->cfg.nloops, &s->conns,
+	                err, errcap) != 0)
 		return NNG_EADDRINUSE;
 	s->started = true;
 	return 0;
@@ -674,7 +674,7 @@ static int start_own_transport(nrpc_server *s, char *err, size_t errcap)
 int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 {
 	int rv;
-	if (s->cfg.nloops > 0 && !s->cfg.use_nng && strncmp(s->cfg.url, "tcp://", 6) == 0)
+	if (s->cfg.nloops > 0 && !s->cfg.use_nng && sptcp_serves(s->cfg.url))
 		return start_own_transport(s, err, errcap);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		snprintf(err, errcap, "cannot open rep0 socket: %s", nng_strerror(rv));

@@ -20,6 +20,7 @@
 #include "base/ioloop.h"
 #include "base/tcplisten.h"
 #include "serve.h"
+#include "sptls.h"
 
 #define SP_PROTO_REQ   0x30 // nng's REQ v0: the only peer REP talks to
 #define SP_PROTO_REP   0x31
@@ -48,12 +49,16 @@ struct conn {
 	int refs;     // 1 while open, +1 per call in flight, +1 while parsing or dirty
 	int inflight; // calls received and not yet delivered
 	struct event *rev, *wev;
-	struct evbuffer *in, *out;
-	bool greeted; // the peer's greeting was checked
-	bool dead;    // closed: fd and events gone; freed with the last reference
-	bool paused;  // not read while SPTCP_MAX_INFLIGHT calls are in flight
-	bool parsing; // replies wait for the flush at the end of the parse
-	bool dirty;   // on the loop's flush list
+	struct evbuffer *in, *out; // the SP byte stream (plaintext)
+	// What goes over the socket: `out` itself on a plain connection; under
+	// TLS `raw` holds ciphertext read and `wire` ciphertext to write.
+	struct evbuffer *raw, *wire;
+	sptls_conn *tls; // NULL: plain tcp://; freed with the connection
+	bool greeted;    // the peer's greeting was checked
+	bool dead;       // closed: fd and events gone; freed with the last reference
+	bool paused;     // not read while SPTCP_MAX_INFLIGHT calls are in flight
+	bool parsing;    // replies wait for the flush at the end of the parse
+	bool dirty;      // on the loop's flush list
 	conn *next_dirty;
 	conn *prev, *next; // the loop's connections
 };
@@ -77,6 +82,7 @@ struct sptcp {
 	unsigned nloops;
 	unsigned next; // round robin (loop 0's thread only)
 	nrpc_connlimit *cl;
+	sptls_ctx *tls; // tls+tcp:// only
 };
 
 // Accepted connection on its way to another loop.
@@ -127,13 +133,26 @@ static void ncall_put(sloop *lp, ncall *nc)
 
 // ---- connections ----------------------------------------------------------------------------
 
+// Frees the buffers and TLS state of a connection (any of them may be NULL).
+static void conn_free(conn *cn)
+{
+	if (cn->wire != NULL && cn->wire != cn->out)
+		evbuffer_free(cn->wire);
+	if (cn->raw != NULL)
+		evbuffer_free(cn->raw);
+	if (cn->in != NULL)
+		evbuffer_free(cn->in);
+	if (cn->out != NULL)
+		evbuffer_free(cn->out);
+	sptls_conn_free(cn->tls); // the peer identity of its calls goes with it
+	free(cn);
+}
+
 static void conn_unref(conn *cn)
 {
 	if (--cn->refs > 0)
 		return;
-	evbuffer_free(cn->in);
-	evbuffer_free(cn->out);
-	free(cn);
+	conn_free(cn);
 }
 
 static void conn_close(conn *cn)
@@ -155,13 +174,20 @@ static void conn_close(conn *cn)
 	conn_unref(cn);
 }
 
-// Writes what the socket takes now; the rest waits for writability.
+// Writes what the socket takes now; the rest waits for writability. Under
+// TLS the plaintext is sealed first (once the handshake is done).
 static void conn_flush(conn *cn)
 {
-	if (cn->dead || evbuffer_get_length(cn->out) == 0 || event_pending(cn->wev, EV_WRITE, NULL))
+	if (cn->dead)
 		return;
-	while (evbuffer_get_length(cn->out) > 0) {
-		int n = evbuffer_write(cn->out, cn->fd);
+	if (cn->tls != NULL && sptls_seal(cn->tls, cn->out, cn->wire) != 0) {
+		conn_close(cn);
+		return;
+	}
+	if (evbuffer_get_length(cn->wire) == 0 || event_pending(cn->wev, EV_WRITE, NULL))
+		return;
+	while (evbuffer_get_length(cn->wire) > 0) {
+		int n = evbuffer_write(cn->wire, cn->fd);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -214,12 +240,19 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	conn *cn = arg;
-	int n = evbuffer_read(cn->in, fd, READ_CHUNK);
+	int n = evbuffer_read(cn->tls != NULL ? cn->raw : cn->in, fd, READ_CHUNK);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 		conn_close(cn);
 		return;
 	}
-	conn_parse(cn);
+	if (cn->tls != NULL && sptls_feed(cn->tls, cn->raw, cn->in, cn->wire) != 0) {
+		// Refused or broken: one try to hand the peer its alert, then close.
+		if (evbuffer_get_length(cn->wire) > 0)
+			(void)evbuffer_write(cn->wire, fd);
+		conn_close(cn);
+		return;
+	}
+	conn_parse(cn); // also flushes: the handshake's answer, or the greeting once done
 }
 
 static uint64_t be64(const uint8_t *p)
@@ -305,6 +338,8 @@ static void conn_parse(conn *cn)
 			break;
 		}
 		nc->cn = cn;
+		// The connection outlives the call (it holds a reference per call).
+		nc->call.c_peer = cn->tls != NULL ? sptls_peer(cn->tls) : NULL;
 		memcpy(nc->bt, m, bt);
 		nc->btlen = bt;
 		cn->refs++;
@@ -386,27 +421,31 @@ static void conn_open(sloop *lp, int fd)
 {
 	struct event_base *base = ioloop_base(lp->io);
 	conn *cn = calloc(1, sizeof *cn);
+	bool tls_ok = true;
 	if (cn != NULL) {
 		cn->lp = lp;
 		cn->fd = fd;
 		cn->refs = 1;
 		cn->in = evbuffer_new();
 		cn->out = evbuffer_new();
+		cn->wire = cn->out;
+		if (lp->t->tls != NULL) {
+			cn->raw = evbuffer_new();
+			cn->wire = evbuffer_new();
+			cn->tls = sptls_conn_new(lp->t->tls);
+			tls_ok = cn->raw != NULL && cn->wire != NULL && cn->tls != NULL;
+		}
 		cn->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, cn);
 		cn->wev = event_new(base, fd, EV_WRITE, on_write, cn);
 	}
-	if (cn == NULL || cn->in == NULL || cn->out == NULL || cn->rev == NULL || cn->wev == NULL ||
-	    event_add(cn->rev, NULL) != 0) {
+	if (cn == NULL || cn->in == NULL || cn->out == NULL || !tls_ok || cn->rev == NULL ||
+	    cn->wev == NULL || event_add(cn->rev, NULL) != 0) {
 		if (cn != NULL) {
 			if (cn->rev)
 				event_free(cn->rev);
 			if (cn->wev)
 				event_free(cn->wev);
-			if (cn->in)
-				evbuffer_free(cn->in);
-			if (cn->out)
-				evbuffer_free(cn->out);
-			free(cn);
+			conn_free(cn);
 		}
 		close(fd);
 		atomic_fetch_sub(&lp->t->cl->open, 1);
@@ -416,6 +455,7 @@ static void conn_open(sloop *lp, int fd)
 	if (lp->conns != NULL)
 		lp->conns->prev = cn;
 	lp->conns = cn;
+	// Under TLS the greeting waits in `out` until the handshake is done.
 	evbuffer_add(cn->out, rep_greeting, sizeof rep_greeting);
 	conn_flush(cn);
 }
@@ -469,18 +509,23 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 // ---- start / stop ---------------------------------------------------------------------------
 
+bool sptcp_serves(const char *url)
+{
+	return strncmp(url, "tcp://", 6) == 0 || strncmp(url, "tls+tcp://", 10) == 0;
+}
+
 static int listen_on(const char *url, char *err, size_t errcap)
 {
-	if (strncmp(url, "tcp://", 6) != 0) {
-		snprintf(err, errcap, "%s: not a tcp:// URL", url);
+	if (!sptcp_serves(url)) {
+		snprintf(err, errcap, "%s: not a tcp:// or tls+tcp:// URL", url);
 		return -1;
 	}
-	const char *hp = url + 6;
+	const char *hp = strstr(url, "://") + 3;
 	const char *colon = strrchr(hp, ':');
 	char host[HOST_MAX], port[8];
 	if (colon == NULL || (size_t)(colon - hp) >= sizeof host || strlen(colon + 1) == 0 ||
 	    strlen(colon + 1) >= sizeof port) {
-		snprintf(err, errcap, "%s: want tcp://host:port", url);
+		snprintf(err, errcap, "%s: want tcp://host:port or tls+tcp://host:port", url);
 		return -1;
 	}
 	size_t hl = (size_t)(colon - hp);
@@ -515,8 +560,9 @@ static void setup_accept(void *arg)
 		event_add(t->accept_ev, NULL);
 }
 
-int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, struct ioloop *const *loops,
-                unsigned nloops, nrpc_connlimit *cl, char *err, size_t errcap)
+int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrpc_tls *tls,
+                struct ioloop *const *loops, unsigned nloops, nrpc_connlimit *cl, char *err,
+                size_t errcap)
 {
 	*out = NULL;
 	if (nloops == 0) {
@@ -535,8 +581,15 @@ int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, struct io
 	t->cl = cl;
 	t->loops = ls;
 	t->nloops = nloops;
+	t->listen_fd = -1;
+	if (strncmp(url, "tls+", 4) == 0 && sptls_ctx_create(&t->tls, tls, err, errcap) != 0) {
+		free(ls);
+		free(t);
+		return -1;
+	}
 	t->listen_fd = listen_on(url, err, errcap);
 	if (t->listen_fd < 0) {
+		sptls_ctx_free(t->tls);
 		free(ls);
 		free(t);
 		return -1;
@@ -596,6 +649,7 @@ void sptcp_destroy(sptcp *t)
 			ioloop_call(t->loops[i].io, teardown_loop, &t->loops[i]);
 	if (t->listen_fd >= 0)
 		close(t->listen_fd);
+	sptls_ctx_free(t->tls); // connections still alive keep their own hold on it
 	free(t->loops);
 	free(t);
 }

@@ -1,4 +1,5 @@
-// rpc sptcp: the nrpc server's transport for tcp:// on the event loops.
+// rpc sptcp: the nrpc server's transport for tcp:// and tls+tcp:// on the
+// event loops.
 //
 // It speaks the REP side of nng's SP-over-TCP wire format itself (the 8-byte
 // greeting, 64-bit big-endian length prefixes, the request's backtrace of
@@ -8,6 +9,14 @@
 // (when its handler stays on the loop, see nrpc_call_loop) and writing the
 // reply all happen on that thread, with no hand-off between threads. Replies
 // that become ready in one pass of the loop leave in one write per connection.
+//
+// tls+tcp://: the same wire format inside TLS (sptls.h: OpenSSL, TLS 1.2 or
+// later, memory BIOs; the socket I/O stays here). The reply greeting leaves
+// once the handshake is done. Every call of a connection carries its verified
+// client identity in c_peer (nrpc_call_peer), a string the connection owns
+// and keeps until its last call is delivered; NULL on plain connections.
+// A failed handshake, or a peer outside the allow-list, closes the connection
+// (after one try to send the alert) and is counted in the settings' stats.
 //
 // Bounds: a message longer than NRPC_MAX_MESSAGE, a bad greeting or a
 // malformed backtrace closes the connection (as nng does); a connection with
@@ -25,9 +34,11 @@
 #ifndef RPC_SPTCP_H
 #define RPC_SPTCP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "nrpc/connlimit.h"
+#include "nrpc/tls.h"
 
 #define SPTCP_MAX_INFLIGHT 256 // requests of one connection in flight at once
 
@@ -35,10 +46,16 @@ struct ioloop;
 struct nrpc_server;
 typedef struct sptcp sptcp;
 
-// Binds `url` (tcp://host:port; host "*" or empty: every interface) and
-// starts accepting on loops[0]. Returns 0, or -1 with a reason in err.
-int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, struct ioloop *const *loops,
-                unsigned nloops, nrpc_connlimit *cl, char *err, size_t errcap);
+// True for the URLs this transport serves: tcp:// and tls+tcp://.
+bool sptcp_serves(const char *url);
+
+// Binds `url` (tcp://host:port or tls+tcp://host:port; host "*" or empty:
+// every interface) and starts accepting on loops[0]. A tls+tcp:// URL needs
+// `tls` (read now: the files are loaded and the allow-list copied; its stats
+// are borrowed); a tcp:// URL ignores it. Returns 0, or -1 with a reason in err.
+int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrpc_tls *tls,
+                struct ioloop *const *loops, unsigned nloops, nrpc_connlimit *cl, char *err,
+                size_t errcap);
 
 // Closes the listener and every connection and frees the transport. Calls
 // still in flight are dropped when they finish. NULL is a no-op.

@@ -16,6 +16,13 @@ bool tls_url(const char *url)
 static int build(nng_tls_config **out, nng_tls_mode mode, const nrpc_tls *t, char *err,
                  size_t errcap)
 {
+	if (mode == NNG_TLS_MODE_SERVER && t->allowed_peers != NULL) {
+		// Failing closed: nng 1.5.2 cannot tell who the peer is.
+		snprintf(err, errcap,
+		         "TLS: allowed peers need the event-loop transport (nng cannot name the "
+		         "peer)");
+		return NNG_ENOTSUP;
+	}
 	nng_tls_config *cfg;
 	int rv = nng_tls_config_alloc(&cfg, mode);
 	if (rv != 0) {
@@ -138,4 +145,9 @@ int tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size
 int nrpc_tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
 {
 	return tls_dial(s, url, tls, err, errcap);
+}
+
+int nrpc_tls_listen(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
+{
+	return tls_listen(s, url, tls, err, errcap);
 }

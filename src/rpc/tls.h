@@ -1,5 +1,7 @@
 // rpc tls: builds nng TLS configurations from nrpc_tls settings, and starts a
-// listener or dialer with one. Used by server.c and client.c only.
+// listener or dialer with one. Used by server.c and client.c (and, through
+// nrpc_tls_dial/nrpc_tls_listen, by callers with sockets of their own). The
+// own transport's TLS is sptls.h.
 #ifndef RPC_TLS_H
 #define RPC_TLS_H
 

@@ -3,12 +3,18 @@
 // runs: argv[1] is that directory (server.crt/.key, client.crt/.key, other.crt).
 // argv[2] and argv[3], when given, are the propctl and propload binaries: they
 // are then run against the same servers (refusal without a CA, opt-out, CA).
+// With argv[4] "loops" the servers are the nrpc server's own transport on
+// event loops (src/rpc/sptls.h, OpenSSL) instead of nng, and the cases that
+// only it can pass run too: the client's identity reaches the observer
+// (nrpc_call_peer), the allow-list, and the refusal counters.
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/ioloop.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "nrpc/client.h"
 #include "nrpc/health.h"
@@ -16,6 +22,32 @@
 
 static char dir[512];
 static int failures;
+static ioloop *loops[2]; // "loops" mode only
+static unsigned nloops;
+static nrpc_tls_stats stats; // of every server of the run
+
+// The identity the observer saw on the last call ("" for none).
+static pthread_mutex_t peer_mu = PTHREAD_MUTEX_INITIALIZER;
+static char last_peer[300];
+
+static void on_call(const nrpc_call_summary *s, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&peer_mu);
+	snprintf(last_peer, sizeof last_peer, "%s", s->peer ? s->peer : "");
+	pthread_mutex_unlock(&peer_mu);
+}
+
+// The identity of the last call; cleared for the next one.
+static const char *take_peer(void)
+{
+	static char copy[300];
+	pthread_mutex_lock(&peer_mu);
+	snprintf(copy, sizeof copy, "%s", last_peer);
+	last_peer[0] = '\0';
+	pthread_mutex_unlock(&peer_mu);
+	return copy;
+}
 
 static char *path(const char *name)
 {
@@ -51,7 +83,13 @@ static unsigned check(const char *url, const nrpc_tls *tls)
 
 static nrpc_server *serve(const char *url, const nrpc_tls *tls, nrpc_health *h)
 {
-	nrpc_server_config cfg = {.url = url, .workers = 1, .insecure_no_auth = true, .tls = tls};
+	nrpc_server_config cfg = {.url = url,
+	                          .workers = 1,
+	                          .insecure_no_auth = true,
+	                          .tls = tls,
+	                          .observer = on_call,
+	                          .loops = loops,
+	                          .nloops = nloops};
 	char err[256];
 	nrpc_server *s;
 	if (nrpc_server_create(&s, &cfg, err, sizeof(err)) != 0 ||
@@ -98,12 +136,25 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	if (argc > 4 && strcmp(argv[4], "loops") == 0) {
+		char err0[256];
+		for (unsigned i = 0; i < 2; i++) {
+			if (ioloop_create(&loops[i], "tls-test-io", err0, sizeof err0) != 0 ||
+			    ioloop_start(loops[i], err0, sizeof err0) != 0) {
+				fprintf(stderr, "loops: %s\n", err0);
+				return 1;
+			}
+		}
+		nloops = 2;
+		puts("# over the own transport on event loops (OpenSSL)");
+	}
 	nrpc_health *h = nrpc_health_create(NULL, 0);
 	nrpc_health_set_all(h, NRPC_HEALTH_SERVING);
 	int port = 20000 + (int)(getpid() % 10000);
-	char url1[64], url2[64];
+	char url1[64], url2[64], url3[64];
 	snprintf(url1, sizeof(url1), "tls+tcp://127.0.0.1:%d", port);
 	snprintf(url2, sizeof(url2), "tls+tcp://127.0.0.1:%d", port + 1);
+	snprintf(url3, sizeof(url3), "tls+tcp://127.0.0.1:%d", port + 2);
 
 	// A TLS URL without a certificate is refused at start.
 	{
@@ -115,7 +166,8 @@ int main(int argc, char **argv)
 		nrpc_server_destroy(s);
 	}
 
-	nrpc_tls server_tls = {.cert_file = path("server.crt"), .key_file = path("server.key")};
+	nrpc_tls server_tls = {
+	    .cert_file = path("server.crt"), .key_file = path("server.key"), .stats = &stats};
 	nrpc_server *s1 = serve(url1, &server_tls, h);
 	nrpc_tls trust = {.ca_file = path("server.crt"), .server_name = "localhost"};
 	nrpc_tls wrong = {.ca_file = path("other.crt"), .server_name = "localhost"};
@@ -123,6 +175,7 @@ int main(int argc, char **argv)
 	nrpc_tls insecure = {.insecure_skip_verify = true};
 	nrpc_tls insecure_wrong_ca = {.ca_file = path("other.crt"), .insecure_skip_verify = true};
 	EXPECT("verified_server", check(url1, &trust) == 0);
+	EXPECT("no_ca_no_peer", strcmp(take_peer(), "") == 0);
 	// No CA and no opt-out: the dial is refused before anything is sent.
 	EXPECT("no_tls_settings_refused",
 	       check(url1, NULL) == 999 && strstr(last_err, "needs a CA to verify the server"));
@@ -147,14 +200,70 @@ int main(int argc, char **argv)
 	// Mutual TLS: the server requires a client certificate signed by its CA.
 	nrpc_tls mtls = {.cert_file = path("server.crt"),
 	                 .key_file = path("server.key"),
-	                 .ca_file = path("client.crt")};
+	                 .ca_file = path("client.crt"),
+	                 .stats = &stats};
 	nrpc_server *s2 = serve(url2, &mtls, h);
 	nrpc_tls client_with_cert = {.cert_file = path("client.crt"),
 	                             .key_file = path("client.key"),
 	                             .ca_file = path("server.crt"),
 	                             .server_name = "localhost"};
 	EXPECT("mtls_with_client_cert", check(url2, &client_with_cert) == 0);
+	// The certificate's CN; nng cannot tell (nrpc_call_peer is NULL there).
+	EXPECT("mtls_peer_identity", strcmp(take_peer(), nloops > 0 ? "localhost" : "") == 0);
+	uint64_t failed_before = atomic_load(&stats.handshake_failed);
 	EXPECT("mtls_without_client_cert_refused", check(url2, &trust) != 0);
+	if (nloops > 0)
+		EXPECT("mtls_refusal_counted",
+		       atomic_load(&stats.handshake_failed) > failed_before);
+	// A certificate the CA did not sign (other.crt is self-signed).
+	nrpc_tls client_other = {.cert_file = path("other.crt"),
+	                         .key_file = path("other.key"),
+	                         .ca_file = path("server.crt"),
+	                         .server_name = "localhost"};
+	EXPECT("mtls_foreign_client_cert_refused", check(url2, &client_other) != 0);
+	EXPECT("mtls_still_serving", check(url2, &client_with_cert) == 0);
+
+	// The allow-list: only the own transport can enforce it; nng refuses to
+	// start with one rather than let everyone in.
+	nrpc_tls listed = mtls;
+	listed.allowed_peers = "propgate, someone-else";
+	if (nloops == 0) {
+		nrpc_server_config cfg = {
+		    .url = url3, .workers = 1, .insecure_no_auth = true, .tls = &listed};
+		char err[256] = "";
+		nrpc_server *s;
+		nrpc_server_create(&s, &cfg, err, sizeof(err));
+		EXPECT("nng_refuses_allowed_peers", nrpc_server_start(s, err, sizeof(err)) != 0 &&
+		                                        strstr(err, "allowed peers") != NULL);
+		nrpc_server_destroy(s);
+	} else {
+		nrpc_server *s3 = serve(url3, &listed, h);
+		uint64_t refused_before = atomic_load(&stats.peer_refused);
+		EXPECT("allow_list_refuses_unlisted", check(url3, &client_with_cert) != 0);
+		EXPECT("allow_list_refusal_counted",
+		       atomic_load(&stats.peer_refused) > refused_before);
+		nrpc_server_destroy(s3);
+		listed.allowed_peers = "propgate,localhost";
+		s3 = serve(url3, &listed, h);
+		EXPECT("allow_list_admits_listed", check(url3, &client_with_cert) == 0 &&
+		                                       strcmp(take_peer(), "localhost") == 0);
+		EXPECT("allow_list_without_cert_refused", check(url3, &trust) != 0);
+		nrpc_server_destroy(s3);
+		nrpc_tls list_without_ca = server_tls;
+		list_without_ca.allowed_peers = "localhost";
+		nrpc_server_config cfg = {.url = url3,
+		                          .workers = 1,
+		                          .insecure_no_auth = true,
+		                          .tls = &list_without_ca,
+		                          .loops = loops,
+		                          .nloops = nloops};
+		char err[256] = "";
+		nrpc_server *s;
+		nrpc_server_create(&s, &cfg, err, sizeof(err));
+		EXPECT("allow_list_needs_ca",
+		       nrpc_server_start(s, err, sizeof(err)) != 0 && strstr(err, "CA") != NULL);
+		nrpc_server_destroy(s);
+	}
 	nrpc_tls insecure_with_cert = {.cert_file = path("client.crt"),
 	                               .key_file = path("client.key"),
 	                               .insecure_skip_verify = true};
@@ -237,6 +346,8 @@ int main(int argc, char **argv)
 	nrpc_server_destroy(s1);
 	nrpc_server_destroy(s2);
 	nrpc_health_destroy(h);
+	for (unsigned i = 0; i < nloops; i++)
+		ioloop_destroy(loops[i]);
 	if (failures)
 		return 1;
 	puts("rpc_tls_test: all passed");

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Makes throwaway self-signed certificates, then runs rpc_tls_test with them,
 # and with propctl and propload when they were built next to it (build/bin).
+# A second argument "loops" runs the servers on the own transport (OpenSSL).
 set -eu
 bin=$1
+mode=${2:-nng}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 for name in server client other; do
@@ -18,7 +20,7 @@ propload=
 [ -n "$propctl" ] || echo "note: no propctl in $bindir: its TLS cases are skipped"
 [ -n "$propload" ] || echo "note: no propload in $bindir: its TLS cases are skipped"
 # The opt-out must say so on stderr; keep a copy of it to check.
-"$bin" "$dir" "$propctl" "$propload" 2>"$dir/test-stderr.txt" || {
+"$bin" "$dir" "$propctl" "$propload" "$mode" 2>"$dir/test-stderr.txt" || {
 	cat "$dir/test-stderr.txt" >&2
 	exit 1
 }
