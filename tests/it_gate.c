@@ -593,6 +593,62 @@ static void dns(void *arg)
 	gate_stop(&g);
 }
 
+// An instance whose database is unreachable listens but reports NOT_SERVING
+// (it retries its migrations meanwhile) and gets no calls.
+static void no_database(void *arg)
+{
+	ctx *c = arg;
+	h_proc lost = {0};
+	h_opts o = {.no_wait = true,
+	            .env = {"DATABASE_URL=postgresql://postgres@127.0.0.1:1/none"}};
+	h_step("an instance with an unreachable DATABASE_URL");
+	if (h_start(&lost, &o) != 0)
+		return;
+	nrpc_client *direct = NULL;
+	char err[256];
+	const char *durls[1] = {lost.rpc_url};
+	int st = -1;
+	if (nrpc_client_open(&direct, durls, 1, err, sizeof err) == 0) {
+		for (int i = 0; i < 50 && st != 2; i++) {
+			unsigned code = 0;
+			st = h_health(direct, "", &code);
+			if (st != 2)
+				h_sleep_ms(100);
+		}
+		nrpc_client_close(direct);
+	}
+	H_CHECK(st == 2, "its Health/Check: status %d, want 2 NOT_SERVING", st);
+	const char *backends[2] = {c->inst[0].rpc_url, lost.rpc_url};
+	gate_proc g = {0};
+	if (gate_start(&g, backends, 2, true) == 0) {
+		char series[256];
+		backend_series(series, sizeof series, "propgate_backend_up", lost.rpc_url);
+		for (int i = 0; i < 30 && gate_metric(&g, series) != 0; i++)
+			h_sleep_ms(100);
+		H_CHECK(gate_metric(&g, series) == 0,
+		        "the instance without a database is shown up");
+		nrpc_client *cli = NULL;
+		const char *urls[1] = {g.url};
+		if (nrpc_client_open(&cli, urls, 1, err, sizeof err) == 0) {
+			for (int i = 0; i < 20; i++) {
+				unsigned code = 0;
+				Property__V1__Property *p = h_get(
+				    cli, c->auth, "00000000-0000-4000-8000-000000000004", &code);
+				H_CHECK(code == 5, "get through the gateway: code %u", code);
+				if (p != NULL)
+					protobuf_c_message_free_unpacked(&p->base, NULL);
+			}
+			nrpc_client_close(cli);
+		}
+		backend_series(series, sizeof series, "propgate_backend_calls_total", lost.rpc_url);
+		H_CHECK(gate_metric(&g, series) == 0,
+		        "the instance without a database got %.0f calls", gate_metric(&g, series));
+		gate_stop(&g);
+	}
+	h_kill9(&lost);
+	h_cleanup(&lost);
+}
+
 // ---- mutual TLS on both hops ----------------------------------------------------------------
 
 static int dev_certs(char *dir, size_t cap)
@@ -759,8 +815,13 @@ int main(int argc, char **argv)
 	h_owner(owner, sizeof owner, "gate-spread");
 	c.auth = h_bearer(H_SECRET, owner, 600);
 	static const h_case cases[] = {
-	    {"forwards", forwards}, {"spreads", spreads}, {"kill9_under_load", kill9_under_load},
-	    {"deadline", deadline}, {"dns", dns},         {"mtls", mtls},
+	    {"forwards", forwards},
+	    {"spreads", spreads},
+	    {"kill9_under_load", kill9_under_load},
+	    {"deadline", deadline},
+	    {"dns", dns},
+	    {"mtls", mtls},
+	    {"no_database", no_database},
 	};
 	h_run_cases(cases, sizeof cases / sizeof cases[0], &c, argc, argv);
 	nrpc_client_close(c.cli);

@@ -18,6 +18,7 @@
 
 #include "app/config.h"
 #include "app/observer.h"
+#include "app/standby.h"
 #include "base/ioloop.h"
 #include "cache/redis_cache.h"
 #include "events/cachesync.h"
@@ -194,22 +195,39 @@ static void *watchdog_main(void *arg)
 	_exit(0);
 }
 
+// Applies the migrations, retrying while the database is unreachable; in
+// the meantime a standby answers on RPC_URL (NOT_SERVING, see standby.h).
 static int migrate_with_retry(struct app *a)
 {
 	char err[512];
+	standby *sb = NULL;
+	int rc = 0;
 	for (int waited = 0;; waited++) {
 		int applied = migrate_run(a->cfg.database_url, err, sizeof(err));
 		if (applied >= 0)
-			return 0;
+			break;
 		if (waited >= MIGRATE_RETRY_S) {
 			fprintf(stderr, "propertyd: cannot apply schema migrations: %s\n", err);
-			return -1;
+			rc = -1;
+			break;
 		}
-		if (waited == 0)
+		if (waited == 0) {
 			OBS_LOG(OBS_WARN, "database not ready, retrying migrations",
 			        OBS_S("error", err));
+			nrpc_tls tls = {.cert_file = a->cfg.tls_cert_file,
+			                .key_file = a->cfg.tls_key_file,
+			                .ca_file = a->cfg.tls_ca_file};
+			char why[256];
+			sb = standby_start(a->cfg.rpc_url, &tls, a->cfg.max_connections, why,
+			                   sizeof why);
+			if (sb == NULL)
+				OBS_LOG(OBS_WARN, "no standby on the RPC URL meanwhile",
+				        OBS_S("error", why));
+		}
 		sleep(1);
 	}
+	standby_stop(sb);
+	return rc;
 }
 
 // Committed changes from the event log, whichever instance wrote them, to
