@@ -26,7 +26,8 @@ PD_PORT_TRIES=20
 
 PD_PACKAGES=(build-essential cmake pkg-config libnng-dev libprotobuf-c-dev protobuf-c-compiler
 	libpq-dev libhiredis-dev libevent-dev libjansson-dev libssl-dev postgresql redis-server clang-format
-	cppcheck docker-compose prometheus jq openssl python3-protobuf protobuf-compiler nodejs clang libclang-rt-14-dev)
+	cppcheck docker-compose prometheus jq openssl python3-protobuf protobuf-compiler nodejs clang libclang-rt-14-dev
+	podman runc debootstrap netavark aardvark-dns catatonit curl)
 
 # Never trust an inherited value: test.sh removes PD_PG_DIR at exit.
 unset PD_PG_DIR
