@@ -522,3 +522,20 @@ void h_log_tail(const h_proc *p, int lines)
 	fprintf(stderr, "---- last lines of %s\n%s---- end of log\n", p->log_path, log + i);
 	free(log);
 }
+
+int h_dev_certs(const char *dir, const char *extra)
+{
+	const char *script = getenv("PD_DEV_CERTS");
+	if (script == NULL || script[0] == '\0') {
+		H_FAIL("PD_DEV_CERTS (the path of scripts/dev-certs.sh) is not set");
+		return -1;
+	}
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' %s >/dev/null", script, dir, extra);
+	int st = system(cmd);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		H_FAIL("%s failed (status %d)", cmd, st);
+		return -1;
+	}
+	return 0;
+}

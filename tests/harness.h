@@ -135,6 +135,14 @@ void h_log_tail(const h_proc *p, int lines);
 // Reads the whole log (malloc'd, NUL-terminated) or NULL.
 char *h_read_log(const h_proc *p);
 
+// A client dialed to url (tcp://), or NULL after failing the test with why.
+nrpc_client *h_client(const char *url);
+
+// Runs scripts/dev-certs.sh (its path in env PD_DEV_CERTS, set by CTest) into
+// dir with `extra` arguments (a shell-quoted string, may be ""): a CA, a
+// server certificate, client certificates. 0, or -1 after failing the test.
+int h_dev_certs(const char *dir, const char *extra);
+
 // ---- calls -------------------------------------------------------------------------------
 // A "Bearer <jwt>" string for sub, expiring ttl_s from now (negative: expired).
 // malloc'd; never NULL (aborts the test on allocation failure).

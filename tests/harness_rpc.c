@@ -272,3 +272,15 @@ Property__V1__Property *h_get(nrpc_client *c, const char *auth, const char *id, 
 	               NULL);
 	return p;
 }
+
+nrpc_client *h_client(const char *url)
+{
+	nrpc_client *c = NULL;
+	char err[256];
+	const char *urls[1] = {url};
+	if (nrpc_client_open(&c, urls, 1, err, sizeof(err)) != 0) {
+		H_FAIL("nrpc_client_open %s: %s", url, err);
+		return NULL;
+	}
+	return c;
+}

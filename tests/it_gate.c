@@ -511,11 +511,8 @@ static void deadline(void *arg)
 		close(lfd);
 		return;
 	}
-	nrpc_client *cli = NULL;
-	char err[256];
-	const char *urls[1] = {g.url};
-	if (nrpc_client_open(&cli, urls, 1, err, sizeof err) != 0) {
-		H_FAIL("client: %s", err);
+	nrpc_client *cli = h_client(g.url);
+	if (cli == NULL) {
 		gate_stop(&g);
 		close(lfd);
 		return;
@@ -572,11 +569,8 @@ static void dns(void *arg)
 	char series[128];
 	snprintf(series, sizeof series, "propgate_backend_up{backend=\"127.0.0.1:%s\"}", port);
 	H_CHECK(gate_metric(&g, series) == 1, "127.0.0.1:%s not up", port);
-	nrpc_client *cli = NULL;
-	char err[256];
-	const char *urls[1] = {g.url};
-	if (nrpc_client_open(&cli, urls, 1, err, sizeof err) != 0) {
-		H_FAIL("client: %s", err);
+	nrpc_client *cli = h_client(g.url);
+	if (cli == NULL) {
 		gate_stop(&g);
 		return;
 	}
@@ -604,11 +598,9 @@ static void no_database(void *arg)
 	h_step("an instance with an unreachable DATABASE_URL");
 	if (h_start(&lost, &o) != 0)
 		return;
-	nrpc_client *direct = NULL;
-	char err[256];
-	const char *durls[1] = {lost.rpc_url};
+	nrpc_client *direct = h_client(lost.rpc_url);
 	int st = -1;
-	if (nrpc_client_open(&direct, durls, 1, err, sizeof err) == 0) {
+	if (direct != NULL) {
 		for (int i = 0; i < 50 && st != 2; i++) {
 			unsigned code = 0;
 			st = h_health(direct, "", &code);
@@ -627,9 +619,8 @@ static void no_database(void *arg)
 			h_sleep_ms(100);
 		H_CHECK(gate_metric(&g, series) == 0,
 		        "the instance without a database is shown up");
-		nrpc_client *cli = NULL;
-		const char *urls[1] = {g.url};
-		if (nrpc_client_open(&cli, urls, 1, err, sizeof err) == 0) {
+		nrpc_client *cli = h_client(g.url);
+		if (cli != NULL) {
 			for (int i = 0; i < 20; i++) {
 				unsigned code = 0;
 				Property__V1__Property *p = h_get(
@@ -653,24 +644,12 @@ static void no_database(void *arg)
 
 static int dev_certs(char *dir, size_t cap)
 {
-	const char *script = getenv("PD_DEV_CERTS");
-	if (script == NULL || script[0] == '\0') {
-		H_FAIL("PD_DEV_CERTS (the path of scripts/dev-certs.sh) is not set");
-		return -1;
-	}
 	snprintf(dir, cap, "/tmp/it_gate-certs-XXXXXX");
 	if (mkdtemp(dir) == NULL) {
 		H_FAIL("mkdtemp: %s", strerror(errno));
 		return -1;
 	}
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "'%s' '%s' >/dev/null", script, dir);
-	int st = system(cmd);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		H_FAIL("%s failed (status %d)", cmd, st);
-		return -1;
-	}
-	return 0;
+	return h_dev_certs(dir, "");
 }
 
 // A GetProperty of a missing id over tls+tcp:// `url` with the client
@@ -805,12 +784,8 @@ int main(int argc, char **argv)
 			break;
 		h_sleep_ms(50);
 	}
-	char err[256];
-	const char *urls[1] = {c.gate.url};
-	if (nrpc_client_open(&c.cli, urls, 1, err, sizeof err) != 0) {
-		H_FAIL("client: %s", err);
+	if ((c.cli = h_client(c.gate.url)) == NULL)
 		return 1;
-	}
 	char owner[96];
 	h_owner(owner, sizeof owner, "gate-spread");
 	c.auth = h_bearer(H_SECRET, owner, 600);

@@ -55,22 +55,6 @@ static const char *cert(const ctx *c, const char *name, const char *ext)
 }
 
 // ---- set-up -------------------------------------------------------------------------------
-static int run_dev_certs(const char *dir, const char *extra)
-{
-	const char *script = getenv("PD_DEV_CERTS");
-	if (script == NULL || script[0] == '\0') {
-		H_FAIL("PD_DEV_CERTS (the path of scripts/dev-certs.sh) is not set");
-		return -1;
-	}
-	char cmd[1024];
-	snprintf(cmd, sizeof cmd, "'%s' '%s' %s >/dev/null", script, dir, extra);
-	int st = system(cmd);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		H_FAIL("%s failed (status %d)", cmd, st);
-		return -1;
-	}
-	return 0;
-}
 
 // A loopback port nothing listens on now, below the ephemeral range.
 static int free_port(void)
@@ -540,7 +524,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(c.foreign, sizeof c.foreign, "%s/foreign", c.certs);
-	if (run_dev_certs(c.certs, "") != 0 || run_dev_certs(c.foreign, "") != 0)
+	if (h_dev_certs(c.certs, "") != 0 || h_dev_certs(c.foreign, "") != 0)
 		return 1;
 	char owner[96];
 	h_owner(owner, sizeof owner, "tls-events");
