@@ -3,7 +3,9 @@
 The package promises:
 
 - ``connect(urls, token=..., timeout=...)`` -> :class:`Channel`, thread-safe, multiplexed,
-  with deadlines, reconnection and round-robin over several URLs (module ``channel``);
+  with deadlines, reconnection, and client-side balancing over several URLs or every
+  address of a ``dns+tcp://`` name: round robin over the instances that are connected and
+  healthy, with the safe-retry rule of the C clients (modules ``channel``, ``balance``);
 - one stub class per service of the .proto files, generated at build time
   (``PropertyServiceStub``, ``EventServiceStub``, ``HealthStub``...; module ``_services``);
 - the generated message modules re-exported by short name (``property_pb2``,
@@ -17,7 +19,7 @@ The package promises:
 It runs on Python 3.11 with the python3-protobuf runtime and nothing else.
 """
 
-from . import errors, sp
+from . import balance, errors, sp
 from ._messages import *  # noqa: F403 - generated: every *_pb2 module by short name
 from ._messages import __all__ as _message_modules
 from ._services import *  # noqa: F403 - generated: every service stub
@@ -29,5 +31,5 @@ from .token import mint_token
 
 __all__ = [
     "Channel", "connect", "RpcError", "CODE_NAMES", "code_name", "Subscription", "Stats",
-    "subscribe", "mint_token", "errors", "sp", *_message_modules, *_stubs,
+    "subscribe", "mint_token", "balance", "errors", "sp", *_message_modules, *_stubs,
 ]

@@ -8,9 +8,16 @@ client's ``sp`` module (struct calls on raw sockets), and answers by method path
   on one connection come back out of order;
 - ``/t.T/Drop``: closes the connection without a reply;
 - ``/t.T/Never``: never replies;
-- ``/t.T/Fail``: code 3 with two violations and x-request-id "fake-1".
+- ``/t.T/Fail``: code 3 with two violations and x-request-id "fake-1";
+- ``/grpc.health.v1.Health/Check``: by ``health``: None answers 12 UNIMPLEMENTED (as any
+  other unknown method), a number answers OK with that status (1 SERVING, 2 NOT_SERVING),
+  "silent" never answers;
+- a method named in ``routes`` behaves as the action given there ("echo", "drop" or
+  "never"), whatever its path.
 
 Every request is recorded (method, metadata, timeout_ms, request id) in ``requests``.
+A server may listen on any loopback address and a given port (for the dns+ tests, which
+put several on one port).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import struct
 import threading
 import time
 
+from propertyd import health_pb2
 from propertyd.rpc.v1 import rpc_pb2
 
 
@@ -36,15 +44,22 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 class FakeRep:
     """A REP server on 127.0.0.1:<port>; close() stops it and drops every connection."""
 
-    def __init__(self, proto: int = 0x31, peer: int = 0x30) -> None:
+    def __init__(self, proto: int = 0x31, peer: int = 0x30, host: str = "127.0.0.1", port: int = 0) -> None:
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
+        try:
+            self.lsock.bind((host, port))
+        except OSError:
+            self.lsock.close()
+            raise
         self.lsock.listen(16)
+        self.host = host
         self.port = self.lsock.getsockname()[1]
-        self.url = f"tcp://127.0.0.1:{self.port}"
+        self.url = f"tcp://{host}:{self.port}"
         self.proto = proto
         self.peer = peer
+        self.health: int | str | None = None
+        self.routes: dict[str, str] = {}
         self.requests: list[tuple[str, dict[str, str], int, int]] = []
         self.conns: list[socket.socket] = []
         self.accepted = 0
@@ -88,7 +103,12 @@ class FakeRep:
         m = req.method
         rsp = rpc_pb2.Response()
         rsp.metadata["x-request-id"] = req.metadata.get("x-request-id", "fake-1")
-        if m == "/t.T/Echo":
+        m = {"echo": "/t.T/Echo", "drop": "/t.T/Drop", "never": "/t.T/Never"}.get(self.routes.get(m, ""), m)
+        if m == "/grpc.health.v1.Health/Check" and self.health is not None:
+            if self.health == "silent":
+                return
+            rsp.payload = health_pb2.HealthCheckResponse(status=int(self.health)).SerializeToString()
+        elif m == "/t.T/Echo":
             rsp.payload = req.payload
         elif m == "/t.T/Sleep":
             time.sleep(int(req.payload.decode()) / 1000)
@@ -131,8 +151,33 @@ class FakeRep:
 
     def close(self) -> None:
         self.closed = True
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in progress
+        except OSError:
+            pass
         self.lsock.close()
         self.drop_all()
+
+
+def count(srv: FakeRep, method: str) -> int:
+    """How many requests of `method` `srv` received."""
+    with srv.lock:
+        return sum(1 for r in srv.requests if r[0] == method)
+
+
+def fakes_on_one_port(hosts: list[str]) -> list[FakeRep]:
+    """One FakeRep on each loopback address of `hosts`, all on the same port."""
+    for _ in range(50):
+        first = FakeRep(host=hosts[0])
+        out = [first]
+        try:
+            for h in hosts[1:]:
+                out.append(FakeRep(host=h, port=first.port))
+            return out
+        except OSError:
+            for f in out:
+                f.close()
+    raise RuntimeError("no port free on every address")
 
 
 def free_port() -> int:

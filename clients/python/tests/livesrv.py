@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import propertyd
 from propertyd import health_pb2
@@ -38,28 +40,37 @@ def binary() -> str:
     return path
 
 
-def free_port(avoid: set[int]) -> int:
+def free_port(avoid: set[int], hosts: tuple[str, ...] = ("127.0.0.1",)) -> int:
+    """A port in 20000-32000 nobody listens on, on every address of `hosts`."""
     for _ in range(200):
         p = random.randrange(20000, 32000)
         if p in avoid:
             continue
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
+        if all(_bindable(h, p) for h in hosts):
             return p
-        except OSError:
-            continue
-        finally:
-            s.close()
     raise RuntimeError("no free loopback port")
+
+
+def _bindable(host: str, port: int) -> bool:
+    s = socket.socket()
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 class Server:
     """One propertyd child process. start() waits for Health SERVING; stop() drains it."""
 
-    def __init__(self, *, tls: dict[str, str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *, tls: dict[str, str] | None = None, env: dict[str, str] | None = None,
+                 rpc_host: str = "127.0.0.1", rpc_port: int = 0) -> None:
         self.tls = tls or {}
         self.extra_env = env or {}
+        self.rpc_host = rpc_host  # another loopback address (127.0.0.2...) for the dns+ tests
+        self.rpc_port = rpc_port  # 0: a free one
         self.dir = tempfile.mkdtemp(prefix="pyclient-")
         self.proc: subprocess.Popen[bytes] | None = None
         self.rpc_url = self.events_url = self.http_addr = ""
@@ -69,13 +80,15 @@ class Server:
     def start(self) -> Server:
         path = binary()
         for _ in range(3):
-            used: set[int] = set()
+            used: set[int] = {self.rpc_port}
             ports = []
             for _ in range(3):
                 ports.append(free_port(used))
                 used.add(ports[-1])
+            if self.rpc_port:
+                ports[0] = self.rpc_port
             scheme = "tls+tcp" if self.tls else "tcp"
-            self.rpc_url = f"{scheme}://127.0.0.1:{ports[0]}"
+            self.rpc_url = f"{scheme}://{self.rpc_host}:{ports[0]}"
             self.events_url = f"tcp://127.0.0.1:{ports[1]}"
             self.http_addr = f"127.0.0.1:{ports[2]}"
             env = dict(os.environ)
@@ -95,7 +108,7 @@ class Server:
                 return self
             in_use = "in use" in self.log()
             self.kill()
-            if not in_use:
+            if not in_use or self.rpc_port:
                 break
         raise RuntimeError(f"propertyd did not start; log:\n{self.log()[-4000:]}")
 
@@ -123,6 +136,23 @@ class Server:
         except OSError:
             return ""
 
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """The instance's /metrics as {(name, labels): value}."""
+        with urllib.request.urlopen(f"http://{self.http_addr}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)", line)
+            if m and not line.startswith("#"):
+                labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+                out[(m.group(1), labels)] = float(m.group(3))
+        return out
+
+    def requests_total(self, method: str, code: str = "0") -> int:
+        """propertyd_requests_total{method, code} (docs/metrics.md); 0 before the first one."""
+        key = ("propertyd_requests_total", frozenset({("method", method), ("code", code)}))
+        return int(self.metrics().get(key, 0))
+
     def token(self, sub: str = "alice", ttl: int = 3600) -> str:
         return propertyd.mint_token(SECRET, sub, ttl)
 
@@ -147,6 +177,11 @@ class Server:
         if not self.failed:
             shutil.rmtree(self.dir, ignore_errors=True)
         return rc
+
+    def pause(self) -> None:
+        """SIGSTOP: the process stops answering but keeps its connections."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

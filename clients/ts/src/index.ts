@@ -1,6 +1,8 @@
 // propertyd's TypeScript client.
 export { connect, Client, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, MAX_REQUEST_BYTES, MAX_REPLY_BYTES } from "./client.js";
-export type { ConnectOptions } from "./client.js";
+export type { ConnectOptions, InstanceInfo } from "./client.js";
+export * as balance from "./balance.js";
+export type { DnsTarget, InstanceState, Resolver } from "./balance.js";
 export type { CallOptions, Invoker } from "./invoker.js";
 export { Code, RpcError, codeName, errorFromResponse, decodeResponse } from "./errors.js";
 export type { CodeName, Violation } from "./errors.js";

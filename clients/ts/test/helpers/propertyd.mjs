@@ -29,18 +29,22 @@ export function liveSkip() {
   return why ? why : false;
 }
 
-function portFree(port) {
+function portFree(port, host = "127.0.0.1") {
   return new Promise((resolve) => {
     const s = createServer();
     s.once("error", () => resolve(false));
-    s.listen({ port, host: "127.0.0.1", exclusive: true }, () => s.close(() => resolve(true)));
+    s.listen({ port, host, exclusive: true }, () => s.close(() => resolve(true)));
   });
 }
 
-export async function freePort(avoid = []) {
+/** A port in 20000-32000 nobody listens on, on every address of `hosts`. */
+export async function freePort(avoid = [], hosts = ["127.0.0.1"]) {
   for (let i = 0; i < 200; i++) {
     const p = 20000 + Math.floor(Math.random() * 12000);
-    if (!avoid.includes(p) && (await portFree(p))) return p;
+    if (avoid.includes(p)) continue;
+    let free = true;
+    for (const h of hosts) free = free && (await portFree(p, h));
+    if (free) return p;
   }
   throw new Error("no free loopback port in 20000-32000");
 }
@@ -55,8 +59,9 @@ export class Propertyd {
     this.proc = null;
   }
 
+  /** opts.rpcHost (default 127.0.0.1; the dns+ tests use .2 and .3) and opts.rpcPort (default: a free one). */
   get rpcUrl() {
-    return `${this.opts.tlsEnv ? "tls+tcp" : "tcp"}://127.0.0.1:${this.rpcPort}`;
+    return `${this.opts.tlsEnv ? "tls+tcp" : "tcp"}://${this.opts.rpcHost ?? "127.0.0.1"}:${this.rpcPort}`;
   }
   get eventsUrl() {
     return `tcp://127.0.0.1:${this.evPort}`;
@@ -74,7 +79,7 @@ export class Propertyd {
   async start({ keepPorts = false } = {}) {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (!keepPorts || this.rpcPort === undefined) {
-        this.rpcPort = await freePort();
+        this.rpcPort = this.opts.rpcPort ?? (await freePort());
         this.evPort = await freePort([this.rpcPort]);
         this.httpPort = await freePort([this.rpcPort, this.evPort]);
       }
@@ -96,7 +101,7 @@ export class Propertyd {
       if (await this.waitServing()) return this;
       const inUse = /in use/.test(this.log());
       await this.kill();
-      if (!inUse || keepPorts) break;
+      if (!inUse || keepPorts || this.opts.rpcPort) break;
     }
     throw new Error(`propertyd did not start; log ${this.logPath}:\n${this.log().split("\n").slice(-30).join("\n")}`);
   }
@@ -120,6 +125,24 @@ export class Propertyd {
       await sleep(100);
     }
     return false;
+  }
+
+  /** The instance's /metrics as a Map of 'name{label=value,...}' (labels sorted) to value. */
+  async metrics() {
+    const res = await fetch(`http://127.0.0.1:${this.httpPort}/metrics`);
+    const out = new Map();
+    for (const line of (await res.text()).split("\n")) {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+      if (!m) continue;
+      const labels = [...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => `${x[1]}=${x[2]}`).sort().join(",");
+      out.set(`${m[1]}{${labels}}`, Number(m[3]));
+    }
+    return out;
+  }
+
+  /** propertyd_requests_total{method, code} (docs/metrics.md); 0 before the first one. */
+  async requestsTotal(method, code = "0") {
+    return (await this.metrics()).get(`propertyd_requests_total{code=${code},method=${method}}`) ?? 0;
   }
 
   /** SIGTERM and wait for the exit (SIGKILL after 20 s). */
