@@ -9,8 +9,8 @@
 //     instance publishes, and leadership moves);
 //   - an event whose seq was already delivered (or skipped) is dropped;
 //   - a jump in seq is a gap: it is filled from the durable log with
-//     EventService/ReadEvents (over nrpc, dialing every RPC URL) before the
-//     event after it is delivered;
+//     EventService/ReadEvents (over nrpc, balanced over the RPC URLs: see
+//     docs/balancing.md) before the event after it is delivered;
 //   - after PROPSUB_SILENCE_MS without a message, one ReadEvents call looks
 //     for a lost tail (a last message dropped with nothing after it);
 //   - at start, events after from_seq are read from the log first; live

@@ -15,7 +15,12 @@
 //                       at its deadline; once the health check marked it down,
 //                       14 at once.
 //
-// The propgate binary comes from the environment (PROPGATE), set by CTest.
+//   propload_kill9      propload's own load (reads and idempotent creates)
+//                       through the gateway while an instance is killed: no
+//                       call fails; plain creates: only 14s, within deadline.
+//
+// The propgate and propload binaries come from the environment (PROPGATE,
+// PROPLOAD), set by CTest.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +34,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "harness.h"
 #include "nrpc/health.h"
@@ -488,6 +495,89 @@ static void kill9_under_load(void *arg)
 	free(auth);
 }
 
+// ---- propload through the gateway while an instance is killed -------------------------------
+
+// Runs propload against the gateway for 4 s with `mix` (extra flags in
+// `flags`, may be NULL), kills `victim` with SIGKILL 1.5 s in, and reads the
+// summary: requests, errors, 14s, and the slowest call in ms.
+static int propload_kill(ctx *c, h_proc *victim, const char *mix, const char *flags,
+                         json_int_t *requests, json_int_t *errors, json_int_t *unavailable,
+                         double *max_ms)
+{
+	const char *bin = getenv("PROPLOAD");
+	if (bin == NULL || access(bin, X_OK) != 0) {
+		H_FAIL("PROPLOAD must name the propload binary");
+		return -1;
+	}
+	char out[128], cmd[1024];
+	snprintf(out, sizeof out, "/tmp/it_gate-propload-%d.json", (int)getpid());
+	snprintf(cmd, sizeof cmd,
+	         "AUTH_SECRET='%s' '%s' -q -u '%s' --mix %s %s --owners 20 --prepare 40 -c 8 -d 4s "
+	         "--timeout 3s --json '%s' >/dev/null 2>&1",
+	         H_SECRET, bin, c->gate.url, mix, flags ? flags : "", out);
+	FILE *run = popen(cmd, "r");
+	if (run == NULL) {
+		H_FAIL("popen propload: %s", strerror(errno));
+		return -1;
+	}
+	h_sleep_ms(1500);
+	h_kill9(victim);
+	int st = pclose(run);
+	H_CHECK(WIFEXITED(st), "propload did not exit normally (%d)", st);
+	json_error_t jerr;
+	json_t *j = json_load_file(out, 0, &jerr);
+	unlink(out);
+	if (j == NULL) {
+		H_FAIL("propload's JSON: %s", jerr.text);
+		return -1;
+	}
+	json_t *sum = json_object_get(j, "summary");
+	*requests = json_integer_value(json_object_get(sum, "requests"));
+	*errors = json_integer_value(json_object_get(sum, "errors"));
+	*unavailable =
+	    json_integer_value(json_object_get(json_object_get(sum, "codes"), "UNAVAILABLE"));
+	*max_ms =
+	    json_number_value(json_object_get(json_object_get(sum, "latency_us"), "max")) / 1000.0;
+	json_decref(j);
+	return 0;
+}
+
+static void propload_kill9(void *arg)
+{
+	ctx *c = arg;
+	json_int_t n = 0, errs = 0, u14 = 0;
+	double max_ms = 0;
+	h_proc *victim = &c->inst[2];
+	h_step("propload: reads and idempotent creates; kill -9 an instance");
+	if (propload_kill(c, victim, "get=70,list=10,create=20", "--idempotent", &n, &errs, &u14,
+	                  &max_ms) == 0) {
+		H_CHECK(n > 100 && errs == 0, "%lld calls, %lld failed", (long long)n,
+		        (long long)errs);
+		H_CHECK(max_ms < 3000 + 1000, "slowest call %.0f ms (deadline 3 s)", max_ms);
+	}
+	h_cleanup(victim);
+	h_step("restart it");
+	h_opts o = {.ports = victim};
+	if (h_start(victim, &o) != 0)
+		return;
+	char series[256];
+	backend_series(series, sizeof series, "propgate_backend_up", victim->rpc_url);
+	for (int i = 0; i < 30 && gate_metric(&c->gate, series) != 1; i++)
+		h_sleep_ms(100);
+	h_step("propload: plain creates (not safe to repeat); kill -9 it again");
+	if (propload_kill(c, victim, "create=100", NULL, &n, &errs, &u14, &max_ms) == 0) {
+		H_CHECK(n > 50 && errs == u14, "%lld calls, %lld failed, %lld of them 14",
+		        (long long)n, (long long)errs, (long long)u14);
+		H_CHECK(max_ms < 3000 + 1000, "slowest call %.0f ms (deadline 3 s)", max_ms);
+		printf("  plain creates: %lld calls, %lld answered 14 (in flight on the killed "
+		       "instance)\n",
+		       (long long)n, (long long)u14);
+	}
+	h_cleanup(victim);
+	if (h_start(victim, &o) != 0)
+		H_FAIL("cannot restart the instance");
+}
+
 // ---- a backend that never answers -----------------------------------------------------------
 
 static void deadline(void *arg)
@@ -797,6 +887,7 @@ int main(int argc, char **argv)
 	    {"dns", dns},
 	    {"mtls", mtls},
 	    {"no_database", no_database},
+	    {"propload_kill9", propload_kill9},
 	};
 	h_run_cases(cases, sizeof cases / sizeof cases[0], &c, argc, argv);
 	nrpc_client_close(c.cli);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/secret.h"
 #include "nrpc/jwt.h"
 #include "nrpc/status.h"
 
@@ -54,40 +55,37 @@ int pdc_secret_load(const char *file, uint8_t **secret, size_t *len, char *err, 
 {
 	*secret = NULL;
 	*len = 0;
-	char *s;
 	if (file != NULL) {
-		FILE *f = fopen(file, "rb");
-		if (f == NULL) {
+		// The server's rule for the same file (base/secret.h).
+		switch (base_secret_read(file, PDC_MAX_SECRET, secret, len)) {
+		case BASE_SECRET_OK:
+			return 0;
+		case BASE_SECRET_UNREADABLE:
 			snprintf(err, errcap, "%s: %s", file, strerror(errno));
 			return -1;
-		}
-		s = pdc_read_stream(f, PDC_MAX_SECRET, err, errcap);
-		fclose(f);
-		if (s == NULL)
+		case BASE_SECRET_TOO_LARGE:
+			snprintf(err, errcap, "%s: longer than %d bytes", file, PDC_MAX_SECRET);
 			return -1;
-	} else {
-		const char *env = getenv("AUTH_SECRET");
-		if (env == NULL || env[0] == '\0') {
-			snprintf(err, errcap, "no secret: set AUTH_SECRET or pass --secret-file");
+		case BASE_SECRET_EMPTY:
+			snprintf(err, errcap, "the secret is empty");
 			return -1;
+		case BASE_SECRET_NO_MEMORY:
+			break;
 		}
-		s = strdup(env);
-		if (s == NULL) {
-			snprintf(err, errcap, "out of memory");
-			return -1;
-		}
-	}
-	size_t n = strlen(s);
-	if (file != NULL && n > 0 && s[n - 1] == '\n') {
-		s[--n] = '\0';
-		if (n > 0 && s[n - 1] == '\r')
-			s[--n] = '\0';
-	}
-	if (n == 0) {
-		snprintf(err, errcap, "the secret is empty");
-		free(s);
+		snprintf(err, errcap, "out of memory");
 		return -1;
 	}
+	const char *env = getenv("AUTH_SECRET");
+	if (env == NULL || env[0] == '\0') {
+		snprintf(err, errcap, "no secret: set AUTH_SECRET or pass --secret-file");
+		return -1;
+	}
+	char *s = strdup(env);
+	if (s == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	size_t n = strlen(s);
 	*secret = (uint8_t *)s;
 	*len = n;
 	return 0;
@@ -183,7 +181,8 @@ int pdc_tls_check(const char *const *urls, size_t n, const nrpc_tls *tls, const 
 	if (tls->ca_file != NULL || tls->insecure_skip_verify)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
-		if (urls[i] != NULL && strncmp(urls[i], "tls+", 4) == 0) {
+		if (urls[i] != NULL &&
+		    (strncmp(urls[i], "tls+", 4) == 0 || strncmp(urls[i], "dns+tls+", 8) == 0)) {
 			snprintf(err, errcap,
 			         "%s: tls+tcp:// needs a CA to verify the server (%s); %s to skip "
 			         "verification",

@@ -17,7 +17,9 @@
 #include "nrpc/client.h"
 
 // Default RPC URL of propertyd (CONTRACT.md section 1), overridden by env
-// PROPCTL_URL (a comma-separated list) and by --url flags.
+// PROPCTL_URL (a comma-separated list) and by --url flags. Several URLs, or a
+// dns+tcp://HOST:PORT URL, make the client balance calls over the instances
+// (nrpc/client.h, docs/balancing.md).
 #define PDC_DEFAULT_URL "tcp://127.0.0.1:7700"
 // Default /metrics address (CONTRACT.md HTTP_ADDR).
 #define PDC_DEFAULT_HTTP_ADDR "127.0.0.1:7702"
@@ -28,6 +30,13 @@
 #define PDC_MAX_SECRET 4096
 // Most URLs one client dials.
 #define PDC_MAX_URLS 32
+// A --help paragraph: what several URLs do (docs/balancing.md).
+#define PDC_URL_HELP                                                                               \
+	"Several URLs (--url repeated, or comma-separated in PROPCTL_URL): calls go\n"             \
+	"round robin over the instances whose health check (every 500 ms) says\n"                  \
+	"SERVING; dns+tcp://HOST:PORT (dns+tls+tcp://) stands for every address of\n"              \
+	"HOST. A read whose instance dies is sent to another one; a write is not\n"                \
+	"(14 UNAVAILABLE), except CreateProperty with an idempotency key.\n"
 
 // Reads all of f (at most `max` bytes) into a NUL-terminated string.
 char *pdc_read_stream(FILE *f, size_t max, char *err, size_t errcap);
@@ -65,15 +74,17 @@ int pdc_env_flag(const char *name, bool *out, char *err, size_t errcap);
 // PROPCTL_TLS_INSECURE=1 (do not verify the server). Empty means unset.
 int pdc_tls_from_env(nrpc_tls *tls, char *err, size_t errcap);
 
-// Refuses (-1, reason in err) when a tls+tcp:// URL of urls[n] would be dialed
-// without a CA and without insecure_skip_verify: "<url>: tls+tcp:// needs a
-// CA to verify the server (<ca_hint>); <insecure_hint> to skip verification".
+// Refuses (-1, reason in err) when a tls+tcp:// (or dns+tls+tcp://) URL of
+// urls[n] would be dialed without a CA and without insecure_skip_verify:
+// "<url>: tls+tcp:// needs a CA to verify the server (<ca_hint>); <insecure_hint>
+// to skip verification".
 int pdc_tls_check(const char *const *urls, size_t n, const nrpc_tls *tls, const char *ca_hint,
                   const char *insecure_hint, char *err, size_t errcap);
 #define PDC_TLS_CA_HINT       "PROPCTL_TLS_CA"
 #define PDC_TLS_INSECURE_HINT "set PROPCTL_TLS_INSECURE=1"
 
-// Opens an RPC client for urls[n]; tls+tcp:// URLs use pdc_tls_from_env and
+// Opens an RPC client for urls[n] (balancing over them when there are several,
+// or a dns+ URL); tls+tcp:// URLs use pdc_tls_from_env and
 // are refused without PROPCTL_TLS_CA or PROPCTL_TLS_INSECURE=1 (which makes
 // nrpc warn on stderr). Returns 0, or -1 (settings) or an nng error with a
 // reason in err.

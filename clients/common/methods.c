@@ -23,17 +23,16 @@ static void fill(const ProtobufCServiceDescriptor *s, unsigned m, pdc_method *ou
 	snprintf(out->path, sizeof out->path, "/%s/%s", s->name, s->methods[m].name);
 }
 
-// True when `svc` (n bytes, not NUL-terminated) names service s by its full
-// name ("property.v1.PropertyService") or its short name ("PropertyService").
-static int service_matches(const ProtobufCServiceDescriptor *s, const char *svc, size_t n)
+bool pdc_service_matches(const ProtobufCServiceDescriptor *s, const char *svc, size_t n)
 {
 	return (strlen(s->name) == n && memcmp(s->name, svc, n) == 0) ||
 	       (strlen(s->short_name) == n && memcmp(s->short_name, svc, n) == 0);
 }
 
-int pdc_method_find(const char *name, pdc_method *out)
+int pdc_method_find_in(const ProtobufCServiceDescriptor *(*at)(const void *list, size_t i),
+                       const void *list, size_t n, const char *name, pdc_method *out)
 {
-	if (name[0] == '/')
+	if (name[0] == '/' || name[0] == '.')
 		name++;
 	// The method part follows the last '/' or, failing that, the last '.'.
 	const char *sep = strrchr(name, '/');
@@ -42,9 +41,9 @@ int pdc_method_find(const char *name, pdc_method *out)
 	const char *meth = sep ? sep + 1 : name;
 	size_t svclen = sep ? (size_t)(sep - name) : 0;
 	int found = 0;
-	for (size_t i = 0; i < N_SERVICES; i++) {
-		const ProtobufCServiceDescriptor *s = services[i];
-		if (sep != NULL && !service_matches(s, name, svclen))
+	for (size_t i = 0; i < n; i++) {
+		const ProtobufCServiceDescriptor *s = at(list, i);
+		if (sep != NULL && !pdc_service_matches(s, name, svclen))
 			continue;
 		for (unsigned m = 0; m < s->n_methods; m++) {
 			if (strcmp(s->methods[m].name, meth) != 0)
@@ -54,6 +53,17 @@ int pdc_method_find(const char *name, pdc_method *out)
 		}
 	}
 	return found == 1 ? 0 : -1;
+}
+
+static const ProtobufCServiceDescriptor *builtin_at(const void *list, size_t i)
+{
+	(void)list;
+	return services[i];
+}
+
+int pdc_method_find(const char *name, pdc_method *out)
+{
+	return pdc_method_find_in(builtin_at, NULL, N_SERVICES, name, out);
 }
 
 size_t pdc_method_count(void)

@@ -14,35 +14,18 @@
 #include <string.h>
 
 #include "b64.h"
+#include "base/strbuf.h"
+#include "base/utf8.h"
 #include "pbjson_fields.h"
 
 typedef struct sbuf {
-	char *p;
-	size_t len;
-	size_t cap;
-	int failed; // allocation failed or nesting too deep: the result is dropped
+	base_strbuf t; // t.failed: allocation failed or nesting too deep: the result is dropped
 	int flags;
 } sbuf;
 
 static void put(sbuf *b, const char *s, size_t n)
 {
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	(void)base_strbuf_put(&b->t, s, n);
 }
 
 static void puts_(sbuf *b, const char *s)
@@ -60,7 +43,7 @@ static void putf(sbuf *b, const char *fmt, ...)
 	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof tmp) {
-		b->failed = 1;
+		b->t.failed = true;
 		return;
 	}
 	put(b, tmp, (size_t)n);
@@ -73,39 +56,6 @@ static void newline(sbuf *b, int depth)
 	put(b, "\n", 1);
 	for (int i = 0; i < depth; i++)
 		put(b, "  ", 2);
-}
-
-// Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one.
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0; // overlong, out of range, or a surrogate
-	return len;
 }
 
 static void put_string(sbuf *b, const char *str)
@@ -142,7 +92,7 @@ static void put_string(sbuf *b, const char *str)
 			}
 			i++;
 		} else {
-			size_t len = utf8_seq(s + i, n - i);
+			size_t len = base_utf8_seq(s + i, n - i);
 			if (len == 0) {
 				puts_(b, "\xef\xbf\xbd"); // U+FFFD for a byte that is not UTF-8
 				i++;
@@ -263,7 +213,7 @@ static void encode_value(sbuf *b, const ProtobufCFieldDescriptor *f, const void 
 		const ProtobufCBinaryData *bd = slot;
 		char *s = b64_encode(bd->data, bd->data ? bd->len : 0);
 		if (s == NULL) {
-			b->failed = 1;
+			b->t.failed = true;
 			return;
 		}
 		put_string(b, s);
@@ -279,7 +229,7 @@ static void encode_value(sbuf *b, const ProtobufCFieldDescriptor *f, const void 
 		return;
 	}
 	}
-	b->failed = 1;
+	b->t.failed = true;
 }
 
 static void encode_repeated(sbuf *b, const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m,
@@ -362,7 +312,7 @@ static int present(const sbuf *b, const ProtobufCFieldDescriptor *f, const Proto
 static void encode_message(sbuf *b, const ProtobufCMessage *m, int depth)
 {
 	if (depth >= PBJSON_MAX_DEPTH) {
-		b->failed = 1;
+		b->t.failed = true;
 		return;
 	}
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -394,9 +344,9 @@ char *pbjson_encode(const ProtobufCMessage *m, int flags)
 	encode_message(&b, m, 0);
 	if (flags & PBJSON_PRETTY)
 		put(&b, "\n", 1);
-	if (b.failed) {
-		free(b.p);
+	if (b.t.failed) {
+		free(b.t.p);
 		return NULL;
 	}
-	return b.p;
+	return b.t.p;
 }

@@ -20,7 +20,8 @@ int pbjson_is_map_entry(const ProtobufCMessageDescriptor *d);
 // descriptor, and each non-repeated field's default value.
 void pbjson_message_init(const ProtobufCMessageDescriptor *d, void *m);
 
-// The size of one element of a repeated field of type t, as protobuf-c lays it out.
+// The size of one value of type t in a message struct (an element of a
+// repeated field too), as protobuf-c lays it out.
 size_t pbjson_elem_size(ProtobufCType t);
 
 #endif

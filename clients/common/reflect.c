@@ -68,12 +68,6 @@ rtdesc *pdc_reflect_load(nrpc_client *c, uint32_t timeout_ms, nrpc_result *res, 
 	return d;
 }
 
-static int service_matches(const ProtobufCServiceDescriptor *s, const char *svc, size_t n)
-{
-	return (strlen(s->name) == n && memcmp(s->name, svc, n) == 0) ||
-	       (strlen(s->short_name) == n && memcmp(s->short_name, svc, n) == 0);
-}
-
 const ProtobufCServiceDescriptor *pdc_reflect_find_service(const rtdesc *r, const char *name)
 {
 	if (name[0] == '.')
@@ -82,36 +76,18 @@ const ProtobufCServiceDescriptor *pdc_reflect_find_service(const rtdesc *r, cons
 	int n = 0;
 	for (size_t i = 0; i < rtdesc_service_count(r); i++) {
 		const ProtobufCServiceDescriptor *s = rtdesc_service_at(r, i);
-		if (service_matches(s, name, strlen(name)) && n++ == 0)
+		if (pdc_service_matches(s, name, strlen(name)) && n++ == 0)
 			found = s;
 	}
 	return n == 1 ? found : NULL;
 }
 
+static const ProtobufCServiceDescriptor *rtdesc_at(const void *list, size_t i)
+{
+	return rtdesc_service_at(list, i);
+}
+
 int pdc_reflect_find_method(const rtdesc *r, const char *name, pdc_method *out)
 {
-	if (name[0] == '/' || name[0] == '.')
-		name++;
-	const char *sep = strrchr(name, '/');
-	if (sep == NULL)
-		sep = strrchr(name, '.');
-	const char *meth = sep ? sep + 1 : name;
-	size_t svclen = sep ? (size_t)(sep - name) : 0;
-	int found = 0;
-	for (size_t i = 0; i < rtdesc_service_count(r); i++) {
-		const ProtobufCServiceDescriptor *s = rtdesc_service_at(r, i);
-		if (sep != NULL && !service_matches(s, name, svclen))
-			continue;
-		for (unsigned m = 0; m < s->n_methods; m++) {
-			if (strcmp(s->methods[m].name, meth) != 0 || found++ > 0)
-				continue;
-			out->service = s;
-			out->method = &s->methods[m];
-			out->input = s->methods[m].input;
-			out->output = s->methods[m].output;
-			snprintf(out->path, sizeof out->path, "/%s/%s", s->name,
-			         s->methods[m].name);
-		}
-	}
-	return found == 1 ? 0 : -1;
+	return pdc_method_find_in(rtdesc_at, r, rtdesc_service_count(r), name, out);
 }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbjson_fields.h"
+
 typedef struct blk {
 	struct blk *next;
 	max_align_t data[];
@@ -372,32 +374,10 @@ static ProtobufCType field_type(int t)
 	}
 }
 
-// Size and alignment of one value of type t in a message struct.
-static size_t value_size(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	default:
-		return 4;
-	}
-}
-
+// Alignment of one value of type t in a message struct (its size: pbjson_elem_size).
 static size_t value_align(ProtobufCType t)
 {
-	return t == PROTOBUF_C_TYPE_BYTES ? sizeof(void *) : value_size(t);
+	return t == PROTOBUF_C_TYPE_BYTES ? sizeof(void *) : pbjson_elem_size(t);
 }
 
 static unsigned place(size_t *off, size_t size, size_t align)
@@ -584,12 +564,12 @@ static void build_message(rtdesc *r, mentry *m, int *rc)
 			    t != PROTOBUF_C_TYPE_MESSAGE)
 				f->quantifier_offset = place(&off, sizeof(protobuf_c_boolean),
 				                             sizeof(protobuf_c_boolean));
-			f->offset = place(&off, value_size(t), value_align(t));
+			f->offset = place(&off, pbjson_elem_size(t), value_align(t));
 			if (!m->proto3)
 				f->default_value = proto2_default(r, fp, t, ed);
 		} else {
 			f->label = PROTOBUF_C_LABEL_NONE;
-			f->offset = place(&off, value_size(t), value_align(t));
+			f->offset = place(&off, pbjson_elem_size(t), value_align(t));
 			if (t == PROTOBUF_C_TYPE_STRING)
 				f->default_value = protobuf_c_empty_string;
 		}

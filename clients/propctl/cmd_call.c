@@ -52,7 +52,7 @@ static const char usage[] =
     "                         reflection service instead of the ones propctl was\n"
     "                         built with (for services it does not know; also\n"
     "                         env PROPCTL_REFLECT=1)\n"
-    "\n"
+    "\n" PDC_URL_HELP "\n"
     "On an error reply prints to stderr\n"
     "  ERROR <CODE_NAME> (<n>): <message>\n"
     "  followed by one line \"  <field>: <description>\" per field violation.\n"

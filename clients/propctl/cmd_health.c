@@ -15,7 +15,9 @@ static const char usage[] =
     "usage: propctl health [--url URL]... [--service NAME] [--timeout MS]\n"
     "\n"
     "Calls grpc.health.v1.Health/Check and prints the status: SERVING,\n"
-    "NOT_SERVING, SERVICE_UNKNOWN or UNKNOWN.\n"
+    "NOT_SERVING, SERVICE_UNKNOWN or UNKNOWN. With several instances (several\n"
+    "URLs, or a dns+tcp://HOST:PORT URL: every address of HOST) checks each one\n"
+    "and prints \"<url> <status>\" per instance (not balanced: every instance).\n"
     "\n"
     "  --url URL        RPC URL (repeatable; default env PROPCTL_URL, else\n"
     "                   " PDC_DEFAULT_URL ")\n"
@@ -23,8 +25,74 @@ static const char usage[] =
     "                   or property.v1.EventService\n"
     "  --timeout MS     deadline, default 5000\n"
     "\n"
-    "exit status: 0 SERVING; 1 any other status or an error reply;\n"
-    "2 no answer (the reason is printed); 64 usage error.\n";
+    "exit status: 0 SERVING (every instance); 1 any other status or an error reply;\n"
+    "2 no answer from an instance (the reason is printed); 64 usage error.\n";
+
+// Checks the one instance urls[0]; prints its status (after `label` when not
+// NULL). Returns the exit status for it.
+static int check_one(const char *url, const char *label, const char *service, long long timeout)
+{
+	char err[256];
+	nrpc_client *cl = NULL;
+	if (pdc_client_open(&cl, &url, 1, err, sizeof err) != 0) {
+		fprintf(stderr, "propctl health: %s\n", err);
+		return PROPCTL_EXIT_USAGE;
+	}
+	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	req.service = (char *)service;
+	ProtobufCMessage *out = NULL;
+	nrpc_result res = {0};
+	int rc = PROPCTL_EXIT_FAIL;
+	if (nrpc_client_call(cl, HEALTH_METHOD, &req.base,
+	                     &grpc__health__v1__health_check_response__descriptor, NULL, 0,
+	                     (uint32_t)timeout, &out, &res) != 0) {
+		fprintf(stderr, "propctl health: out of memory\n");
+		goto done;
+	}
+	if (res.transport_error) {
+		if (label != NULL)
+			printf("%s NO_ANSWER\n", label);
+		fprintf(stderr, "propctl health: no answer from %s: %s\n", url, res.message);
+		rc = PROPCTL_EXIT_TRANSPORT;
+		goto done;
+	}
+	if (res.code != 0 || out == NULL) {
+		if (label != NULL)
+			printf("%s ERROR\n", label);
+		pdc_print_rpc_error(stderr, &res);
+		goto done;
+	}
+	int status = ((Grpc__Health__V1__HealthCheckResponse *)out)->status;
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+	    &grpc__health__v1__health_check_response__serving_status__descriptor, status);
+	if (label != NULL)
+		printf("%s ", label);
+	if (ev != NULL)
+		printf("%s\n", ev->name);
+	else
+		printf("%d\n", status);
+	if (status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
+		rc = PROPCTL_EXIT_OK;
+done:
+	if (out != NULL)
+		protobuf_c_message_free_unpacked(out, NULL);
+	nrpc_result_free(&res);
+	nrpc_client_close(cl);
+	return rc;
+}
+
+// The worse of two exit statuses: usage, then no answer, then not SERVING.
+static int worse(int a, int b)
+{
+	static const int order[] = {PROPCTL_EXIT_OK, PROPCTL_EXIT_FAIL, PROPCTL_EXIT_TRANSPORT,
+	                            PROPCTL_EXIT_USAGE};
+	int ra = 0, rb = 0;
+	for (int i = 0; i < 4; i++) {
+		ra = order[i] == a ? i : ra;
+		rb = order[i] == b ? i : rb;
+	}
+	return ra >= rb ? a : b;
+}
 
 int propctl_health_main(int argc, char **argv)
 {
@@ -77,44 +145,17 @@ int propctl_health_main(int argc, char **argv)
 	n_urls = propctl_urls(urls, n_urls, PDC_MAX_URLS, urlbuf, sizeof urlbuf);
 
 	char err[256];
-	nrpc_client *cl = NULL;
-	if (pdc_client_open(&cl, urls, n_urls, err, sizeof err) != 0) {
+	char **each = NULL;
+	size_t n_each = 0;
+	if (nrpc_urls_expand(urls, n_urls, &each, &n_each, err, sizeof err) != 0) {
 		fprintf(stderr, "propctl health: %s\n", err);
 		return PROPCTL_EXIT_USAGE;
 	}
-	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-	req.service = (char *)service;
-	ProtobufCMessage *out = NULL;
-	nrpc_result res = {0};
-	int rc = PROPCTL_EXIT_FAIL;
-	if (nrpc_client_call(cl, HEALTH_METHOD, &req.base,
-	                     &grpc__health__v1__health_check_response__descriptor, NULL, 0,
-	                     (uint32_t)timeout, &out, &res) != 0) {
-		fprintf(stderr, "propctl health: out of memory\n");
-		goto done;
-	}
-	if (res.transport_error) {
-		fprintf(stderr, "propctl health: no answer from %s: %s\n", urls[0], res.message);
-		rc = PROPCTL_EXIT_TRANSPORT;
-		goto done;
-	}
-	if (res.code != 0 || out == NULL) {
-		pdc_print_rpc_error(stderr, &res);
-		goto done;
-	}
-	int status = ((Grpc__Health__V1__HealthCheckResponse *)out)->status;
-	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
-	    &grpc__health__v1__health_check_response__serving_status__descriptor, status);
-	if (ev != NULL)
-		printf("%s\n", ev->name);
-	else
-		printf("%d\n", status);
-	if (status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
-		rc = PROPCTL_EXIT_OK;
-done:
-	if (out != NULL)
-		protobuf_c_message_free_unpacked(out, NULL);
-	nrpc_result_free(&res);
-	nrpc_client_close(cl);
+	// One instance: its status alone, as ever. Several: each one's, and the
+	// worst outcome (no answer, then not SERVING) is the exit status.
+	int rc = PROPCTL_EXIT_OK;
+	for (size_t i = 0; i < n_each; i++)
+		rc = worse(rc, check_one(each[i], n_each > 1 ? each[i] : NULL, service, timeout));
+	nrpc_urls_free(each, n_each);
 	return rc;
 }

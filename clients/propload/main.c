@@ -68,6 +68,7 @@ static void workload_cfg(const pl_opts *o, const pl_secret *s, pl_workload_cfg *
 	w->nurls = o->nurls;
 	w->tls = &o->tls;
 	w->echo_bytes = o->echo_bytes;
+	w->idempotent = o->idempotent;
 }
 
 // Creates `n` properties through the API (closed loop, o->conc callers) and

@@ -66,13 +66,18 @@ void pl_usage(FILE *f)
 	    "  propload --help | --version        (with no arguments: this text, status 2)\n"
 	    "load:   -c N (callers; open loop: most in flight)  -R RPS (open loop)\n"
 	    "        -d DUR (10s) | -n COUNT   --warmup DUR   --timeout DUR (10s)\n"
-	    "        -u URL (repeat or comma list; round robin)  --sockets N\n"
+	    "        -u URL (repeat or comma list)  --sockets N (in all)\n"
+	    "        several URLs, or dns+tcp://HOST:PORT (every address of HOST, resolved\n"
+	    "        at start): each call goes to the next instance (round robin) whose\n"
+	    "        health check (every 500 ms) says SERVING; a read whose instance dies\n"
+	    "        goes to another, other calls lost that way count as UNAVAILABLE\n"
 	    "work:   --mix get=90,list=5,create=4,update=1 (also search, delete)\n"
 	    "        --seed N  --owners M (100)  --ids FILE  --prepare N (1000)\n"
 	    "        --zipf S | --sequential   --keys N (use the first N ids)\n"
 	    "        --call METHOD --data JSON|@FILE  (any method, generic; one propload was\n"
 	    "        not compiled with is described by the server's rpc.v1.Reflection)\n"
 	    "        --echo BYTES  (against bench/echo_server: bytes echoed back as an OK reply)\n"
+	    "        --idempotent  (each create carries its own idempotency-key: safe to retry)\n"
 	    "auth:   tokens minted per owner from env AUTH_SECRET or --auth-secret-file F;\n"
 	    "        --token T sends one fixed token\n"
 	    "output: --json F  --csv F  --html F  --label TEXT  -q\n"
@@ -105,6 +110,7 @@ enum {
 	O_HTML,
 	O_LABEL,
 	O_ECHO,
+	O_IDEMPOTENT,
 	O_TLS_CA,
 	O_TLS_CERT,
 	O_TLS_KEY,
@@ -141,6 +147,7 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 	                                      {"html", required_argument, 0, O_HTML},
 	                                      {"label", required_argument, 0, O_LABEL},
 	                                      {"echo", required_argument, 0, O_ECHO},
+	                                      {"idempotent", no_argument, 0, O_IDEMPOTENT},
 	                                      {"tls-ca", required_argument, 0, O_TLS_CA},
 	                                      {"tls-cert", required_argument, 0, O_TLS_CERT},
 	                                      {"tls-key", required_argument, 0, O_TLS_KEY},
@@ -273,6 +280,9 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 			if (parse_u64(a, 1u << 20, &u) || u == 0)
 				goto bad;
 			o->echo_bytes = (size_t)u;
+			break;
+		case O_IDEMPOTENT:
+			o->idempotent = true;
 			break;
 		case O_TLS_CA:
 			o->tls.ca_file = a;

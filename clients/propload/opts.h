@@ -34,6 +34,7 @@ typedef struct pl_opts {
 	uint64_t properties; // seed: how many to create
 	const char *call, *data;
 	size_t echo_bytes;
+	bool idempotent; // --idempotent: creates carry an idempotency-key
 	const char *token, *secret_file;
 	unsigned sockets;
 	const char *json, *csv, *html, *label;

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "data.h"
 #include "methods.h"
@@ -42,6 +44,7 @@ struct pl_workload {
 	char *fixed_auth;
 	pl_zipf zkeys, zowners;
 	atomic_uint_fast64_t seq;
+	uint64_t run_id;    // random: idempotency keys of this run are its own
 	pthread_mutex_t mu; // guards ids growth (collect) and the created ring
 	char (*ring)[PL_ID_LEN];
 	uint32_t *ring_owner;
@@ -61,21 +64,31 @@ static const char *auth_for(const pl_workload *w, uint32_t owner)
 }
 
 // Packs an rpc.v1.Request envelope into a new message (or into *raw when raw is non-NULL).
+// `idem` (or NULL) is sent as the idempotency-key.
 static int envelope(const pl_workload *w, const char *method, const uint8_t *payload, size_t len,
-                    const char *auth, nng_msg **msg, uint8_t **raw, size_t *rawlen)
+                    const char *auth, const char *idem, nng_msg **msg, uint8_t **raw,
+                    size_t *rawlen)
 {
 	Rpc__V1__Request req = RPC__V1__REQUEST__INIT;
-	Rpc__V1__Request__MetadataEntry e = RPC__V1__REQUEST__METADATA_ENTRY__INIT;
-	Rpc__V1__Request__MetadataEntry *ep = &e;
+	Rpc__V1__Request__MetadataEntry e[2] = {RPC__V1__REQUEST__METADATA_ENTRY__INIT,
+	                                        RPC__V1__REQUEST__METADATA_ENTRY__INIT};
+	Rpc__V1__Request__MetadataEntry *ep[2];
 	req.method = (char *)method;
 	req.payload.data = (uint8_t *)payload;
 	req.payload.len = len;
 	req.timeout_ms = w->cfg.timeout_ms;
+	req.metadata = ep;
 	if (auth) {
-		e.key = "authorization";
-		e.value = (char *)auth;
-		req.n_metadata = 1;
-		req.metadata = &ep;
+		e[req.n_metadata].key = "authorization";
+		e[req.n_metadata].value = (char *)auth;
+		ep[req.n_metadata] = &e[req.n_metadata];
+		req.n_metadata++;
+	}
+	if (idem) {
+		e[req.n_metadata].key = "idempotency-key";
+		e[req.n_metadata].value = (char *)idem;
+		ep[req.n_metadata] = &e[req.n_metadata];
+		req.n_metadata++;
 	}
 	size_t n = rpc__v1__request__get_packed_size(&req);
 	if (raw) {
@@ -148,7 +161,8 @@ static int prepare_generic(pl_workload *w, char *err, size_t errcap)
 	int rc = -1;
 	if (buf) {
 		protobuf_c_message_pack(msg, buf);
-		rc = envelope(w, w->method, buf, n, auth_for(w, 0), NULL, &w->pre, &w->pre_len);
+		rc = envelope(w, w->method, buf, n, auth_for(w, 0), NULL, NULL, &w->pre,
+		              &w->pre_len);
 	}
 	free(buf);
 	protobuf_c_message_free_unpacked(msg, NULL);
@@ -235,6 +249,8 @@ int pl_workload_open(pl_workload **out, const pl_workload_cfg *cfg, pl_ids *ids,
 	w->cfg = *cfg;
 	w->cfg.token = NULL; // only used here, below
 	w->ids = ids;
+	if (getrandom(&w->run_id, sizeof w->run_id, 0) != (ssize_t)sizeof w->run_id)
+		w->run_id = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	pthread_mutex_init(&w->mu, NULL);
 	if (w->cfg.owners == 0)
 		w->cfg.owners = 1;
@@ -466,7 +482,14 @@ int pl_workload_next(pl_workload *w, pl_rng *r, nng_msg **msg, pl_op *op)
 	default:
 		return -1;
 	}
-	return envelope(w, op_methods[o], buf, len, auth_for(w, owner), msg, NULL, NULL);
+	char idem[48];
+	const char *key = NULL;
+	if (o == PL_OP_CREATE && w->cfg.idempotent) {
+		snprintf(idem, sizeof idem, "pl-%016llx-%llu", (unsigned long long)w->run_id,
+		         (unsigned long long)atomic_fetch_add(&w->seq, 1));
+		key = idem;
+	}
+	return envelope(w, op_methods[o], buf, len, auth_for(w, owner), key, msg, NULL, NULL);
 }
 
 void pl_workload_reply(pl_workload *w, pl_op op, const Rpc__V1__Response *res)

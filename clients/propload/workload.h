@@ -51,6 +51,7 @@ typedef struct pl_workload_cfg {
 	bool collect;      // add every created id to the pool (seed mode)
 	size_t echo_bytes; // > 0: echo mode (bench/echo_server): send this many bytes
 	                   // shaped as an OK rpc.v1.Response, which an echo returns as is
+	bool idempotent;   // each create carries an idempotency-key of its own (run id + seq)
 } pl_workload_cfg;
 
 typedef struct pl_workload pl_workload;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/secret.h"
 #include "nrpc/tls.h"
 
 #define MAX_WORKERS 1024 // far beyond what a handful of cores can use
@@ -141,36 +142,29 @@ static int check_tls(const config *cfg, char *err, size_t errcap)
 	return 0;
 }
 
+// The file's secret by the rule the clients share (base/secret.h): a trailing
+// newline (as editors and `echo` write) is not part of it.
 static int read_secret_file(config *cfg, const char *path, char *err, size_t errcap)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
+	switch (base_secret_read(path, CONFIG_MAX_SECRET, &cfg->secret, &cfg->secret_len)) {
+	case BASE_SECRET_OK:
+		return 0;
+	case BASE_SECRET_UNREADABLE:
 		snprintf(err, errcap, "cannot read --auth-secret-file %s: %s", path,
 		         strerror(errno));
 		return -1;
-	}
-	uint8_t *buf = malloc(CONFIG_MAX_SECRET + 1);
-	size_t n = buf ? fread(buf, 1, CONFIG_MAX_SECRET + 1, f) : 0;
-	fclose(f);
-	if (buf == NULL || n > CONFIG_MAX_SECRET) {
-		free(buf);
+	case BASE_SECRET_TOO_LARGE:
 		snprintf(err, errcap, "--auth-secret-file %s is larger than %d bytes", path,
 		         CONFIG_MAX_SECRET);
 		return -1;
-	}
-	// A trailing newline (as editors and `echo` write) is not part of the secret.
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	if (n == 0) {
-		free(buf);
+	case BASE_SECRET_EMPTY:
 		snprintf(err, errcap, "--auth-secret-file %s is empty", path);
 		return -1;
+	case BASE_SECRET_NO_MEMORY:
+		break;
 	}
-	cfg->secret = buf;
-	cfg->secret_len = n;
-	return 0;
+	snprintf(err, errcap, "out of memory");
+	return -1;
 }
 
 int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)

@@ -12,14 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "app/config.h"
 #include "app/observer.h"
 #include "app/standby.h"
+#include "base/fdlimit.h"
 #include "base/ioloop.h"
+#include "base/resolve.h"
+#include "base/signals.h"
 #include "cache/redis_cache.h"
 #include "events/cachesync.h"
 #include "events/relay.h"
@@ -66,6 +68,7 @@ struct app {
 	obs_registry *metrics;
 	ioloop *loops[MAX_LOOPS];
 	unsigned nloops;
+	base_resolver *resolver; // host names for the loops' connects
 	apg *dbs[MAX_LOOPS];
 	pgprobe *probe;
 	repo_pg *repo;
@@ -172,21 +175,6 @@ static void collect(void *arg)
 	}
 }
 
-// Connections cost a descriptor each: the soft limit goes up to the hard one,
-// so the connection caps (not EMFILE in the middle of a PostgreSQL or Redis
-// reconnect) are what bounds them.
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-		return;
-	rlim_t was = rl.rlim_cur;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		OBS_LOG(OBS_WARN, "cannot raise the file descriptor limit",
-		        OBS_I("soft", (int64_t)was), OBS_I("hard", (int64_t)rl.rlim_max));
-}
-
 static void *watchdog_main(void *arg)
 {
 	(void)arg;
@@ -255,6 +243,11 @@ static int start_loops(struct app *a)
 	if (a->nloops > MAX_LOOPS)
 		a->nloops = MAX_LOOPS;
 	unsigned per_loop = (unsigned)a->cfg.db_pool_size / a->nloops;
+	// Host names of DATABASE_URL and REDIS_URL are resolved here, never on a loop.
+	if (base_resolver_start(&a->resolver, NULL, err, sizeof err) != 0) {
+		fprintf(stderr, "propertyd: %s\n", err);
+		return -1;
+	}
 	for (unsigned i = 0; i < a->nloops; i++) {
 		char name[24]; // the thread name keeps the first 15 bytes
 		snprintf(name, sizeof name, "pd-io-%u", i);
@@ -270,6 +263,7 @@ static int start_loops(struct app *a)
 		    .slow_query_ms = a->cfg.slow_query_ms,
 		    .no_prepare = a->cfg.db_no_prepare,
 		    .metrics = a->metrics,
+		    .resolver = a->resolver,
 		};
 		if (apg_create(&a->dbs[i], &pc, err, sizeof err) != 0) {
 			fprintf(stderr, "propertyd: database: %s\n", err);
@@ -291,7 +285,7 @@ static int start_loops(struct app *a)
 		return -1;
 	}
 	if (cache_create(&a->cache, a->cfg.redis_url, a->metrics, err, sizeof(err)) != 0 ||
-	    cache_attach_loops(a->cache, bases, a->nloops, err, sizeof(err)) != 0) {
+	    cache_attach_loops(a->cache, bases, a->nloops, a->resolver, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: cache: %s\n", err);
 		return -1;
 	}
@@ -486,6 +480,7 @@ static void stop(struct app *a)
 	pgprobe_destroy(a->probe);
 	for (unsigned i = 0; i < a->nloops; i++)
 		ioloop_destroy(a->loops[i]);
+	base_resolver_stop(a->resolver); // after the loops: none asks any more
 	obs_process_free(a->proc);
 	obs_registry_destroy(a->metrics);
 	config_free(&a->cfg);
@@ -504,15 +499,17 @@ int main(int argc, char **argv)
 		return rc < 0 ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(a.cfg.log_level, OBS_INFO), 2);
-	raise_fd_limit();
+	// Connections cost a descriptor each: the soft limit goes up to the hard one,
+	// so the connection caps (not EMFILE in the middle of a PostgreSQL or Redis
+	// reconnect) are what bounds them.
+	long soft = 0, hard = 0;
+	if (base_raise_fd_limit(&soft, &hard) != 0)
+		OBS_LOG(OBS_WARN, "cannot raise the file descriptor limit", OBS_I("soft", soft),
+		        OBS_I("hard", hard));
 
 	// Every thread created from here on inherits the mask; main waits below.
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	base_signals_init(&sigs);
 
 	if (a.cfg.insecure_no_auth)
 		OBS_LOG(OBS_WARN, "INSECURE: --insecure-no-auth is set; requests are accepted "
@@ -526,9 +523,7 @@ int main(int argc, char **argv)
 	        OBS_S("http_addr", a.cfg.http_addr), OBS_I("io_threads", a.cfg.io_threads),
 	        OBS_I("db_pool_size", a.cfg.db_pool_size));
 
-	int sig = 0;
-	sigwait(&sigs, &sig);
-	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", base_signals_wait(&sigs)));
 	pthread_t wd;
 	if (pthread_create(&wd, NULL, watchdog_main, NULL) == 0)
 		pthread_detach(wd);

@@ -1,10 +1,16 @@
 // base b64url: see b64url.h.
 #include "base/b64url.h"
 
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+#include <stdbool.h>
 
-// The value of one character, or -1 for anything else.
-static int value(unsigned char c)
+static const char url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char std_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// The value of one character of the URL alphabet (with `any`, of the
+// standard one too), or -1 for anything else.
+static int value(unsigned char c, bool any)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -12,9 +18,9 @@ static int value(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '-')
+	if (c == '-' || (any && c == '+'))
 		return 62;
-	if (c == '_')
+	if (c == '_' || (any && c == '/'))
 		return 63;
 	return -1;
 }
@@ -24,7 +30,12 @@ size_t base_b64url_len(size_t len)
 	return len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1);
 }
 
-void base_b64url_encode(const uint8_t *in, size_t len, char *out)
+size_t base_b64_len(size_t len)
+{
+	return (len + 2) / 3 * 4;
+}
+
+static void encode(const uint8_t *in, size_t len, char *out, const char *alphabet, bool pad)
 {
 	size_t o = 0;
 	uint32_t acc = 0;
@@ -39,10 +50,22 @@ void base_b64url_encode(const uint8_t *in, size_t len, char *out)
 	}
 	if (bits > 0)
 		out[o++] = alphabet[(acc << (6 - bits)) & 63];
+	while (pad && o % 4 != 0)
+		out[o++] = '=';
 	out[o] = '\0';
 }
 
-long base_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+void base_b64url_encode(const uint8_t *in, size_t len, char *out)
+{
+	encode(in, len, out, url_alphabet, false);
+}
+
+void base_b64_encode(const uint8_t *in, size_t len, char *out)
+{
+	encode(in, len, out, std_alphabet, true);
+}
+
+static long decode(const char *in, size_t len, uint8_t *out, size_t cap, bool any)
 {
 	if (len % 4 == 1)
 		return -1;
@@ -53,7 +76,7 @@ long base_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 	unsigned bits = 0;
 	size_t n = 0;
 	for (size_t i = 0; i < len; i++) {
-		int v = value((unsigned char)in[i]);
+		int v = value((unsigned char)in[i], any);
 		if (v < 0)
 			return -1;
 		acc = (acc << 6) | (uint32_t)v;
@@ -67,4 +90,21 @@ long base_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 	if (acc != 0) // leftover bits of the last character must be zero
 		return -1;
 	return (long)n;
+}
+
+long base_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+	return decode(in, len, out, cap, false);
+}
+
+long base_b64_decode_any(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+	size_t pad = 0;
+	while (len > 0 && in[len - 1] == '=' && pad < 2) {
+		len--;
+		pad++;
+	}
+	if (pad > 0 && (len + pad) % 4 != 0)
+		return -1;
+	return decode(in, len, out, cap, true);
 }

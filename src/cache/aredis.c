@@ -39,6 +39,13 @@
 #include <hiredis/async.h>
 #include <openssl/evp.h>
 
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/resolve.h"
+
+// How soon a connect waiting for its host's address may be tried again.
+#define AREDIS_RESOLVE_POLL_US 20000
+
 enum req_kind { REQ_USER, REQ_EVAL, REQ_AUTH, REQ_SELECT };
 
 struct req_list {
@@ -81,7 +88,8 @@ struct aredis {
 	redisAsyncContext *ac; // the current context, NULL when disconnected
 	bool up;               // the handshake of ac was answered
 	int64_t up_us;
-	int64_t next_attempt_us; // back-off: no connect attempt before this
+	int64_t next_attempt_us;        // back-off: no connect attempt before this
+	struct base_resolver *resolver; // borrowed, or NULL
 
 	struct req_list sent, dying, failq;
 	struct event *connect_timer, *cmd_timer, *wake;
@@ -96,13 +104,6 @@ struct aredis {
 };
 
 // ---- small helpers ------------------------------------------------------------------------
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static struct timeval us_tv(int64_t us)
 {
@@ -241,7 +242,7 @@ static void arm_cmd_timer(aredis *a)
 	struct timeval tv;
 	if (!a->up || a->sent.head == NULL || evtimer_pending(a->cmd_timer, NULL))
 		return;
-	tv = us_tv(req_start(a, a->sent.head) + a->command_timeout_us - now_us());
+	tv = us_tv(req_start(a, a->sent.head) + a->command_timeout_us - base_now_us());
 	evtimer_add(a->cmd_timer, &tv);
 }
 
@@ -252,7 +253,7 @@ static void arm_cmd_timer(aredis *a)
 static void drop_conn(aredis *a, const char *why, bool free_it)
 {
 	redisAsyncContext *ac = a->ac;
-	int64_t t = now_us() + a->reconnect_min_us;
+	int64_t t = base_now_us() + a->reconnect_min_us;
 
 	if (ac == NULL)
 		return;
@@ -308,7 +309,7 @@ static int send_req(aredis *a, req *q, int argc, const char **argv, const size_t
 		rc = redisAsyncCommandArgv(a->ac, on_reply, q, argc, argv, lens);
 	if (rc != REDIS_OK)
 		return -1;
-	q->sent_us = now_us();
+	q->sent_us = base_now_us();
 	list_push(&a->sent, q);
 	arm_cmd_timer(a);
 	return 0;
@@ -322,8 +323,26 @@ static int start_conn(aredis *a)
 	struct timeval tv;
 	char why[256], db[16];
 
-	a->next_attempt_us = now_us() + a->reconnect_min_us;
-	ac = redisAsyncConnect(a->url.host, a->url.port);
+	const char *host = a->url.host;
+	char addr[BASE_RESOLVE_ADDR_MAX];
+	if (a->resolver != NULL) {
+		switch (base_resolve(a->resolver, host, addr, sizeof addr, why, sizeof why)) {
+		case BASE_RESOLVE_READY:
+			host = addr;
+			break;
+		case BASE_RESOLVE_PENDING: // not a failure: look again shortly
+			a->next_attempt_us = base_now_us() + AREDIS_RESOLVE_POLL_US;
+			return -1;
+		case BASE_RESOLVE_FAILED:
+			a->next_attempt_us = base_now_us() + a->reconnect_min_us;
+			note_failure(a, why);
+			return -1;
+		case BASE_RESOLVE_NUMERIC:
+			break;
+		}
+	}
+	a->next_attempt_us = base_now_us() + a->reconnect_min_us;
+	ac = redisAsyncConnect(host, a->url.port);
 	if (ac == NULL) {
 		note_failure(a, "connect: out of memory");
 		return -1;
@@ -384,7 +403,7 @@ static int ensure_conn(aredis *a)
 {
 	if (a->ac != NULL)
 		return 0;
-	if (now_us() < a->next_attempt_us)
+	if (base_now_us() < a->next_attempt_us)
 		return -1;
 	return start_conn(a);
 }
@@ -401,7 +420,7 @@ static void handshake_reply(aredis *a, const req *q, const redisReply *r)
 	}
 	if (q->kind == REQ_SELECT) {
 		a->up = true;
-		a->up_us = now_us();
+		a->up_us = base_now_us();
 		evtimer_del(a->connect_timer);
 		arm_cmd_timer(a);
 	}
@@ -484,7 +503,7 @@ static void on_cmd_timer(evutil_socket_t fd, short what, void *arg)
 	enter(a);
 	if (a->ac != NULL && a->up && a->sent.head != NULL) {
 		int64_t due = req_start(a, a->sent.head) + a->command_timeout_us;
-		if (now_us() >= due)
+		if (base_now_us() >= due)
 			drop_conn(a, "command timeout", true);
 		else
 			arm_cmd_timer(a); // the head changed since the timer was armed
@@ -538,6 +557,7 @@ int aredis_create(aredis **out, const aredis_config *cfg, char *err, size_t errc
 	}
 	a->url = *cfg->url;
 	a->base = cfg->base;
+	a->resolver = cfg->resolver;
 	a->connect_timeout_us = (int64_t)cfg->connect_timeout_ms * 1000;
 	a->command_timeout_us = (int64_t)cfg->command_timeout_ms * 1000;
 	a->reconnect_min_us = (int64_t)cfg->reconnect_min_ms * 1000;
@@ -638,7 +658,6 @@ static int script_sha(aredis *a, const char *script, size_t len, char sha[41], c
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	static const char hex[] = "0123456789abcdef";
 
 	for (int i = 0; i < a->n_scripts; i++) {
 		const struct script *s = &a->scripts[i];
@@ -650,11 +669,7 @@ static int script_sha(aredis *a, const char *script, size_t len, char sha[41], c
 	}
 	if (EVP_Digest(script, len, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
 		return -1;
-	for (unsigned i = 0; i < 20; i++) {
-		sha[2 * i] = hex[md[i] >> 4];
-		sha[2 * i + 1] = hex[md[i] & 15];
-	}
-	sha[40] = '\0';
+	base_hex_encode(md, 20, sha);
 	*text = NULL;
 	if (a->n_scripts < AREDIS_SCRIPT_CACHE_MAX) {
 		struct script *s = &a->scripts[a->n_scripts];

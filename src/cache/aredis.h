@@ -100,6 +100,11 @@ typedef struct aredis_config {
 	// aredis_destroy included. Never called by or after aredis_destroy.
 	void (*on_failure)(void *arg, const char *why);
 	void *arg; // passed to on_failure
+	// Resolves a host NAME off the loop (base/resolve.h): a connect goes to
+	// the address it gave; while the name is being resolved no connect starts
+	// (the command fails at once, as during a back-off). Borrowed; NULL:
+	// hiredis resolves, blocking the loop.
+	struct base_resolver *resolver;
 } aredis_config;
 
 // Creates a client and starts connecting (non-blocking). Returns 0 and *out

@@ -1,4 +1,4 @@
-// See cache_impl.h: clocks, keys and the circuit breaker (down, owed writes).
+// See cache_impl.h: keys and the circuit breaker (down, owed writes).
 
 #include <stdio.h>
 
@@ -11,33 +11,6 @@ static const char OWNER_PREFIX[] = "properties:owner:{";
 const char *const cache_op_names[OP_N] = {
     "get",     "put",   "put_deleted", "owner_page_get", "owner_page_put", "owner_invalidate",
     "connect", "replay"};
-
-int64_t cache_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-struct timespec cache_deadline_ts(int ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
-bool cache_ts_passed(const struct timespec *t)
-{
-	struct timespec n;
-	clock_gettime(CLOCK_MONOTONIC, &n);
-	return n.tv_sec > t->tv_sec || (n.tv_sec == t->tv_sec && n.tv_nsec >= t->tv_nsec);
-}
 
 // ---- keys --------------------------------------------------------------------------------
 
@@ -75,7 +48,7 @@ static void record_locked(cache *c, const cache_owed *rec)
 {
 	cache_pending_add(&c->pending, rec->type, rec->id, rec->kind, rec->version);
 	if (c->pending.overflow)
-		c->purge_not_before_us = cache_now_us() + (int64_t)CACHE_PURGE_GRACE_MS * 1000;
+		c->purge_not_before_us = base_now_us() + (int64_t)CACHE_PURGE_GRACE_MS * 1000;
 }
 
 static void log_down(const cache *c, enum cache_op op, const char *why)

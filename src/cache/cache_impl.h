@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "base/clock.h" // the cache's clock: CLOCK_MONOTONIC
 #include "cache/conn.h"
 #include "cache/pending.h"
 #include "cache/recent.h"
@@ -95,11 +96,6 @@ typedef struct cache_owed {
 	cache_kind kind;  // property: fence or tombstone
 	uint64_t version; // property only
 } cache_owed;
-
-// Clocks: CLOCK_MONOTONIC.
-int64_t cache_now_us(void);
-struct timespec cache_deadline_ts(int ms);
-bool cache_ts_passed(const struct timespec *t);
 
 // Keys (redis_cache.h) into buffers of CACHE_KEY_MAX; 0, or -1 when they
 // would not fit (such ids are never cached).

@@ -179,7 +179,7 @@ static int replay_all(cache *c, cache_conn *s, size_t *replayed)
 // in between the last check and `up`).
 void cache_try_recover(cache *c)
 {
-	cache_conn probe = {.seed = (unsigned)cache_now_us()};
+	cache_conn probe = {.seed = (unsigned)base_now_us()};
 	char err[256];
 	size_t replayed = 0, total = 0;
 	bool came_up = false;
@@ -194,7 +194,7 @@ void cache_try_recover(cache *c)
 		replayed = 0;
 		if (cache_pending_empty(&c->pending)) {
 			total = c->replayed;
-			if (cache_now_us() >= c->purge_not_before_us) {
+			if (base_now_us() >= c->purge_not_before_us) {
 				atomic_store(&c->up, true);
 				obs_gauge_set(c->up_gauge, 1);
 				came_up = true;
@@ -222,8 +222,8 @@ void *cache_bg_main(void *arg)
 			continue;
 		}
 		// Wait a full interval after going down before retrying.
-		dl = cache_deadline_ts(CACHE_RECONNECT_MS);
-		while (!c->stopping && !cache_ts_passed(&dl))
+		dl = base_deadline_ts(CLOCK_MONOTONIC, CACHE_RECONNECT_MS);
+		while (!c->stopping && !base_ts_passed(CLOCK_MONOTONIC, &dl))
 			pthread_cond_timedwait(&c->bg_cv, &c->mu, &dl);
 		if (c->stopping)
 			break;

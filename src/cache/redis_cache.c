@@ -117,8 +117,8 @@ static void client_failed(void *arg, const char *why)
 	cache_mark_down(arg, OP_CONNECT, NULL, why);
 }
 
-int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n, char *err,
-                       size_t errcap)
+int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n,
+                       struct base_resolver *resolver, char *err, size_t errcap)
 {
 	c->shards = calloc(n, sizeof *c->shards);
 	if (c->shards == NULL) {
@@ -137,8 +137,9 @@ int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n, ch
 		    .reconnect_min_ms = CACHE_RECONNECT_MS / 5,
 		    .on_failure = client_failed,
 		    .arg = c,
+		    .resolver = resolver,
 		};
-		c->shards[i].seed = (unsigned)cache_now_us() ^ (i * 2654435761u);
+		c->shards[i].seed = (unsigned)base_now_us() ^ (i * 2654435761u);
 		if (aredis_create(&c->shards[i].client, &ac, err, errcap) != 0)
 			return -1;
 	}

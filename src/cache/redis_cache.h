@@ -93,10 +93,13 @@ int cache_create(cache **out, const char *redis_url, obs_registry *metrics, char
 void cache_destroy(cache *c);
 
 // Gives the cache one asynchronous connection per event loop (shard i runs
-// on bases[i]): the request path's commands go there. Call before the loops
-// run. 0, or -1 with a reason in err.
-int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n, char *err,
-                       size_t errcap);
+// on bases[i]): the request path's commands go there. Their connects
+// resolve a host name with `resolver` (borrowed, must outlive the cache;
+// NULL: hiredis resolves, blocking the loop). Call before the loops run. 0,
+// or -1 with a reason in err.
+struct base_resolver;
+int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n,
+                       struct base_resolver *resolver, char *err, size_t errcap);
 // Closes them: after the loops stopped (cache_destroy does it too).
 void cache_detach_loops(cache *c);
 

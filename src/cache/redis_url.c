@@ -5,18 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char SCHEME[] = "redis://";
+#include "base/hex.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+static const char SCHEME[] = "redis://";
 
 // Percent-decodes s[0..n) into out[cap]; -1 on a bad escape or overflow.
 static int pct_decode(const char *s, size_t n, char *out, size_t cap)
@@ -28,8 +19,8 @@ static int pct_decode(const char *s, size_t n, char *out, size_t cap)
 			int hi, lo;
 			if (i + 2 >= n)
 				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = base_hex_value(s[i + 1]);
+			lo = base_hex_value(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (char)(hi * 16 + lo);

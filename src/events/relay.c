@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "events/sock_close.h"
+#include "base/clock.h"
+#include "base/nngclose.h"
 #include "nrpc/connlimit.h"
 #include "obs/log.h"
 #include "store/outbox.h"
@@ -95,13 +95,6 @@ struct relay {
 	int64_t next_try_lead_ms;
 	int64_t last_claim_ms;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static obs_counter *type_counter_for(relay *r, const char *type)
 {
@@ -194,9 +187,9 @@ static void conn_error(relay *r, const char *during)
 
 static void sleep_sliced(relay *r, int ms)
 {
-	int64_t until = now_ms() + ms;
+	int64_t until = base_now_ms() + ms;
 	while (!atomic_load(&r->stop)) {
-		int64_t left = until - now_ms();
+		int64_t left = until - base_now_ms();
 		if (left <= 0)
 			break;
 		nng_msleep((nng_duration)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS));
@@ -223,7 +216,7 @@ static int claim_and_publish(relay *r)
 // Returns -1 on a connection error.
 static int chores(relay *r)
 {
-	int64_t now = now_ms();
+	int64_t now = base_now_ms();
 	if (now >= r->next_lag_ms) {
 		r->next_lag_ms = now + RELAY_LAG_EVERY_MS;
 		int64_t rows = 0, oldest = 0;
@@ -251,9 +244,9 @@ static int chores(relay *r)
 // Waits up to ms for a kick (or a stop). True when kicked.
 static bool wait_kick(relay *r, int64_t ms)
 {
-	int64_t until = now_ms() + ms;
+	int64_t until = base_now_ms() + ms;
 	while (!atomic_load(&r->stop)) {
-		int64_t left = until - now_ms();
+		int64_t left = until - base_now_ms();
 		if (left <= 0)
 			return false;
 		struct pollfd pfd = {.fd = r->kick_fd, .events = POLLIN};
@@ -265,14 +258,14 @@ static bool wait_kick(relay *r, int64_t ms)
 
 static void follow_step(relay *r)
 {
-	int64_t now = now_ms();
+	int64_t now = base_now_ms();
 	if (now >= r->next_try_lead_ms) {
 		r->next_try_lead_ms = now + RELAY_LEAD_RETRY_MS;
 		int rc = outbox_try_lead(r->ob);
 		if (rc == 1) {
 			set_leader(r, true);
 			r->conn_error_logged = false;
-			r->next_prune_ms = now_ms(); // prune once on taking over
+			r->next_prune_ms = base_now_ms(); // prune once on taking over
 			OBS_LOG(OBS_INFO, "relay is the leader; publishing events");
 			return;
 		}
@@ -289,7 +282,7 @@ static void follow_step(relay *r)
 	}
 	// Another instance leads: tell it when this instance's writes committed
 	// (one NOTIFY per burst, outside the writers' transactions).
-	if (wait_kick(r, r->next_try_lead_ms - now_ms())) {
+	if (wait_kick(r, r->next_try_lead_ms - base_now_ms())) {
 		nng_msleep(RELAY_GATHER_MS);
 		take_kick(r);
 		if (outbox_notify(r->ob) < 0)
@@ -302,9 +295,9 @@ static void follow_step(relay *r)
 // stop, -1 on a connection error.
 static int idle_wait(relay *r)
 {
-	int64_t until = now_ms() + r->poll_ms;
+	int64_t until = base_now_ms() + r->poll_ms;
 	while (!atomic_load(&r->stop)) {
-		int64_t left = until - now_ms();
+		int64_t left = until - base_now_ms();
 		if (left <= 0)
 			return 0;
 		int rc = outbox_wait(r->ob, (int)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS),
@@ -326,7 +319,7 @@ static int idle_wait(relay *r)
 static void lead_step(relay *r)
 {
 	int n = claim_and_publish(r);
-	r->last_claim_ms = now_ms();
+	r->last_claim_ms = base_now_ms();
 	if (n < 0 || chores(r) < 0) {
 		sleep_sliced(r, RELAY_RETRY_MS);
 		return;
@@ -340,15 +333,15 @@ static void lead_step(relay *r)
 	}
 	// The first commit after a quiet spell is claimed at once; under load
 	// claims are at least RELAY_GATHER_MS apart, so one claim takes a burst.
-	int64_t since = now_ms() - r->last_claim_ms;
+	int64_t since = base_now_ms() - r->last_claim_ms;
 	if (woken == 1 && since < RELAY_GATHER_MS)
 		nng_msleep((nng_duration)(RELAY_GATHER_MS - since));
 }
 
 static void flush(relay *r)
 {
-	int64_t until = now_ms() + RELAY_FLUSH_BUDGET_MS;
-	while (atomic_load(&r->leader) && now_ms() < until) {
+	int64_t until = base_now_ms() + RELAY_FLUSH_BUDGET_MS;
+	while (atomic_load(&r->leader) && base_now_ms() < until) {
 		if (claim_and_publish(r) < RELAY_BATCH)
 			break;
 	}
@@ -455,7 +448,7 @@ int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap)
 	return 0;
 
 fail_sock:
-	(void)sock_close_bounded(r->sock, RELAY_CLOSE_TIMEOUT_MS);
+	(void)base_nng_close(r->sock, RELAY_CLOSE_TIMEOUT_MS);
 fail_outbox:
 	outbox_close(r->ob);
 fail_fd:
@@ -475,7 +468,7 @@ void relay_stop(relay *r)
 	pthread_join(r->thread, NULL);
 	if (atomic_load(&r->leader))
 		nng_msleep(RELAY_LINGER_MS);
-	if (sock_close_bounded(r->sock, RELAY_CLOSE_TIMEOUT_MS) != 0)
+	if (base_nng_close(r->sock, RELAY_CLOSE_TIMEOUT_MS) != 0)
 		OBS_LOG(OBS_WARN, "events socket close timed out; left behind");
 	// Closing the connection releases the advisory lock: another instance leads.
 	outbox_close(r->ob);

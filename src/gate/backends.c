@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/ioloop.h"
 #include "link.h"
 #include "obs/log.h"
@@ -33,13 +34,6 @@ struct gate_backends {
 	uint8_t hreq[64];   // the Health/Check request
 	size_t hreq_len;
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void set_up(gate_backend *b, bool up)
 {
@@ -271,9 +265,7 @@ static void *resolver_main(void *arg)
 	gate_backends *bs = arg;
 	pthread_mutex_lock(&bs->mu);
 	while (!bs->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += GATE_RESOLVE_MS / 1000;
+		struct timespec until = base_deadline_ts(CLOCK_REALTIME, GATE_RESOLVE_MS);
 		while (!bs->stop && pthread_cond_timedwait(&bs->cv, &bs->mu, &until) != ETIMEDOUT)
 			;
 		if (bs->stop)
@@ -309,7 +301,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	gate_backends *bs = arg;
 	static const gate_link_ops ops = {.on_reply = health_reply, .on_fail = health_fail};
-	int64_t now = now_us();
+	int64_t now = base_now_us();
 	unsigned n = gate_backends_count(bs);
 	for (unsigned i = 0; i < n; i++) {
 		gate_backend *b = &bs->slots[i];

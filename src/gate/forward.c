@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/ioloop.h"
 #include "link.h"
 #include "nrpc/retry.h"
@@ -59,13 +60,6 @@ struct gate_forward {
 	obs_counter *no_backend;
 	obs_counter *deadline;
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void on_reply(void *ctx, const uint8_t *body, size_t len);
 static void on_fail(void *ctx, bool sent);
@@ -176,7 +170,7 @@ static void send_next(fwd *f)
 {
 	gloop *gl = f->gl;
 	for (;;) {
-		int64_t now = now_us();
+		int64_t now = base_now_us();
 		int64_t left_ms = (f->deadline_us - now) / 1000;
 		if (left_ms < 1) {
 			obs_counter_add(gl->g->deadline, 1);
@@ -223,7 +217,7 @@ static void on_reply(void *ctx, const uint8_t *body, size_t len)
 	gate_backend *b = gate_backends_at(f->gl->g->bs, (unsigned)f->b);
 	int code = gate_resp_code(body, len);
 	obs_counter_add(b->calls, 1);
-	obs_histogram_observe(b->latency, (double)(now_us() - f->sent_us) / 1e6);
+	obs_histogram_observe(b->latency, (double)(base_now_us() - f->sent_us) / 1e6);
 	nrpc_call *c = f->call;
 	fwd_put(f->gl, f);
 	if (code < 0) {
@@ -276,7 +270,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 // Starts forwarding on f's loop.
 static void start(fwd *f)
 {
-	int64_t left = f->deadline_us - now_us();
+	int64_t left = f->deadline_us - base_now_us();
 	if (left < 1000) {
 		fail_call(f, NRPC_DEADLINE_EXCEEDED, "deadline exceeded");
 		return;

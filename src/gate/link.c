@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/bigend.h"
+#include "base/evwrite.h"
 #include "tlsclient.h"
 
 #define SP_PROTO_REQ 0x30
@@ -48,22 +50,6 @@ struct gate_link {
 static void link_free(gate_link *l);
 
 static const uint8_t req_greeting[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ, 0, 0};
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)(v & 0xFF);
-		v >>= 8;
-	}
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 // Fails every pending request and marks the link down.
 static void go_down(gate_link *l, bool notify)
@@ -122,21 +108,8 @@ static void flush(gate_link *l)
 	if (l->st != UP || !pump(l))
 		return;
 	struct evbuffer *wire = l->tls != NULL ? l->cout : l->out;
-	if (evbuffer_get_length(wire) == 0 || event_pending(l->wev, EV_WRITE, NULL))
-		return;
-	while (evbuffer_get_length(wire) > 0) {
-		int n = evbuffer_write(wire, l->fd);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			event_add(l->wev, NULL);
-			return;
-		}
-		if (n <= 0) {
-			go_down(l, true);
-			return;
-		}
-	}
+	if (base_ev_write(wire, l->fd, l->wev) != 0)
+		go_down(l, true);
 }
 
 static void parse_frames(gate_link *l);
@@ -167,7 +140,7 @@ static void parse_frames(gate_link *l)
 		uint8_t lb[8];
 		if (avail < 8 || evbuffer_copyout(l->in, lb, 8) < 8)
 			return;
-		uint64_t len = be64(lb);
+		uint64_t len = base_be64_get(lb);
 		if (len < 4 || len > MAX_REPLY) {
 			go_down(l, true);
 			return;
@@ -180,8 +153,7 @@ static void parse_frames(gate_link *l)
 			return;
 		}
 		m += 8;
-		uint32_t id =
-		    (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+		uint32_t id = base_be32_get(m);
 		slot *s = &l->slots[id & ID_INDEX];
 		if (s->ctx != NULL && s->id == id) {
 			void *ctx = s->ctx;
@@ -330,11 +302,8 @@ uint32_t gate_link_send(gate_link *l, const uint8_t *head, size_t hlen, const ui
 	l->slots[idx].id = id;
 	l->inflight++;
 	uint8_t hdr[12];
-	put_be64(hdr, 4 + hlen + tlen);
-	hdr[8] = (uint8_t)(id >> 24);
-	hdr[9] = (uint8_t)(id >> 16);
-	hdr[10] = (uint8_t)(id >> 8);
-	hdr[11] = (uint8_t)id;
+	base_be64_put(hdr, 4 + hlen + tlen);
+	base_be32_put(hdr + 8, id);
 	evbuffer_add(l->out, hdr, sizeof hdr);
 	if (hlen > 0)
 		evbuffer_add(l->out, head, hlen);

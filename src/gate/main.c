@@ -16,6 +16,7 @@
 #include "backends.h"
 #include "base/fdlimit.h"
 #include "base/ioloop.h"
+#include "base/signals.h"
 #include "forward.h"
 #include "nrpc/server.h"
 #include "obs/http.h"
@@ -174,11 +175,7 @@ int main(int argc, char **argv)
 		OBS_LOG(OBS_WARN, "cannot raise the file descriptor limit", OBS_I("soft", soft),
 		        OBS_I("hard", hard));
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	base_signals_init(&sigs);
 	if (start(&g) != 0) {
 		stop(&g);
 		return 1;
@@ -186,9 +183,7 @@ int main(int argc, char **argv)
 	OBS_LOG(OBS_INFO, "propgate serving", OBS_S("version", PROPERTYD_VERSION),
 	        OBS_S("listen", g.opt.listen[0]), OBS_S("http_addr", g.opt.http_addr),
 	        OBS_I("backends", gate_backends_count(g.bs)), OBS_I("io_threads", g.nloops));
-	int sig = 0;
-	sigwait(&sigs, &sig);
-	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", base_signals_wait(&sigs)));
 	stop(&g);
 	OBS_LOG(OBS_INFO, "stopped");
 	return 0;

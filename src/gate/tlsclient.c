@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ssl.h"
+
 #define CHUNK 16384
 
 struct gate_tls {
@@ -23,12 +25,8 @@ struct gate_tls_conn {
 
 static void ssl_reason(char *err, size_t errcap, const char *what, const char *file)
 {
-	unsigned long e = ERR_get_error();
-	char buf[160] = "unknown error";
-	if (e != 0)
-		ERR_error_string_n(e, buf, sizeof buf);
-	ERR_clear_error();
-	snprintf(err, errcap, "%s %s: %s", what, file, buf);
+	char buf[160];
+	snprintf(err, errcap, "%s %s: %s", what, file, base_ssl_error(buf, sizeof buf));
 }
 
 int gate_tls_create(gate_tls **out, const char *ca_file, const char *cert_file,
@@ -88,17 +86,11 @@ gate_tls_conn *gate_tls_conn_new(gate_tls *t)
 	gate_tls_conn *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return NULL;
-	c->ssl = SSL_new(t->ctx);
-	c->rbio = BIO_new(BIO_s_mem());
-	c->wbio = BIO_new(BIO_s_mem());
-	if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
-		BIO_free(c->rbio);
-		BIO_free(c->wbio);
-		SSL_free(c->ssl);
+	c->ssl = base_ssl_mem_new(t->ctx, &c->rbio, &c->wbio);
+	if (c->ssl == NULL) {
 		free(c);
 		return NULL;
 	}
-	SSL_set_bio(c->ssl, c->rbio, c->wbio);
 	SSL_set_connect_state(c->ssl);
 	if (t->server_name != NULL) {
 		SSL_set_tlsext_host_name(c->ssl, t->server_name);

@@ -13,6 +13,7 @@
 // callback runs once it returns.
 #include "obs/http.h"
 
+#include "base/clock.h"
 #include "base/tcplisten.h"
 
 #include <errno.h>
@@ -28,7 +29,6 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 // A DNS name is at most 253 bytes; add brackets, ':' and a port.
@@ -71,13 +71,6 @@ struct obs_http {
 
 	conn *conns; // OBS_HTTP_MAX_CONNECTIONS_CAP slots, server thread only
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 // ---- replies ---------------------------------------------------------------------------------
 
@@ -275,7 +268,8 @@ static void accept_all(obs_http *h)
 			close(fd);
 			continue;
 		}
-		*slot = (conn){.fd = fd, .deadline_ms = now_ms() + atomic_load(&h->timeout_ms)};
+		*slot =
+		    (conn){.fd = fd, .deadline_ms = base_now_ms() + atomic_load(&h->timeout_ms)};
 		atomic_fetch_add(&h->open, 1);
 		conn_read(h, slot); // the request is often there already
 	}
@@ -287,7 +281,7 @@ static void *serve_main(void *arg)
 	struct pollfd pf[OBS_HTTP_MAX_CONNECTIONS_CAP + 2];
 	conn *of[OBS_HTTP_MAX_CONNECTIONS_CAP];
 	for (;;) {
-		int64_t now = now_ms(), next = now + 1000;
+		int64_t now = base_now_ms(), next = now + 1000;
 		nfds_t n = 0;
 		pf[n++] = (struct pollfd){.fd = h->wake_fd, .events = POLLIN};
 		pf[n++] = (struct pollfd){.fd = h->listen_fd, .events = POLLIN};

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/utf8.h"
+
 // The one piece of static configuration: set by obs_log_init() before any
 // thread starts, read-only afterwards. Until then: INFO to stderr.
 static obs_level log_min_level = OBS_INFO;
@@ -83,7 +85,7 @@ static int put_str(line *l, const char *s, int may_cut)
 	}
 	for (const char *p = s; *p != '\0';) {
 		const char *unit = p;
-		size_t n = obs_text_utf8_len(p);
+		size_t n = base_utf8_seq((const uint8_t *)p, BASE_UTF8_SEQ_MAX);
 		unsigned char c = (unsigned char)*p;
 
 		if (c == '"' || c == '\\') {

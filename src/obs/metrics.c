@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strbuf.h"
+#include "base/utf8.h"
+
 typedef enum kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM, KIND_TOTAL } kind;
 
 // KIND_TOTAL: a counter whose value is a double set from a total kept elsewhere.
@@ -415,7 +418,7 @@ char *obs_label_escape(const char *value, char *buf, size_t cap)
 	}
 	for (const char *p = value != NULL ? value : ""; *p != '\0';) {
 		const char *unit = p;
-		size_t n = obs_text_utf8_len(p);
+		size_t n = base_utf8_seq((const uint8_t *)p, BASE_UTF8_SEQ_MAX);
 		if (*p == '\\' || *p == '"' || *p == '\n') {
 			unit = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : "\\n";
 			n = 2;
@@ -439,28 +442,13 @@ char *obs_label_escape(const char *value, char *buf, size_t cap)
 
 // ---- rendering -------------------------------------------------------------------------------
 
-typedef struct strbuf {
-	char *p;
-	size_t len, cap;
-} strbuf;
+typedef base_strbuf strbuf;
 
 static void sb_put(strbuf *b, const char *s, size_t n)
 {
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap != 0 ? b->cap : 4096;
-		while (b->len + n + 1 > cap) {
-			cap *= 2;
-		}
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			die("out of memory");
-		}
-		b->p = p;
-		b->cap = cap;
+	if (!base_strbuf_put(b, s, n)) {
+		die("out of memory");
 	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
 }
 
 static void sb_puts(strbuf *b, const char *s)

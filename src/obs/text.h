@@ -1,5 +1,6 @@
 // obs text: helpers shared by the log writer and the metrics renderer
-// (internal to src/obs; not for other modules).
+// (internal to src/obs; not for other modules). Both check UTF-8 with
+// base/utf8.h (base_utf8_seq) and write OBS_TEXT_REPLACEMENT for a bad byte.
 //
 // Pure functions on caller-owned buffers: no allocation, no state, callable
 // from any thread.
@@ -7,12 +8,6 @@
 #define OBS_TEXT_H
 
 #include <stddef.h>
-
-// Length (1..4) of the well-formed UTF-8 sequence that starts at `s`, or 0 when
-// the bytes there are not one (a stray continuation byte, an overlong form, a
-// surrogate, a code point above U+10FFFF, or a sequence cut short). `s` is
-// NUL-terminated, so a cut sequence stops at the NUL, never past it.
-size_t obs_text_utf8_len(const char *s);
 
 // U+FFFD REPLACEMENT CHARACTER, written in place of every invalid byte.
 #define OBS_TEXT_REPLACEMENT     "\xEF\xBF\xBD"

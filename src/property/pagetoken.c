@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "base/b64url.h"
+#include "base/bigend.h"
+#include "base/hex.h"
 #include "property/validate.h"
 
 #define MAC_LEN 16
@@ -33,29 +35,12 @@ void prop_token_key_set(prop_token_key *k, const uint8_t *key, size_t len)
 	k->len = out;
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)(v & 0xFF);
-		v >>= 8;
-	}
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++) {
-		v = (v << 8) | p[i];
-	}
-	return v;
-}
-
 // First 8 bytes of SHA-256 over the query's canonical encoding.
 static uint64_t hash64(const void *data, size_t len)
 {
 	uint8_t md[SHA256_DIGEST_LENGTH];
 	SHA256(data, len, md);
-	return get_be64(md);
+	return base_be64_get(md);
 }
 
 uint64_t prop_token_owner_hash(const char *owner)
@@ -77,7 +62,7 @@ static void md_str(EVP_MD_CTX *c, const char *s)
 static void md_u64(EVP_MD_CTX *c, uint64_t v)
 {
 	uint8_t b[8];
-	put_be64(b, v);
+	base_be64_put(b, v);
 	EVP_DigestUpdate(c, b, sizeof(b));
 }
 
@@ -113,56 +98,7 @@ uint64_t prop_token_search_hash(const prop_search_query *q)
 	md_u64(c, (uint64_t)(int64_t)q->status);
 	EVP_DigestFinal_ex(c, md, &mdlen);
 	EVP_MD_CTX_free(c);
-	return get_be64(md);
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
-static bool uuid_to_bytes(const char *s, uint8_t out[16])
-{
-	size_t j = 0;
-	if (!prop_uuid_valid(s)) {
-		return false;
-	}
-	for (size_t i = 0; i < 36; i++) {
-		if (s[i] == '-') {
-			continue;
-		}
-		int v = hexval(s[i]);
-		if (j % 2 == 0) {
-			out[j / 2] = (uint8_t)(v << 4);
-		} else {
-			out[j / 2] = (uint8_t)(out[j / 2] | v);
-		}
-		j++;
-	}
-	return j == 32;
-}
-
-static void uuid_from_bytes(const uint8_t b[16], char out[37])
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (size_t i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10) {
-			out[o++] = '-';
-		}
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 15];
-	}
-	out[o] = '\0';
+	return base_be64_get(md);
 }
 
 static void mac(const prop_token_key *k, const uint8_t *data, size_t len, uint8_t out[MAC_LEN])
@@ -178,9 +114,9 @@ bool prop_token_encode(const prop_token_key *k, uint64_t query_hash, const prop_
 {
 	uint8_t raw[PROP_TOKEN_RAW];
 	raw[0] = PROP_TOKEN_VERSION;
-	put_be64(raw + 1, query_hash);
-	put_be64(raw + 9, (uint64_t)c->key);
-	if (!uuid_to_bytes(c->id, raw + 17)) {
+	base_be64_put(raw + 1, query_hash);
+	base_be64_put(raw + 9, (uint64_t)c->key);
+	if (!base_hex_uuid_parse(c->id, raw + 17)) {
 		return false;
 	}
 	mac(k, raw, PROP_TOKEN_RAW - MAC_LEN, raw + PROP_TOKEN_RAW - MAC_LEN);
@@ -202,10 +138,10 @@ bool prop_token_decode(const prop_token_key *k, uint64_t query_hash, const char 
 	if (CRYPTO_memcmp(want, raw + PROP_TOKEN_RAW - MAC_LEN, MAC_LEN) != 0) {
 		return false;
 	}
-	if (raw[0] != PROP_TOKEN_VERSION || get_be64(raw + 1) != query_hash) {
+	if (raw[0] != PROP_TOKEN_VERSION || base_be64_get(raw + 1) != query_hash) {
 		return false;
 	}
-	c->key = (int64_t)get_be64(raw + 9);
-	uuid_from_bytes(raw + 17, c->id);
+	c->key = (int64_t)base_be64_get(raw + 9);
+	base_hex_uuid(raw + 17, c->id);
 	return true;
 }

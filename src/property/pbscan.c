@@ -4,30 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
-enum wire_type { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+#include "base/pbwire.h"
+#include "base/utf8.h"
 
 typedef struct scan {
 	const char *strip; // prefix dropped from reported paths, or NULL
 	prop_violations *vs;
 } scan;
-
-// Reads a varint at *pos; returns -1 when truncated or longer than 10 bytes.
-static int read_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (unsigned shift = 0; shift < 70; shift += 7) {
-		if (*pos >= len) {
-			return -1;
-		}
-		uint8_t b = buf[(*pos)++];
-		v |= (uint64_t)(b & 0x7F) << shift;
-		if ((b & 0x80) == 0) {
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
-}
 
 // A field path as a chain of names on the walk's stack ("location" then
 // "city"): the text is built only for a string that is reported.
@@ -59,7 +42,7 @@ static void check_string(scan *sc, const seg *where, const uint8_t *s, size_t le
 {
 	if (memchr(s, 0, len) != NULL) {
 		report(sc, where, "must not contain U+0000");
-	} else if (!prop_utf8_valid(s, len, NULL)) {
+	} else if (!base_utf8_valid(s, len, NULL)) {
 		report(sc, where, "must be valid UTF-8");
 	}
 }
@@ -67,60 +50,31 @@ static void check_string(scan *sc, const seg *where, const uint8_t *s, size_t le
 static int walk(scan *sc, const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
                 const seg *parent, unsigned depth)
 {
-	size_t pos = 0;
+	const uint8_t *p = buf, *end = buf + len;
 	if (depth > PBSCAN_MAX_DEPTH) {
 		return -1;
 	}
-	while (pos < len) {
-		uint64_t tag, v;
-		if (read_varint(buf, len, &pos, &tag) != 0) {
+	while (p < end) {
+		pbwire_field wf;
+		if (pbwire_next(&p, end, &wf) != 0) {
 			return -1;
 		}
-		uint64_t number = tag >> 3;
-		switch ((enum wire_type)(tag & 7)) {
-		case WT_VARINT:
-			if (read_varint(buf, len, &pos, &v) != 0) {
-				return -1;
-			}
-			break;
-		case WT_I64:
-			if (len - pos < 8) {
-				return -1;
-			}
-			pos += 8;
-			break;
-		case WT_I32:
-			if (len - pos < 4) {
-				return -1;
-			}
-			pos += 4;
-			break;
-		case WT_LEN: {
-			if (read_varint(buf, len, &pos, &v) != 0 || v > len - pos) {
-				return -1;
-			}
-			const uint8_t *body = buf + pos;
-			pos += (size_t)v;
-			const ProtobufCFieldDescriptor *f =
-			    number <= UINT32_MAX
-			        ? protobuf_c_message_descriptor_get_field(desc, (unsigned)number)
-			        : NULL;
-			if (f == NULL) {
-				break; // unknown field: protobuf-c skips it too
-			}
-			seg here = {.parent = parent, .name = f->name};
-			if (f->type == PROTOBUF_C_TYPE_STRING) {
-				check_string(sc, &here, body, (size_t)v);
-			} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				if (walk(sc, body, (size_t)v, f->descriptor, &here, depth + 1) !=
-				    0) {
-					return -1;
-				}
-			}
-			break;
+		if (wf.wt != PBWIRE_LEN) {
+			continue;
 		}
-		default: // groups (3, 4) and 6, 7 are not in proto3 messages
-			return -1;
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field(desc, wf.num);
+		if (f == NULL) {
+			continue; // unknown field: protobuf-c skips it too
+		}
+		seg here = {.parent = parent, .name = f->name};
+		if (f->type == PROTOBUF_C_TYPE_STRING) {
+			check_string(sc, &here, wf.body, (size_t)wf.value);
+		} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			if (walk(sc, wf.body, (size_t)wf.value, f->descriptor, &here, depth + 1) !=
+			    0) {
+				return -1;
+			}
 		}
 	}
 	return 0;

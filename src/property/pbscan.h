@@ -24,7 +24,8 @@
 // Adds a violation per bad string field of the message `desc` serialized in
 // buf[len]. A path starting with `strip_prefix` (e.g. "property.", may be
 // NULL) is reported without it. Returns 0, or -1 when the bytes are not
-// well-formed wire format or nest too deep (the violations found so far stay).
+// well-formed wire format (base/pbwire.h) or nest too deep (the violations
+// found so far stay).
 int pbscan_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
                    const char *strip_prefix, prop_violations *vs);
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hex.h"
+#include "base/utf8.h"
 #include "property/pagetoken.h"
 #include "property/pbscan.h"
 
@@ -166,17 +168,12 @@ static void after_write(prop_service *s, prop_call *c, const Property__V1__Prope
 // number order, so equal requests hash equally).
 static void message_hash(prop_ctx *ctx, const ProtobufCMessage *m, char hex[65])
 {
-	static const char digits[] = "0123456789abcdef";
 	size_t len = protobuf_c_message_get_packed_size(m);
 	uint8_t *buf = prop_alloc(ctx, len + 1);
 	uint8_t md[SHA256_DIGEST_LENGTH];
 	protobuf_c_message_pack(m, buf);
 	SHA256(buf, len, md);
-	for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[64] = '\0';
+	base_hex_encode(md, SHA256_DIGEST_LENGTH, hex);
 }
 
 // ---- writes --------------------------------------------------------------------------------
@@ -211,7 +208,7 @@ static nrpc_code check_idem_key(prop_call *c, const char **key)
 		            "invalid argument: idempotency-key must be at most %d bytes",
 		            PROP_IDEM_KEY_MAX_B);
 	}
-	if (!prop_utf8_valid((const uint8_t *)k, n, NULL)) {
+	if (!base_utf8_valid((const uint8_t *)k, n, NULL)) {
 		return fail(c, NRPC_INVALID_ARGUMENT,
 		            "invalid argument: idempotency-key must be valid UTF-8");
 	}

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/hex.h"
+#include "base/utf8.h"
 #include "property/ports.h"
 
 void prop_violation_add(prop_violations *vs, const char *field, const char *description)
@@ -23,92 +25,19 @@ void prop_violation_add(prop_violations *vs, const char *field, const char *desc
 	v->description = description;
 }
 
-bool prop_utf8_valid(const uint8_t *s, size_t len, size_t *ncp)
-{
-	size_t i = 0, n = 0;
-	while (i < len) {
-		// ASCII, the common case, eight bytes at a time.
-		while (len - i >= 8) {
-			uint64_t w;
-			memcpy(&w, s + i, 8);
-			if (w & 0x8080808080808080ull)
-				break;
-			i += 8;
-			n += 8;
-		}
-		if (i == len)
-			break;
-		uint8_t c = s[i];
-		size_t need;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			n++;
-			continue;
-		} else if (c >= 0xC2 && c <= 0xDF) { // 0xC0, 0xC1 only start overlongs
-			need = 1;
-			cp = c & 0x1Fu;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			need = 2;
-			cp = c & 0x0Fu;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			need = 3;
-			cp = c & 0x07u;
-		} else {
-			return false;
-		}
-		if (len - i - 1 < need) {
-			return false;
-		}
-		for (size_t k = 1; k <= need; k++) {
-			uint8_t cc = s[i + k];
-			if ((cc & 0xC0) != 0x80) {
-				return false;
-			}
-			cp = (cp << 6) | (cc & 0x3Fu);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-		    (cp >= 0xD800 && cp <= 0xDFFF)) {
-			return false;
-		}
-		i += need + 1;
-		n++;
-	}
-	if (ncp != NULL) {
-		*ncp = n;
-	}
-	return true;
-}
-
-static bool is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 bool prop_uuid_valid(const char *s)
 {
-	if (s == NULL || strlen(s) != 36) {
-		return false;
-	}
-	for (size_t i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !is_hex(s[i])) {
-			return false;
-		}
-	}
-	return true;
+	uint8_t b[16];
+	return s != NULL && base_hex_uuid_parse(s, b);
 }
 
 bool prop_uuid_canonical(const char *s, char out[37])
 {
-	if (!prop_uuid_valid(s)) {
+	uint8_t b[16];
+	if (s == NULL || !base_hex_uuid_parse(s, b)) {
 		return false;
 	}
-	for (size_t i = 0; i < 36; i++) {
-		char c = s[i];
-		out[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
-	}
-	out[36] = '\0';
+	base_hex_uuid(b, out);
 	return true;
 }
 
@@ -148,7 +77,7 @@ static bool check_str(prop_violations *vs, const char *field, const char *s, siz
 {
 	const char *v = s != NULL ? s : "";
 	size_t len = strlen(v), ncp = 0;
-	if (!prop_utf8_valid((const uint8_t *)v, len, &ncp)) {
+	if (!base_utf8_valid((const uint8_t *)v, len, &ncp)) {
 		prop_violation_add(vs, field, "must be valid UTF-8");
 		return false;
 	}

@@ -60,10 +60,6 @@ static inline void prop_violations_init(prop_violations *vs)
 // Appends unless `field` is already listed. `description` must be static.
 void prop_violation_add(prop_violations *vs, const char *field, const char *description);
 
-// Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). Returns
-// true when valid and, if ncp is non-NULL, stores the number of code points.
-bool prop_utf8_valid(const uint8_t *s, size_t len, size_t *ncp);
-
 // True for 8-4-4-4-12 hexadecimal digits (either case).
 bool prop_uuid_valid(const char *s);
 // Copies a valid UUID into out[37] in lower case (the canonical form used as

@@ -6,19 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
+#include "base/clock.h"
+#include "base/hex.h"
 #include "nrpc/text.h"
 
 #define REQUEST_ID_MAX 128  // longer caller-chosen ids are replaced, not echoed
 #define MESSAGE_MAX    1024 // reply messages are cut here: they are for people
-
-int64_t nrpc_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void call_begin(struct nrpc_call *c, int64_t now_us, size_t mem_limit, arena_budget *budget)
 {
@@ -87,7 +81,7 @@ static bool traceparent_ok(const char *s)
 void call_seed(struct nrpc_call *c)
 {
 	if (getrandom(&c->c_rng, sizeof(c->c_rng), 0) != (ssize_t)sizeof(c->c_rng))
-		c->c_rng = (uint64_t)nrpc_now_us() ^ (uint64_t)(uintptr_t)c;
+		c->c_rng = (uint64_t)base_now_us() ^ (uint64_t)(uintptr_t)c;
 }
 
 // splitmix64: request ids need uniqueness, not secrecy, and a syscall per
@@ -108,16 +102,8 @@ static char *generate_request_id(struct nrpc_call *c)
 	memcpy(b + 8, &lo, 8);
 	b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); // UUID version 4
 	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); // RFC 4122 variant
-	char *out = arena_alloc(&c->c_arena, 37);
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (size_t i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 15];
-	}
-	out[o] = '\0';
+	char *out = arena_alloc(&c->c_arena, BASE_UUID_TEXT_LEN + 1);
+	base_hex_uuid(b, out);
 	return out;
 }
 
@@ -180,7 +166,7 @@ int64_t nrpc_call_deadline_us(const nrpc_call *c)
 
 int64_t nrpc_call_remaining_ms(const nrpc_call *c)
 {
-	int64_t left = c->c_deadline_us - nrpc_now_us();
+	int64_t left = c->c_deadline_us - base_now_us();
 	return left > 0 ? left / 1000 : 0;
 }
 

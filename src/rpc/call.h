@@ -69,6 +69,4 @@ void call_take_ids_raw(struct nrpc_call *c, const uint8_t *rid, size_t len);
 // only when nng cannot allocate the message.
 struct nng_msg *call_build_reply(struct nrpc_call *c, const ProtobufCMessage *output);
 
-int64_t nrpc_now_us(void);
-
 #endif

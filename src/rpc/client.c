@@ -1,4 +1,8 @@
-// nrpc client: rpc.v1.Request/Response calls over one nng req0 socket.
+// nrpc client: rpc.v1.Request/Response calls over nng req0.
+//
+// One URL (not dns+): one req0 socket, as it always was. Several URLs, or a
+// dns+ URL: an endpoint set (client_pool.c) with a socket per instance, health
+// checks and round robin; this file adds the retry rule on top (pool_call).
 //
 // Each call runs on the caller's thread: open a context, send, wait for the
 // send, then (only then, nng 1.5.2 #1702) receive with the time left, unpack
@@ -7,42 +11,26 @@
 // so nrpc_client_close() never races a call's aio; and the close itself is
 // bounded by a watchdog, because nng_close can still hang (nng 1.5.2 #1543).
 #include "nrpc/client.h"
+#include "base/nngclose.h"
+#include "client_pool.h"
+#include "client_sock.h"
 #include "tls.h"
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "rpc/v1/rpc.pb-c.h"
-
-// Largest reply accepted. Replies carry pages of up to 100 properties, far
-// below this; the cap keeps a broken or hostile peer from making us allocate
-// without bound. Bigger replies are dropped by the transport (the call then
-// ends with DEADLINE_EXCEEDED).
-#define CLIENT_RECV_MAX (16u << 20)
 
 #define CLIENT_DEFAULT_TIMEOUT_MS 5000u   // timeout_ms = 0, as the server's default
 #define CLIENT_MAX_TIMEOUT_MS     300000u // the server clamps longer deadlines to this anyway
 
-// Redial backoff for an instance that is down: quick first retry, then at most
-// every 2 s so that a dead replica costs little.
-#define CLIENT_RECONNECT_MIN_MS 100
-#define CLIENT_RECONNECT_MAX_MS 2000
-
-// How long nrpc_client_close() waits for nng_close(). In nng 1.5.2 a pipe torn
-// down at the wrong moment (for instance by a reply over CLIENT_RECV_MAX) can
-// wedge nng's reaper (#1543) and nng_close never returns; past this budget the
-// close is left to a detached thread and the caller goes on.
-#define CLIENT_CLOSE_BUDGET_MS 2000
-
 struct nrpc_client {
-	nng_socket sock;
+	nng_socket sock; // one URL
+	cpool *pool;     // several URLs or a dns+ URL (then sock is unused)
 };
 
 static void set_err(char *err, size_t errcap, const char *fmt, ...)
@@ -68,9 +56,18 @@ int nrpc_client_open_tls(nrpc_client **out, const char *const *urls, size_t n, c
                          char *err, size_t errcap)
 {
 	int rv;
+	char scratch[1];
+	if (err == NULL || errcap == 0) {
+		err = scratch;
+		errcap = sizeof scratch;
+	}
 	*out = NULL;
 	if (urls == NULL || n == 0) {
 		set_err(err, errcap, "no server URL given");
+		return NNG_EINVAL;
+	}
+	if (urls[0] == NULL) {
+		set_err(err, errcap, "server URL 0 is missing");
 		return NNG_EINVAL;
 	}
 	nrpc_client *c = calloc(1, sizeof(*c));
@@ -78,77 +75,28 @@ int nrpc_client_open_tls(nrpc_client **out, const char *const *urls, size_t n, c
 		set_err(err, errcap, "out of memory");
 		return NNG_ENOMEM;
 	}
-	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		set_err(err, errcap, "open req0 socket: %s", nng_strerror(rv));
+	if (cpool_wanted(urls, n)) {
+		cpool_config cfg = {.urls = urls, .n = n, .tls = tls};
+		if ((rv = cpool_open(&c->pool, &cfg, err, errcap)) != 0) {
+			free(c);
+			return rv;
+		}
+		*out = c;
+		return 0;
+	}
+	if ((rv = cp_socket_open(&c->sock, err, errcap)) != 0) {
 		free(c);
 		return rv;
 	}
-	// Options go on before any dial: a context copies the resend time when
-	// it opens, and a pipe takes the receive limit when it connects.
-	//
-	// Resend off: nng would otherwise send the same request again after
-	// REQ_RESENDTIME, and the copy may reach another replica, doubling a
-	// non-idempotent CreateProperty. Retries belong to the caller, with an
-	// idempotency key. (nng still re-sends a request whose connection
-	// dropped before the reply; nothing in 1.5.2 turns that off.)
-	if ((rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, CLIENT_RECONNECT_MIN_MS)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, CLIENT_RECONNECT_MAX_MS)) != 0) {
-		set_err(err, errcap, "set socket options: %s", nng_strerror(rv));
-		goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		// Non-blocking: a replica that is down now is redialed in the
-		// background, and calls go to the ones that are up.
-		if (urls[i] == NULL) {
-			rv = NNG_EINVAL;
-			set_err(err, errcap, "server URL %zu is missing", i);
-			goto fail;
-		}
-		if ((rv = tls_dial(c->sock, urls[i], tls, err, errcap)) != 0)
-			goto fail;
+	// Non-blocking: an instance that is down now is redialed in the
+	// background, and calls wait for it (up to their deadline).
+	if ((rv = tls_dial(c->sock, urls[0], tls, err, errcap)) != 0) {
+		nng_close(c->sock);
+		free(c);
+		return rv;
 	}
 	*out = c;
 	return 0;
-
-fail:
-	nng_close(c->sock);
-	free(c);
-	return rv;
-}
-
-// The state shared by nrpc_client_close() and its closer thread. Whoever
-// finishes last frees it: the caller when the close ended in time, else the
-// closer thread once nng_close returns (if ever).
-typedef struct closer {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	nng_socket sock;
-	bool done;      // nng_close returned
-	bool abandoned; // the caller stopped waiting
-} closer;
-
-static void closer_free(closer *cl)
-{
-	pthread_cond_destroy(&cl->cv);
-	pthread_mutex_destroy(&cl->mu);
-	free(cl);
-}
-
-static void *closer_main(void *arg)
-{
-	closer *cl = arg;
-	nng_close(cl->sock);
-	pthread_mutex_lock(&cl->mu);
-	cl->done = true;
-	bool abandoned = cl->abandoned;
-	pthread_cond_signal(&cl->cv);
-	pthread_mutex_unlock(&cl->mu);
-	if (abandoned) {
-		closer_free(cl);
-	}
-	return NULL;
 }
 
 void nrpc_client_close(nrpc_client *c)
@@ -156,47 +104,12 @@ void nrpc_client_close(nrpc_client *c)
 	if (c == NULL) {
 		return;
 	}
-	nng_socket sock = c->sock;
-	free(c);
-
-	closer *cl = calloc(1, sizeof(*cl));
-	pthread_t th;
-	if (cl == NULL) {
-		nng_close(sock); // no memory for a watchdog: close unbounded
-		return;
-	}
-	cl->sock = sock;
-	pthread_mutex_init(&cl->mu, NULL);
-	pthread_cond_init(&cl->cv, NULL);
-	if (pthread_create(&th, NULL, closer_main, cl) != 0) {
-		closer_free(cl);
-		nng_close(sock);
-		return;
-	}
-
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += CLIENT_CLOSE_BUDGET_MS / 1000;
-	until.tv_nsec += (long)(CLIENT_CLOSE_BUDGET_MS % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&cl->mu);
-	while (!cl->done) {
-		if (pthread_cond_timedwait(&cl->cv, &cl->mu, &until) != 0) {
-			break; // timed out: nng_close is stuck (#1543)
-		}
-	}
-	bool done = cl->done;
-	cl->abandoned = !done;
-	pthread_mutex_unlock(&cl->mu);
-	if (done) {
-		pthread_join(th, NULL);
-		closer_free(cl);
+	if (c->pool != NULL) {
+		cpool_close(c->pool);
 	} else {
-		pthread_detach(th);
+		base_nng_close_all(&c->sock, 1, CP_CLOSE_BUDGET_MS, NULL, NULL);
 	}
+	free(c);
 }
 
 // ---- results ----------------------------------------------------------------------------
@@ -381,6 +294,68 @@ static int take_reply(nng_msg *msg, nrpc_result *res)
 	return rc;
 }
 
+// A call through the endpoint set: the first attempt waits (up to the
+// deadline) for a healthy instance while some have no verdict yet. When the
+// instance dies under an attempt, the call goes to another healthy one not
+// tried yet, as long as the deadline allows and the rule of nrpc/retry.h does:
+// always when the request was never sent, else only for calls safe to repeat.
+// Otherwise 14 UNAVAILABLE (transport_error: the outcome is unknown).
+static int pool_call(cpool *pool, const char *method, const uint8_t *payload, size_t len,
+                     const nrpc_meta *md, size_t n_md, nng_time deadline, nrpc_result *res)
+{
+	bool idem = lb_has_idempotency_key(md, n_md);
+	uint64_t tried = 0;
+	const char *lost = NULL; // why the last attempt failed, once an instance was lost
+	for (bool first = true;; first = false) {
+		nng_time now = nng_clock();
+		if (now >= deadline) {
+			return lost != NULL ? set_status(res, NRPC_UNAVAILABLE, true, lost)
+			                    : transport_failure(res, NNG_ETIMEDOUT, false);
+		}
+		// Each attempt tells the server the time actually left.
+		nng_msg *msg =
+		    pack_request(method, payload, len, md, n_md, (uint32_t)(deadline - now));
+		if (msg == NULL) {
+			return -1;
+		}
+		nng_msg *reply = NULL;
+		int rv = 0;
+		switch (cpool_attempt(pool, msg, deadline, first, &tried, &reply, &rv)) {
+		case CPOOL_REPLY:
+			return take_reply(reply, res);
+		case CPOOL_TIMEOUT:
+			return transport_failure(res, NNG_ETIMEDOUT, false);
+		case CPOOL_NO_TIME:
+			return lost != NULL ? set_status(res, NRPC_UNAVAILABLE, true, lost)
+			                    : set_status(res, NRPC_DEADLINE_EXCEEDED, true,
+			                                 "deadline exceeded waiting for a healthy "
+			                                 "instance");
+		case CPOOL_NO_ENDPOINT:
+			return set_status(res, NRPC_UNAVAILABLE, true,
+			                  lost != NULL ? lost
+			                               : "no healthy instance: every one is down "
+			                                 "or not serving");
+		case CPOOL_LOST_UNSENT:
+			lost = "instance lost before the request was sent, and no other healthy "
+			       "instance";
+			continue;
+		case CPOOL_LOST_SENT:
+			if (!lb_may_retry(true, method, idem)) {
+				return set_status(
+				    res, NRPC_UNAVAILABLE, true,
+				    "instance lost with the call in flight; not retried: "
+				    "not safe to repeat (see idempotency-key)");
+			}
+			lost = "instance lost with the call in flight, and no other healthy "
+			       "instance to retry on";
+			continue;
+		case CPOOL_ERROR:
+		default:
+			return transport_failure(res, rv, false);
+		}
+	}
+}
+
 int nrpc_client_call_raw(nrpc_client *c, const char *method, const uint8_t *payload, size_t len,
                          const nrpc_meta *md, size_t n_md, uint32_t timeout_ms, nrpc_result *res)
 {
@@ -403,6 +378,10 @@ int nrpc_client_call_raw(nrpc_client *c, const char *method, const uint8_t *payl
 		timeout_ms = CLIENT_MAX_TIMEOUT_MS;
 	}
 	nng_time deadline = nng_clock() + timeout_ms;
+	if (c->pool != NULL) {
+		rc = pool_call(c->pool, method, payload, len, md, n_md, deadline, res);
+		goto out;
+	}
 
 	if ((msg = pack_request(method, payload, len, md, n_md, timeout_ms)) == NULL) {
 		rc = -1;
@@ -488,5 +467,83 @@ int nrpc_client_call(nrpc_client *c, const char *method, const ProtobufCMessage 
 		nrpc_result_free(res);
 		return -1;
 	}
+	return 0;
+}
+
+// ---- URL expansion ------------------------------------------------------------------------
+
+void nrpc_urls_free(char **urls, size_t n)
+{
+	if (urls == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(urls[i]);
+	}
+	free(urls);
+}
+
+// Appends url to out[*n] unless it is there already.
+static int add_url(char **out, size_t *n, const char *url, char *err, size_t errcap)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(out[i], url) == 0) {
+			return 0;
+		}
+	}
+	if (*n == LB_MAX_ENDPOINTS) {
+		set_err(err, errcap, "more than %d server addresses", LB_MAX_ENDPOINTS);
+		return NNG_EINVAL;
+	}
+	if ((out[*n] = strdup(url)) == NULL) {
+		set_err(err, errcap, "out of memory");
+		return NNG_ENOMEM;
+	}
+	(*n)++;
+	return 0;
+}
+
+int nrpc_urls_expand(const char *const *urls, size_t n, char ***out, size_t *nout, char *err,
+                     size_t errcap)
+{
+	char scratch[1];
+	if (err == NULL || errcap == 0) {
+		err = scratch;
+		errcap = sizeof scratch;
+	}
+	*out = NULL;
+	*nout = 0;
+	char **list = calloc(LB_MAX_ENDPOINTS, sizeof(char *));
+	char(*got)[LB_URL_MAX] = calloc(LB_MAX_ENDPOINTS, LB_URL_MAX);
+	size_t count = 0;
+	int rv = 0;
+	if (list == NULL || got == NULL) {
+		set_err(err, errcap, "out of memory");
+		rv = NNG_ENOMEM;
+	}
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		lb_dns_target t;
+		int d = urls[i] != NULL ? lb_dns_parse(urls[i], &t) : -1;
+		if (d < 0) {
+			set_err(err, errcap, "%s: not a URL to dial (dns+tcp://HOST:PORT?)",
+			        urls[i] != NULL ? urls[i] : "(null)");
+			rv = NNG_EINVAL;
+		} else if (d == 0) {
+			rv = add_url(list, &count, urls[i], err, errcap);
+		} else {
+			int k = cp_resolve_dns(&t, got, LB_MAX_ENDPOINTS, err, errcap, NULL);
+			rv = k < 0 ? NNG_EADDRINVAL : 0;
+			for (int j = 0; rv == 0 && j < k; j++) {
+				rv = add_url(list, &count, got[j], err, errcap);
+			}
+		}
+	}
+	free(got);
+	if (rv != 0) {
+		nrpc_urls_free(list, count);
+		return rv;
+	}
+	*out = list;
+	*nout = count;
 	return 0;
 }

@@ -24,6 +24,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
+#include "base/nngclose.h"
 #include "call.h"
 #include "callers.h"
 #include "envscan.h"
@@ -329,7 +331,7 @@ static void finish(struct nrpc_call *c, unsigned code, const ProtobufCMessage *o
 	c->c_code = code;
 	if (code != NRPC_OK && c->c_message == NULL)
 		nrpc_call_error(c, code, "%s", nrpc_code_name(code));
-	if (code == NRPC_OK && c->c_m->async_handler == NULL && nrpc_now_us() > c->c_deadline_us) {
+	if (code == NRPC_OK && c->c_m->async_handler == NULL && base_now_us() > c->c_deadline_us) {
 		out = NULL;
 		c->c_packed = NULL;
 		code = nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded");
@@ -352,7 +354,7 @@ static void finish(struct nrpc_call *c, unsigned code, const ProtobufCMessage *o
 static void run_handler(struct nrpc_call *c)
 {
 	ProtobufCMessage *out = NULL;
-	if (nrpc_now_us() >= c->c_deadline_us) {
+	if (base_now_us() >= c->c_deadline_us) {
 		nrpc_call_error(c, NRPC_DEADLINE_EXCEEDED, "deadline exceeded before the call ran");
 		reply_and_send(c, NULL);
 		return;
@@ -414,7 +416,7 @@ static void observe(nrpc_server *s, struct nrpc_call *c)
 	    .known_method = c->c_m != NULL,
 	    .code = c->c_code,
 	    .message = c->c_code ? (c->c_message ? c->c_message : "") : "",
-	    .duration_us = nrpc_now_us() - c->c_start_us,
+	    .duration_us = base_now_us() - c->c_start_us,
 	    .request_id = nrpc_call_request_id(c),
 	    .traceparent = c->c_traceparent,
 	    .subject = c->c_subject,
@@ -534,7 +536,7 @@ void server_serve(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size
 	atomic_fetch_add(&s->inflight, 1);
 	atomic_fetch_add(&s->arrivals, 1);
 	bool draining = atomic_load(&s->draining);
-	call_begin(c, nrpc_now_us(), s->call_memory, &s->memory);
+	call_begin(c, base_now_us(), s->call_memory, &s->memory);
 	envscan sc;
 	unsigned code = prepare(s, c, body, len, &sc);
 	if (code == NRPC_PROXY && !draining) {
@@ -744,7 +746,7 @@ int nrpc_server_inflight(const nrpc_server *s)
 // Sleeps in small slices until nothing is in flight or `deadline_us` passes.
 static void wait_idle(nrpc_server *s, int64_t deadline_us)
 {
-	while (atomic_load(&s->inflight) > 0 && nrpc_now_us() < deadline_us)
+	while (atomic_load(&s->inflight) > 0 && base_now_us() < deadline_us)
 		nanosleep(&(struct timespec){0, DRAIN_SLICE_MS * 1000000L}, NULL);
 }
 
@@ -752,7 +754,7 @@ int nrpc_server_drain(nrpc_server *s, int drain_ms)
 {
 	if (atomic_exchange(&s->draining, true))
 		return atomic_load(&s->inflight);
-	int64_t deadline = nrpc_now_us() + (int64_t)drain_ms * 1000;
+	int64_t deadline = base_now_us() + (int64_t)drain_ms * 1000;
 
 	// Phase 1: requests already received finish, and requests still
 	// arriving get UNAVAILABLE. (The listener stays open: closing it would
@@ -760,17 +762,17 @@ int nrpc_server_drain(nrpc_server *s, int drain_ms)
 	// ends when nothing is in flight and nothing arrived for DRAIN_QUIET_MS.
 	// Callers that keep sending cannot hold the drain open: after
 	// DRAIN_GOAWAY_MS of answering UNAVAILABLE it stops receiving anyway.
-	int64_t goaway_end = nrpc_now_us() + (int64_t)DRAIN_GOAWAY_MS * 1000;
+	int64_t goaway_end = base_now_us() + (int64_t)DRAIN_GOAWAY_MS * 1000;
 	if (goaway_end > deadline)
 		goaway_end = deadline;
 	for (;;) {
 		wait_idle(s, deadline);
-		if (atomic_load(&s->inflight) > 0 || nrpc_now_us() >= goaway_end)
+		if (atomic_load(&s->inflight) > 0 || base_now_us() >= goaway_end)
 			break;
 		uint64_t seen = atomic_load(&s->arrivals);
-		int64_t quiet_end = nrpc_now_us() + DRAIN_QUIET_MS * 1000;
-		while (atomic_load(&s->arrivals) == seen && nrpc_now_us() < quiet_end &&
-		       nrpc_now_us() < goaway_end)
+		int64_t quiet_end = base_now_us() + DRAIN_QUIET_MS * 1000;
+		while (atomic_load(&s->arrivals) == seen && base_now_us() < quiet_end &&
+		       base_now_us() < goaway_end)
 			nanosleep(&(struct timespec){0, DRAIN_SLICE_MS * 1000000L}, NULL);
 		if (atomic_load(&s->arrivals) == seen && atomic_load(&s->inflight) == 0)
 			break;
@@ -792,13 +794,6 @@ int nrpc_server_drain(nrpc_server *s, int drain_ms)
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mtx);
 	return left;
-}
-
-static void *close_main(void *arg)
-{
-	nng_socket *sock = arg;
-	nng_close(*sock);
-	return NULL;
 }
 
 void nrpc_server_destroy(nrpc_server *s)
@@ -836,23 +831,10 @@ void nrpc_server_destroy(nrpc_server *s)
 	}
 	for (int i = 0; i < s->nslots; i++)
 		pthread_mutex_destroy(&s->slots[i].mu);
-	bool closed = true;
-	if (s->sock_open) {
-		// nng_close can hang in 1.5.2 (#1543, #1813): close on a helper
-		// thread and give up waiting after a bound, so shutdown always ends.
-		pthread_t t;
-		if (pthread_create(&t, NULL, close_main, &s->sock) == 0) {
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += CLOSE_WATCHDOG_MS / 1000;
-			if (pthread_timedjoin_np(t, NULL, &until) != 0) {
-				pthread_detach(t);
-				closed = false;
-			}
-		} else {
-			nng_close(s->sock);
-		}
-	}
+	// nng_close can hang in 1.5.2 (#1543, #1813): bounded, so shutdown always
+	// ends. The helper has its own copy of the handle: s may go.
+	if (s->sock_open)
+		(void)base_nng_close(s->sock, CLOSE_WATCHDOG_MS);
 	for (size_t i = 0; i < s->nservices; i++)
 		free(s->services[i].methods);
 	for (size_t i = 0; i < s->nadopted; i++)
@@ -864,8 +846,5 @@ void nrpc_server_destroy(nrpc_server *s)
 	pthread_cond_destroy(&s->cv);
 	tokcache_fini(&s->tokens);
 	callers_fini(&s->callers);
-	if (closed)
-		free(s);
-	// else: the hung close thread still reads s->sock; leak the struct
-	// deliberately rather than free memory it may touch.
+	free(s);
 }

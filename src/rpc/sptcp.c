@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/bigend.h"
+#include "base/evwrite.h"
 #include "base/ioloop.h"
 #include "base/tcplisten.h"
 #include "serve.h"
@@ -184,21 +186,8 @@ static void conn_flush(conn *cn)
 		conn_close(cn);
 		return;
 	}
-	if (evbuffer_get_length(cn->wire) == 0 || event_pending(cn->wev, EV_WRITE, NULL))
-		return;
-	while (evbuffer_get_length(cn->wire) > 0) {
-		int n = evbuffer_write(cn->wire, cn->fd);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			event_add(cn->wev, NULL);
-			return;
-		}
-		if (n <= 0) {
-			conn_close(cn);
-			return;
-		}
-	}
+	if (base_ev_write(cn->wire, cn->fd, cn->wev) != 0)
+		conn_close(cn);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -255,22 +244,6 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	conn_parse(cn); // also flushes: the handshake's answer, or the greeting once done
 }
 
-static uint64_t be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)(v & 0xFF);
-		v >>= 8;
-	}
-}
-
 // Serves the complete requests in the input buffer.
 static void conn_parse(conn *cn)
 {
@@ -303,7 +276,7 @@ static void conn_parse(conn *cn)
 		uint8_t lb[8];
 		if (avail < 8 || evbuffer_copyout(cn->in, lb, 8) < 8)
 			break;
-		uint64_t len = be64(lb);
+		uint64_t len = base_be64_get(lb);
 		if (len > NRPC_MAX_MESSAGE) {
 			conn_close(cn); // nng drops a peer that sends more than RECVMAXSZ
 			break;
@@ -370,7 +343,7 @@ static void deliver_here(ncall *nc)
 	if (reply != NULL && !cn->dead) {
 		uint8_t hdr[8];
 		size_t blen = nng_msg_len(reply);
-		put_be64(hdr, nc->btlen + blen);
+		base_be64_put(hdr, nc->btlen + blen);
 		evbuffer_add(cn->out, hdr, 8);
 		evbuffer_add(cn->out, nc->bt, nc->btlen);
 		evbuffer_add(cn->out, nng_msg_body(reply), blen);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ssl.h"
+
 #define RECORD_MAX 16384 // plaintext per SSL_write / SSL_read call: one TLS record
 
 struct sptls_ctx {
@@ -31,18 +33,6 @@ struct sptls_conn {
 	bool not_listed;               // the verify callback refused the identity (allow-list)
 	char peer[SPTLS_PEER_MAX + 1]; // "" when none
 };
-
-// The first OpenSSL error of this thread as text (the queue is cleared).
-static const char *ssl_reason(char *buf, size_t cap)
-{
-	unsigned long e = ERR_get_error();
-	if (e == 0)
-		snprintf(buf, cap, "unknown error");
-	else
-		ERR_error_string_n(e, buf, cap);
-	ERR_clear_error();
-	return buf;
-}
 
 // Splits "a, b,c" into ctx->names; -1 on an empty name or too many.
 static int parse_allowed(sptls_ctx *x, const char *list, char *err, size_t errcap)
@@ -145,7 +135,7 @@ int sptls_ctx_create(sptls_ctx **out, const nrpc_tls *tls, char *err, size_t err
 	*out = x;
 	return 0;
 fail:
-	snprintf(err, errcap, "TLS: %s: %s", what, ssl_reason(why, sizeof why));
+	snprintf(err, errcap, "TLS: %s: %s", what, base_ssl_error(why, sizeof why));
 	sptls_ctx_free(x);
 	return -1;
 }
@@ -164,20 +154,11 @@ sptls_conn *sptls_conn_new(sptls_ctx *x)
 	sptls_conn *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return NULL;
-	c->ssl = SSL_new(x->ssl);
-	c->rbio = BIO_new(BIO_s_mem());
-	c->wbio = BIO_new(BIO_s_mem());
-	if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
-		BIO_free(c->rbio);
-		BIO_free(c->wbio);
-		SSL_free(c->ssl);
+	c->ssl = base_ssl_mem_new(x->ssl, &c->rbio, &c->wbio);
+	if (c->ssl == NULL) {
 		free(c);
-		ERR_clear_error();
 		return NULL;
 	}
-	// An empty memory BIO reads as "retry later", not as end of file.
-	BIO_set_mem_eof_return(c->rbio, -1);
-	SSL_set_bio(c->ssl, c->rbio, c->wbio);
 	SSL_set_app_data(c->ssl, c); // for verify_listed
 	SSL_set_accept_state(c->ssl);
 	c->stats = x->stats;

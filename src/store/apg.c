@@ -387,6 +387,9 @@ int apg_create(apg **out, const apg_config *cfg, char *err, size_t errcap)
 	p->healthy = true;
 	p->heap_cap = p->max_queued + p->nconn * p->max_pipeline;
 	p->conninfo = strdup(cfg->conninfo);
+	p->resolver = cfg->resolver;
+	if (p->resolver != NULL)
+		p->dns_host = apg_dns_host(cfg->conninfo);
 	p->heap = calloc(p->heap_cap, sizeof *p->heap);
 	p->conns = calloc(p->nconn, sizeof *p->conns);
 	p->done_ev = event_new(p->base, -1, 0, on_done, p);
@@ -445,6 +448,7 @@ oom:
 		free(p->conns);
 		free(p->heap);
 		free(p->conninfo);
+		free(p->dns_host);
 		free(p);
 	}
 	snprintf(err, errcap, "apg: out of memory");
@@ -477,5 +481,6 @@ void apg_destroy(apg *p)
 	free(p->conns);
 	free(p->heap);
 	free(p->conninfo);
+	free(p->dns_host);
 	free(p);
 }

@@ -6,10 +6,11 @@
 //   - No call blocks on a socket. Connecting (PQconnectStart/PQconnectPoll),
 //     writing (PQflush) and reading (PQconsumeInput, PQgetResult only when
 //     PQisBusy says a result is complete) are driven by events of the base.
-//     Two exceptions, both outside our hands: libpq resolves a host NAME with
-//     a blocking getaddrinfo when a connect starts (give a numeric address in
-//     host= or hostaddr= to avoid it), and a cancel request opens a separate
-//     blocking connection, which is why it runs on a short helper thread.
+//     libpq would resolve a host NAME with a blocking getaddrinfo when a
+//     connect starts: with a resolver (apg_config.resolver) the name is
+//     resolved on the resolver's thread and the connect waits, off the loop,
+//     until the address is known. A cancel request opens a separate blocking
+//     connection, which is why it runs on a short helper thread.
 //   - Each query is its own sync group: [Parse,] Bind/Execute, Sync. A failing
 //     query aborts nothing but itself, and a single data-modifying statement
 //     commits at its Sync. Up to max_pipeline groups are in flight on one
@@ -151,6 +152,10 @@ typedef struct apg_config {
 	int slow_query_ms;        // WARN above this; 0: 100, < 0: never
 	bool no_prepare;          // no named prepared statements (pgbouncer)
 	obs_registry *metrics;    // borrowed, must outlive the pool; not NULL
+	// Resolves the conninfo's host NAME off the loop (base/resolve.h); each
+	// connect then goes to its address (hostaddr=; host= still names it for
+	// TLS and authentication). Borrowed; NULL: libpq resolves, blocking.
+	struct base_resolver *resolver;
 } apg_config;
 
 typedef struct apg_query apg_query;

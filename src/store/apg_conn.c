@@ -2,11 +2,13 @@
 // groups, reading their results in order), failures, reconnects and cancels.
 #include "store/apg_int.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/resolve.h"
 #include "obs/log.h"
 #include "store/pgconn.h"
 #include "store/pgerr.h"
@@ -545,12 +547,60 @@ static void on_connect_io(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+char *apg_dns_host(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	if (opts == NULL)
+		return NULL;
+	const char *host = NULL, *hostaddr = NULL;
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	char *name = NULL;
+	unsigned char buf[16];
+	if (host != NULL && host[0] != '\0' && host[0] != '/' && strchr(host, ',') == NULL &&
+	    (hostaddr == NULL || hostaddr[0] == '\0') && inet_pton(AF_INET, host, buf) != 1 &&
+	    inet_pton(AF_INET6, host, buf) != 1)
+		name = strdup(host);
+	PQconninfoFree(opts);
+	return name;
+}
+
+// How soon a connect waiting for its host's address looks again.
+#define APG_RESOLVE_POLL_MS 20
+
 void apg_conn_start(apg_conn *c)
 {
 	apg *p = c->p;
-	// Our value first: a setting in the conninfo overrides it.
-	const char *const keys[] = {"fallback_application_name", "dbname", NULL};
-	const char *const vals[] = {"propertyd", p->conninfo, NULL};
+	// Our value first: a setting in the conninfo overrides it; then the
+	// address resolved off the loop, which overrides the conninfo's.
+	const char *keys[] = {"fallback_application_name", "dbname", NULL, NULL};
+	const char *vals[] = {"propertyd", p->conninfo, NULL, NULL};
+	char addr[BASE_RESOLVE_ADDR_MAX], why[160];
+	if (p->dns_host != NULL) {
+		switch (
+		    base_resolve(p->resolver, p->dns_host, addr, sizeof addr, why, sizeof why)) {
+		case BASE_RESOLVE_READY:
+			keys[2] = "hostaddr";
+			vals[2] = addr;
+			break;
+		case BASE_RESOLVE_PENDING: {
+			// Not a failure: the name is being resolved; look again soon.
+			c->state = APG_C_DOWN;
+			struct timeval tv = apg_tv((int64_t)APG_RESOLVE_POLL_MS * 1000);
+			event_add(c->timer, &tv);
+			return;
+		}
+		case BASE_RESOLVE_FAILED:
+			connect_failed(c, why);
+			return;
+		case BASE_RESOLVE_NUMERIC:
+			break;
+		}
+	}
 	c->pg = PQconnectStartParams(keys, vals, 1);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		connect_failed(c, NULL);

@@ -54,6 +54,8 @@ struct apg {
 	struct event_base *base;
 	obs_registry *reg;
 	char *conninfo;
+	struct base_resolver *resolver; // borrowed, or NULL
+	char *dns_host; // the conninfo's one host name to resolve off the loop, or NULL
 	unsigned nconn, max_pipeline, max_queued;
 	int stmt_timeout_ms, connect_ms, slow_ms;
 	bool no_prepare;
@@ -100,6 +102,10 @@ void apg_fail_queued_if_down(apg *p);
 // apg_conn.c
 int apg_conn_init(apg *p, apg_conn *c, unsigned idx);
 void apg_conn_start(apg_conn *c);
+// The one host NAME of a conninfo that libpq would resolve when connecting
+// (malloc'd), or NULL: an address, a socket directory, several hosts, a
+// hostaddr given, or a conninfo libpq cannot parse.
+char *apg_dns_host(const char *conninfo);
 // Completes what is in flight with UNAVAILABLE, closes, frees (apg_destroy).
 void apg_conn_close(apg_conn *c);
 // The ready connection with room and the fewest in flight, or NULL.

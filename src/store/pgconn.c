@@ -1,18 +1,16 @@
 #include "store/pgconn.h"
 
+#include "base/clock.h"
 #include "obs/log.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 int64_t pgconn_now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return base_now_us();
 }
 
 static int wait_fd(int fd, short events, int64_t deadline_us)

@@ -19,7 +19,8 @@
 // that has not accepted us in 2 s is treated as down (the request gets 14).
 #define PGCONN_CONNECT_MAX_MS 2000
 
-// CLOCK_MONOTONIC in microseconds (the clock of prop_ctx.deadline_us).
+// base_now_us (CLOCK_MONOTONIC in microseconds, the clock of
+// prop_ctx.deadline_us) under the name the store calls it by.
 int64_t pgconn_now_us(void);
 
 // Opens a connection from `conninfo` (key=value or URI), giving up at

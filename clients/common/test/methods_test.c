@@ -27,6 +27,9 @@ static const find_case cases[] = {
     {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Check",
      "grpc.health.v1.HealthCheckRequest"},
     {"Health.Check", "/grpc.health.v1.Health/Check", "grpc.health.v1.HealthCheckRequest"},
+    // A leading '.' as in descriptors' type names (the rule reflect.h's lookup had).
+    {".property.v1.PropertyService.GetProperty", "/property.v1.PropertyService/GetProperty",
+     "property.v1.GetPropertyRequest"},
     {"GetPropertyX", NULL, NULL},
     {"EventService.GetProperty", NULL, NULL},
     {"/nope.v1.Nope/GetProperty", NULL, NULL},

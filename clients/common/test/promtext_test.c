@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/test/check.h"
 #include "promtext.h"
 
 static const char sample[] =
@@ -29,16 +30,6 @@ static const char sample[] =
     "propertyd_relay_lag_seconds -Inf\n"
     "big 1.5e+09\n";
 
-static int failures;
-
-#define CHECK(name, cond)                                                                          \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			printf("FAIL %s\n", name);                                                 \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
-
 static int near(double a, double b)
 {
 	return fabs(a - b) < 1e-9;
@@ -49,39 +40,39 @@ static void parse_sample(void)
 	promtext p;
 	char err[128];
 	if (promtext_parse(sample, strlen(sample), &p, err, sizeof err) != 0) {
-		printf("FAIL parse_sample: %s\n", err);
-		failures++;
+		CHECK_FAIL("parse_sample: %s", err);
 		return;
 	}
-	CHECK("sample_count", p.n == 16);
+	CHECK(p.n == 16, "sample_count");
 	const char *get[] = {"method", "/property.v1.PropertyService/GetProperty", NULL};
 	const char *get_ok[] = {"method", "/property.v1.PropertyService/GetProperty", "code", "0",
 	                        NULL};
-	CHECK("sum_by_method", near(promtext_sum(&p, "propertyd_requests_total", get), 100));
-	CHECK("sum_by_method_code", near(promtext_sum(&p, "propertyd_requests_total", get_ok), 90));
-	CHECK("sum_all", near(promtext_sum(&p, "propertyd_requests_total", NULL), 103));
-	CHECK("sum_none", promtext_sum(&p, "absent_metric", NULL) == 0);
-	CHECK("no_labels", near(promtext_sum(&p, "propertyd_db_pool_size", NULL), 10));
+	CHECK(near(promtext_sum(&p, "propertyd_requests_total", get), 100), "sum_by_method");
+	CHECK(near(promtext_sum(&p, "propertyd_requests_total", get_ok), 90), "sum_by_method_code");
+	CHECK(near(promtext_sum(&p, "propertyd_requests_total", NULL), 103), "sum_all");
+	CHECK(promtext_sum(&p, "absent_metric", NULL) == 0, "sum_none");
+	CHECK(near(promtext_sum(&p, "propertyd_db_pool_size", NULL), 10), "no_labels");
 	const char *hit[] = {"result", "hit", NULL};
-	CHECK("cache_hit", near(promtext_sum(&p, "propertyd_cache_requests_total", hit), 75));
-	CHECK("escaped_label", p.samples[13].n_labels == 1 &&
-	                           strcmp(promtext_label_value(&p.samples[13], "v"),
-	                                  "a \"quoted\" \\ back\nslash") == 0 &&
-	                           isnan(p.samples[13].value));
-	CHECK("neg_inf", isinf(p.samples[14].value) && p.samples[14].value < 0);
-	CHECK("exponent", near(p.samples[15].value, 1.5e9));
+	CHECK(near(promtext_sum(&p, "propertyd_cache_requests_total", hit), 75), "cache_hit");
+	CHECK(p.samples[13].n_labels == 1 &&
+	          strcmp(promtext_label_value(&p.samples[13], "v"),
+	                 "a \"quoted\" \\ back\nslash") == 0 &&
+	          isnan(p.samples[13].value),
+	      "escaped_label");
+	CHECK(isinf(p.samples[14].value) && p.samples[14].value < 0, "neg_inf");
+	CHECK(near(p.samples[15].value, 1.5e9), "exponent");
 
 	promtext_bucket *b = NULL;
 	const char *abc[] = {"method", "/a.B/C", NULL};
 	size_t nb = promtext_buckets(&p, "propertyd_request_duration_seconds", abc, &b);
-	CHECK("bucket_count", nb == 4 && b != NULL && isinf(b[3].le) && near(b[1].count, 60));
+	CHECK(nb == 4 && b != NULL && isinf(b[3].le) && near(b[1].count, 60), "bucket_count");
 	if (nb == 4) {
 		// p50: rank 50 lies in (0.001, 0.01] holding 50 of them, 40 in: 0.001 + 0.009*0.8
-		CHECK("p50", near(promtext_quantile(0.5, b, nb), 0.001 + 0.009 * 40.0 / 50.0));
+		CHECK(near(promtext_quantile(0.5, b, nb), 0.001 + 0.009 * 40.0 / 50.0), "p50");
 		// p99: rank 99 in (0.01, 0.1] holding 40, 39 in
-		CHECK("p99", near(promtext_quantile(0.99, b, nb), 0.01 + 0.09 * 39.0 / 40.0));
+		CHECK(near(promtext_quantile(0.99, b, nb), 0.01 + 0.09 * 39.0 / 40.0), "p99");
 		// p5: in the first bucket, which starts at 0
-		CHECK("p05", near(promtext_quantile(0.05, b, nb), 0.001 * 5.0 / 10.0));
+		CHECK(near(promtext_quantile(0.05, b, nb), 0.001 * 5.0 / 10.0), "p05");
 	}
 	free(b);
 	promtext_free(&p);
@@ -90,13 +81,13 @@ static void parse_sample(void)
 static void quantile_edges(void)
 {
 	promtext_bucket inf_only[] = {{0.1, 0}, {1, 0}, {INFINITY, 4}};
-	CHECK("rank_in_inf_bucket", near(promtext_quantile(0.5, inf_only, 3), 1));
+	CHECK(near(promtext_quantile(0.5, inf_only, 3), 1), "rank_in_inf_bucket");
 	promtext_bucket empty[] = {{0.1, 0}, {INFINITY, 0}};
-	CHECK("empty_is_nan", isnan(promtext_quantile(0.5, empty, 2)));
-	CHECK("no_buckets_is_nan", isnan(promtext_quantile(0.5, NULL, 0)));
+	CHECK(isnan(promtext_quantile(0.5, empty, 2)), "empty_is_nan");
+	CHECK(isnan(promtext_quantile(0.5, NULL, 0)), "no_buckets_is_nan");
 	promtext_bucket b[] = {{1, 10}, {2, 20}, {INFINITY, 20}};
-	CHECK("q1_top_bucket", near(promtext_quantile(1, b, 3), 2));
-	CHECK("q0", near(promtext_quantile(0, b, 3), 0));
+	CHECK(near(promtext_quantile(1, b, 3), 2), "q1_top_bucket");
+	CHECK(near(promtext_quantile(0, b, 3), 0), "q0");
 }
 
 typedef struct bad_case {
@@ -119,8 +110,7 @@ static void bad_input(void)
 		char err[128] = "";
 		int rc = promtext_parse(bad[i].text, strlen(bad[i].text), &p, err, sizeof err);
 		if (rc == 0 || strstr(err, bad[i].want) == NULL || p.n != 0) {
-			printf("FAIL %s: rc %d err \"%s\"\n", bad[i].name, rc, err);
-			failures++;
+			CHECK_FAIL("%s: rc %d err \"%s\"", bad[i].name, rc, err);
 			if (rc == 0)
 				promtext_free(&p);
 		}
@@ -132,6 +122,5 @@ int main(void)
 	parse_sample();
 	quantile_edges();
 	bad_input();
-	printf("%s\n", failures ? "FAILED" : "all passed");
-	return failures ? 1 : 0;
+	return check_summary("promtext_test");
 }

@@ -6,15 +6,19 @@
 #include <nng/supplemental/util/platform.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "grpc/health/v1/health.pb-c.h"
 #include "rpc/v1/rpc.pb-c.h"
 
 struct fake_server {
 	nng_socket sock;
 	pthread_t thr;
 	atomic_int stop;
-	atomic_uint_fast64_t count;
+	atomic_uint_fast64_t count, health;
+	atomic_int status; // the answer to Health/Check
 	uint64_t stall_at;
 	unsigned stall_ms;
 };
@@ -29,7 +33,23 @@ static void *serve(void *arg)
 		uint64_t n = atomic_fetch_add(&s->count, 1) + 1;
 		if (n == s->stall_at)
 			nng_msleep((nng_duration)s->stall_ms);
+		Rpc__V1__Request *req =
+		    rpc__v1__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+		bool health =
+		    req != NULL && strcmp(req->method, "/grpc.health.v1.Health/Check") == 0;
+		if (req != NULL)
+			rpc__v1__request__free_unpacked(req, NULL);
 		Rpc__V1__Response res = RPC__V1__RESPONSE__INIT;
+		uint8_t payload[8];
+		if (health) {
+			Grpc__Health__V1__HealthCheckResponse h =
+			    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+			h.status = atomic_load(&s->status);
+			res.payload.data = payload;
+			res.payload.len =
+			    grpc__health__v1__health_check_response__pack(&h, payload);
+			atomic_fetch_add(&s->health, 1);
+		}
 		nng_msg_clear(m); // keeps the REQ header
 		size_t len = rpc__v1__response__get_packed_size(&res);
 		uint8_t buf[64];
@@ -48,6 +68,7 @@ int fake_server_start(fake_server **out, const char *url, uint64_t stall_at, uns
 	if (!s)
 		return NNG_ENOMEM;
 	s->stall_at = stall_at;
+	atomic_init(&s->status, 1); // SERVING
 	s->stall_ms = stall_ms;
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		free(s);
@@ -67,6 +88,16 @@ int fake_server_start(fake_server **out, const char *url, uint64_t stall_at, uns
 uint64_t fake_server_count(fake_server *s)
 {
 	return atomic_load(&s->count);
+}
+
+uint64_t fake_server_health_count(fake_server *s)
+{
+	return atomic_load(&s->health);
+}
+
+void fake_server_set_health(fake_server *s, int status)
+{
+	atomic_store(&s->status, status);
 }
 
 void fake_server_stop(fake_server *s)

@@ -6,18 +6,10 @@
 #include <stdlib.h>
 
 #include "base/ioloop.h"
+#include "base/test/check.h"
 
 #define POSTERS 4
 #define PER     50000
-
-static int failures;
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 struct item {
 	ioloop_task task;
@@ -102,10 +94,5 @@ int main(void)
 	ioloop_destroy(l);
 	for (int i = 0; i < POSTERS; i++)
 		free(ps[i].items);
-	if (failures) {
-		fprintf(stderr, "%d failures\n", failures);
-		return 1;
-	}
-	printf("ioloop: ok\n");
-	return 0;
+	return check_summary("base_ioloop");
 }

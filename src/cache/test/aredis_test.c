@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "base/clock.h"
 #include "cache/aredis.h"
 #include "cache/redis_url.h"
 #include "cache/scripts.h"
@@ -35,13 +36,6 @@
 
 static struct event_base *B;
 static cache_url SHARED; // REDIS_URL with db 9
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 // ---- recording callbacks ------------------------------------------------------------------
 
@@ -64,7 +58,7 @@ static void record(const redisReply *r, void *arg)
 	res *x = arg;
 	x->calls++;
 	x->seq = SEQ++;
-	x->at_us = now_us();
+	x->at_us = base_now_us();
 	CHECK(!IN_CALL, "a callback ran inside aredis_command");
 	if (r == NULL) {
 		x->type = -1;
@@ -119,11 +113,11 @@ static long run_until(const int *counter, int target, int timeout_ms)
 {
 	struct timeval tv = {0, 5000};
 	struct event *t = event_new(B, -1, EV_PERSIST, tick, NULL);
-	int64_t end = now_us() + (int64_t)timeout_ms * 1000;
+	int64_t end = base_now_us() + (int64_t)timeout_ms * 1000;
 	long iters = 0;
 
 	event_add(t, &tv);
-	while ((counter == NULL || *counter < target) && now_us() < end) {
+	while ((counter == NULL || *counter < target) && base_now_us() < end) {
 		event_base_loop(B, EVLOOP_ONCE);
 		iters++;
 	}
@@ -294,8 +288,8 @@ static void case_pipeline(void)
 	IN_CALL = false;
 	iters = 0;
 	{
-		int64_t end = now_us() + (int64_t)WAIT_MS * 1000;
-		while (calls(xs, 2 * PIPE_N) < 2 * PIPE_N && now_us() < end) {
+		int64_t end = base_now_us() + (int64_t)WAIT_MS * 1000;
+		while (calls(xs, 2 * PIPE_N) < 2 * PIPE_N && base_now_us() < end) {
 			event_base_loop(B, EVLOOP_ONCE);
 			iters++;
 		}
@@ -526,7 +520,7 @@ static void case_eval(void)
 		      "eval %d after SCRIPT FLUSH: %d %d", i, xs[i].calls, xs[i].type);
 		if (i > 0)
 			CHECK(xs[i].seq > xs[i - 1].seq, "eval %d out of order", i);
-		if (failures > 10)
+		if (check_failures() > 10)
 			break;
 	}
 	CHECK(rc != NULL && cmdstat_calls(rc, "eval") == 1 + EVAL_N, "EVAL not used after flush");
@@ -577,7 +571,7 @@ static void case_frozen(void)
 	CHECK(ping_ok(a), "no PONG before freezing");
 	kill(pid, SIGSTOP);
 	memset(xs, 0, sizeof(xs));
-	t0 = now_us();
+	t0 = base_now_us();
 	for (int i = 0; i < FROZEN_N; i++) {
 		cmd1(a, &xs[i], "PING");
 		if (i == FROZEN_N / 2)
@@ -597,7 +591,7 @@ static void case_frozen(void)
 	printf("     frozen: the last NULL after %lld ms\n", (long long)worst / 1000);
 
 	// Inside the back-off: fails fast.
-	t0 = now_us();
+	t0 = base_now_us();
 	cmd1(a, &x, "PING");
 	wait1(&x);
 	CHECK(x.type == -1 && x.at_us - t0 < 50000, "not failed fast in the back-off");
@@ -606,7 +600,7 @@ static void case_frozen(void)
 	// answers.
 	run_ms(RECONNECT_MS + 20);
 	memset(&x, 0, sizeof(x));
-	t0 = now_us();
+	t0 = base_now_us();
 	cmd1(a, &x, "PING");
 	wait1(&x);
 	run_until(&f.n, 2, 1000);
@@ -783,7 +777,7 @@ static void destroy_case(int mode, const cache_url *u, pid_t pid)
 		      d.xs[i].calls);
 		CHECK(want_reply ? d.xs[i].type == REDIS_REPLY_STATUS : d.xs[i].type == -1,
 		      "mode %d: command %d type %d", mode, i, d.xs[i].type);
-		if (failures > 20)
+		if (check_failures() > 20)
 			break;
 	}
 	if (d.issue_at >= 0)
@@ -807,10 +801,7 @@ static void case_destroy(void)
 	stop_redis(pid);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} CASES[] = {
+static const check_case CASES[] = {
     {"pipeline", case_pipeline}, {"select", case_select},
     {"auth", case_auth},         {"bad_db", case_bad_db},
     {"eval", case_eval},         {"frozen", case_frozen},
@@ -839,18 +830,7 @@ int main(int argc, char **argv)
 		printf("FAIL: event_base_new\n");
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
-		int before = failures;
-		if (argc > 1 && strcmp(argv[1], CASES[i].name) != 0)
-			continue;
-		current_case = CASES[i].name;
-		CASES[i].fn();
-		printf("%s %s\n", failures == before ? "ok  " : "FAIL", CASES[i].name);
-	}
+	check_run(CASES, sizeof(CASES) / sizeof(CASES[0]), argc > 1 ? argv[1] : NULL, NULL);
 	event_base_free(B);
-	if (failures) {
-		printf("%d failure(s)\n", failures);
-		return 1;
-	}
-	return 0;
+	return check_summary("cache_aredis");
 }

@@ -52,7 +52,7 @@ static inline int rig_open(cache_rig *r, const char *url, obs_registry *metrics,
 	if (cache_create(&r->c, url, metrics, err, errcap) != 0)
 		goto fail;
 	base = ioloop_base(r->loop);
-	if (cache_attach_loops(r->c, &base, 1, err, errcap) != 0 ||
+	if (cache_attach_loops(r->c, &base, 1, NULL, err, errcap) != 0 ||
 	    ioloop_start(r->loop, err, errcap) != 0)
 		goto fail;
 	r->port = cache_port(r->c);

@@ -1,4 +1,4 @@
-// Helpers shared by the cache tests: checks, a request context, properties,
+// Helpers shared by the cache tests: a request context, properties,
 // and a raw hiredis connection to look behind the adapter.
 #ifndef CACHE_TEST_COMMON_H
 #define CACHE_TEST_COMMON_H
@@ -10,22 +10,9 @@
 #include <hiredis/hiredis.h>
 
 #include "arena.h"
+#include "base/test/check.h"
 #include "cache/redis_url.h"
 #include "property/ports.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, current_case);              \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-		}                                                                                  \
-	} while (0)
-
-static const char *current_case = "";
 
 typedef struct test_req {
 	test_arena arena;

@@ -327,10 +327,7 @@ static void case_overflow(void)
 	stop_redis(pid);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} CASES[] = {
+static const check_case CASES[] = {
     {"closed_port", case_closed_port},     {"frozen", case_frozen},
     {"frozen_counts", case_frozen_counts}, {"restart", case_restart},
     {"overflow", case_overflow},
@@ -339,15 +336,6 @@ static const struct {
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
-		int before = failures;
-		current_case = CASES[i].name;
-		CASES[i].fn();
-		printf("%s %s\n", failures == before ? "ok  " : "FAIL", CASES[i].name);
-	}
-	if (failures) {
-		printf("%d failure(s)\n", failures);
-		return 1;
-	}
-	return 0;
+	check_run(CASES, sizeof(CASES) / sizeof(CASES[0]), NULL, NULL);
+	return check_summary("cache_outage");
 }

@@ -325,10 +325,7 @@ static void case_metrics(void)
 	arena_fini(&q.arena);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} CASES[] = {
+static const check_case CASES[] = {
     {"round_trip", case_round_trip},
     {"version_order", case_version_order},
     {"tombstone", case_tombstone},
@@ -367,23 +364,12 @@ int main(void)
 	}
 	C = R.c;
 	if (!cache_available(C)) {
-		printf("FAIL: cache not available against %s\n", url);
-		failures++;
+		CHECK_FAIL("cache not available against %s", url);
 	}
-	for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
-		int before = failures;
-		current_case = CASES[i].name;
-		flush();
-		CASES[i].fn();
-		printf("%s %s\n", failures == before ? "ok  " : "FAIL", CASES[i].name);
-	}
+	check_run(CASES, sizeof(CASES) / sizeof(CASES[0]), NULL, flush);
 	flush();
 	rig_close(&R);
 	obs_registry_destroy(M);
 	redisFree(RAW);
-	if (failures) {
-		printf("%d failure(s)\n", failures);
-		return 1;
-	}
-	return 0;
+	return check_summary("cache_redis");
 }

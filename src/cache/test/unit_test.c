@@ -3,22 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/test/check.h"
 #include "cache/pending.h"
 #include "cache/recent.h"
 #include "cache/redis_url.h"
 #include "cache/value.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);                                \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-		}                                                                                  \
-	} while (0)
 
 static void test_urls(void)
 {
@@ -181,10 +170,5 @@ int main(void)
 	test_values();
 	test_pending();
 	test_recent();
-	if (failures) {
-		printf("%d failure(s)\n", failures);
-		return 1;
-	}
-	printf("cache_unit: ok\n");
-	return 0;
+	return check_summary("cache_unit");
 }

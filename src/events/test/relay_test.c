@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "events/relay.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -47,13 +48,6 @@ static struct {
 	uint64_t n_created, n_updated;
 	char url_a[128], url_b[128];
 } fx;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int fail(const char *what)
 {
@@ -221,8 +215,8 @@ static int sub_open(sub *s, const char *const *urls, size_t n)
 	nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	for (size_t i = 0; i < n; i++)
 		nng_dial(s->sock, urls[i], NULL, NNG_FLAG_NONBLOCK);
-	int64_t limit = now_ms() + WAIT_EVENTS_MS;
-	while (atomic_load(&s->pipes) < (int)n && now_ms() < limit)
+	int64_t limit = base_now_ms() + WAIT_EVENTS_MS;
+	while (atomic_load(&s->pipes) < (int)n && base_now_ms() < limit)
 		nng_msleep(10);
 	return atomic_load(&s->pipes) == (int)n ? 0 : -1;
 }
@@ -232,8 +226,8 @@ static int sub_open(sub *s, const char *const *urls, size_t n)
 static int sub_expect(sub *s, int n)
 {
 	int bad = 0, got = 0;
-	int64_t limit = now_ms() + WAIT_EVENTS_MS;
-	while (got < n && now_ms() < limit && !bad) {
+	int64_t limit = base_now_ms() + WAIT_EVENTS_MS;
+	while (got < n && base_now_ms() < limit && !bad) {
 		nng_msg *m;
 		int rv = nng_recvmsg(s->sock, &m, 0);
 		if (rv == NNG_ETIMEDOUT)
@@ -280,8 +274,8 @@ static int sub_expect(sub *s, int n)
 static int sub_expect_quiet(sub *s)
 {
 	nng_msg *m;
-	int64_t until = now_ms() + 500;
-	while (now_ms() < until) {
+	int64_t until = base_now_ms() + 500;
+	while (base_now_ms() < until) {
 		if (nng_recvmsg(s->sock, &m, 0) == 0) {
 			nng_msg_free(m);
 			return fail("an unexpected extra message");
@@ -314,8 +308,8 @@ static int start_relay(relay **r, const char *url, obs_registry *reg)
 
 static int wait_leader(relay *r)
 {
-	int64_t limit = now_ms() + WAIT_LEADER_MS;
-	while (!relay_is_leader(r) && now_ms() < limit)
+	int64_t limit = base_now_ms() + WAIT_LEADER_MS;
+	while (!relay_is_leader(r) && base_now_ms() < limit)
 		nng_msleep(20);
 	return relay_is_leader(r) ? 0 : -1;
 }
@@ -460,8 +454,8 @@ static int case_failover(void)
 		bad = fail("the subscriber never connected to both");
 		goto out;
 	}
-	int64_t limit = now_ms() + WAIT_LEADER_MS;
-	while (!relay_is_leader(a) && !relay_is_leader(b) && now_ms() < limit)
+	int64_t limit = base_now_ms() + WAIT_LEADER_MS;
+	while (!relay_is_leader(a) && !relay_is_leader(b) && base_now_ms() < limit)
 		nng_msleep(20);
 	// For a while, exactly one leads.
 	for (int i = 0; i < 20 && !bad; i++) {

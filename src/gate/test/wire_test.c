@@ -4,18 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/test/check.h"
 #include "gate/wire.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "rpc/v1/rpc.pb-c.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static void test_strip_and_restate(void)
 {
@@ -100,10 +92,5 @@ int main(void)
 {
 	test_strip_and_restate();
 	test_reply_codes();
-	if (failures) {
-		fprintf(stderr, "gate_wire: %d failure(s)\n", failures);
-		return 1;
-	}
-	printf("gate_wire: ok\n");
-	return 0;
+	return check_summary("gate_wire");
 }

@@ -5,19 +5,14 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			return 1;                                                                  \
-		}                                                                                  \
-	} while (0)
+#include "base/test/check.h"
 
 static int check_render(obs_registry *r, const char *want)
 {
@@ -393,9 +388,11 @@ int main(void)
 	int failed = 0;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int was = check_failures();
 		int rc = cases[i].fn();
-		printf("%s %s\n", rc == 0 ? "ok  " : "FAIL", cases[i].name);
-		failed += rc != 0;
+		bool bad = rc != 0 || check_failures() != was;
+		printf("%s %s\n", bad ? "FAIL" : "ok  ", cases[i].name);
+		failed += bad;
 	}
 	printf("%d of %zu cases failed\n", failed, sizeof(cases) / sizeof(cases[0]));
 	return failed == 0 ? 0 : 1;

@@ -7,19 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/test/check.h"
 #include "obs/metrics.h"
 #include "obs/process.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 // The value of `name` (no labels) in a rendered page, or -1.
 static double sample(const char *page, const char *name)
@@ -75,8 +65,5 @@ int main(void)
 	free(b);
 	obs_process_free(p);
 	obs_registry_destroy(r);
-	if (failures > 0)
-		return 1;
-	puts("obs_process: ok");
-	return 0;
+	return check_summary("obs_process");
 }

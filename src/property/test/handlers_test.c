@@ -8,23 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/test/check.h"
 #include "fakes.h"
 #include "nrpc/client.h"
 #include "nrpc/jwt.h"
 #include "nrpc/server.h"
 #include "property/handlers.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);                                \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 #define SVC "/property.v1.PropertyService/"
 
@@ -359,10 +348,5 @@ int main(void)
 	test_get_update_delete(&r);
 	test_reads(&r);
 	rig_stop(&r);
-	if (failures > 0) {
-		printf("property_handlers: %d failure(s)\n", failures);
-		return 1;
-	}
-	printf("property_handlers: ok\n");
-	return 0;
+	return check_summary("property_handlers");
 }

@@ -5,17 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base/test/check.h"
 #include "property/pagetoken.h"
-
-static int failures;
-
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
-		printf(__VA_ARGS__);                                                               \
-		printf("\n");                                                                      \
-		failures++;                                                                        \
-	} while (0)
 
 static const char secret[] = "the auth secret";
 static const char secret2[] = "another secret";
@@ -46,12 +37,12 @@ int main(void)
 	    prop_token_search_hash(&s1) !=
 	        prop_token_search_hash(&(prop_search_query){
 	            .city = "Paris", .country_code = "FR", .max_price_cents = 100})) {
-		FAIL("query hashes do not tell queries apart");
+		CHECK_FAIL("query hashes do not tell queries apart");
 	}
 
 	char tok[PROP_TOKEN_MAX];
 	if (!prop_token_encode(&k, qa, &cur, tok)) {
-		FAIL("encode");
+		CHECK_FAIL("encode");
 		return 1;
 	}
 	prop_cursor out;
@@ -76,24 +67,24 @@ int main(void)
 		memset(&out, 0, sizeof(out));
 		bool ok = prop_token_decode(cases[i].key, cases[i].q, cases[i].token, &out);
 		if (ok != cases[i].ok) {
-			FAIL("%s: decode %d, want %d", cases[i].name, ok, cases[i].ok);
+			CHECK_FAIL("%s: decode %d, want %d", cases[i].name, ok, cases[i].ok);
 		}
 		if (ok && (out.key != cur.key || strcmp(out.id, cur.id) != 0)) {
-			FAIL("%s: cursor %lld %s", cases[i].name, (long long)out.key, out.id);
+			CHECK_FAIL("%s: cursor %lld %s", cases[i].name, (long long)out.key, out.id);
 		}
 	}
 
 	// Every single-character change is refused.
 	size_t len = strlen(tok);
 	if (len != 66) {
-		FAIL("token length %zu", len);
+		CHECK_FAIL("token length %zu", len);
 	}
 	for (size_t i = 0; i < len; i++) {
 		char t[PROP_TOKEN_MAX];
 		memcpy(t, tok, len + 1);
 		t[i] = t[i] == 'A' ? 'B' : 'A';
 		if (prop_token_decode(&k, qa, t, &out)) {
-			FAIL("tampered character %zu accepted", i);
+			CHECK_FAIL("tampered character %zu accepted", i);
 		}
 	}
 	// Truncated and extended.
@@ -101,36 +92,36 @@ int main(void)
 	memcpy(t, tok, len - 1);
 	t[len - 1] = '\0';
 	if (prop_token_decode(&k, qa, t, &out)) {
-		FAIL("truncated token accepted");
+		CHECK_FAIL("truncated token accepted");
 	}
 	memcpy(t, tok, len);
 	t[len] = 'A';
 	t[len + 1] = '\0';
 	if (prop_token_decode(&k, qa, t, &out)) {
-		FAIL("extended token accepted");
+		CHECK_FAIL("extended token accepted");
 	}
 
 	// The built-in key is the same in every instance; long keys work.
 	if (!prop_token_encode(&kdef, qa, &cur, tok) || !prop_token_decode(&kdef2, qa, tok, &out)) {
-		FAIL("built-in key round trip");
+		CHECK_FAIL("built-in key round trip");
 	}
 	if (prop_token_decode(&k, qa, tok, &out)) {
-		FAIL("built-in key token accepted under a secret");
+		CHECK_FAIL("built-in key token accepted under a secret");
 	}
 	if (!prop_token_encode(&klong, qa, &cur, tok) ||
 	    !prop_token_decode(&klong, qa, tok, &out)) {
-		FAIL("long key round trip");
+		CHECK_FAIL("long key round trip");
 	}
 
 	// Upper-case ids come back canonical; non-UUIDs cannot be encoded.
 	prop_cursor up = {.key = 7, .id = "123E4567-E89B-42D3-A456-426614174000"};
 	if (!prop_token_encode(&k, qa, &up, tok) || !prop_token_decode(&k, qa, tok, &out) ||
 	    strcmp(out.id, cur.id) != 0) {
-		FAIL("upper-case id round trip");
+		CHECK_FAIL("upper-case id round trip");
 	}
 	prop_cursor bad = {.key = 7, .id = "not-a-uuid"};
 	if (prop_token_encode(&k, qa, &bad, tok)) {
-		FAIL("non-UUID cursor encoded");
+		CHECK_FAIL("non-UUID cursor encoded");
 	}
 
 	// The key is derived from the secret with a label, never the secret itself:
@@ -140,16 +131,11 @@ int main(void)
 	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const uint8_t *)PROP_TOKEN_KEY_LABEL,
 	     strlen(PROP_TOKEN_KEY_LABEL), want, &wl);
 	if (k.len != 32 || wl != 32 || memcmp(k.k, want, 32) != 0)
-		FAIL("page-token key is not HMAC-SHA256(secret, label)");
+		CHECK_FAIL("page-token key is not HMAC-SHA256(secret, label)");
 	prop_token_key raw = {.len = strlen(secret)};
 	memcpy(raw.k, secret, raw.len);
 	if (!prop_token_encode(&raw, qa, &cur, tok) || prop_token_decode(&k, qa, tok, &out))
-		FAIL("a token sealed with the raw secret was accepted");
+		CHECK_FAIL("a token sealed with the raw secret was accepted");
 
-	if (failures > 0) {
-		printf("property_pagetoken: %d failure(s)\n", failures);
-		return 1;
-	}
-	printf("property_pagetoken: ok\n");
-	return 0;
+	return check_summary("property_pagetoken");
 }

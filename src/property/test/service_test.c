@@ -3,26 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/test/check.h"
 #include "fakes.h"
 #include "obs/metrics.h"
 #include "property/service.h"
-
-static int failures;
-
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
-		printf(__VA_ARGS__);                                                               \
-		printf("\n");                                                                      \
-		failures++;                                                                        \
-	} while (0)
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			FAIL(__VA_ARGS__);                                                         \
-		}                                                                                  \
-	} while (0)
 
 // One test's world: fakes, a service, and a request arena per call.
 typedef struct world {
@@ -146,7 +130,8 @@ static void test_owner_rules(void)
 		if (rc == NRPC_OK) {
 			CHECK(p != NULL && strcmp(p->owner_id, cases[i].want_owner) == 0,
 			      "%s: owner", cases[i].name);
-			CHECK(p->status == PROPERTY__V1__PROPERTY_STATUS__PROPERTY_STATUS_DRAFT,
+			CHECK(p != NULL &&
+			          p->status == PROPERTY__V1__PROPERTY_STATUS__PROPERTY_STATUS_DRAFT,
 			      "%s: status 0 becomes DRAFT", cases[i].name);
 			CHECK(counter(&w, "propertyd_properties_created_total") == 1,
 			      "%s: created counter", cases[i].name);
@@ -636,10 +621,5 @@ int main(void)
 	test_list();
 	test_search();
 	test_events();
-	if (failures > 0) {
-		printf("property_service: %d failure(s)\n", failures);
-		return 1;
-	}
-	printf("property_service: ok\n");
-	return 0;
+	return check_summary("property_service");
 }

@@ -5,33 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/test/check.h"
 #include "property/pbscan.h"
 #include "property/ports.h"
 #include "property/validate.h"
-
-static int failures;
-
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
-		printf(__VA_ARGS__);                                                               \
-		printf("\n");                                                                      \
-		failures++;                                                                        \
-	} while (0)
 
 // Checks that vs holds exactly the violation `want` ("" = none).
 static void expect(const char *name, const prop_violations *vs, const char *want)
 {
 	if (want[0] == '\0') {
 		if (vs->n != 0) {
-			FAIL("%s: unexpected violation %s: %s", name, vs->v[0].field,
-			     vs->v[0].description);
+			CHECK_FAIL("%s: unexpected violation %s: %s", name, vs->v[0].field,
+			           vs->v[0].description);
 		}
 		return;
 	}
 	if (vs->n != 1 || strcmp(vs->v[0].field, want) != 0) {
-		FAIL("%s: want one violation on %s, got %zu%s%s", name, want, vs->n,
-		     vs->n > 0 ? " first on " : "", vs->n > 0 ? vs->v[0].field : "");
+		CHECK_FAIL("%s: want one violation on %s, got %zu%s%s", name, want, vs->n,
+		           vs->n > 0 ? " first on " : "", vs->n > 0 ? vs->v[0].field : "");
 	}
 }
 
@@ -209,7 +200,7 @@ static void run_create_case(const struct create_case *tc)
 	if (tc->f == C_NO_LOCATION) {
 		// every location field is then wrong; city is the first reported
 		if (vs.n == 0 || strcmp(vs.v[0].field, "location.city") != 0) {
-			FAIL("%s: want location.city among violations", tc->name);
+			CHECK_FAIL("%s: want location.city among violations", tc->name);
 		}
 	} else {
 		expect(tc->name, &vs, tc->want);
@@ -309,7 +300,7 @@ static void run_update_case(const struct update_case *tc)
 	prop_validate_update(&r, &mask, &vs);
 	expect(tc->name, &vs, tc->want);
 	if (mask != tc->want_mask) {
-		FAIL("%s: mask %#x, want %#x", tc->name, mask, tc->want_mask);
+		CHECK_FAIL("%s: mask %#x, want %#x", tc->name, mask, tc->want_mask);
 	}
 }
 
@@ -339,7 +330,7 @@ static void test_uuids(void)
 	char canon[37];
 	if (!prop_uuid_canonical("123E4567-E89B-42D3-A456-426614174000", canon) ||
 	    strcmp(canon, UUID_OK) != 0) {
-		FAIL("canonical uuid is not lower case");
+		CHECK_FAIL("canonical uuid is not lower case");
 	}
 	prop_violations vs;
 	prop_violations_init(&vs);
@@ -463,12 +454,12 @@ static void test_list_and_events(void)
 	             {1000, 100, 1000}, {1001, 100, 1000}, {UINT32_MAX, 100, 1000}};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (prop_page_size(sizes[i].in) != sizes[i].page) {
-			FAIL("page size %u -> %u, want %u", sizes[i].in,
-			     prop_page_size(sizes[i].in), sizes[i].page);
+			CHECK_FAIL("page size %u -> %u, want %u", sizes[i].in,
+			           prop_page_size(sizes[i].in), sizes[i].page);
 		}
 		if (prop_events_limit(sizes[i].in) != sizes[i].events) {
-			FAIL("events limit %u -> %u, want %u", sizes[i].in,
-			     prop_events_limit(sizes[i].in), sizes[i].events);
+			CHECK_FAIL("events limit %u -> %u, want %u", sizes[i].in,
+			           prop_events_limit(sizes[i].in), sizes[i].events);
 		}
 	}
 }
@@ -480,7 +471,7 @@ static void test_violation_list(void)
 	prop_violation_add(&vs, "title", "a");
 	prop_violation_add(&vs, "title", "b");
 	if (vs.n != 1 || strcmp(vs.v[0].description, "a") != 0) {
-		FAIL("a field is reported once, first description wins");
+		CHECK_FAIL("a field is reported once, first description wins");
 	}
 	for (int i = 0; i < PROP_MAX_VIOLATIONS + 5; i++) {
 		char f[16];
@@ -488,7 +479,7 @@ static void test_violation_list(void)
 		prop_violation_add(&vs, f, "x");
 	}
 	if (vs.n != PROP_MAX_VIOLATIONS || vs.total != PROP_MAX_VIOLATIONS + 6) {
-		FAIL("violation list bound: n %zu total %zu", vs.n, vs.total);
+		CHECK_FAIL("violation list bound: n %zu total %zu", vs.n, vs.total);
 	}
 }
 
@@ -526,6 +517,7 @@ static const struct scan_case scan_cases[] = {
      0},
     {"group wire type", 9, NULL, "", NULL, -1},
     {"NUL in get id", 10, NULL, "id", "must not contain U+0000", 0},
+    {"field number 0", 11, NULL, "", NULL, -1},
 };
 
 static size_t build_scan(int kind, uint8_t *b, const ProtobufCMessageDescriptor **desc)
@@ -587,6 +579,9 @@ static size_t build_scan(int kind, uint8_t *b, const ProtobufCMessageDescriptor 
 		*desc = &property__v1__get_property_request__descriptor;
 		o = put_len(b, o, 1, UUID_OK "\0x", 38);
 		break;
+	case 11: // protobuf-c refuses field number 0; so does pbwire (a cached page too)
+		o = put_len(b, o, 0, "a\0b", 3);
+		break;
 	}
 	return o;
 }
@@ -600,11 +595,11 @@ static void run_scan_case(const struct scan_case *tc)
 	prop_violations_init(&vs);
 	int rc = pbscan_strings(buf, len, desc, tc->strip, &vs);
 	if (rc != tc->rc) {
-		FAIL("%s: rc %d, want %d", tc->name, rc, tc->rc);
+		CHECK_FAIL("%s: rc %d, want %d", tc->name, rc, tc->rc);
 	}
 	expect(tc->name, &vs, tc->want);
 	if (tc->desc != NULL && vs.n == 1 && strcmp(vs.v[0].description, tc->desc) != 0) {
-		FAIL("%s: description %s, want %s", tc->name, vs.v[0].description, tc->desc);
+		CHECK_FAIL("%s: description %s, want %s", tc->name, vs.v[0].description, tc->desc);
 	}
 }
 
@@ -620,48 +615,13 @@ static void test_protobuf_c_truncates(void)
 		return; // rejected outright: also safe
 	}
 	if (strcmp(r->title, "ab") != 0) {
-		FAIL("protobuf-c kept %s", r->title);
+		CHECK_FAIL("protobuf-c kept %s", r->title);
 	}
 	property__v1__create_property_request__free_unpacked(r, NULL);
 }
 
-// prop_utf8_valid around its eight-byte ASCII steps: runs of ASCII before,
-// between and after multi-byte and invalid sequences.
-static void utf8_cases(void)
-{
-	static const struct {
-		const char *s;
-		bool ok;
-		size_t ncp;
-	} cases[] = {
-	    {"", true, 0},
-	    {"abcdefgh", true, 8},
-	    {"abcdefghi", true, 9},
-	    {"abcdefgh\xC3\xA9"
-	     "ijklmnop",
-	     true, 17},
-	    {"\xC3\xA9"
-	     "abcdefghijklmnopq",
-	     true, 18},
-	    {"abcdefghijklmnop\xE2\x82\xAC", true, 17},
-	    {"abcdefghi\xFF", false, 0},
-	    {"abcdefghijklmnop\xC3", false, 0},
-	    {"abcdefgh\xED\xA0\x80"
-	     "abcdefgh",
-	     false, 0},
-	    {"abcdefg\xC0\x80", false, 0},
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t n = 999;
-		bool ok = prop_utf8_valid((const uint8_t *)cases[i].s, strlen(cases[i].s), &n);
-		if (ok != cases[i].ok || (ok && n != cases[i].ncp))
-			FAIL("utf8 case %zu: %d, %zu code points", i, ok, n);
-	}
-}
-
 int main(void)
 {
-	utf8_cases();
 	for (size_t i = 0; i < sizeof(create_cases) / sizeof(create_cases[0]); i++) {
 		run_create_case(&create_cases[i]);
 	}
@@ -676,10 +636,5 @@ int main(void)
 	test_list_and_events();
 	test_violation_list();
 	test_protobuf_c_truncates();
-	if (failures > 0) {
-		printf("property_validate: %d failure(s)\n", failures);
-		return 1;
-	}
-	printf("property_validate: ok\n");
-	return 0;
+	return check_summary("property_validate");
 }

@@ -19,20 +19,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/test/check.h"
 #include "nrpc/client.h"
 #include "property/v1/property.pb-c.h"
 #include "rpc/v1/rpc.pb-c.h"
 
-static int failures;
 static const char *golden_dir;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 typedef struct bytes {
 	uint8_t *p;
@@ -332,10 +324,5 @@ int main(int argc, char **argv)
 	test_get(1);
 	test_create();
 	test_not_found();
-	if (failures > 0) {
-		fprintf(stderr, "%d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("golden: all checks passed\n");
-	return 0;
+	return check_summary("rpc_golden_test");
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/ioloop.h"
+#include "base/test/check.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "nrpc/client.h"
 #include "nrpc/jwt.h"
@@ -31,18 +32,6 @@ static char url[64];
 // tcp:// transport on two event loops instead of nng over ipc://.
 static ioloop *loops[2];
 static unsigned nloops;
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
-
 static nrpc_code check(nrpc_call *call, const ProtobufCMessage *in, ProtobufCMessage **out,
                        void *arg)
 {
@@ -801,10 +790,5 @@ int main(int argc, char **argv)
 		unlink(url + strlen("ipc://"));
 	for (unsigned i = 0; i < nloops; i++)
 		ioloop_destroy(loops[i]);
-	if (failures) {
-		fprintf(stderr, "%d failure(s)\n", failures);
-		return 1;
-	}
-	puts("rpc_server_test: all passed");
-	return 0;
+	return check_summary("rpc_server_test");
 }

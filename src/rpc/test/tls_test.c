@@ -15,13 +15,13 @@
 #include <unistd.h>
 
 #include "base/ioloop.h"
+#include "base/test/check.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "nrpc/client.h"
 #include "nrpc/health.h"
 #include "nrpc/server.h"
 
 static char dir[512];
-static int failures;
 static ioloop *loops[2]; // "loops" mode only
 static unsigned nloops;
 static nrpc_tls_stats stats; // of every server of the run
@@ -119,16 +119,6 @@ static int run(const char *cmd, const char *want, int *found)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-#define EXPECT(name, cond)                                                                         \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			printf("ok   %s\n", name);                                                 \
-		} else {                                                                           \
-			printf("FAIL %s\n", name);                                                 \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
-
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -162,7 +152,7 @@ int main(int argc, char **argv)
 		char err[256];
 		nrpc_server *s;
 		nrpc_server_create(&s, &cfg, err, sizeof(err));
-		EXPECT("no_certificate_refused", nrpc_server_start(s, err, sizeof(err)) != 0);
+		CHECK(nrpc_server_start(s, err, sizeof(err)) != 0, "no_certificate_refused");
 		nrpc_server_destroy(s);
 	}
 
@@ -174,28 +164,28 @@ int main(int argc, char **argv)
 	nrpc_tls no_ca = {.server_name = "localhost"};
 	nrpc_tls insecure = {.insecure_skip_verify = true};
 	nrpc_tls insecure_wrong_ca = {.ca_file = path("other.crt"), .insecure_skip_verify = true};
-	EXPECT("verified_server", check(url1, &trust) == 0);
-	EXPECT("no_ca_no_peer", strcmp(take_peer(), "") == 0);
+	CHECK(check(url1, &trust) == 0, "verified_server");
+	CHECK(strcmp(take_peer(), "") == 0, "no_ca_no_peer");
 	// No CA and no opt-out: the dial is refused before anything is sent.
-	EXPECT("no_tls_settings_refused",
-	       check(url1, NULL) == 999 && strstr(last_err, "needs a CA to verify the server"));
-	EXPECT("no_ca_refused", check(url1, &no_ca) == 999 &&
-	                            strstr(last_err, "needs a CA to verify the server") &&
-	                            strstr(last_err, "insecure_skip_verify"));
+	CHECK(check(url1, NULL) == 999 && strstr(last_err, "needs a CA to verify the server"),
+	      "no_tls_settings_refused");
+	CHECK(check(url1, &no_ca) == 999 && strstr(last_err, "needs a CA to verify the server") &&
+	          strstr(last_err, "insecure_skip_verify"),
+	      "no_ca_refused");
 	{
 		nrpc_client *c = NULL;
 		char err[256] = "";
-		EXPECT("plain_open_refuses_tls_url",
-		       nrpc_client_open(&c, (const char *const *)&(const char *){url1}, 1, err,
-		                        sizeof(err)) != 0 &&
-		           c == NULL && strstr(err, "needs a CA"));
+		CHECK(nrpc_client_open(&c, (const char *const *)&(const char *){url1}, 1, err,
+		                       sizeof(err)) != 0 &&
+		          c == NULL && strstr(err, "needs a CA"),
+		      "plain_open_refuses_tls_url");
 	}
 	// The opt-out connects without verifying (tls_test.sh checks the warning).
-	EXPECT("insecure_opt_out_connects", check(url1, &insecure) == 0);
-	EXPECT("insecure_ignores_ca", check(url1, &insecure_wrong_ca) == 0);
-	EXPECT("wrong_ca_refused", check(url1, &wrong) != 0);
-	EXPECT("plain_tcp_client_refused",
-	       check(strchr(url1, 't') + 4 /* "tcp://..." */, NULL) != 0);
+	CHECK(check(url1, &insecure) == 0, "insecure_opt_out_connects");
+	CHECK(check(url1, &insecure_wrong_ca) == 0, "insecure_ignores_ca");
+	CHECK(check(url1, &wrong) != 0, "wrong_ca_refused");
+	CHECK(check(strchr(url1, 't') + 4 /* "tcp://..." */, NULL) != 0,
+	      "plain_tcp_client_refused");
 
 	// Mutual TLS: the server requires a client certificate signed by its CA.
 	nrpc_tls mtls = {.cert_file = path("server.crt"),
@@ -207,21 +197,20 @@ int main(int argc, char **argv)
 	                             .key_file = path("client.key"),
 	                             .ca_file = path("server.crt"),
 	                             .server_name = "localhost"};
-	EXPECT("mtls_with_client_cert", check(url2, &client_with_cert) == 0);
+	CHECK(check(url2, &client_with_cert) == 0, "mtls_with_client_cert");
 	// The certificate's CN; nng cannot tell (nrpc_call_peer is NULL there).
-	EXPECT("mtls_peer_identity", strcmp(take_peer(), nloops > 0 ? "localhost" : "") == 0);
+	CHECK(strcmp(take_peer(), nloops > 0 ? "localhost" : "") == 0, "mtls_peer_identity");
 	uint64_t failed_before = atomic_load(&stats.handshake_failed);
-	EXPECT("mtls_without_client_cert_refused", check(url2, &trust) != 0);
+	CHECK(check(url2, &trust) != 0, "mtls_without_client_cert_refused");
 	if (nloops > 0)
-		EXPECT("mtls_refusal_counted",
-		       atomic_load(&stats.handshake_failed) > failed_before);
+		CHECK(atomic_load(&stats.handshake_failed) > failed_before, "mtls_refusal_counted");
 	// A certificate the CA did not sign (other.crt is self-signed).
 	nrpc_tls client_other = {.cert_file = path("other.crt"),
 	                         .key_file = path("other.key"),
 	                         .ca_file = path("server.crt"),
 	                         .server_name = "localhost"};
-	EXPECT("mtls_foreign_client_cert_refused", check(url2, &client_other) != 0);
-	EXPECT("mtls_still_serving", check(url2, &client_with_cert) == 0);
+	CHECK(check(url2, &client_other) != 0, "mtls_foreign_client_cert_refused");
+	CHECK(check(url2, &client_with_cert) == 0, "mtls_still_serving");
 
 	// The allow-list: only the own transport can enforce it; nng refuses to
 	// start with one rather than let everyone in.
@@ -233,21 +222,22 @@ int main(int argc, char **argv)
 		char err[256] = "";
 		nrpc_server *s;
 		nrpc_server_create(&s, &cfg, err, sizeof(err));
-		EXPECT("nng_refuses_allowed_peers", nrpc_server_start(s, err, sizeof(err)) != 0 &&
-		                                        strstr(err, "allowed peers") != NULL);
+		CHECK(nrpc_server_start(s, err, sizeof(err)) != 0 &&
+		          strstr(err, "allowed peers") != NULL,
+		      "nng_refuses_allowed_peers");
 		nrpc_server_destroy(s);
 	} else {
 		nrpc_server *s3 = serve(url3, &listed, h);
 		uint64_t refused_before = atomic_load(&stats.peer_refused);
-		EXPECT("allow_list_refuses_unlisted", check(url3, &client_with_cert) != 0);
-		EXPECT("allow_list_refusal_counted",
-		       atomic_load(&stats.peer_refused) > refused_before);
+		CHECK(check(url3, &client_with_cert) != 0, "allow_list_refuses_unlisted");
+		CHECK(atomic_load(&stats.peer_refused) > refused_before,
+		      "allow_list_refusal_counted");
 		nrpc_server_destroy(s3);
 		listed.allowed_peers = "propgate,localhost";
 		s3 = serve(url3, &listed, h);
-		EXPECT("allow_list_admits_listed", check(url3, &client_with_cert) == 0 &&
-		                                       strcmp(take_peer(), "localhost") == 0);
-		EXPECT("allow_list_without_cert_refused", check(url3, &trust) != 0);
+		CHECK(check(url3, &client_with_cert) == 0 && strcmp(take_peer(), "localhost") == 0,
+		      "allow_list_admits_listed");
+		CHECK(check(url3, &trust) != 0, "allow_list_without_cert_refused");
 		nrpc_server_destroy(s3);
 		nrpc_tls list_without_ca = server_tls;
 		list_without_ca.allowed_peers = "localhost";
@@ -260,15 +250,15 @@ int main(int argc, char **argv)
 		char err[256] = "";
 		nrpc_server *s;
 		nrpc_server_create(&s, &cfg, err, sizeof(err));
-		EXPECT("allow_list_needs_ca",
-		       nrpc_server_start(s, err, sizeof(err)) != 0 && strstr(err, "CA") != NULL);
+		CHECK(nrpc_server_start(s, err, sizeof(err)) != 0 && strstr(err, "CA") != NULL,
+		      "allow_list_needs_ca");
 		nrpc_server_destroy(s);
 	}
 	nrpc_tls insecure_with_cert = {.cert_file = path("client.crt"),
 	                               .key_file = path("client.key"),
 	                               .insecure_skip_verify = true};
-	EXPECT("mtls_insecure_still_presents_cert", check(url2, &insecure_with_cert) == 0);
-	EXPECT("mtls_insecure_without_cert_refused", check(url2, &insecure) != 0);
+	CHECK(check(url2, &insecure_with_cert) == 0, "mtls_insecure_still_presents_cert");
+	CHECK(check(url2, &insecure) != 0, "mtls_insecure_without_cert_refused");
 
 	// The command-line clients, as a user runs them.
 	char cmd[1536];
@@ -284,29 +274,29 @@ int main(int argc, char **argv)
 		snprintf(cmd, sizeof(cmd), "'%s' health --timeout 1500", propctl);
 		setenv("PROPCTL_TLS_CA", "", 1);
 		setenv("PROPCTL_TLS_INSECURE", "", 1);
-		EXPECT("propctl_no_ca_refused",
-		       run(cmd,
-		           "tls+tcp:// needs a CA to verify the server (PROPCTL_TLS_CA); set "
-		           "PROPCTL_TLS_INSECURE=1 to skip verification",
-		           &found) == 64 &&
-		           found);
+		CHECK(run(cmd,
+		          "tls+tcp:// needs a CA to verify the server (PROPCTL_TLS_CA); set "
+		          "PROPCTL_TLS_INSECURE=1 to skip verification",
+		          &found) == 64 &&
+		          found,
+		      "propctl_no_ca_refused");
 		setenv("PROPCTL_TLS_INSECURE", "maybe", 1);
-		EXPECT("propctl_bad_insecure_value",
-		       run(cmd, "PROPCTL_TLS_INSECURE", &found) == 64 && found);
+		CHECK(run(cmd, "PROPCTL_TLS_INSECURE", &found) == 64 && found,
+		      "propctl_bad_insecure_value");
 		setenv("PROPCTL_TLS_INSECURE", "1", 1);
-		EXPECT("propctl_insecure_warns", run(cmd, "NOT verified", &found) == 0 && found);
+		CHECK(run(cmd, "NOT verified", &found) == 0 && found, "propctl_insecure_warns");
 		setenv("PROPCTL_TLS_INSECURE", "0", 1);
 		setenv("PROPCTL_TLS_CA", path("server.crt"), 1);
 		setenv("PROPCTL_TLS_SERVER_NAME", "localhost", 1);
-		EXPECT("propctl_verified", run(cmd, NULL, &found) == 0);
+		CHECK(run(cmd, NULL, &found) == 0, "propctl_verified");
 		setenv("PROPCTL_TLS_CA", path("other.crt"), 1);
-		EXPECT("propctl_wrong_ca_unreachable", run(cmd, NULL, &found) == 2);
+		CHECK(run(cmd, NULL, &found) == 2, "propctl_wrong_ca_unreachable");
 		// Mutual TLS through the environment.
 		setenv("PROPCTL_URL", url2, 1);
 		setenv("PROPCTL_TLS_CA", path("server.crt"), 1);
 		setenv("PROPCTL_TLS_CERT", path("client.crt"), 1);
 		setenv("PROPCTL_TLS_KEY", path("client.key"), 1);
-		EXPECT("propctl_mtls", run(cmd, NULL, &found) == 0);
+		CHECK(run(cmd, NULL, &found) == 0, "propctl_mtls");
 		unsetenv("PROPCTL_TLS_CERT");
 		unsetenv("PROPCTL_TLS_KEY");
 		unsetenv("PROPCTL_TLS_CA");
@@ -319,28 +309,28 @@ int main(int argc, char **argv)
 		const char *base = "--call /grpc.health.v1.Health/Check --data '{}' -c 1 -n 3 "
 		                   "--timeout 1500ms -q";
 		snprintf(cmd, sizeof(cmd), "'%s' -u %s %s", propload, url1, base);
-		EXPECT("propload_no_ca_refused",
-		       run(cmd,
-		           "needs a CA to verify the server (--tls-ca or PROPCTL_TLS_CA); pass "
-		           "--tls-insecure to skip verification",
-		           &found) == 2 &&
-		           found);
+		CHECK(run(cmd,
+		          "needs a CA to verify the server (--tls-ca or PROPCTL_TLS_CA); pass "
+		          "--tls-insecure to skip verification",
+		          &found) == 2 &&
+		          found,
+		      "propload_no_ca_refused");
 		snprintf(cmd, sizeof(cmd), "'%s' -u %s %s --tls-insecure", propload, url1, base);
-		EXPECT("propload_insecure_warns", run(cmd, "NOT verified", &found) == 0 && found);
+		CHECK(run(cmd, "NOT verified", &found) == 0 && found, "propload_insecure_warns");
 		snprintf(cmd, sizeof(cmd),
 		         "'%s' -u %s %s --tls-ca '%s' --tls-server-name localhost", propload, url1,
 		         base, path("server.crt"));
-		EXPECT("propload_verified", run(cmd, NULL, &found) == 0);
+		CHECK(run(cmd, NULL, &found) == 0, "propload_verified");
 		snprintf(cmd, sizeof(cmd),
 		         "'%s' -u %s %s --tls-ca '%s' --tls-server-name localhost", propload, url1,
 		         base, path("other.crt"));
-		EXPECT("propload_wrong_ca_fails", run(cmd, NULL, &found) == 1);
+		CHECK(run(cmd, NULL, &found) == 1, "propload_wrong_ca_fails");
 		snprintf(cmd, sizeof(cmd),
 		         "'%s' -u %s %s --tls-ca '%s' --tls-server-name localhost --tls-cert '%s' "
 		         "--tls-key '%s'",
 		         propload, url2, base, path("server.crt"), path("client.crt"),
 		         path("client.key"));
-		EXPECT("propload_mtls", run(cmd, NULL, &found) == 0);
+		CHECK(run(cmd, NULL, &found) == 0, "propload_mtls");
 	}
 
 	nrpc_server_destroy(s1);
@@ -348,8 +338,5 @@ int main(int argc, char **argv)
 	nrpc_health_destroy(h);
 	for (unsigned i = 0; i < nloops; i++)
 		ioloop_destroy(loops[i]);
-	if (failures)
-		return 1;
-	puts("rpc_tls_test: all passed");
-	return 0;
+	return check_summary("rpc_tls_test");
 }

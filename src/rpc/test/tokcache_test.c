@@ -4,17 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/test/check.h"
 #include "nrpc/jwt.h"
 #include "tokcache.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static tokcache cache; // large: not on the stack
 
@@ -60,10 +52,5 @@ int main(void)
 
 	tokcache_fini(&cache);
 	free(tok);
-	if (failures) {
-		fprintf(stderr, "%d failures\n", failures);
-		return 1;
-	}
-	printf("tokcache: ok\n");
-	return 0;
+	return check_summary("rpc_tokcache_test");
 }

@@ -213,17 +213,17 @@ out:
 	tu_arena_reset(&a);
 }
 
-typedef struct check_case {
+typedef struct precond_case {
 	const char *name;
 	int missing;       // use an id that does not exist
 	const char *owner; // NULL: no owner check
 	uint64_t version;  // 0: no version check
 	nrpc_code want;
-} check_case;
+} precond_case;
 
 static void test_checks(void)
 {
-	static const check_case cases[] = {
+	static const precond_case cases[] = {
 	    {"missing", 1, NULL, 0, NRPC_NOT_FOUND},
 	    {"missing_and_wrong_owner", 1, "mallory", 7, NRPC_NOT_FOUND},
 	    {"wrong_owner", 0, "mallory", 0, NRPC_PERMISSION_DENIED},
@@ -240,7 +240,7 @@ static void test_checks(void)
 	prop_buf nb;
 	Property__V1__Property *nv = mk(&nb, "x", "Changed", "Y", "YY", 1, 1, 2, 3, 4);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const check_case *k = &cases[i];
+		const precond_case *k = &cases[i];
 		const char *id = k->missing ? "00000000-0000-4000-8000-000000000000" : c->id;
 		int64_t events = events_of(c->id);
 		prop_ctx ctx = tu_ctx(&a, 5000);

@@ -5,8 +5,6 @@
 
 #include "store/pgconn.h"
 
-int tu_failures = 0;
-
 static const char *database_url(void)
 {
 	const char *u = getenv("DATABASE_URL");
@@ -166,16 +164,5 @@ int64_t tu_now_us(void)
 int tu_run(const tu_case *cases, size_t n, int argc, char **argv)
 {
 	(void)database_url();
-	int failed_cases = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
-			continue;
-		int before = tu_failures;
-		cases[i].fn();
-		int bad = tu_failures != before;
-		failed_cases += bad;
-		printf("%s %s\n", bad ? "FAIL" : "ok  ", cases[i].name);
-		fflush(stdout);
-	}
-	return failed_cases ? 1 : 0;
+	return check_run(cases, n, argc > 1 ? argv[1] : NULL, NULL) ? 1 : 0;
 }

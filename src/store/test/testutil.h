@@ -1,5 +1,5 @@
 // Helpers for the store tests: a schema of their own in DATABASE_URL's
-// database, a request arena, and checks that count failures.
+// database, a request arena, and the case runner (checks: base/test/check.h).
 #ifndef STORE_TESTUTIL_H
 #define STORE_TESTUTIL_H
 
@@ -7,19 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/test/check.h"
 #include "property/ports.h"
-
-extern int tu_failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			tu_failures++;                                                             \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-		}                                                                                  \
-	} while (0)
 
 // A conninfo for DATABASE_URL with search_path = schema, after dropping and
 // creating the schema. Exits with a message when DATABASE_URL is unset or the
@@ -47,11 +36,9 @@ prop_ctx tu_ctx(tu_arena *a, int timeout_ms);
 
 int64_t tu_now_us(void);
 
-// Runs each case in a table, prints the failures, returns the exit status.
-typedef struct tu_case {
-	const char *name;
-	void (*fn)(void);
-} tu_case;
+// Runs each case of the table (only the one named by argv[1], if any) after
+// checking that DATABASE_URL is set; returns the exit status.
+typedef check_case tu_case;
 int tu_run(const tu_case *cases, size_t n, int argc, char **argv);
 
 #endif
