@@ -615,16 +615,20 @@ static void case_fuzz(void *arg)
 	ctx *c = arg;
 	// A property of the token's owner, so mutated updates reach the database.
 	char *auth = c->auth;
+	h_step("create the owner's property");
 	Property__V1__Property *p = h_create(c->p.cli, auth, "");
 	const char *id = p != NULL ? p->id : "6a0d3f8e-1b2c-4d5e-8f90-a1b2c3d4e5f6";
+	h_step("open the raw socket");
 	nng_socket s;
 	if (nng_req0_open(&s) != 0 ||
 	    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, RAW_TIMEOUT_MS) != 0 ||
+	    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, RAW_TIMEOUT_MS) != 0 ||
 	    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) != 0 ||
 	    nng_dial(s, c->p.rpc_url, NULL, 0) != 0) {
 		H_FAIL("raw socket");
 		goto out;
 	}
+	h_step("mutated requests");
 	uint32_t rng = FUZZ_SEED;
 	int by_code[NRPC_CODE_COUNT] = {0}, fails = 0;
 	enum { CAP = 8192 };
@@ -681,7 +685,9 @@ static void case_fuzz(void *arg)
 		}
 		rpc__v1__response__free_unpacked(r, NULL);
 	}
+	h_step("close the raw socket");
 	nng_close(s);
+	h_step("Health after fuzzing");
 	fprintf(stderr, "  replies by code:");
 	for (int k = 0; k < NRPC_CODE_COUNT; k++)
 		if (by_code[k])

@@ -21,6 +21,9 @@ typedef struct nrpc_connlimit {
 	atomic_int open;           // pipes admitted and not yet gone
 	_Atomic uint64_t refused;  // pipes closed because the limit was reached
 	_Atomic uint64_t admitted; // pipes admitted in total
+	// The server's own transport (src/rpc/sptcp.c) only: connections closed
+	// because they did not complete their greeting (and TLS handshake) in time.
+	_Atomic uint64_t timed_out;
 } nrpc_connlimit;
 
 // Sets `limit` and installs the pipe callbacks on `sock`. Returns 0 or an nng

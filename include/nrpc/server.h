@@ -52,6 +52,7 @@
 #define NRPC_MAX_CALL_MEMORY (8u << 20)
 // Default bound on the arena memory of all calls in flight together.
 #define NRPC_MAX_MEMORY_IN_FLIGHT ((size_t)256 << 20)
+#define NRPC_GREETING_TIMEOUT_MS  10000 // see nrpc_server_config.greeting_timeout_ms
 
 typedef struct nrpc_server nrpc_server;
 typedef struct nrpc_call nrpc_call;
@@ -135,6 +136,11 @@ typedef struct nrpc_server_config {
 	// Connections kept open at once; a new one beyond is closed at once
 	// (include/nrpc/connlimit.h). 0: unlimited.
 	unsigned max_connections;
+	// The own transport (loops): a connection that has not completed the SP
+	// greeting -- and, on tls+tcp://, the TLS handshake before it -- this
+	// long after it was accepted is closed, so silent peers cannot hold
+	// connection slots. 0: NRPC_GREETING_TIMEOUT_MS.
+	int greeting_timeout_ms;
 	// Event loops (borrowed; they must outlive the server, and may be stopped
 	// before nrpc_server_destroy). With loops, a tcp:// or tls+tcp:// URL is
 	// served by the server's own SP transport on them (src/rpc/sptcp.h; TLS
@@ -184,6 +190,9 @@ int nrpc_server_drain(nrpc_server *s, int drain_ms);
 
 // Connections open now and refused so far because of max_connections.
 void nrpc_server_connections(const nrpc_server *s, int *open, uint64_t *refused);
+// Connections closed so far because they did not greet in time
+// (greeting_timeout_ms; the own transport only).
+uint64_t nrpc_server_greeting_timeouts(const nrpc_server *s);
 
 // Frees the server (drains with a zero budget if not drained). Closing the nng
 // socket is bounded by a watchdog (nng 1.5.2 #1543): this never hangs.

@@ -89,6 +89,7 @@ struct app {
 	obs_gauge *inflight_gauge;
 	obs_gauge *conn_open[3];      // propertyd_connections{listener=rpc|events|http}
 	obs_counter *conn_refused[3]; // propertyd_connections_refused_total{listener}
+	obs_counter *greet_timeouts;  // propertyd_connections_timed_out_total
 	obs_counter *http_timed_out;  // propertyd_http_timeouts_total
 	nrpc_tls_stats tls_stats;     // refused TLS connections of the RPC socket
 	obs_counter *tls_refused[2];  // propertyd_tls_refused_total{reason=handshake|peer}
@@ -159,6 +160,7 @@ static void collect(void *arg)
 		nrpc_server_connections(a->server, &open, &refused);
 		obs_gauge_set(a->conn_open[0], open);
 		counter_to(a->conn_refused[0], refused);
+		counter_to(a->greet_timeouts, nrpc_server_greeting_timeouts(a->server));
 	}
 	if (a->relay) {
 		relay_connections(a->relay, &open, &refused);
@@ -332,6 +334,11 @@ static int start(struct app *a)
 		    "(MAX_CONNECTIONS, MAX_SUBSCRIBERS, HTTP_MAX_CONNECTIONS)",
 		    listeners[i]);
 	}
+	a->greet_timeouts = obs_counter_get(
+	    a->metrics, "propertyd_connections_timed_out_total",
+	    "RPC connections closed because they did not send their greeting (after the TLS "
+	    "handshake on tls+tcp://) within 10 s of being accepted",
+	    NULL);
 	static const char *const tls_reasons[2] = {"reason=\"handshake\"", "reason=\"peer\""};
 	for (int i = 0; i < 2; i++)
 		a->tls_refused[i] = obs_counter_get(

@@ -666,8 +666,10 @@ static int start_own_transport(nrpc_server *s, char *err, size_t errcap)
 	if (rv != 0)
 		return rv;
 	s->conns.limit = s->cfg.max_connections;
+	int greet_ms =
+	    s->cfg.greeting_timeout_ms > 0 ? s->cfg.greeting_timeout_ms : NRPC_GREETING_TIMEOUT_MS;
 	if (sptcp_start(&s->tcp, s, s->cfg.url, s->cfg.tls, s->cfg.loops, s->cfg.nloops, &s->conns,
-	                err, errcap) != 0)
+	                greet_ms, err, errcap) != 0)
 		return NNG_EADDRINUSE;
 	s->started = true;
 	return 0;
@@ -729,6 +731,11 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 	for (int i = 0; i < s->nslots; i++)
 		post_recv(&s->slots[i]);
 	return 0;
+}
+
+uint64_t nrpc_server_greeting_timeouts(const nrpc_server *s)
+{
+	return atomic_load(&((nrpc_server *)s)->conns.timed_out);
 }
 
 void nrpc_server_connections(const nrpc_server *s, int *open, uint64_t *refused)

@@ -51,6 +51,7 @@ struct conn {
 	int refs;     // 1 while open, +1 per call in flight, +1 while parsing or dirty
 	int inflight; // calls received and not yet delivered
 	struct event *rev, *wev;
+	struct event *greet_ev;    // closes a connection that does not greet in time
 	struct evbuffer *in, *out; // the SP byte stream (plaintext)
 	// What goes over the socket: `out` itself on a plain connection; under
 	// TLS `raw` holds ciphertext read and `wire` ciphertext to write.
@@ -85,6 +86,7 @@ struct sptcp {
 	unsigned next; // round robin (loop 0's thread only)
 	nrpc_connlimit *cl;
 	sptls_ctx *tls; // tls+tcp:// only
+	int greet_ms;   // a connection must greet within this
 };
 
 // Accepted connection on its way to another loop.
@@ -164,6 +166,7 @@ static void conn_close(conn *cn)
 	cn->dead = true;
 	event_free(cn->rev);
 	event_free(cn->wev);
+	event_free(cn->greet_ev);
 	close(cn->fd);
 	cn->fd = -1;
 	if (cn->prev != NULL)
@@ -261,6 +264,7 @@ static void conn_parse(conn *cn)
 		}
 		evbuffer_drain(cn->in, 8);
 		cn->greeted = true;
+		event_del(cn->greet_ev);
 	}
 	while (!cn->dead) {
 		if (server_closing(t->srv)) {
@@ -388,6 +392,18 @@ static void deliver(struct nrpc_call *c, nng_msg *reply)
 	free(nc);
 }
 
+// A connection that has not greeted (nor finished its TLS handshake) in time.
+static void on_greet_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn *cn = arg;
+	if (cn->greeted || cn->dead)
+		return;
+	atomic_fetch_add(&cn->lp->t->cl->timed_out, 1);
+	conn_close(cn);
+}
+
 // ---- accepting ------------------------------------------------------------------------------
 
 static void conn_open(sloop *lp, int fd)
@@ -410,14 +426,19 @@ static void conn_open(sloop *lp, int fd)
 		}
 		cn->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, cn);
 		cn->wev = event_new(base, fd, EV_WRITE, on_write, cn);
+		cn->greet_ev = evtimer_new(base, on_greet_timeout, cn);
 	}
+	struct timeval greet = {lp->t->greet_ms / 1000, (lp->t->greet_ms % 1000) * 1000};
 	if (cn == NULL || cn->in == NULL || cn->out == NULL || !tls_ok || cn->rev == NULL ||
-	    cn->wev == NULL || event_add(cn->rev, NULL) != 0) {
+	    cn->wev == NULL || cn->greet_ev == NULL || event_add(cn->rev, NULL) != 0 ||
+	    evtimer_add(cn->greet_ev, &greet) != 0) {
 		if (cn != NULL) {
 			if (cn->rev)
 				event_free(cn->rev);
 			if (cn->wev)
 				event_free(cn->wev);
+			if (cn->greet_ev)
+				event_free(cn->greet_ev);
 			conn_free(cn);
 		}
 		close(fd);
@@ -534,8 +555,8 @@ static void setup_accept(void *arg)
 }
 
 int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrpc_tls *tls,
-                struct ioloop *const *loops, unsigned nloops, nrpc_connlimit *cl, char *err,
-                size_t errcap)
+                struct ioloop *const *loops, unsigned nloops, nrpc_connlimit *cl, int greet_ms,
+                char *err, size_t errcap)
 {
 	*out = NULL;
 	if (nloops == 0) {
@@ -552,6 +573,7 @@ int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrp
 	}
 	t->srv = srv;
 	t->cl = cl;
+	t->greet_ms = greet_ms > 0 ? greet_ms : 10000;
 	t->loops = ls;
 	t->nloops = nloops;
 	t->listen_fd = -1;

@@ -22,7 +22,9 @@
 // malformed backtrace closes the connection (as nng does); a connection with
 // SPTCP_MAX_INFLIGHT requests in flight is not read until some are answered;
 // connections beyond the cap are closed at accept (counted in the server's
-// nrpc_connlimit).
+// nrpc_connlimit), and one that has not sent its greeting (after the TLS
+// handshake, on tls+tcp://) greet_ms after it was accepted is closed too
+// (counted in its timed_out).
 //
 // Threads: sptcp_start and sptcp_destroy run on the server's owner thread;
 // everything else on the loops. A reply delivered from another thread is
@@ -54,8 +56,8 @@ bool sptcp_serves(const char *url);
 // `tls` (read now: the files are loaded and the allow-list copied; its stats
 // are borrowed); a tcp:// URL ignores it. Returns 0, or -1 with a reason in err.
 int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrpc_tls *tls,
-                struct ioloop *const *loops, unsigned nloops, nrpc_connlimit *cl, char *err,
-                size_t errcap);
+                struct ioloop *const *loops, unsigned nloops, nrpc_connlimit *cl, int greet_ms,
+                char *err, size_t errcap);
 
 // Closes the listener and every connection and frees the transport. Calls
 // still in flight are dropped when they finish. NULL is a no-op.

@@ -5,6 +5,7 @@
 // Run twice by CTest: over nng (ipc://), and with "loops" over the server's
 // own tcp:// transport on event loops (src/rpc/sptcp.h).
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -748,6 +749,56 @@ static void test_caller_limit(void)
 		unlink(url2 + strlen("ipc://"));
 }
 
+// The own transport closes a connection that does not greet in time, and
+// keeps one that greeted and then idles.
+static void test_greeting_timeout(void)
+{
+	if (nloops == 0)
+		return; // nng's transport has its own handshake rules
+	char url3[64];
+	int port = free_port();
+	snprintf(url3, sizeof url3, "tcp://127.0.0.1:%d", port);
+	nrpc_server_config cfg = {
+	    .url = url3,
+	    .workers = 1,
+	    .auth_secret = (const uint8_t *)secret,
+	    .auth_secret_len = strlen(secret),
+	    .loops = loops,
+	    .nloops = nloops,
+	    .greeting_timeout_ms = 200,
+	};
+	char err[256];
+	nrpc_server *s;
+	if (nrpc_server_create(&s, &cfg, err, sizeof err) != 0 ||
+	    nrpc_server_start(s, err, sizeof err) != 0) {
+		CHECK(0, "greeting server: %s", err);
+		return;
+	}
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	int silent = socket(AF_INET, SOCK_STREAM, 0), greets = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(silent, (struct sockaddr *)&sa, sizeof sa) == 0, "connect");
+	CHECK(connect(greets, (struct sockaddr *)&sa, sizeof sa) == 0, "connect");
+	static const uint8_t req_greeting[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+	CHECK(write(greets, req_greeting, sizeof req_greeting) == (ssize_t)sizeof req_greeting,
+	      "greet");
+	usleep(700 * 1000);
+	uint8_t buf[16];
+	// The silent one: the server's greeting (sent at accept), then the close.
+	ssize_t n = recv(silent, buf, sizeof buf, MSG_DONTWAIT);
+	if (n == 8)
+		n = recv(silent, buf, sizeof buf, MSG_DONTWAIT);
+	CHECK(n == 0 || (n < 0 && errno == ECONNRESET), "a silent connection is closed (%zd)", n);
+	n = recv(greets, buf, sizeof buf, MSG_DONTWAIT);
+	if (n == 8)
+		n = recv(greets, buf, sizeof buf, MSG_DONTWAIT);
+	CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK),
+	      "a connection that greeted stays open (%zd)", n);
+	close(silent);
+	close(greets);
+	nrpc_server_destroy(s);
+}
+
 int main(int argc, char **argv)
 {
 	char err0[256];
@@ -780,6 +831,7 @@ int main(int argc, char **argv)
 	test_wire_limits(good);
 	test_memory(c, good);
 	test_caller_limit();
+	test_greeting_timeout();
 	test_garbage_storm(c, good);
 	test_oversize_and_concurrency(c, good);
 	test_drain(s, c, good);
