@@ -539,3 +539,19 @@ int h_dev_certs(const char *dir, const char *extra)
 	}
 	return 0;
 }
+
+nrpc_tls h_tls_client(const char *ca_dir, const char *cert_dir, const char *name)
+{
+	static char crt[8][300], key[8][300], ca[8][300];
+	static atomic_int next;
+	int k = atomic_fetch_add(&next, 1) % 8;
+	snprintf(ca[k], sizeof(ca[k]), "%s/ca.crt", ca_dir);
+	nrpc_tls t = {.ca_file = ca[k], .server_name = "localhost"};
+	if (name != NULL) {
+		snprintf(crt[k], sizeof(crt[k]), "%s/%s.crt", cert_dir, name);
+		snprintf(key[k], sizeof(key[k]), "%s/%s.key", cert_dir, name);
+		t.cert_file = crt[k];
+		t.key_file = key[k];
+	}
+	return t;
+}

@@ -143,6 +143,12 @@ nrpc_client *h_client(const char *url);
 // server certificate, client certificates. 0, or -1 after failing the test.
 int h_dev_certs(const char *dir, const char *extra);
 
+// Client TLS settings for the certificates of h_dev_certs: the CA of
+// ca_dir, the server name "localhost", and the client certificate `name`
+// from cert_dir (name NULL: none). The paths live in the harness's buffers,
+// which are reused after 8 more calls (a test keeps a few at a time).
+nrpc_tls h_tls_client(const char *ca_dir, const char *cert_dir, const char *name);
+
 // ---- calls -------------------------------------------------------------------------------
 // A "Bearer <jwt>" string for sub, expiring ttl_s from now (negative: expired).
 // malloc'd; never NULL (aborts the test on allocation failure).

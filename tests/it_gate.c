@@ -37,25 +37,12 @@
 
 #include <jansson.h>
 
+#include "gate_proc.h"
 #include "harness.h"
 #include "nrpc/health.h"
 #include "nrpc/server.h"
 
 #define NINST 3
-
-typedef struct gate_proc {
-	pid_t pid;
-	char url[H_URL_MAX];
-	char http[H_URL_MAX];
-	char log[256];
-} gate_proc;
-
-typedef struct fake {
-	nrpc_server *srv;
-	nrpc_health *health;
-	char url[H_URL_MAX];
-	atomic_int calls; // calls other than Health/Check
-} fake;
 
 typedef struct ctx {
 	h_proc inst[NINST];
@@ -64,190 +51,6 @@ typedef struct ctx {
 	nrpc_client *cli; // dialed to the gateway
 	char *auth;
 } ctx;
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t al = sizeof a;
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-// ---- the fake backends ----------------------------------------------------------------------
-
-static void fake_observe(const nrpc_call_summary *s, void *arg)
-{
-	fake *f = arg;
-	if (strcmp(s->method, M_HEALTH) != 0)
-		atomic_fetch_add(&f->calls, 1);
-}
-
-static int fake_start(fake *f, enum nrpc_serving st)
-{
-	snprintf(f->url, sizeof f->url, "tcp://127.0.0.1:%d", free_port());
-	char err[256];
-	nrpc_server_config sc = {.url = f->url,
-	                         .workers = 1,
-	                         .insecure_no_auth = true,
-	                         .observer = fake_observe,
-	                         .observer_arg = f};
-	f->health = nrpc_health_create(NULL, 0);
-	if (f->health == NULL || nrpc_server_create(&f->srv, &sc, err, sizeof err) != 0 ||
-	    nrpc_health_register(f->health, f->srv) != 0 ||
-	    nrpc_server_start(f->srv, err, sizeof err) != 0) {
-		H_FAIL("fake backend: %s", err);
-		return -1;
-	}
-	nrpc_health_set_all(f->health, st);
-	return 0;
-}
-
-static void fake_stop(fake *f)
-{
-	if (f->srv != NULL)
-		nrpc_server_destroy(f->srv);
-	nrpc_health_destroy(f->health);
-	f->srv = NULL;
-	f->health = NULL;
-}
-
-// ---- propgate -------------------------------------------------------------------------------
-
-static int gate_ready(const gate_proc *g)
-{
-	int st = 0;
-	char *body = NULL;
-	int rc = h_http_get(g->http, "/readyz", &st, &body);
-	free(body);
-	return rc == 0 && st == 200;
-}
-
-static int gate_start_args(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
-                           const char *flag);
-static int gate_start_env(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
-                          const char *flag, const char *const *env);
-
-static int gate_start(gate_proc *g, const char *const *backends, size_t n, bool want_ready)
-{
-	return gate_start_args(g, backends, n, want_ready, "--backend");
-}
-
-// The same with `flag` before each backend (--backend or --backends-dns).
-static int gate_start_args(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
-                           const char *flag)
-{
-	return gate_start_env(g, backends, n, want_ready, flag, NULL);
-}
-
-// The same with env (NULL-terminated "K=V") set in the gateway, which
-// listens on g->url when the caller set it (tls+tcp://).
-static int gate_start_env(gate_proc *g, const char *const *backends, size_t n, bool want_ready,
-                          const char *flag, const char *const *env)
-{
-	const char *bin = getenv("PROPGATE");
-	if (bin == NULL || access(bin, X_OK) != 0) {
-		H_FAIL("PROPGATE must name the propgate binary");
-		return -1;
-	}
-	if (g->url[0] == '\0')
-		snprintf(g->url, sizeof g->url, "tcp://127.0.0.1:%d", free_port());
-	snprintf(g->http, sizeof g->http, "127.0.0.1:%d", free_port());
-	snprintf(g->log, sizeof g->log, "/tmp/it_gate-%d-%d.log", (int)getpid(), free_port());
-	const char *argv[32] = {bin, "--listen", g->url, "--http-addr", g->http};
-	size_t k = 5;
-	for (size_t i = 0; i < n && k + 2 < 31; i++) {
-		argv[k++] = flag;
-		argv[k++] = backends[i];
-	}
-	argv[k] = NULL;
-	g->pid = fork();
-	if (g->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int fd = open(g->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-		}
-		for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-			putenv((char *)env[i]);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	if (g->pid < 0) {
-		H_FAIL("fork: %s", strerror(errno));
-		return -1;
-	}
-	for (int i = 0; i < 100; i++) {
-		int st = 0, body_st = 0;
-		char *body = NULL;
-		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
-			H_FAIL("propgate exited at start (log %s)", g->log);
-			g->pid = 0;
-			return -1;
-		}
-		if (h_http_get(g->http, "/healthz", &body_st, &body) == 0 && body_st == 200) {
-			free(body);
-			if (!want_ready || gate_ready(g))
-				return 0;
-		} else
-			free(body);
-		h_sleep_ms(100);
-	}
-	H_FAIL("propgate did not come up (log %s)", g->log);
-	return -1;
-}
-
-static void gate_stop(gate_proc *g)
-{
-	if (g->pid <= 0)
-		return;
-	kill(g->pid, SIGTERM);
-	int st = 0;
-	for (int i = 0; i < 150 && waitpid(g->pid, &st, WNOHANG) == 0; i++)
-		h_sleep_ms(100);
-	if (kill(g->pid, 0) == 0) {
-		kill(g->pid, SIGKILL);
-		waitpid(g->pid, &st, 0);
-		H_FAIL("propgate did not stop on SIGTERM (log %s)", g->log);
-	} else
-		H_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "propgate exit status %d (log %s)",
-		        st, g->log);
-	g->pid = 0;
-	FILE *f = fopen(g->log, "r");
-	if (f != NULL) {
-		char line[1024];
-		while (fgets(line, sizeof line, f) != NULL)
-			H_CHECK(strstr(line, "Sanitizer") == NULL &&
-			            strstr(line, "runtime error") == NULL,
-			        "sanitizer report in propgate's log %s: %s", g->log, line);
-		fclose(f);
-	}
-	if (h_status() == 0)
-		unlink(g->log);
-}
-
-static double gate_metric(const gate_proc *g, const char *series)
-{
-	int st = 0;
-	char *body = NULL;
-	double v = 0;
-	if (h_http_get(g->http, "/metrics", &st, &body) == 0 && st == 200)
-		(void)h_metric(body, series, &v);
-	free(body);
-	return v;
-}
-
-static void backend_series(char *buf, size_t cap, const char *name, const char *url)
-{
-	snprintf(buf, cap, "%.64s{backend=\"%.90s\"}", name, url + strlen("tcp://"));
-}
 
 // ---- cases ----------------------------------------------------------------------------------
 
@@ -747,14 +550,7 @@ static int dev_certs(char *dir, size_t cap)
 static unsigned tls_get(const char *url, const char *certs, const char *name, const char *auth,
                         bool *transport_error)
 {
-	char ca[300], crt[300], key[300];
-	snprintf(ca, sizeof ca, "%s/ca.crt", certs);
-	snprintf(crt, sizeof crt, "%s/%s.crt", certs, name ? name : "");
-	snprintf(key, sizeof key, "%s/%s.key", certs, name ? name : "");
-	nrpc_tls t = {.ca_file = ca,
-	              .server_name = "localhost",
-	              .cert_file = name ? crt : NULL,
-	              .key_file = name ? key : NULL};
+	nrpc_tls t = h_tls_client(certs, certs, name);
 	nrpc_client *cli = NULL;
 	char err[256];
 	const char *urls[1] = {url};
@@ -788,9 +584,9 @@ static void mtls(void *arg)
 	snprintf(env[2], sizeof env[2], "TLS_CA_FILE=%s/ca.crt", certs);
 	h_step("an instance on tls+tcp:// that requires client certificates");
 	h_proc tmpl = {0}, inst = {0};
-	snprintf(tmpl.rpc_url, sizeof tmpl.rpc_url, "tls+tcp://127.0.0.1:%d", free_port());
-	snprintf(tmpl.events_url, sizeof tmpl.events_url, "tcp://127.0.0.1:%d", free_port());
-	snprintf(tmpl.http_addr, sizeof tmpl.http_addr, "127.0.0.1:%d", free_port());
+	snprintf(tmpl.rpc_url, sizeof tmpl.rpc_url, "tls+tcp://127.0.0.1:%d", gate_free_port());
+	snprintf(tmpl.events_url, sizeof tmpl.events_url, "tcp://127.0.0.1:%d", gate_free_port());
+	snprintf(tmpl.http_addr, sizeof tmpl.http_addr, "127.0.0.1:%d", gate_free_port());
 	h_opts o = {.ports = &tmpl, .no_wait = true, .env = {env[0], env[1], env[2]}};
 	if (h_start(&inst, &o) != 0)
 		return;
@@ -813,7 +609,7 @@ static void mtls(void *arg)
 	const char *genv[] = {env[0], env[1], env[2], benv[0], benv[1], benv[2], benv[3], NULL};
 	const char *backends[1] = {inst.rpc_url};
 	gate_proc g = {0};
-	snprintf(g.url, sizeof g.url, "tls+tcp://127.0.0.1:%d", free_port());
+	snprintf(g.url, sizeof g.url, "tls+tcp://127.0.0.1:%d", gate_free_port());
 	h_step("propgate: tls+tcp:// for callers and to the instance, with its own certificate");
 	if (ready && gate_start_env(&g, backends, 1, true, "--backend", genv) == 0) {
 		bool te = false;
@@ -827,7 +623,7 @@ static void mtls(void *arg)
 	h_step("propgate without a client certificate: the instance refuses it");
 	const char *genv2[] = {env[0], env[1], env[2], benv[0], benv[3], NULL};
 	gate_proc g2 = {0};
-	snprintf(g2.url, sizeof g2.url, "tls+tcp://127.0.0.1:%d", free_port());
+	snprintf(g2.url, sizeof g2.url, "tls+tcp://127.0.0.1:%d", gate_free_port());
 	if (ready && gate_start_env(&g2, backends, 1, false, "--backend", genv2) == 0) {
 		char series[256];
 		snprintf(series, sizeof series, "propgate_backend_up{backend=\"%.80s\"}",

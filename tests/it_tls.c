@@ -147,18 +147,7 @@ static void stop(inst *in)
 // TLS client settings: the dev CA, and the certificate `name` from `dir` (NULL: none).
 static nrpc_tls client_tls(const ctx *c, const char *dir, const char *name)
 {
-	static char crt[4][300], key[4][300], ca[4][300];
-	static int i;
-	int k = i++ % 4;
-	snprintf(ca[k], sizeof ca[k], "%s/ca.crt", c->certs);
-	nrpc_tls t = {.ca_file = ca[k], .server_name = "localhost"};
-	if (name != NULL) {
-		snprintf(crt[k], sizeof crt[k], "%s/%s.crt", dir, name);
-		snprintf(key[k], sizeof key[k], "%s/%s.key", dir, name);
-		t.cert_file = crt[k];
-		t.key_file = key[k];
-	}
-	return t;
+	return h_tls_client(c->certs, dir, name);
 }
 
 // Health/Check over a fresh client: the status code (0 SERVING answered),

@@ -18,7 +18,6 @@
 #include "app/config.h"
 #include "app/observer.h"
 #include "app/standby.h"
-#include "base/fdlimit.h"
 #include "base/ioloop.h"
 #include "base/resolve.h"
 #include "base/signals.h"
@@ -506,13 +505,7 @@ int main(int argc, char **argv)
 		return rc < 0 ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(a.cfg.log_level, OBS_INFO), 2);
-	// Connections cost a descriptor each: the soft limit goes up to the hard one,
-	// so the connection caps (not EMFILE in the middle of a PostgreSQL or Redis
-	// reconnect) are what bounds them.
-	long soft = 0, hard = 0;
-	if (base_raise_fd_limit(&soft, &hard) != 0)
-		OBS_LOG(OBS_WARN, "cannot raise the file descriptor limit", OBS_I("soft", soft),
-		        OBS_I("hard", hard));
+	obs_process_raise_fd_limit();
 
 	// Every thread created from here on inherits the mask; main waits below.
 	sigset_t sigs;

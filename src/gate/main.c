@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "backends.h"
-#include "base/fdlimit.h"
 #include "base/ioloop.h"
 #include "base/signals.h"
 #include "forward.h"
@@ -170,10 +169,7 @@ int main(int argc, char **argv)
 		return rc < 0 ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(g.opt.log_level, OBS_INFO), 2);
-	long soft = 0, hard = 0;
-	if (base_raise_fd_limit(&soft, &hard) != 0)
-		OBS_LOG(OBS_WARN, "cannot raise the file descriptor limit", OBS_I("soft", soft),
-		        OBS_I("hard", hard));
+	obs_process_raise_fd_limit();
 	sigset_t sigs;
 	base_signals_init(&sigs);
 	if (start(&g) != 0) {

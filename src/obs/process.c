@@ -8,6 +8,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/fdlimit.h"
+#include "obs/log.h"
+
 struct obs_process {
 	obs_gauge *cpu, *rss, *vsize, *fds, *max_fds, *start;
 	double start_s; // computed once
@@ -112,4 +115,12 @@ void obs_process_collect(obs_process *p)
 		return;
 	read_stat(p);
 	read_fds(p);
+}
+
+void obs_process_raise_fd_limit(void)
+{
+	long soft = 0, hard = 0;
+	if (base_raise_fd_limit(&soft, &hard) != 0)
+		OBS_LOG(OBS_WARN, "cannot raise the file descriptor limit", OBS_I("soft", soft),
+		        OBS_I("hard", hard));
 }

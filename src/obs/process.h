@@ -24,4 +24,10 @@ obs_process *obs_process_register(obs_registry *r);
 void obs_process_collect(obs_process *p);
 void obs_process_free(obs_process *p);
 
+// Raises the open-file soft limit to the hard one (base/fdlimit.h) and logs a
+// warning naming both when the kernel refuses. Servers call it at start:
+// connections cost a descriptor each, so the connection caps (not EMFILE in
+// the middle of a reconnect) are what bounds them.
+void obs_process_raise_fd_limit(void);
+
 #endif
