@@ -17,12 +17,26 @@ int pbwire_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 
 int pbwire_next(const uint8_t **p, const uint8_t *end, pbwire_field *f)
 {
-	uint64_t tag;
-	if (pbwire_get_varint(p, end, &tag) != 0 || (tag >> 3) == 0 ||
-	    (tag >> 3) > PBWIRE_FIELD_MAX)
+	// The tag as protobuf-c 1.4.1 reads it (parse_tag_and_wiretype): at most
+	// five bytes, the field number kept in 32 bits (higher bits dropped), and
+	// a first byte whose number bits are all zero refused.
+	const uint8_t *q = *p;
+	if (q >= end || (q[0] & 0xf8) == 0)
 		return -1;
-	f->num = (uint32_t)(tag >> 3);
-	f->wt = (enum pbwire_type)(tag & 7);
+	uint32_t num = (uint32_t)(q[0] & 0x7f) >> 3;
+	size_t used = 0, max = (size_t)(end - q) < 5 ? (size_t)(end - q) : 5;
+	if ((q[0] & 0x80) == 0)
+		used = 1;
+	for (size_t i = 1, shift = 4; used == 0 && i < max; i++, shift += 7) {
+		num |= (uint32_t)(q[i] & 0x7f) << shift;
+		if ((q[i] & 0x80) == 0)
+			used = i + 1;
+	}
+	if (used == 0)
+		return -1;
+	*p += used;
+	f->num = num;
+	f->wt = (enum pbwire_type)(q[0] & 7);
 	f->body = NULL;
 	switch (f->wt) {
 	case PBWIRE_VARINT:

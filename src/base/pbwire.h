@@ -4,8 +4,11 @@
 //
 // Promises: a reader never reads outside [*p, end) and never allocates; a
 // field's body points into the caller's buffer (borrowed, valid as long as
-// it is). What counts as malformed is what protobuf-c refuses too: a varint
-// longer than 10 bytes or cut short, field number 0 or above 2^29 - 1, wire
+// it is). What counts as malformed is what protobuf-c 1.4.1 refuses too, so
+// that a pre-scan never refuses a message protobuf-c would decode: a varint
+// longer than 10 bytes or cut short, a tag longer than 5 bytes or whose first
+// byte carries field number 0 (a longer tag keeps its number in 32 bits, as
+// protobuf-c does; numbers it has no field for are unknown fields), wire
 // types 3, 4 (groups), 6 and 7, and a length or fixed-size body that runs
 // past the end. Writers write to caller-owned room of the size they say.
 // Pure; any thread.
@@ -25,7 +28,7 @@ enum pbwire_type { PBWIRE_VARINT = 0, PBWIRE_I64 = 1, PBWIRE_LEN = 2, PBWIRE_I32
 
 // One field as read by pbwire_next.
 typedef struct pbwire_field {
-	uint32_t num;        // 1..PBWIRE_FIELD_MAX
+	uint32_t num;        // as protobuf-c reads it (see above)
 	enum pbwire_type wt; // one of the four above
 	uint64_t value;      // VARINT: the value; LEN: the body's length; I32/I64: 4 or 8
 	const uint8_t *body; // LEN, I32, I64: the body's bytes; VARINT: NULL
