@@ -154,14 +154,21 @@ static int pick(gloop *gl, uint64_t tried)
 {
 	gate_backends *bs = gl->g->bs;
 	unsigned n = gate_backends_count(bs);
-	for (unsigned k = 0; k < n; k++) {
-		unsigned i = (gl->rr + k) % n;
-		gate_backend *b = gate_backends_at(bs, i);
-		if ((tried >> i) & 1 || !atomic_load_explicit(&b->present, memory_order_relaxed) ||
-		    !atomic_load_explicit(&b->up, memory_order_relaxed))
-			continue;
-		gl->rr = i + 1;
-		return (int)i;
+	// First the healthy ones; when none is left, every present one (Envoy's
+	// panic routing): health checks that all time out at once (a starved
+	// host) must not turn live instances away. A dead one then fails at
+	// connect, which is not a send, and the call moves on.
+	for (int panic = 0; panic < 2; panic++) {
+		for (unsigned k = 0; k < n; k++) {
+			unsigned i = (gl->rr + k) % n;
+			gate_backend *b = gate_backends_at(bs, i);
+			if ((tried >> i) & 1 ||
+			    !atomic_load_explicit(&b->present, memory_order_relaxed) ||
+			    (!panic && !atomic_load_explicit(&b->up, memory_order_relaxed)))
+				continue;
+			gl->rr = i + 1;
+			return (int)i;
+		}
 	}
 	return -1;
 }
@@ -181,11 +188,10 @@ static void send_next(fwd *f)
 		int i = pick(gl, f->tried);
 		if (i < 0) {
 			obs_counter_add(gl->g->no_backend, 1);
-			fail_call(
-			    f, NRPC_UNAVAILABLE,
-			    f->tried
-			        ? "the backends tried failed and no other healthy backend is left"
-			        : "no healthy backend");
+			fail_call(f, NRPC_UNAVAILABLE,
+			          f->tried
+			              ? "the backends tried failed and no other backend is left"
+			              : "no backend");
 			return;
 		}
 		f->tried |= (uint64_t)1 << i;
@@ -373,7 +379,7 @@ int gate_forward_create(gate_forward **out, ioloop *const *loops, unsigned nloop
 	                    "Calls sent again to another backend after a connection failed.", NULL);
 	g->no_backend =
 	    obs_counter_get(reg, "propgate_no_backend_total",
-	                    "Calls answered 14 because no healthy backend was left.", NULL);
+	                    "Calls answered 14 because no backend was left to try.", NULL);
 	g->deadline =
 	    obs_counter_get(reg, "propgate_deadline_exceeded_total",
 	                    "Calls answered 4 by the gateway's own deadline timer.", NULL);

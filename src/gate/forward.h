@@ -9,7 +9,9 @@
 // DEADLINE_EXCEEDED if no reply came. When the connection fails under a
 // request, it is sent again to another backend if it never reached the first,
 // or if nrpc_retry_safe() allows it (reads, idempotent creates); otherwise it
-// is answered 14 UNAVAILABLE. With no healthy backend left: 14 at once.
+// is answered 14 UNAVAILABLE. With no healthy backend, every present one is
+// tried in turn (panic routing: health checks that all failed at once must
+// not turn live instances away); with none left to try: 14 at once.
 //
 // Threads: a request received on loop i (the own transport) is forwarded
 // from loop i with no hand-off; one received through nng (tls+tcp://, ipc://)
