@@ -275,6 +275,32 @@ static void case_concurrent_start_fresh_db(void *arg)
 	run(drop);
 }
 
+// Every log level keeps the service up until it is told to stop (LOG_LEVEL=warn
+// once made propertyd exit at start: the signal wait sat inside an info-level
+// log call whose arguments are not evaluated when info is off).
+static void case_log_levels_stay_up(void *ctx)
+{
+	(void)ctx;
+	static const char *const levels[] = {"LOG_LEVEL=debug", "LOG_LEVEL=info", "LOG_LEVEL=warn",
+	                                     "LOG_LEVEL=error"};
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		h_opts o = {.env = {levels[i]}};
+		h_proc p;
+		if (h_start(&p, &o) != 0) {
+			H_FAIL("%s: not SERVING", levels[i]);
+			continue;
+		}
+		int rc = h_wait_exit(&p, 500);
+		H_CHECK(rc == -2, "%s: exited on its own (status %d) instead of serving", levels[i],
+		        rc);
+		if (rc == -2) {
+			rc = h_stop(&p);
+			H_CHECK(rc == 0, "%s: exit status %d after SIGTERM", levels[i], rc);
+		}
+		h_cleanup(&p);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const h_case cases[] = {
@@ -286,6 +312,7 @@ int main(int argc, char **argv)
 	    {"database_url_flag", case_database_url_flag},
 	    {"removed_setting_ignored", case_removed_setting_ignored},
 	    {"concurrent_start_fresh_db", case_concurrent_start_fresh_db},
+	    {"log_levels_stay_up", case_log_levels_stay_up},
 	};
 	return h_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }

@@ -523,7 +523,9 @@ int main(int argc, char **argv)
 	        OBS_S("http_addr", a.cfg.http_addr), OBS_I("io_threads", a.cfg.io_threads),
 	        OBS_I("db_pool_size", a.cfg.db_pool_size));
 
-	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", base_signals_wait(&sigs)));
+	// Not inside OBS_LOG: its arguments are evaluated only when the level is on.
+	const char *signame = base_signals_wait(&sigs);
+	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", signame));
 	pthread_t wd;
 	if (pthread_create(&wd, NULL, watchdog_main, NULL) == 0)
 		pthread_detach(wd);

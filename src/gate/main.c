@@ -179,7 +179,9 @@ int main(int argc, char **argv)
 	OBS_LOG(OBS_INFO, "propgate serving", OBS_S("version", PROPERTYD_VERSION),
 	        OBS_S("listen", g.opt.listen[0]), OBS_S("http_addr", g.opt.http_addr),
 	        OBS_I("backends", gate_backends_count(g.bs)), OBS_I("io_threads", g.nloops));
-	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", base_signals_wait(&sigs)));
+	// Not inside OBS_LOG: its arguments are evaluated only when the level is on.
+	const char *signame = base_signals_wait(&sigs);
+	OBS_LOG(OBS_INFO, "stopping", OBS_S("signal", signame));
 	stop(&g);
 	OBS_LOG(OBS_INFO, "stopped");
 	return 0;
