@@ -271,7 +271,9 @@ static void pg_read_events(void *self, prop_ctx *ctx, uint64_t after_seq, uint32
 	q->last_seq = last_seq;
 	q->after_seq = after_seq;
 	repo_args_events(&q->a, after_seq, type_prefix, limit);
-	submit(q, &q->sh->stmts[REPO_SQL_READ_EVENTS], got_events);
+	bool typed = type_prefix != NULL && type_prefix[0] != '\0';
+	submit(q, &q->sh->stmts[typed ? REPO_SQL_READ_EVENTS_TYPED : REPO_SQL_READ_EVENTS],
+	       got_events);
 }
 
 // ---- update, delete ----------------------------------------------------------------------

@@ -133,10 +133,36 @@ static const char sql_list_after[] =
 // order as ROWMAP_EVENT_COLS).
 static const char sql_read_events[] =
     "SELECT r.last_seq, (SELECT min(seq) FROM event_seq) AS oldest_seq, e.* "
-    "FROM relay_state r LEFT JOIN LATERAL (SELECT s.seq, id, type, "
+    "FROM relay_state r LEFT JOIN LATERAL (SELECT s.seq, id, l.type, "
     "occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS " FROM event_seq s "
     "JOIN event_log l ON l.ins_id = s.ins_id WHERE s.seq > $1::bigint "
-    "AND starts_with(type, $2::text) ORDER BY s.seq LIMIT $3::int) e ON true WHERE r.id = 1";
+    "AND starts_with(l.type, $2::text) ORDER BY s.seq LIMIT $3::int) e ON true WHERE r.id = 1";
+
+// The same with a non-empty $2: the pairs come from the (type, seq) index, the
+// first $3 after $1 of each type starting with $2 (the types found by a skip
+// scan: one probe per distinct type from $2 on), merged by seq. The work
+// follows the page, not the number of events after $1 of other types. (Each
+// type's rows are read as the next $3 entries of the (type, seq) index after
+// (type, $1), keeping those of the type: with "type = t.type ... ORDER BY
+// seq" the planner may walk the seq index instead and filter on the type,
+// which reads the whole log for a rare type.)
+// clang-format off
+static const char sql_read_events_typed[] =
+    "WITH RECURSIVE t(type) AS ("
+        "(SELECT type FROM event_seq WHERE type >= $2::text ORDER BY type LIMIT 1) "
+        "UNION ALL "
+        "SELECT (SELECT s.type FROM event_seq s WHERE s.type > t.type ORDER BY s.type LIMIT 1) "
+        "FROM t WHERE starts_with(t.type, $2::text)), "
+    "p AS (SELECT q.seq, q.ins_id FROM t CROSS JOIN LATERAL ("
+        "SELECT s.type, s.seq, s.ins_id FROM event_seq s "
+        "WHERE (s.type, s.seq) > (t.type, $1::bigint) ORDER BY s.type, s.seq LIMIT $3::int) q "
+        "WHERE q.type = t.type AND starts_with(t.type, $2::text) ORDER BY q.seq LIMIT $3::int) "
+    "SELECT r.last_seq, (SELECT min(seq) FROM event_seq) AS oldest_seq, e.* "
+    "FROM relay_state r LEFT JOIN LATERAL ("
+        "SELECT p.seq, id, l.type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS " "
+        "FROM p JOIN event_log l ON l.ins_id = p.ins_id ORDER BY p.seq) e ON true "
+    "WHERE r.id = 1";
+// clang-format on
 
 static const struct {
 	const char *name;
@@ -151,6 +177,7 @@ static const struct {
     [REPO_SQL_LIST_FIRST] = {"prop_list_first", sql_list_first, 2},
     [REPO_SQL_LIST_AFTER] = {"prop_list_after", sql_list_after, 4},
     [REPO_SQL_READ_EVENTS] = {"events_read", sql_read_events, 3},
+    [REPO_SQL_READ_EVENTS_TYPED] = {"events_read_typed", sql_read_events_typed, 3},
 };
 
 const char *repo_sql_name(repo_sql_id id)

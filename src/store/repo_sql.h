@@ -22,6 +22,7 @@ typedef enum repo_sql_id {
 	REPO_SQL_LIST_FIRST, // owner listing, first page
 	REPO_SQL_LIST_AFTER, // owner listing, keyset page
 	REPO_SQL_READ_EVENTS,
+	REPO_SQL_READ_EVENTS_TYPED,
 	REPO_SQL_N
 } repo_sql_id;
 
