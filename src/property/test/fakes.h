@@ -3,6 +3,9 @@
 // Single-threaded (tests only). Every stored row, event and page lives in the
 // fake's own arena until *_fini; results are deep copies into ctx->alloc, as
 // the real adapters do. Counters record how each port was used.
+//
+// fake_arena.c: the test arena; fake_repo.c: the repository (with its event
+// log); fake_cache.c: the cache; fake_run.c: running a use case to its end.
 #ifndef PROP_TEST_FAKES_H
 #define PROP_TEST_FAKES_H
 
@@ -21,6 +24,8 @@ typedef struct test_arena {
 
 void test_arena_init(test_arena *t);
 void test_arena_fini(test_arena *t);
+// A block of n bytes (zeroed), freed by test_arena_fini.
+void *test_arena_alloc(test_arena *t, size_t n);
 char *test_arena_strdup(test_arena *t, const char *s);
 // Deep copy of a message (pack + unpack) into `alloc`.
 void *test_msg_copy(ProtobufCAllocator *alloc, const ProtobufCMessage *m);
