@@ -93,15 +93,21 @@ static void arm_deadline(apg *p)
 
 // ---- the wait queue ---------------------------------------------------------------------------
 
+static struct apg_lane *lane_of(apg *p, const apg_query *q)
+{
+	return &p->lanes[q->stmt->heavy ? 1 : 0];
+}
+
 static void queue_push(apg *p, apg_query *q)
 {
+	struct apg_lane *l = lane_of(p, q);
 	q->priv.next = NULL;
-	q->priv.prev = p->qtail;
-	if (p->qtail)
-		p->qtail->priv.next = q;
+	q->priv.prev = l->tail;
+	if (l->tail)
+		l->tail->priv.next = q;
 	else
-		p->qhead = q;
-	p->qtail = q;
+		l->head = q;
+	l->tail = q;
 	p->queued++;
 	obs_gauge_add(p->g_queue, 1);
 	obs_counter_add(p->c_waits, 1);
@@ -110,17 +116,24 @@ static void queue_push(apg *p, apg_query *q)
 
 static void queue_unlink(apg *p, apg_query *q)
 {
+	struct apg_lane *l = lane_of(p, q);
 	if (q->priv.prev)
 		q->priv.prev->priv.next = q->priv.next;
 	else
-		p->qhead = q->priv.next;
+		l->head = q->priv.next;
 	if (q->priv.next)
 		q->priv.next->priv.prev = q->priv.prev;
 	else
-		p->qtail = q->priv.prev;
+		l->tail = q->priv.prev;
 	q->priv.next = q->priv.prev = NULL;
 	p->queued--;
 	obs_gauge_add(p->g_queue, -1);
+}
+
+// Any queued query (the short lane's first), or NULL.
+static apg_query *queue_any(const apg *p)
+{
+	return p->lanes[0].head != NULL ? p->lanes[0].head : p->lanes[1].head;
 }
 
 // ---- completions ------------------------------------------------------------------------------
@@ -221,11 +234,21 @@ static bool registered(const apg *p, const apg_stmt *s)
 
 void apg_pump(apg *p)
 {
-	while (p->qhead != NULL && !p->closing) {
-		apg_conn *c = apg_conn_pick(p);
+	while (!p->closing) {
+		// The older head first; a head that cannot go lets the other lane's.
+		apg_query *a = p->lanes[0].head, *b = p->lanes[1].head;
+		if (a != NULL && b != NULL && b->priv.queued_us < a->priv.queued_us) {
+			a = b;
+			b = p->lanes[0].head;
+		}
+		apg_query *q = a;
+		apg_conn *c = a != NULL ? apg_conn_pick(p, a->stmt->heavy) : NULL;
+		if (c == NULL && b != NULL) {
+			q = b;
+			c = apg_conn_pick(p, b->stmt->heavy);
+		}
 		if (c == NULL)
 			return;
-		apg_query *q = p->qhead;
 		queue_unlink(p, q);
 		obs_histogram_observe(p->h_wait,
 		                      (double)(pgconn_now_us() - q->priv.queued_us) / 1e6);
@@ -245,8 +268,7 @@ void apg_fail_queued_if_down(apg *p)
 {
 	if (!p->connect_failing || any_ready(p))
 		return;
-	while (p->qhead != NULL) {
-		apg_query *q = p->qhead;
+	for (apg_query *q; (q = queue_any(p)) != NULL;) {
 		queue_unlink(p, q);
 		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database unavailable");
 	}
@@ -283,8 +305,8 @@ void apg_submit(apg *p, apg_query *q)
 		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database unavailable");
 		return;
 	}
-	if (p->qhead == NULL) {
-		apg_conn *c = apg_conn_pick(p);
+	if (lane_of(p, q)->head == NULL) {
+		apg_conn *c = apg_conn_pick(p, q->stmt->heavy);
 		if (c != NULL) {
 			heap_push(p, q);
 			arm_deadline(p);
@@ -466,8 +488,7 @@ void apg_destroy(apg *p)
 	}
 	for (unsigned i = 0; i < p->nconn; i++)
 		apg_conn_close(&p->conns[i]);
-	while (p->qhead != NULL) {
-		apg_query *q = p->qhead;
+	for (apg_query *q; (q = queue_any(p)) != NULL;) {
 		queue_unlink(p, q);
 		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database client shut down");
 	}

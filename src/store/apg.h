@@ -15,8 +15,12 @@
 //     query aborts nothing but itself, and a single data-modifying statement
 //     commits at its Sync. Up to max_pipeline groups are in flight on one
 //     connection; a new query goes to the ready connection with the fewest in
-//     flight, or waits in apg's FIFO queue (at most max_queued wait; beyond
-//     that a submit completes with UNAVAILABLE "database busy").
+//     flight, or waits in apg's queue (at most max_queued wait; beyond that a
+//     submit completes with UNAVAILABLE "database busy"). Heavy statements
+//     (apg_stmt.heavy: scans) have a lane of their own: at most one in flight
+//     per connection, never on the first connection, and a queue of their
+//     own, so short queries neither wait behind them in a pipeline nor in the
+//     queue; each queue is FIFO, and the older head that can go goes first.
 //   - Every submitted query completes exactly once, through its done callback,
 //     on the loop thread, and never from inside apg_submit (completions are
 //     handed to the loop with event_active and run on its next pass).
@@ -136,6 +140,12 @@ typedef struct apg_stmt {
 	const char *label; // metric and log label (a statement family); NULL = name
 	const char *sql;   // parameters $1..$nparams, sent as text
 	int nparams;
+	// A statement that may run long (a scan: search, event reads). Heavy
+	// queries never use a pool's first connection (when it has two or more)
+	// and go one at a time per connection; the others prefer a connection
+	// with no heavy query in flight. So a short query does not wait in a
+	// pipeline behind a scan, even when every other connection runs one.
+	bool heavy;
 	// private, set by apg_register
 	unsigned slot;
 	obs_histogram *duration;

@@ -68,6 +68,8 @@ static void ring_pop(apg_conn *c)
 {
 	apg *p = c->p;
 	if (c->ring[c->head].stmt != NULL) {
+		if (c->ring[c->head].stmt->heavy)
+			c->nheavy--;
 		if (--c->nq == 0) {
 			obs_gauge_add(p->g_in_use, -1);
 			obs_gauge_add(p->g_idle, 1);
@@ -194,13 +196,18 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	flush_out(c);
 }
 
-apg_conn *apg_conn_pick(apg *p)
+apg_conn *apg_conn_pick(apg *p, bool heavy)
 {
 	apg_conn *best = NULL;
 	for (unsigned i = 0; i < p->nconn; i++) {
 		apg_conn *c = &p->conns[i];
-		if (c->state == APG_C_READY && c->nq < p->max_pipeline &&
-		    (best == NULL || c->nq < best->nq))
+		if (c->state != APG_C_READY || c->nq >= p->max_pipeline)
+			continue;
+		if (heavy && (c->nheavy > 0 || (i == 0 && p->nconn > 1)))
+			continue;
+		// A connection with no scan in flight first, then the fewest queries.
+		if (best == NULL || (c->nheavy == 0) > (best->nheavy == 0) ||
+		    ((c->nheavy == 0) == (best->nheavy == 0) && c->nq < best->nq))
 			best = c;
 	}
 	return best;
@@ -217,6 +224,8 @@ void apg_conn_send(apg_conn *c, apg_query *q)
 	e->deadline_us = q->deadline_us;
 	// A cancel request still on its way can stop this one too.
 	e->exposed = c->cancel_us != 0 && e->sent_us - c->cancel_us < APG_CANCEL_EXPOSURE_MS * 1000;
+	if (s->heavy)
+		c->nheavy++;
 	if (c->nq++ == 0) {
 		obs_gauge_add(p->g_in_use, 1);
 		obs_gauge_add(p->g_idle, -1);

@@ -47,6 +47,7 @@ struct apg_conn {
 	apg_entry *ring;         // the pipeline, p->ring_cap entries
 	unsigned head, count;    // ring position of the oldest group; groups in it
 	unsigned nq;             // queries (not the setup) in the ring
+	unsigned nheavy;         // heavy queries among them
 	uint64_t prepared[APG_PREP_WORDS];
 };
 
@@ -68,8 +69,11 @@ struct apg {
 	const apg_stmt *stmts[APG_MAX_STMTS];
 	unsigned nstmts;
 
-	apg_query *qhead, *qtail; // waiting for a connection, FIFO
-	unsigned queued;
+	// Waiting for a connection, FIFO per lane: [0] short queries, [1] heavy.
+	struct apg_lane {
+		apg_query *head, *tail;
+	} lanes[2];
+	unsigned queued;          // in both lanes
 	apg_query *dhead, *dtail; // completed, callback not run yet
 	unsigned ndone;
 	struct event *done_ev;
@@ -108,8 +112,9 @@ void apg_conn_start(apg_conn *c);
 char *apg_dns_host(const char *conninfo);
 // Completes what is in flight with UNAVAILABLE, closes, frees (apg_destroy).
 void apg_conn_close(apg_conn *c);
-// The ready connection with room and the fewest in flight, or NULL.
-apg_conn *apg_conn_pick(apg *p);
+// The ready connection that can take a query (heavy or not, see
+// apg_stmt.heavy) with the fewest in flight, or NULL.
+apg_conn *apg_conn_pick(apg *p, bool heavy);
 // Sends q as its own sync group (q is in the deadline heap).
 void apg_conn_send(apg_conn *c, apg_query *q);
 // q (in flight on c) completed at its deadline: its result will be dropped.

@@ -586,13 +586,16 @@ prop_repo repo_pg_port(repo_pg *r)
 
 // ---- life cycle --------------------------------------------------------------------------
 
+// heavy: a scan (searches, event reads), in apg's heavy lane so that gets,
+// owner pages and writes never wait behind it (apg_stmt.heavy).
 static int add(struct shard *sh, apg_stmt *s, const char *name, const char *label, const char *sql,
-               int nparams)
+               int nparams, bool heavy)
 {
 	s->name = name;
 	s->label = label;
 	s->sql = sql;
 	s->nparams = nparams;
+	s->heavy = heavy;
 	return apg_register(sh->db, s);
 }
 
@@ -607,15 +610,16 @@ static int shard_init(repo_pg *r, struct shard *sh, apg *db, struct event_base *
 	for (int i = 0; i < REPO_SQL_N; i++) {
 		repo_sql_id id = (repo_sql_id)i;
 		if (add(sh, &sh->stmts[i], repo_sql_name(id), NULL, repo_sql_text(id),
-		        repo_sql_nparams(id)) != 0)
+		        repo_sql_nparams(id), repo_sql_heavy(id)) != 0)
 			return -1;
 	}
 	// One prepared statement per filter combination, one metric family.
 	for (unsigned b = 0; b < REPO_SEARCH_VARIANTS; b++)
 		if (add(sh, &sh->search[b], r->search_names[b], "prop_search", r->search_sql[b],
-		        r->search_nparams[b]) != 0)
+		        r->search_nparams[b], true) != 0)
 			return -1;
-	return add(sh, &sh->batch, "prop_create_batch", NULL, repo_batch_sql(), REPO_BATCH_NPARAMS);
+	return add(sh, &sh->batch, "prop_create_batch", NULL, repo_batch_sql(), REPO_BATCH_NPARAMS,
+	           false);
 }
 
 int repo_pg_create(repo_pg **out, const repo_pg_config *cfg, char *err, size_t errcap)

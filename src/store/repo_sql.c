@@ -168,6 +168,7 @@ static const struct {
 	const char *name;
 	const char *sql;
 	int nparams;
+	bool heavy; // a scan: apg's heavy lane
 } stmts[REPO_SQL_N] = {
     [REPO_SQL_CREATE] = {"prop_create", sql_create, 14},
     [REPO_SQL_GET] = {"prop_get", sql_get, 1},
@@ -176,9 +177,14 @@ static const struct {
     [REPO_SQL_DELETE] = {"prop_delete", sql_delete, 3},
     [REPO_SQL_LIST_FIRST] = {"prop_list_first", sql_list_first, 2},
     [REPO_SQL_LIST_AFTER] = {"prop_list_after", sql_list_after, 4},
-    [REPO_SQL_READ_EVENTS] = {"events_read", sql_read_events, 3},
-    [REPO_SQL_READ_EVENTS_TYPED] = {"events_read_typed", sql_read_events_typed, 3},
+    [REPO_SQL_READ_EVENTS] = {"events_read", sql_read_events, 3, true},
+    [REPO_SQL_READ_EVENTS_TYPED] = {"events_read_typed", sql_read_events_typed, 3, true},
 };
+
+bool repo_sql_heavy(repo_sql_id id)
+{
+	return stmts[id].heavy;
+}
 
 const char *repo_sql_name(repo_sql_id id)
 {

@@ -8,6 +8,7 @@
 #ifndef STORE_REPO_SQL_H
 #define STORE_REPO_SQL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ typedef enum repo_sql_id {
 	REPO_SQL_N
 } repo_sql_id;
 
+// Whether the statement is a scan, for apg's heavy lane (apg_stmt.heavy).
+bool repo_sql_heavy(repo_sql_id id);
 const char *repo_sql_name(repo_sql_id id);
 const char *repo_sql_text(repo_sql_id id);
 int repo_sql_nparams(repo_sql_id id);

@@ -37,6 +37,11 @@ static apg_stmt st_timeout = {
     .name = "t_timeout", .sql = "SELECT current_setting('statement_timeout')", .nparams = 0};
 static apg_stmt st_bad = {.name = "t_bad", .sql = "SELEKT 1", .nparams = 0};
 static apg_stmt st_length = {.name = "t_length", .sql = "SELECT length($1)", .nparams = 1};
+// A scan stand-in in the heavy lane: sleeps, then names its backend.
+static apg_stmt st_scan = {.name = "t_scan",
+                           .sql = "SELECT pg_backend_pid() FROM pg_sleep($1::float8)",
+                           .nparams = 1,
+                           .heavy = true};
 
 // One query and what its callback saw.
 typedef struct call {
@@ -141,8 +146,9 @@ static apg *make(unsigned conns, unsigned pipeline, unsigned queued, bool no_pre
 		fprintf(stderr, "apg_create: %s\n", err);
 		exit(2);
 	}
-	apg_stmt *all[] = {&st_one, &st_double,    &st_div,      &st_sleep,   &st_pid, &st_insert,
-	                   &st_log, &st_count_log, &st_prepared, &st_timeout, &st_bad, &st_length};
+	apg_stmt *all[] = {&st_one,    &st_double, &st_div,       &st_sleep,    &st_pid,
+	                   &st_insert, &st_log,    &st_count_log, &st_prepared, &st_timeout,
+	                   &st_bad,    &st_length, &st_scan};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		CHECK(apg_register(p, all[i]) == 0, "register %s", all[i]->name);
 	return p;
@@ -323,6 +329,61 @@ static void test_deadline_queued(void)
 	CHECK(late.calls == 1 && late.code == NRPC_DEADLINE_EXCEEDED, "passed: %d", late.code);
 	apg_destroy(p);
 	sql("DROP TABLE t_log");
+}
+
+// Heavy queries: never on the first connection, one per connection; a
+// short query goes to a connection without one, at once, ahead of the heavy
+// ones queued before it.
+static void test_heavy_lane(void)
+{
+	apg *p = make(3, 32, 100, false);
+	call warm[3];
+	for (int i = 0; i < 3; i++)
+		submit(p, &warm[i], &st_sleep, "0.05", 3000); // brings every connection up
+	run(3000, true);
+	call h[4], l1, l2;
+	for (int i = 0; i < 4; i++)
+		submit(p, &h[i], &st_scan, "0.3", 5000);
+	submit(p, &l1, &st_pid, NULL, 5000);
+	submit(p, &l2, &st_one, NULL, 5000);
+	run(5000, true);
+	int64_t first_heavy = INT64_MAX;
+	for (int i = 0; i < 4; i++) {
+		CHECK(h[i].code == NRPC_OK, "heavy %d: %d %s", i, h[i].code, h[i].err);
+		CHECK(strcmp(h[i].val, l1.val) != 0,
+		      "heavy %d ran on the short queries' connection", i);
+		if (h[i].done_us < first_heavy)
+			first_heavy = h[i].done_us;
+	}
+	CHECK(l1.code == NRPC_OK && l2.code == NRPC_OK, "short: %d %d", l1.code, l2.code);
+	CHECK(l1.done_us < first_heavy && l2.done_us < first_heavy,
+	      "a short query waited for a heavy one");
+	// Two connections take heavy queries, one at a time each: two pairs.
+	int same = 0;
+	for (int i = 0; i < 4; i++)
+		for (int j = i + 1; j < 4; j++)
+			same += strcmp(h[i].val, h[j].val) == 0;
+	CHECK(same == 2, "heavy queries per backend: %d equal pairs, want 2", same);
+	apg_destroy(p);
+
+	// One query per connection: the heavy lane's queued head cannot go, the
+	// short lane's head behind it in time goes first.
+	p = make(2, 1, 100, false);
+	call w2[2];
+	for (int i = 0; i < 2; i++)
+		submit(p, &w2[i], &st_sleep, "0.05", 3000);
+	run(3000, true);
+	call h1, h2, s1, s2;
+	submit(p, &h1, &st_scan, "0.3", 5000);
+	submit(p, &h2, &st_scan, "0.3", 5000);
+	submit(p, &s1, &st_sleep, "0.05", 5000);
+	submit(p, &s2, &st_one, NULL, 5000);
+	run(5000, true);
+	CHECK(h1.code == NRPC_OK && h2.code == NRPC_OK && s1.code == NRPC_OK && s2.code == NRPC_OK,
+	      "codes %d %d %d %d", h1.code, h2.code, s1.code, s2.code);
+	CHECK(s2.done_us < h1.done_us, "the short queue waited behind the heavy one");
+	CHECK(h1.done_us < h2.done_us, "heavy order");
+	apg_destroy(p);
 }
 
 static void test_killed_backend(void)
@@ -568,6 +629,7 @@ int main(int argc, char **argv)
 	    {"error_in_burst", test_error_in_burst},
 	    {"deadline_in_flight", test_deadline_in_flight},
 	    {"deadline_queued", test_deadline_queued},
+	    {"heavy_lane", test_heavy_lane},
 	    {"killed_backend", test_killed_backend},
 	    {"no_prepare", test_no_prepare},
 	    {"queue_bound", test_queue_bound},
