@@ -130,6 +130,15 @@ static void queue_unlink(apg *p, apg_query *q)
 	obs_gauge_add(p->g_queue, -1);
 }
 
+// A query left its lane after waiting there since queued_us (sent, or
+// expired: it waited at least that long): the lane's average wait follows
+// (weight 1/8), for shedding at submit.
+static void lane_waited(apg *p, const apg_query *q, int64_t now)
+{
+	struct apg_lane *l = lane_of(p, q);
+	l->wait_us += (now - q->priv.queued_us - l->wait_us) / 8;
+}
+
 // Any queued query (the short lane's first), or NULL.
 static apg_query *queue_any(const apg *p)
 {
@@ -199,6 +208,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 static void expire(apg *p, apg_query *q)
 {
 	if (q->priv.state == APG_Q_QUEUED) {
+		lane_waited(p, q, pgconn_now_us());
 		queue_unlink(p, q);
 		apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
 		             "deadline exceeded before the database call");
@@ -249,9 +259,10 @@ void apg_pump(apg *p)
 		}
 		if (c == NULL)
 			return;
+		int64_t now = pgconn_now_us();
+		lane_waited(p, q, now);
 		queue_unlink(p, q);
-		obs_histogram_observe(p->h_wait,
-		                      (double)(pgconn_now_us() - q->priv.queued_us) / 1e6);
+		obs_histogram_observe(p->h_wait, (double)(now - q->priv.queued_us) / 1e6);
 		apg_conn_send(c, q);
 	}
 }
@@ -317,6 +328,16 @@ void apg_submit(apg *p, apg_query *q)
 	if (p->queued >= p->max_queued || p->heap_n >= p->heap_cap) {
 		obs_counter_add(p->c_rejected, 1);
 		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database busy");
+		return;
+	}
+	struct apg_lane *l = lane_of(p, q);
+	if (l->head != NULL && q->deadline_us - pgconn_now_us() < l->wait_us) {
+		// Others wait in this lane already, and lately a wait took longer
+		// than this query has left: it would expire in the queue. Said now,
+		// the caller's time and a queue slot are not spent on it.
+		obs_counter_add(p->c_shed, 1);
+		apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
+		             "deadline too near for the database queue");
 		return;
 	}
 	q->priv.state = APG_Q_QUEUED;
@@ -449,6 +470,10 @@ int apg_create(apg **out, const apg_config *cfg, char *err, size_t errcap)
 	p->c_cancels =
 	    obs_counter_get(r, "propertyd_db_cancels_total",
 	                    "Cancel requests sent for queries past their deadline.", NULL);
+	p->c_shed = obs_counter_get(r, "propertyd_db_queue_shed_total",
+	                            "Database queries refused at once: their deadline was nearer "
+	                            "than the recent wait in the queue.",
+	                            NULL);
 
 	for (unsigned i = 0; i < p->nconn; i++) {
 		if (apg_conn_init(p, &p->conns[i], i) != 0)

@@ -37,6 +37,10 @@
 // pgconn_now_us):
 //   - already passed at submit, or passed while still queued: completes with
 //     DEADLINE_EXCEEDED at the deadline and is never sent;
+//   - nearer at submit than the recent wait in the queue (a moving average
+//     per lane of how long queries waited there), while others wait there:
+//     completes with DEADLINE_EXCEEDED at once and is never queued (shed,
+//     counted in propertyd_db_queue_shed_total);
 //   - passed while in flight: completes with DEADLINE_EXCEEDED at the deadline
 //     (a timer, not when the server answers); its result is read and dropped
 //     when it arrives, since a pipeline answers in order. If it is still the

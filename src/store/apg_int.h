@@ -72,6 +72,7 @@ struct apg {
 	// Waiting for a connection, FIFO per lane: [0] short queries, [1] heavy.
 	struct apg_lane {
 		apg_query *head, *tail;
+		int64_t wait_us; // moving average of the wait of queries leaving it
 	} lanes[2];
 	unsigned queued;          // in both lanes
 	apg_query *dhead, *dtail; // completed, callback not run yet
@@ -87,7 +88,7 @@ struct apg {
 	obs_gauge *g_depth, *g_queue, *g_size, *g_in_use, *g_idle;
 	obs_counter *c_waits;
 	obs_histogram *h_wait;
-	obs_counter *c_reconnects, *c_rejected, *c_cancels;
+	obs_counter *c_reconnects, *c_rejected, *c_cancels, *c_shed;
 };
 
 struct timeval apg_tv(int64_t us);

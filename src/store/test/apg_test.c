@@ -331,6 +331,35 @@ static void test_deadline_queued(void)
 	sql("DROP TABLE t_log");
 }
 
+// A query whose deadline is nearer than the recent wait of its queue is
+// refused at once, not queued to expire; one with time enough still waits.
+static void test_shed(void)
+{
+	apg *p = make(1, 1, 100, false);
+	call warm;
+	CHECK(one(p, &warm, &st_one, NULL, 3000) == NRPC_OK, "warm: %s", warm.err);
+	call s, w[8], f, x, y;
+	submit(p, &s, &st_sleep, "1.0", 5000);
+	for (int i = 0; i < 8; i++)
+		submit(p, &w[i], &st_one, NULL, 200); // expire in the queue: waits of 200 ms
+	run(600, false);
+	for (int i = 0; i < 8; i++)
+		CHECK(w[i].calls == 1 && w[i].code == NRPC_DEADLINE_EXCEEDED, "w%d: %d", i,
+		      w[i].code);
+	submit(p, &f, &st_one, NULL, 4000); // someone waits again
+	submit(p, &x, &st_one, NULL, 50);   // less than the recent wait (~130 ms)
+	run(20, false);
+	CHECK(x.calls == 1 && x.code == NRPC_DEADLINE_EXCEEDED, "near deadline: %d calls, code %d",
+	      x.calls, x.code);
+	CHECK(x.done_us < x.q.deadline_us, "shed at its deadline, not at once");
+	CHECK(strstr(x.err, "database queue") != NULL, "message: %s", x.err);
+	submit(p, &y, &st_one, NULL, 4000);
+	run(5000, true);
+	CHECK(s.code == NRPC_OK && f.code == NRPC_OK && y.code == NRPC_OK, "%d %d %d", s.code,
+	      f.code, y.code);
+	apg_destroy(p);
+}
+
 // Heavy queries: never on the first connection, one per connection; a
 // short query goes to a connection without one, at once, ahead of the heavy
 // ones queued before it.
@@ -630,6 +659,7 @@ int main(int argc, char **argv)
 	    {"deadline_in_flight", test_deadline_in_flight},
 	    {"deadline_queued", test_deadline_queued},
 	    {"heavy_lane", test_heavy_lane},
+	    {"shed", test_shed},
 	    {"killed_backend", test_killed_backend},
 	    {"no_prepare", test_no_prepare},
 	    {"queue_bound", test_queue_bound},
