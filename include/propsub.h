@@ -1,5 +1,5 @@
 // propsub: the C subscriber library for propertyd's domain events
-// (CONTRACT.md section 6).
+// (docs/contract.md section 6).
 //
 // Delivers every event whose type starts with a prefix exactly once and in
 // seq order, across any number of propertyd instances, however many PUB

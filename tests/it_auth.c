@@ -1,4 +1,4 @@
-// it_auth: authentication and authorization (CONTRACT.md section 3).
+// it_auth: authentication and authorization (docs/contract.md section 3).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

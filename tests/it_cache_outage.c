@@ -1,4 +1,4 @@
-// it_cache_outage: Redis frozen (SIGSTOP) or down (CONTRACT.md section 5):
+// it_cache_outage: Redis frozen (SIGSTOP) or down (docs/contract.md section 5):
 // every method still works from PostgreSQL, nothing stale is served when it
 // comes back, and the cache is used again afterwards. Needs PD_REDIS_CTL
 // ("$PD_REDIS_CTL stop|start|pause|resume") controlling the Redis at REDIS_URL.

@@ -1,5 +1,5 @@
 // it_concurrency: optimistic concurrency, read-your-writes and idempotency
-// under concurrent clients (CONTRACT.md section 5).
+// under concurrent clients (docs/contract.md section 5).
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// it_config: start-up configuration (CONTRACT.md section 1).
+// it_config: start-up configuration (docs/contract.md section 1).
 //
 // Missing DATABASE_URL or secret, or a secret under 32 bytes: exit status 2
 // at once with exactly one line on stderr naming the setting. A secret file's trailing newline is

@@ -1,4 +1,4 @@
-// it_db_outage: PostgreSQL down (CONTRACT.md sections 5 and 7): writes get 14
+// it_db_outage: PostgreSQL down (docs/contract.md sections 5 and 7): writes get 14
 // UNAVAILABLE within the deadline, Health turns NOT_SERVING and /readyz 503,
 // and the service recovers by itself when PostgreSQL returns. Needs PD_PG_CTL
 // ("$PD_PG_CTL stop|start|status") controlling the PostgreSQL at DATABASE_URL.

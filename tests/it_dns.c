@@ -1,4 +1,5 @@
-// Host names are resolved off the event loops: propertyd started with a
+// Host names are resolved off the event loops and do not hold up the start
+// (slow_redis_name_at_start). propertyd started with a
 // REDIS_URL whose host name resolves at once the first time (the start-up
 // check, on the main thread) and then takes 3 s (tests/slowdns.c, preloaded)
 // answers every call within its 1 s deadline meanwhile (the cache is skipped
@@ -93,6 +94,57 @@ static void slow_redis_name(void *arg)
 	free(redis);
 }
 
+// A Redis host name whose every lookup stalls (8 s) does not hold up the
+// start: propertyd is SERVING (cache down, PostgreSQL answering) while the
+// first lookup still hangs on the cache's background thread.
+static void slow_redis_name_at_start(void *arg)
+{
+	(void)arg;
+	const char *lib = getenv("SLOWDNS_LIB");
+	char *redis = with_host(getenv("REDIS_URL"), "127.0.0.1", "slow-dns.test");
+	if (lib == NULL || lib[0] == '\0' || redis == NULL) {
+		H_FAIL("SLOWDNS_LIB unset, or REDIS_URL does not name 127.0.0.1");
+		free(redis);
+		return;
+	}
+	char env_redis[300], env_lib[300];
+	snprintf(env_redis, sizeof env_redis, "REDIS_URL=%s", redis);
+	snprintf(env_lib, sizeof env_lib, "LD_PRELOAD=%s", lib);
+	h_proc p;
+	h_opts o = {.env = {env_redis, env_lib, "SLOWDNS_NAME=slow-dns.test", "SLOWDNS_MS=8000",
+	                    "SLOWDNS_FAST=0",
+	                    "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1"}};
+	h_step("start with a Redis host name whose lookups take 8 s");
+	int64_t t0 = h_now_ms();
+	if (h_start(&p, &o) != 0) {
+		free(redis);
+		return;
+	}
+	int64_t took = h_now_ms() - t0;
+	H_CHECK(took < 8000, "SERVING after %lld ms: the start waited for the lookup",
+	        (long long)took);
+	char owner[96];
+	h_owner(owner, sizeof owner, "dns-start");
+	char *auth = h_bearer(H_SECRET, owner, 600);
+	h_step("a create and a get while the lookup hangs");
+	Property__V1__Property *made = h_create(p.cli, auth, owner);
+	H_CHECK(made != NULL, "create while the Redis name does not resolve");
+	if (made != NULL) {
+		unsigned code = 0;
+		Property__V1__Property *got = h_get(p.cli, auth, made->id, &code);
+		H_CHECK(code == 0 && got != NULL, "get: code %u", code);
+		if (got != NULL)
+			protobuf_c_message_free_unpacked(&got->base, NULL);
+		protobuf_c_message_free_unpacked(&made->base, NULL);
+	}
+	H_CHECK(h_now_ms() - t0 < 8000 || h_metric_now(&p, "propertyd_cache_up") == 0,
+	        "the cache was up before its host name could resolve");
+	free(auth);
+	H_CHECK(h_stop(&p) == 0, "propertyd exit status");
+	h_cleanup(&p);
+	free(redis);
+}
+
 static void names_work(void *arg)
 {
 	(void)arg;
@@ -129,6 +181,7 @@ int main(int argc, char **argv)
 {
 	static const h_case cases[] = {
 	    {"slow_redis_name", slow_redis_name},
+	    {"slow_redis_name_at_start", slow_redis_name_at_start},
 	    {"names_work", names_work},
 	};
 	return h_main(cases, sizeof cases / sizeof cases[0], argc, argv);

@@ -1,4 +1,4 @@
-// it_envelope: the rpc.v1 envelope (CONTRACT.md section 2).
+// it_envelope: the rpc.v1 envelope (docs/contract.md section 2).
 //
 // Every request gets exactly one reply: garbage bytes 3, unknown method 12,
 // undecodable payload 3, passed deadline 4; x-request-id echoed or generated

@@ -1,12 +1,12 @@
 // it_envelope: envelopes written byte by byte: the order of the checks and
-// the metadata limits on the wire (CONTRACT.md 2.5, 2.6).
+// the metadata limits on the wire (docs/contract.md 2.5, 2.6).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "it_envelope_common.h"
 
-// ---- order of checks and metadata limits on the wire (CONTRACT.md 2.5, 2.6) ----------------
+// ---- order of checks and metadata limits on the wire (docs/contract.md 2.5, 2.6) ----------------
 
 // A growable byte buffer for hand-made envelopes: metadata whose bytes hold
 // NULs, which protobuf-c's packer (C strings) cannot produce.

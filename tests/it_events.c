@@ -1,4 +1,4 @@
-// it_events: the event log and its publication (CONTRACT.md section 6).
+// it_events: the event log and its publication (docs/contract.md section 6).
 //
 // A raw nng sub0 subscriber (no client library) checks framing ("type\0<Event>"),
 // seq order and exactly-once delivery of every committed change; gaps are

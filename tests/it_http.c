@@ -1,4 +1,4 @@
-// it_http: /healthz, /readyz and /metrics (CONTRACT.md section 7), and no
+// it_http: /healthz, /readyz and /metrics (docs/contract.md section 7), and no
 // secret or token in the logs.
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// it_obs: observability from the outside (CONTRACT.md section 7 and the
+// it_obs: observability from the outside (docs/contract.md section 7 and the
 // "Observability and deployment" issue): /readyz while draining, slow-query
 // log lines, the access-log line of one call, and the /metrics families.
 // (That no secret or token reaches the log is it_http's no_secrets_in_log.)

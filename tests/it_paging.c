@@ -1,5 +1,5 @@
 // it_paging: ListPropertiesByOwner and SearchProperties paging and filters
-// (CONTRACT.md section 5). Every search names one of this run's unique cities,
+// (docs/contract.md section 5). Every search names one of this run's unique cities,
 // so the expected rows are exactly those this test created, filtered again
 // here independently of the server.
 #include <ctype.h>

@@ -1,4 +1,4 @@
-// it_property: the property methods' behaviour (CONTRACT.md sections 4 and 5):
+// it_property: the property methods' behaviour (docs/contract.md sections 4 and 5):
 // every validation rule with its code and violation field
 // (it_property_create.c, it_property_update.c), the create/get/update/delete
 // life cycle, NOT_FOUND, optimistic concurrency, verbatim storage

@@ -1,6 +1,6 @@
 // it_property: every validation rule of CreateProperty with its code and
 // violation field, many violations in one reply, and raw (non-UTF-8, NUL)
-// strings (CONTRACT.md section 4).
+// strings (docs/contract.md section 4).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // it_property: the create/get/update/delete life cycle, NOT_FOUND for missing
 // ids, optimistic concurrency (version mismatch), verbatim storage of
-// strings, and the default status (CONTRACT.md section 5).
+// strings, and the default status (docs/contract.md section 5).
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// it_shutdown: SIGTERM drains in-flight requests (CONTRACT.md section 1):
+// it_shutdown: SIGTERM drains in-flight requests (docs/contract.md section 1):
 // every request sent before the signal gets a reply (any code), the process
 // exits 0 within the drain budget.
 #include <pthread.h>

@@ -1,5 +1,5 @@
 // app config: propertyd's settings from flags, then environment, then defaults
-// (CONTRACT.md section 1).
+// (docs/contract.md section 1).
 //
 // config_load() never exits: it returns 0, or -1 with exactly one line of text
 // in err naming the bad or missing setting, or 1 when --help/--version was

@@ -39,7 +39,7 @@
 #include "store/pgprobe.h"
 #include "store/repo_pg.h"
 
-#define DRAIN_MS        10000 // CONTRACT.md: in-flight requests get at most 10 s
+#define DRAIN_MS        10000 // docs/contract.md: in-flight requests get at most 10 s
 #define STOP_WATCHDOG_S 16    // drain + relay flush + closes, with margin
 #define HEALTH_PROBE_MS 1000  // how often readiness follows PostgreSQL
 #define HEALTH_PING_MS  800   // a probe slower than this counts as down

@@ -25,14 +25,16 @@
 
 // How often the background thread retries a down Redis.
 #define CACHE_RECONNECT_MS 500
+// How long cache_create waits for the first connect attempt (see there).
+#define CACHE_START_WAIT_MS 1000
 // After an overflowed pending set, stay down this long after the last lost
-// write: longer than the default request deadline (5 s, CONTRACT.md) with a
+// write: longer than the default request deadline (5 s, docs/contract.md) with a
 // margin, so the readers that were in flight have finished.
 #define CACHE_PURGE_GRACE_MS 10000
 // Keys per SCAN step and per purge script call during a purge.
 #define CACHE_PURGE_BATCH 256
 // Largest value we unpack or store: a property is at most ~12 KB of fields
-// (CONTRACT.md); protobuf-c's unpack recurses unbounded, so cap its input.
+// (docs/contract.md); protobuf-c's unpack recurses unbounded, so cap its input.
 #define CACHE_VALUE_MAX (64 * 1024)
 // Largest listing page we cache (100 rows of at most ~12 KB).
 #define CACHE_PAGE_MAX (2 * 1024 * 1024)
@@ -69,9 +71,10 @@ struct cache {
 	unsigned nshards;
 
 	pthread_mutex_t mu;   // guards everything below up to `bg`
-	pthread_cond_t bg_cv; // the cache went down, or is stopping
+	pthread_cond_t bg_cv; // the cache went down, is stopping, or was first tried
 	atomic_bool up;       // written under mu; read without it on fast paths
 	bool stopping;
+	bool first_tried;            // the background thread's first attempt ended (under mu)
 	cache_pending pending;       // owed to Redis (pending.h)
 	cache_pending replaying;     // taken by the background thread
 	int64_t purge_not_before_us; // overflow: stay down until then

@@ -27,7 +27,7 @@
 // while Redis is failing. Past it a purge is the answer, not more memory.
 #define CACHE_PENDING_CAP 1024
 // Property ids are UUIDs (36 characters) and owner ids are at most 64 bytes
-// (CONTRACT.md); anything longer overflows the set (it is never lost).
+// (docs/contract.md); anything longer overflows the set (it is never lost).
 #define CACHE_PENDING_ID_MAX 72
 
 typedef enum cache_pending_type {

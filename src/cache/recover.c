@@ -214,7 +214,10 @@ void *cache_bg_main(void *arg)
 {
 	cache *c = arg;
 
+	cache_try_recover(c); // the first attempt, which cache_create waits for
 	pthread_mutex_lock(&c->mu);
+	c->first_tried = true;
+	pthread_cond_broadcast(&c->bg_cv);
 	while (!c->stopping) {
 		struct timespec dl;
 		if (atomic_load(&c->up)) {

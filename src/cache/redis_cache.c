@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "cache/cache_impl.h"
 #include "obs/log.h"
 
@@ -73,15 +74,22 @@ int cache_create(cache **out, const char *redis_url, obs_registry *metrics, char
 	cache_recent_init(&c->recent);
 	locks = 1;
 
-	// One attempt now, so that a healthy Redis serves from the first request.
-	cache_try_recover(c);
-	if (!atomic_load(&c->up))
-		OBS_LOG(OBS_WARN, "redis cache unavailable at start; retrying in the background",
-		        OBS_S("host", c->url.host), OBS_I("port", c->url.port));
+	// The background thread tries at once; waiting for that attempt (within
+	// CACHE_START_WAIT_MS) lets a healthy Redis serve from the first request,
+	// while a host name whose resolver stalls (getaddrinfo cannot be
+	// bounded) or a Redis that does not answer cannot hold up the start.
 	if (pthread_create(&c->bg, NULL, cache_bg_main, c) != 0) {
 		snprintf(err, errcap, "cache: cannot start its thread");
 		goto fail;
 	}
+	struct timespec dl = base_deadline_ts(CLOCK_MONOTONIC, CACHE_START_WAIT_MS);
+	pthread_mutex_lock(&c->mu);
+	while (!c->first_tried && !base_ts_passed(CLOCK_MONOTONIC, &dl))
+		pthread_cond_timedwait(&c->bg_cv, &c->mu, &dl);
+	pthread_mutex_unlock(&c->mu);
+	if (!atomic_load(&c->up))
+		OBS_LOG(OBS_WARN, "redis cache unavailable at start; retrying in the background",
+		        OBS_S("host", c->url.host), OBS_I("port", c->url.port));
 	*out = c;
 	return 0;
 fail:

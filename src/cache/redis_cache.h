@@ -12,7 +12,7 @@
 // The braces are a Redis Cluster hash tag: an owner's two keys, which one
 // script touches, always share a slot.
 //
-// Consistency (CONTRACT.md: "caching never serves data older than an
+// Consistency (docs/contract.md: "caching never serves data older than an
 // acknowledged write"):
 //  - fill and after_write (a row, or a tombstone for a delete) go through one
 //    script that writes only a strictly newer (version, kind) (see value.h): a

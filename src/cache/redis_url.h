@@ -1,4 +1,4 @@
-// cache redis_url: parses the Redis URL of CONTRACT.md (`--redis-url`).
+// cache redis_url: parses the Redis URL of docs/contract.md (`--redis-url`).
 //
 // Accepted: redis://[[user]:password@]host[:port][/db]
 //   host  a name, an IPv4 address or a bracketed IPv6 address ("[::1]")

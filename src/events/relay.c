@@ -52,7 +52,7 @@
 // After the last publish, time for nng to push queued messages out of the
 // pipes before the socket is closed (subscribers re-read whatever is lost).
 #define RELAY_LINGER_MS 200
-// nng_close may hang (PITFALLS): the shutdown waits at most this long for it.
+// nng_close may hang (nng 1.5.2, see base/nngclose.h): the shutdown waits at most this long for it.
 #define RELAY_CLOSE_TIMEOUT_MS 2000
 // Distinct event types with their own counter series; more go under "other"
 // so that a bad row cannot grow the metrics without bound.

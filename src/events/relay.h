@@ -12,7 +12,7 @@
 // present a certificate that chains to it (mutual TLS; nng cannot tell the
 // relay who the subscriber is, so there is no allow-list here).
 //
-// Wire format of one event (CONTRACT.md section 6): one nng message holding
+// Wire format of one event (docs/contract.md section 6): one nng message holding
 // the type's bytes, one 0x00 byte, then the serialized property.v1.Event.
 // A failed send is logged and counted; the event stays in the log and
 // subscribers fill the gap through ReadEvents.

@@ -178,7 +178,7 @@ static void message_hash(prop_ctx *ctx, const ProtobufCMessage *m, char hex[65])
 
 // ---- writes --------------------------------------------------------------------------------
 
-// Resolves the owner (CONTRACT.md section 3) into r->owner_id.
+// Resolves the owner (docs/contract.md section 3) into r->owner_id.
 static nrpc_code resolve_owner(prop_call *c, Property__V1__CreatePropertyRequest *r)
 {
 	const char *owner = str_or_empty(r->owner_id);

@@ -1,4 +1,4 @@
-// property validate: the input rules of CONTRACT.md section 5, as pure checks.
+// property validate: the input rules of docs/contract.md section 5, as pure checks.
 //
 // Every check appends (field, description) pairs to a caller-provided
 // prop_violations list; nothing here allocates, blocks or touches a port, so

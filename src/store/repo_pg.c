@@ -224,7 +224,7 @@ static void got_events(rq *q, const PGresult *res)
 	}
 	uint64_t last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	*q->last_seq = last;
-	// Retention (CONTRACT.md section 6): when the event right after after_seq
+	// Retention (docs/contract.md section 6): when the event right after after_seq
 	// was pruned, the reader would silently miss events: 11 OUT_OF_RANGE.
 	// Seqs start at 1 and are gap-free, so events were pruned iff the oldest
 	// kept seq is above 1, or the log is empty while seqs were handed out.

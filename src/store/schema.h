@@ -19,7 +19,7 @@
 // "1886547824, 1": the arguments of pg_advisory_lock for a purpose.
 #define STORE_LOCK_ARGS(purpose) STORE_STR(STORE_LOCK_CLASS) ", " STORE_STR(purpose)
 
-// How long an idempotency key is remembered (CONTRACT.md section 5: 24 h).
+// How long an idempotency key is remembered (docs/contract.md section 5: 24 h).
 #define STORE_IDEM_TTL_US "86400000000"
 
 // Unix microseconds, as every statement computes "now" (once per statement:

@@ -1,4 +1,4 @@
-// property_validate: every input rule of CONTRACT.md section 5, as tables of
+// property_validate: every input rule of docs/contract.md section 5, as tables of
 // named cases, plus pbscan on hand-built wire bytes.
 #include <math.h>
 #include <stdio.h>
