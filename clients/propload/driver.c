@@ -139,6 +139,8 @@ static void complete(struct slot *s, unsigned code, const char *msg)
 		pthread_mutex_lock(&sh->mu);
 		pl_stats_record(&sh->st, s->op, code, lat, (t1 - d->t_measure) / NS,
 		                code ? msg : NULL);
+		pl_stats_record_start(&sh->st, s->op, (s->intended - d->t_measure) / NS,
+		                      s->sent > s->intended ? s->sent - s->intended : 0);
 		pthread_mutex_unlock(&sh->mu);
 		atomic_fetch_add(&d->done, 1);
 		if (code)
@@ -223,6 +225,7 @@ static void start_call(struct slot *s, uint64_t intended)
 	struct drv *d = s->d;
 	nng_msg *m;
 	s->intended = intended;
+	s->sent = intended; // until it is sent (a call that fails to build started on time)
 	if (pl_workload_next(d->w, &s->rng, &m, &s->op) != 0) {
 		complete(s, 8, "client: out of memory building the request");
 		return;
