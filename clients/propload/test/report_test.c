@@ -211,6 +211,26 @@ int main(int argc, char **argv)
 					printf("FAIL %s: html lacks %s\n", name, want[k]);
 					failed++;
 				}
+			// CSV, long format: one header, then (second, name, method, metric, value).
+			FILE *cf = fopen(csv, "r");
+			static char cbuf[1 << 20];
+			size_t cn = cf ? fread(cbuf, 1, sizeof cbuf - 1, cf) : 0;
+			cbuf[cn] = '\0';
+			if (cf)
+				fclose(cf);
+			static const char *const csv_want[] = {
+			    "second,name,method,metric,value\n", "\n,total,,requests,1000\n",
+			    ",total,,code_NOT_FOUND,20\n",       "\n0,total,,requests,300\n",
+			    ",/x.y/Z,latency_p99_us,",           "\n3,total,,started,100\n"};
+			for (size_t k = 0; k < sizeof csv_want / sizeof csv_want[0]; k++)
+				if (!strstr(cbuf, csv_want[k])) {
+					printf("FAIL %s: csv lacks \"%s\"\n", name, csv_want[k]);
+					failed++;
+				}
+			if (strncmp(cbuf, "second,", 7) != 0 || strstr(cbuf, "\n\n")) {
+				printf("FAIL %s: csv is not one table\n", name);
+				failed++;
+			}
 			// Self-contained: nothing is fetched (the SVG namespace is a name, not a
 			// fetch).
 			if (strstr(buf, "src=") || strstr(buf, "href=") || strstr(buf, "@import")) {
