@@ -214,7 +214,7 @@ static size_t curve_points(const json_t *e, double *x, double *y, size_t cap)
 
 static void percentile_chart(FILE *f, const json_t *doc)
 {
-	double px[PL_CHART_SERIES][CURVE_CAP], py[PL_CHART_SERIES][CURVE_CAP];
+	double px[PL_CHART_SERIES][CURVE_CAP] = {{0}}, py[PL_CHART_SERIES][CURVE_CAP] = {{0}};
 	pl_series s[PL_CHART_SERIES];
 	size_t ns = 0, i;
 	json_t *m;
