@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/duration.h"
 #include "base/secret.h"
 #include "nrpc/jwt.h"
 #include "nrpc/status.h"
@@ -216,4 +217,24 @@ int pdc_client_open(nrpc_client **out, const char *const *urls, size_t n, char *
 	    pdc_tls_check(urls, n, &tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err, errcap) != 0)
 		return -1;
 	return nrpc_client_open_tls(out, urls, n, &tls, err, errcap);
+}
+
+int pdc_duration_flag(const char *flag, const char *arg, base_dur_unit bare, int64_t min_us,
+                      int64_t max_us, int64_t *out_us, char *err, size_t errcap)
+{
+	char why[160];
+	int64_t v;
+	if (base_duration_parse(arg, bare, &v, why, sizeof why) != 0) {
+		snprintf(err, errcap, "%s: %s", flag, why);
+		return -1;
+	}
+	if (v < min_us || v > max_us) {
+		char lo[32], hi[32];
+		snprintf(err, errcap, "%s %s: wants %s..%s", flag, arg,
+		         base_duration_format(min_us, lo, sizeof lo),
+		         base_duration_format(max_us, hi, sizeof hi));
+		return -1;
+	}
+	*out_us = v;
+	return 0;
 }

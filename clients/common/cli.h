@@ -1,6 +1,6 @@
 // pdc_cli: helpers shared by the command-line clients (propctl, propload):
-// reading bounded input, the auth secret and tokens, client URLs, and
-// printing an RPC error the same way everywhere.
+// reading bounded input, duration flags, the auth secret and tokens, client
+// URLs, and printing an RPC error the same way everywhere.
 //
 // Errors: functions return 0 / a pointer on success and -1 / NULL with a
 // one-line reason in err[errcap]. Everything returned is malloc'd for the
@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/duration.h"
 #include "nrpc/client.h"
 
 // Default RPC URL of propertyd (CONTRACT.md section 1), overridden by env
@@ -37,6 +38,20 @@
 	"SERVING; dns+tcp://HOST:PORT (dns+tls+tcp://) stands for every address of\n"              \
 	"HOST. A read whose instance dies is sent to another one; a write is not\n"                \
 	"(14 UNAVAILABLE), except CreateProperty with an idempotency key.\n"
+
+// The rule of every duration flag of the clients, for their --help: the
+// syntax of base/duration.h; a bare number is in the flag's own unit.
+#define PDC_DURATION_HELP                                                                          \
+	"Durations: a number and a unit, us ms s m h d (250ms, 1.5s, 2m, 1h, 7d); a\n"             \
+	"number without a unit is in the unit the flag's line names.\n"
+
+// Reads the value of a duration flag (`flag`, e.g. "--timeout", for the
+// message) in the base/duration.h syntax, a bare number being in `bare`, and
+// checks min_us <= value <= max_us. Returns 0 with *out_us, or -1 with e.g.
+// `--timeout: bad duration "5x": unknown unit (...)` or
+// `--timeout 0ms: wants 1ms..10m` in err.
+int pdc_duration_flag(const char *flag, const char *arg, base_dur_unit bare, int64_t min_us,
+                      int64_t max_us, int64_t *out_us, char *err, size_t errcap);
 
 // Reads all of f (at most `max` bytes) into a NUL-terminated string.
 char *pdc_read_stream(FILE *f, size_t max, char *err, size_t errcap);

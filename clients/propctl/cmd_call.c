@@ -41,7 +41,7 @@ static const char usage[] =
     "  --sub OWNER            without a token: mint one for OWNER from env\n"
     "                         AUTH_SECRET or --secret-file\n"
     "  --secret-file FILE     the HS256 secret, for --sub\n"
-    "  --timeout MS           deadline, default 5000\n"
+    "  --timeout DUR          deadline, default 5s (bare number: ms)\n"
     "  --meta KEY=VALUE       request metadata (repeatable); also --metadata\n"
     "  -H 'KEY: VALUE'        the same, written as a header (like grpcurl)\n"
     "  --idempotency-key K    idempotency-key metadata (CreateProperty)\n"
@@ -52,7 +52,7 @@ static const char usage[] =
     "                         reflection service instead of the ones propctl was\n"
     "                         built with (for services it does not know; also\n"
     "                         env PROPCTL_REFLECT=1)\n"
-    "\n" PDC_URL_HELP "\n"
+    "\n" PDC_URL_HELP "\n" PDC_DURATION_HELP "\n"
     "On an error reply prints to stderr\n"
     "  ERROR <CODE_NAME> (<n>): <message>\n"
     "  followed by one line \"  <field>: <description>\" per field violation.\n"
@@ -122,12 +122,9 @@ static int parse_flags(int argc, char **argv, call_opts *o)
 			o->secret_file = optarg;
 			break;
 		case 't':
-			o->timeout = propctl_parse_positive(optarg, CALL_MAX_TIMEOUT_MS);
-			if (o->timeout < 0) {
-				fprintf(stderr, "propctl call: --timeout wants 1..%d ms\n",
-				        CALL_MAX_TIMEOUT_MS);
+			o->timeout = propctl_timeout_ms("call", optarg, CALL_MAX_TIMEOUT_MS);
+			if (o->timeout < 0)
 				return -1;
-			}
 			break;
 		case 'm':
 		case 'H': {

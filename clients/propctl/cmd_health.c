@@ -12,7 +12,7 @@
 #define HEALTH_MAX_TIMEOUT_MS 60000
 
 static const char usage[] =
-    "usage: propctl health [--url URL]... [--service NAME] [--timeout MS]\n"
+    "usage: propctl health [--url URL]... [--service NAME] [--timeout DUR]\n"
     "\n"
     "Calls grpc.health.v1.Health/Check and prints the status: SERVING,\n"
     "NOT_SERVING, SERVICE_UNKNOWN or UNKNOWN. With several instances (several\n"
@@ -23,8 +23,8 @@ static const char usage[] =
     "                   " PDC_DEFAULT_URL ")\n"
     "  --service NAME   \"\" (the whole server, default), property.v1.PropertyService\n"
     "                   or property.v1.EventService\n"
-    "  --timeout MS     deadline, default 5000\n"
-    "\n"
+    "  --timeout DUR    deadline, default 5s (bare number: ms)\n"
+    "\n" PDC_DURATION_HELP "\n"
     "exit status: 0 SERVING (every instance); 1 any other status or an error reply;\n"
     "2 no answer from an instance (the reason is printed); 64 usage error.\n";
 
@@ -122,12 +122,9 @@ int propctl_health_main(int argc, char **argv)
 			service = optarg;
 			break;
 		case 't':
-			timeout = propctl_parse_positive(optarg, HEALTH_MAX_TIMEOUT_MS);
-			if (timeout < 0) {
-				fprintf(stderr, "propctl health: --timeout wants 1..%d ms\n",
-				        HEALTH_MAX_TIMEOUT_MS);
+			timeout = propctl_timeout_ms("health", optarg, HEALTH_MAX_TIMEOUT_MS);
+			if (timeout < 0)
 				return PROPCTL_EXIT_USAGE;
-			}
 			break;
 		case 'h':
 			fputs(usage, stdout);

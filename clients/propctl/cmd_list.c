@@ -22,8 +22,8 @@ static const char list_usage[] =
     "\n"
     "  --url URL      RPC URL (repeatable, balanced; default env PROPCTL_URL, else\n"
     "                 " PDC_DEFAULT_URL ")\n"
-    "  --timeout MS   deadline of each call, default 5000\n"
-    "\n"
+    "  --timeout DUR  deadline of each call, default 5s (bare number: ms)\n"
+    "\n" PDC_DURATION_HELP "\n"
     "exit status: 0 OK; 1 error reply or unknown SERVICE; 2 no answer; 64 usage error.\n";
 
 static const char describe_usage[] =
@@ -37,8 +37,8 @@ static const char describe_usage[] =
     "\n"
     "  --url URL      RPC URL (repeatable, balanced; default env PROPCTL_URL, else\n"
     "                 " PDC_DEFAULT_URL ")\n"
-    "  --timeout MS   deadline of each call, default 5000\n"
-    "\n"
+    "  --timeout DUR  deadline of each call, default 5s (bare number: ms)\n"
+    "\n" PDC_DURATION_HELP "\n"
     "exit status: 0 OK; 1 error reply or unknown SYMBOL; 2 no answer; 64 usage error.\n";
 
 typedef struct list_opts {
@@ -68,12 +68,9 @@ static int parse(int argc, char **argv, list_opts *o, const char *cmd, const cha
 			o->urls[o->n_urls++] = optarg;
 			break;
 		case 't':
-			o->timeout = propctl_parse_positive(optarg, LIST_MAX_TIMEOUT_MS);
-			if (o->timeout < 0) {
-				fprintf(stderr, "propctl %s: --timeout wants 1..%d ms\n", cmd,
-				        LIST_MAX_TIMEOUT_MS);
+			o->timeout = propctl_timeout_ms(cmd, optarg, LIST_MAX_TIMEOUT_MS);
+			if (o->timeout < 0)
 				return -1;
-			}
 			break;
 		case 'h':
 			fputs(usage, stdout);

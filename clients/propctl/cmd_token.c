@@ -10,16 +10,16 @@
 #define TOKEN_MAX_TTL_S (366LL * 24 * 3600)
 
 static const char usage[] =
-    "usage: propctl token --sub OWNER [--ttl SECONDS] [--secret-file FILE]\n"
+    "usage: propctl token --sub OWNER [--ttl DUR] [--secret-file FILE]\n"
     "\n"
-    "Prints a JWT (HS256) with claims sub=OWNER, iat=now, exp=now+SECONDS,\n"
+    "Prints a JWT (HS256) with claims sub=OWNER, iat=now, exp=now+DUR,\n"
     "signed with the secret from --secret-file (one trailing newline is not\n"
     "part of it) or else from env AUTH_SECRET.\n"
     "\n"
     "  --sub OWNER          the caller's owner id (required)\n"
-    "  --ttl SECONDS        lifetime, default 3600\n"
+    "  --ttl DUR            lifetime, default 1h (bare number: seconds)\n"
     "  --secret-file FILE   read the secret from FILE\n"
-    "\n"
+    "\n" PDC_DURATION_HELP "\n"
     "exit status: 0 printed; 64 usage error or no secret.\n";
 
 int propctl_token_main(int argc, char **argv)
@@ -33,6 +33,8 @@ int propctl_token_main(int argc, char **argv)
 	};
 	const char *sub = NULL, *file = NULL;
 	long long ttl = PROPCTL_DEFAULT_TTL_S;
+	char err[256];
+	int64_t us;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "s:t:f:h", opts, NULL)) != -1) {
@@ -41,12 +43,13 @@ int propctl_token_main(int argc, char **argv)
 			sub = optarg;
 			break;
 		case 't':
-			ttl = propctl_parse_positive(optarg, TOKEN_MAX_TTL_S);
-			if (ttl < 0) {
-				fprintf(stderr, "propctl token: --ttl wants 1..%lld seconds\n",
-				        TOKEN_MAX_TTL_S);
+			if (pdc_duration_flag("--ttl", optarg, BASE_DUR_S, 1000000,
+			                      TOKEN_MAX_TTL_S * 1000000, &us, err,
+			                      sizeof err) != 0) {
+				fprintf(stderr, "propctl token: %s\n", err);
 				return PROPCTL_EXIT_USAGE;
 			}
+			ttl = (us + 999999) / 1000000;
 			break;
 		case 'f':
 			file = optarg;
@@ -63,7 +66,6 @@ int propctl_token_main(int argc, char **argv)
 		fputs(usage, stderr);
 		return PROPCTL_EXIT_USAGE;
 	}
-	char err[256];
 	uint8_t *secret = NULL;
 	size_t len = 0;
 	if (pdc_secret_load(file, &secret, &len, err, sizeof err) != 0) {

@@ -15,11 +15,12 @@
 
 // A scrape slower than this is reported as a failure.
 #define TOP_SCRAPE_TIMEOUT_MS 3000
-// Intervals beyond an hour are a typo.
-#define TOP_MAX_INTERVAL_S 3600.0
+// Intervals below 50 ms would measure little; beyond an hour are a typo.
+#define TOP_MIN_INTERVAL_US 50000
+#define TOP_MAX_INTERVAL_US 3600000000LL
 
 static const char usage[] =
-    "usage: propctl top [--http-addr HOST:PORT] [--interval SECONDS] [--once]\n"
+    "usage: propctl top [--http-addr HOST:PORT] [--interval DUR] [--once]\n"
     "\n"
     "Shows requests/s, error ratio and p50/p99 latency per method, database\n"
     "pool use, cache hit ratio, relay lag and leadership, from the service's\n"
@@ -27,10 +28,10 @@ static const char usage[] =
     "\n"
     "  --http-addr HOST:PORT   metrics address (default env PROPCTL_HTTP_ADDR,\n"
     "                          else " PDC_DEFAULT_HTTP_ADDR ")\n"
-    "  --interval SECONDS      refresh period, default 1 (fractions allowed)\n"
+    "  --interval DUR          refresh period, default 1s (bare number: seconds)\n"
     "  --once                  print one snapshot (two scrapes one interval\n"
     "                          apart) and exit, without clearing the screen\n"
-    "\n"
+    "\n" PDC_DURATION_HELP "\n"
     "exit status: 0 (--once printed, or stopped); 2 /metrics unreachable;\n"
     "64 usage error.\n";
 
@@ -86,15 +87,14 @@ int propctl_top_main(int argc, char **argv)
 			addr = optarg;
 			break;
 		case 'i': {
-			char *end = NULL;
-			interval = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' || !(interval >= 0.05) ||
-			    interval > TOP_MAX_INTERVAL_S) {
-				fprintf(stderr,
-				        "propctl top: --interval wants 0.05..%.0f seconds\n",
-				        TOP_MAX_INTERVAL_S);
+			char err[256];
+			int64_t us;
+			if (pdc_duration_flag("--interval", optarg, BASE_DUR_S, TOP_MIN_INTERVAL_US,
+			                      TOP_MAX_INTERVAL_US, &us, err, sizeof err) != 0) {
+				fprintf(stderr, "propctl top: %s\n", err);
 				return PROPCTL_EXIT_USAGE;
 			}
+			interval = (double)us / 1e6;
 			break;
 		}
 		case 'o':

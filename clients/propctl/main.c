@@ -72,6 +72,18 @@ long long propctl_parse_positive(const char *s, long long max)
 	return v;
 }
 
+long long propctl_timeout_ms(const char *cmd, const char *arg, long long max_ms)
+{
+	char err[256];
+	int64_t us;
+	if (pdc_duration_flag("--timeout", arg, BASE_DUR_MS, 1000, max_ms * 1000, &us, err,
+	                      sizeof err) != 0) {
+		fprintf(stderr, "propctl %s: %s\n", cmd, err);
+		return -1;
+	}
+	return (us + 999) / 1000;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {

@@ -32,4 +32,9 @@ size_t propctl_urls(const char **urls, size_t n_flag, size_t cap, char *buf, siz
 // Parses a positive integer option; returns -1 when `s` is not one.
 long long propctl_parse_positive(const char *s, long long max);
 
+// A --timeout value (pdc_duration_flag: a bare number is milliseconds) as
+// whole milliseconds (rounded up), 1 ms..max_ms; -1 after printing
+// "propctl <cmd>: <reason>" on stderr.
+long long propctl_timeout_ms(const char *cmd, const char *arg, long long max_ms);
+
 #endif

@@ -2,30 +2,28 @@
 #include "opts.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-// Longest run accepted: the timeline keeps an hour (PL_TIMELINE_MAX).
-#define MAX_DURATION_S 3600.0
+// Longest run (and warm-up) accepted: the timeline keeps an hour (PL_TIMELINE_MAX).
+#define MAX_DURATION_US (3600LL * 1000000)
+// Per-call timeouts: 1 ms .. 10 minutes.
+#define MIN_TIMEOUT_US 1000
+#define MAX_TIMEOUT_US (600LL * 1000000)
 
-int pl_parse_duration(const char *s, double *out)
+// A duration flag (cli.h: a bare number is in seconds, propload's unit from
+// the start) into seconds; -1 with the reason in err.
+static int duration_flag(const char *flag, const char *a, int64_t min_us, int64_t max_us,
+                         double *out_s, char *err, size_t errcap)
 {
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || v < 0)
+	int64_t us;
+	if (pdc_duration_flag(flag, a, BASE_DUR_S, min_us, max_us, &us, err, errcap) != 0)
 		return -1;
-	if (strcmp(end, "ms") == 0)
-		v /= 1000;
-	else if (strcmp(end, "m") == 0)
-		v *= 60;
-	else if (strcmp(end, "h") == 0)
-		v *= 3600;
-	else if (*end != '\0' && strcmp(end, "s") != 0)
-		return -1;
-	*out = v;
+	*out_s = (double)us / 1e6;
 	return 0;
 }
 
@@ -66,6 +64,8 @@ void pl_usage(FILE *f)
 	    "  propload --help | --version        (with no arguments: this text, status 2)\n"
 	    "load:   -c N (callers; open loop: most in flight)  -R RPS (open loop)\n"
 	    "        -d DUR (10s) | -n COUNT   --warmup DUR   --timeout DUR (10s)\n"
+	    "        DUR: a number and a unit, us ms s m h d (250ms, 1.5s, 2m); a bare\n"
+	    "        number is in seconds\n"
 	    "        -u URL (repeat or comma list)  --sockets N (in all)\n"
 	    "        several URLs, or dns+tcp://HOST:PORT (every address of HOST, resolved\n"
 	    "        at start): each call goes to the next instance (round robin) whose\n"
@@ -186,9 +186,9 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 				goto bad;
 			break;
 		case 'd':
-			if (pl_parse_duration(a, &o->duration_s) || o->duration_s <= 0 ||
-			    o->duration_s > MAX_DURATION_S)
-				goto bad;
+			if (duration_flag("-d", a, 1000, MAX_DURATION_US, &o->duration_s, err,
+			                  errcap))
+				return -1;
 			dur_given = true;
 			break;
 		case 'n':
@@ -203,13 +203,15 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 			o->quiet = true;
 			break;
 		case O_WARMUP:
-			if (pl_parse_duration(a, &o->warmup_s) || o->warmup_s > MAX_DURATION_S)
-				goto bad;
+			if (duration_flag("--warmup", a, 0, MAX_DURATION_US, &o->warmup_s, err,
+			                  errcap))
+				return -1;
 			break;
 		case O_TIMEOUT:
-			if (pl_parse_duration(a, &dv) || dv < 0.001 || dv > 600)
-				goto bad;
-			o->timeout_ms = (uint32_t)(dv * 1000);
+			if (duration_flag("--timeout", a, MIN_TIMEOUT_US, MAX_TIMEOUT_US, &dv, err,
+			                  errcap))
+				return -1;
+			o->timeout_ms = (uint32_t)ceil(dv * 1000);
 			break;
 		case O_MIX:
 			o->mix_spec = a;

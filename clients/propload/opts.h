@@ -1,5 +1,6 @@
 // pl_opts: propload's command line: flags into one options struct, and the
-// small parsers it needs (durations). No state; errors as -1 with a reason.
+// checks of each value (durations through pdc_duration_flag, cli.h). No
+// state; errors as -1 with a reason.
 #ifndef PL_OPTS_H
 #define PL_OPTS_H
 
@@ -42,8 +43,6 @@ typedef struct pl_opts {
 	nrpc_tls tls; // for tls+tcp:// URLs: flags over env PROPCTL_TLS_*
 } pl_opts;
 
-// Parses a duration "250ms", "10s", "2m", "1h" or plain seconds into seconds.
-int pl_parse_duration(const char *s, double *out);
 // Fills *o from argv (after the subcommand); "seed" mode accepts --properties.
 int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_t errcap);
 // Prints the usage text on f (stdout for --help, stderr for a usage error).

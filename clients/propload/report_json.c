@@ -69,17 +69,30 @@ static json_t *config(const pl_report_cfg *c, const pl_run *run)
 	    "sockets", (int)run->sockets, "label", c->label ? json_string(c->label) : json_null());
 }
 
-static json_t *timeline(const pl_stats *s)
+static double mean_us(uint64_t sum_ns, uint64_t n)
+{
+	return n ? (double)sum_ns / (double)n / 1000.0 : 0.0;
+}
+
+static json_t *second_json(size_t i, const pl_second *t)
+{
+	return json_pack("{s:I,s:I,s:I,s:f,s:f,s:I,s:f,s:f}", "second", (json_int_t)i, "requests",
+	                 (json_int_t)t->n, "errors", (json_int_t)t->errors, "latency_mean_us",
+	                 mean_us(t->lat_sum_ns, t->n), "latency_max_us", us(t->lat_max_ns),
+	                 "started", (json_int_t)t->started, "start_lag_mean_us",
+	                 mean_us(t->lag_sum_ns, t->started), "start_lag_max_us", us(t->lag_max_ns));
+}
+
+// Every op together (op < 0), or one op.
+static json_t *timeline(const pl_stats *s, int op)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < s->tl_len; i++) {
-		const pl_second *t = &s->tl[i];
+		pl_second all;
+		if (op < 0)
+			pl_stats_second_all(s, i, &all);
 		json_array_append_new(
-		    a,
-		    json_pack("{s:I,s:I,s:I,s:f,s:f}", "second", (json_int_t)i, "requests",
-		              (json_int_t)t->n, "errors", (json_int_t)t->errors, "latency_mean_us",
-		              t->n ? (double)t->lat_sum_ns / (double)t->n / 1000.0 : 0.0,
-		              "latency_max_us", us(t->lat_max_ns)));
+		    a, second_json(i, op < 0 ? &all : pl_stats_second(s, i, (pl_op)op)));
 	}
 	return a;
 }
@@ -143,6 +156,7 @@ json_t *pl_report_json(const pl_report_cfg *cfg, const pl_run *run)
 		json_t *m = opstats(o, run->elapsed_s);
 		json_object_set_new(m, "name", json_string(pl_op_name((pl_op)i)));
 		json_object_set_new(m, "method", json_string(cfg->method[i] ? cfg->method[i] : ""));
+		json_object_set_new(m, "timeline", timeline(&run->stats, i));
 		json_array_append_new(methods, m);
 	}
 	json_t *errors = json_array();
@@ -160,7 +174,7 @@ json_t *pl_report_json(const pl_report_cfg *cfg, const pl_run *run)
 	                 PL_SCHEMA_VERSION, "tool", "propload", "tool_version", PROPERTYD_VERSION,
 	                 "started_at", started, "config", config(cfg, run), "summary", summary,
 	                 "methods", methods, "errors", errors, "errors_other",
-	                 (json_int_t)run->stats.errs_other, "timeline", timeline(&run->stats),
+	                 (json_int_t)run->stats.errs_other, "timeline", timeline(&run->stats, -1),
 	                 "harness", harness(run));
 }
 

@@ -37,7 +37,7 @@ int pl_stats_init(pl_stats *s)
 	memset(s, 0, sizeof(*s));
 	for (int i = 0; i < PL_OP_COUNT; i++)
 		pl_hist_reset(&s->ops[i].lat);
-	s->tl = calloc(PL_TIMELINE_MAX, sizeof(*s->tl));
+	s->tl = calloc((size_t)PL_TIMELINE_MAX * PL_OP_COUNT, sizeof(*s->tl));
 	return s->tl ? 0 : -1;
 }
 
@@ -79,7 +79,7 @@ void pl_stats_record(pl_stats *s, pl_op op, unsigned code, uint64_t lat_ns, uint
 	o->codes[code]++;
 	if (second >= PL_TIMELINE_MAX)
 		second = PL_TIMELINE_MAX - 1;
-	pl_second *t = &s->tl[second];
+	pl_second *t = &s->tl[second * PL_OP_COUNT + op];
 	t->n++;
 	t->lat_sum_ns += lat_ns;
 	if (lat_ns > t->lat_max_ns)
@@ -92,6 +92,44 @@ void pl_stats_record(pl_stats *s, pl_op op, unsigned code, uint64_t lat_ns, uint
 	}
 }
 
+void pl_stats_record_start(pl_stats *s, pl_op op, uint64_t second, uint64_t lag_ns)
+{
+	if (second >= PL_TIMELINE_MAX)
+		second = PL_TIMELINE_MAX - 1;
+	pl_second *t = &s->tl[second * PL_OP_COUNT + op];
+	t->started++;
+	t->lag_sum_ns += lag_ns;
+	if (lag_ns > t->lag_max_ns)
+		t->lag_max_ns = lag_ns;
+	if (second + 1 > s->tl_len)
+		s->tl_len = second + 1;
+}
+
+static void second_add(pl_second *d, const pl_second *t)
+{
+	d->n += t->n;
+	d->errors += t->errors;
+	d->lat_sum_ns += t->lat_sum_ns;
+	if (t->lat_max_ns > d->lat_max_ns)
+		d->lat_max_ns = t->lat_max_ns;
+	d->started += t->started;
+	d->lag_sum_ns += t->lag_sum_ns;
+	if (t->lag_max_ns > d->lag_max_ns)
+		d->lag_max_ns = t->lag_max_ns;
+}
+
+const pl_second *pl_stats_second(const pl_stats *s, size_t second, pl_op op)
+{
+	return &s->tl[second * PL_OP_COUNT + op];
+}
+
+void pl_stats_second_all(const pl_stats *s, size_t second, pl_second *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int op = 0; op < PL_OP_COUNT; op++)
+		second_add(out, pl_stats_second(s, second, (pl_op)op));
+}
+
 void pl_stats_merge(pl_stats *dst, const pl_stats *src)
 {
 	for (int i = 0; i < PL_OP_COUNT; i++) {
@@ -99,15 +137,8 @@ void pl_stats_merge(pl_stats *dst, const pl_stats *src)
 		for (int c = 0; c < PL_CODES; c++)
 			dst->ops[i].codes[c] += src->ops[i].codes[c];
 	}
-	for (size_t i = 0; i < src->tl_len; i++) {
-		pl_second *d = &dst->tl[i];
-		const pl_second *t = &src->tl[i];
-		d->n += t->n;
-		d->errors += t->errors;
-		d->lat_sum_ns += t->lat_sum_ns;
-		if (t->lat_max_ns > d->lat_max_ns)
-			d->lat_max_ns = t->lat_max_ns;
-	}
+	for (size_t i = 0; i < src->tl_len * PL_OP_COUNT; i++)
+		second_add(&dst->tl[i], &src->tl[i]);
 	if (src->tl_len > dst->tl_len)
 		dst->tl_len = src->tl_len;
 	for (size_t i = 0; i < src->n_errs; i++)

@@ -1,5 +1,6 @@
 // pl_stats: what a run measured, per operation: latency histogram, status
-// codes, grouped error messages, and a per-second timeline.
+// codes, grouped error messages, and a per-second timeline per operation
+// (completions, errors, latency; and how late calls started).
 //
 // A pl_stats is a plain struct with no lock; the driver keeps one per shard
 // behind its own mutex and merges them for reports. pl_stats_init allocates
@@ -47,14 +48,19 @@ typedef struct pl_errgroup {
 	uint64_t count;
 } pl_errgroup;
 
+// One second of one operation. n, errors and lat_* count the calls that
+// completed in that second; started and lag_* the calls whose intended start
+// fell in it (lag: actual start after the intended one, the open loop's delay).
 typedef struct pl_second {
 	uint64_t n, errors;
 	uint64_t lat_sum_ns, lat_max_ns;
+	uint64_t started;
+	uint64_t lag_sum_ns, lag_max_ns;
 } pl_second;
 
 typedef struct pl_stats {
 	pl_opstats ops[PL_OP_COUNT];
-	pl_second *tl; // PL_TIMELINE_MAX entries
+	pl_second *tl; // PL_TIMELINE_MAX * PL_OP_COUNT entries: see pl_stats_second
 	size_t tl_len; // seconds used (highest index + 1)
 	pl_errgroup errs[PL_ERR_GROUPS];
 	size_t n_errs;
@@ -67,7 +73,14 @@ void pl_stats_free(pl_stats *s);
 // start of measurement) it completed in, and for errors the message (may be NULL).
 void pl_stats_record(pl_stats *s, pl_op op, unsigned code, uint64_t lat_ns, uint64_t second,
                      const char *msg);
+// Records the start of one measured call: `second` is the second its intended
+// start fell in, lag_ns how much later it actually started.
+void pl_stats_record_start(pl_stats *s, pl_op op, uint64_t second, uint64_t lag_ns);
 void pl_stats_merge(pl_stats *dst, const pl_stats *src);
+// Second `second` (< tl_len) of op, inside s->tl.
+const pl_second *pl_stats_second(const pl_stats *s, size_t second, pl_op op);
+// The same second summed over ops (lag_max: the largest).
+void pl_stats_second_all(const pl_stats *s, size_t second, pl_second *out);
 
 // Sums over ops.
 uint64_t pl_opstats_total(const pl_opstats *o);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/duration.h"
 #include "base/secret.h"
 #include "nrpc/tls.h"
 
@@ -63,26 +64,15 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
-// "7d", "12h", "30m", "45s" or plain seconds.
+// A positive whole number of seconds in the shared duration syntax
+// (base/duration.h): "7d", "12h", "30m", "45s", "1.5h" or plain seconds.
 static int parse_duration_s(const char *s, int64_t *out)
 {
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || v <= 0)
+	int64_t us;
+	if (base_duration_parse(s, BASE_DUR_S, &us, NULL, 0) != 0 || us < 1000000 ||
+	    us % 1000000 != 0)
 		return -1;
-	long long mul = 1;
-	if (*end == 'd')
-		mul = 86400, end++;
-	else if (*end == 'h')
-		mul = 3600, end++;
-	else if (*end == 'm')
-		mul = 60, end++;
-	else if (*end == 's')
-		end++;
-	if (*end != '\0' || v > INT64_MAX / mul)
-		return -1;
-	*out = (int64_t)(v * mul);
+	*out = us / 1000000;
 	return 0;
 }
 
@@ -359,12 +349,18 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	cfg->slow_query_ms = (int)v;
 	const char *er = pick(NULL, "EVENT_RETENTION", "7d");
 	if (parse_duration_s(er, &cfg->event_retention_s) != 0) {
-		snprintf(err, errcap, "invalid EVENT_RETENTION %s: use e.g. 7d, 12h, 3600", er);
+		snprintf(err, errcap,
+		         "invalid EVENT_RETENTION %s: use e.g. 7d, 12h, 3600 (whole seconds, at "
+		         "least 1)",
+		         er);
 		return -1;
 	}
 	const char *tl = pick(NULL, "TOKEN_MAX_LIFETIME", "24h");
 	if (parse_duration_s(tl, &cfg->token_max_lifetime_s) != 0) {
-		snprintf(err, errcap, "invalid TOKEN_MAX_LIFETIME %s: use e.g. 24h, 30m, 3600", tl);
+		snprintf(err, errcap,
+		         "invalid TOKEN_MAX_LIFETIME %s: use e.g. 24h, 30m, 3600 (whole seconds, "
+		         "at least 1)",
+		         tl);
 		return -1;
 	}
 	const char *lr = pick(NULL, "LOG_REQUESTS", "1");

@@ -22,5 +22,20 @@ grep -q '^usage:' "$out" || { echo "--help: no usage on stdout"; fail=1; }
 "$p" -u tcp://127.0.0.1:1 --call /nope.Svc/X -n 1 --timeout 200ms >"$out" 2>"$err"; rc=$?
 [ $rc -ne 0 ] && grep -q 'not compiled in, and reflection failed' "$err" ||
 	{ echo "--call of an unknown method without a server: status $rc, '$(cat "$err")'"; fail=1; }
+# Durations (base/duration.h): junk, overflow and out-of-range values are
+# refused with the flag and the reason, before anything is dialed.
+refuse() { # refuse WANT_IN_STDERR ARGS...
+	want=$1; shift
+	"$p" -u tcp://127.0.0.1:1 "$@" >"$out" 2>"$err"; rc=$?
+	[ $rc -eq 2 ] && grep -qF -- "$want" "$err" ||
+		{ echo "$*: status $rc, '$(cat "$err")', want '$want'"; fail=1; }
+}
+refuse '-d: bad duration "10x": unknown unit' -d 10x
+refuse '--warmup: bad duration "-1s"' --warmup -1s
+refuse '--timeout 0: wants 1ms..10m' --timeout 0
+refuse '--timeout 11m: wants 1ms..10m' --timeout 11m
+refuse 'too large' -d 99999999999999999999999h
+refuse '-d 2h: wants 1ms..1h' -d 2h
+"$p" --help | grep -q 'number is in seconds' || { echo "--help does not state the bare-number unit"; fail=1; }
 [ $fail -eq 0 ] && echo "propload_cli: ok"
 exit $fail

@@ -116,6 +116,7 @@ static json_t *make_doc(int generic)
 		unsigned code = i % 50 == 0 ? 5 : 0;
 		pl_stats_record(&run.stats, op, code, 100000u + (uint64_t)i * 1000u,
 		                (uint64_t)i / 300, code ? "property not found" : NULL);
+		pl_stats_record_start(&run.stats, op, (uint64_t)i / 300, (uint64_t)(i % 7) * 1000u);
 	}
 	run.elapsed_s = 3.2;
 	run.wall_s = 4.0;
@@ -127,7 +128,10 @@ static json_t *make_doc(int generic)
 	char err[128];
 	pl_mix_parse("get=90,list=5,create=4,update=1", &mix, err, sizeof err);
 	const char *urls[] = {"tcp://127.0.0.1:7700"};
+	run.max_lag_ns = generic ? 2500000u : 0; // open loop: 2.5 ms late at worst
+	run.backlog_max = generic ? 7 : 0;
 	pl_report_cfg cfg = {.conc = 16,
+	                     .rate = generic ? 300 : 0,
 	                     .duration_s = 3,
 	                     .warmup_s = 1,
 	                     .timeout_ms = 5000,
@@ -183,13 +187,65 @@ int main(int argc, char **argv)
 			failed++;
 		} else {
 			FILE *f = fopen(html, "r");
-			char buf[65536];
+			static char buf[1 << 20];
 			size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
 			buf[n] = '\0';
 			if (f)
 				fclose(f);
-			if (!strstr(buf, "<svg") || !strstr(buf, "polyline")) {
-				printf("FAIL %s: html has no chart\n", name);
+			static const char *const want[] = {"<svg",
+			                                   "polyline",
+			                                   "id=\"settings\"",
+			                                   "propload version",
+			                                   "id=\"codes\"",
+			                                   "<th>NOT_FOUND</th>",
+			                                   "id=\"errors\"",
+			                                   "property not found",
+			                                   "per-method-timelines",
+			                                   "Throughput over time, per method",
+			                                   "Mean latency over time, per method",
+			                                   "latency (ms, log)",
+			                                   "tcp://127.0.0.1:7700",
+			                                   "http://www.w3.org/2000/svg"};
+			for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+				if (!strstr(buf, want[k])) {
+					printf("FAIL %s: html lacks %s\n", name, want[k]);
+					failed++;
+				}
+			// CSV, long format: one header, then (second, name, method, metric, value).
+			FILE *cf = fopen(csv, "r");
+			static char cbuf[1 << 20];
+			size_t cn = cf ? fread(cbuf, 1, sizeof cbuf - 1, cf) : 0;
+			cbuf[cn] = '\0';
+			if (cf)
+				fclose(cf);
+			static const char *const csv_want[] = {
+			    "second,name,method,metric,value\n", "\n,total,,requests,1000\n",
+			    ",total,,code_NOT_FOUND,20\n",       "\n0,total,,requests,300\n",
+			    ",/x.y/Z,latency_p99_us,",           "\n3,total,,started,100\n"};
+			for (size_t k = 0; k < sizeof csv_want / sizeof csv_want[0]; k++)
+				if (!strstr(cbuf, csv_want[k])) {
+					printf("FAIL %s: csv lacks \"%s\"\n", name, csv_want[k]);
+					failed++;
+				}
+			if (strncmp(cbuf, "second,", 7) != 0 || strstr(cbuf, "\n\n")) {
+				printf("FAIL %s: csv is not one table\n", name);
+				failed++;
+			}
+			// Self-contained: nothing is fetched (the SVG namespace is a name, not a
+			// fetch).
+			if (strstr(buf, "src=") || strstr(buf, "href=") || strstr(buf, "@import")) {
+				printf("FAIL %s: html refers to something outside it\n", name);
+				failed++;
+			}
+			if (strstr(buf, generic ? "mix</th>" : "call</th>") ||
+			    !strstr(buf, generic ? "/grpc.health.v1.Health/Check" : "get=90")) {
+				printf("FAIL %s: html settings lack the mix or the call\n", name);
+				failed++;
+			}
+			// Open loop (the generic case): the start-lag section.
+			if (!strstr(buf, "id=\"start-lag\"") != !generic) {
+				printf("FAIL %s: start-lag section %s\n", name,
+				       generic ? "missing" : "in a closed-loop report");
 				failed++;
 			}
 		}
@@ -208,7 +264,8 @@ int main(int argc, char **argv)
 		json_decref(doc);
 		unlink(path);
 		unlink(csv);
-		unlink(html);
+		if (!getenv("KEEP_HTML"))
+			unlink(html);
 		printf("ok   %s\n", name);
 	}
 	json_decref(schema);
