@@ -17,12 +17,12 @@
 #include "base/duration.h"
 #include "nrpc/client.h"
 
-// Default RPC URL of propertyd (CONTRACT.md section 1), overridden by env
+// Default RPC URL of propertyd (docs/contract.md section 1), overridden by env
 // PROPCTL_URL (a comma-separated list) and by --url flags. Several URLs, or a
 // dns+tcp://HOST:PORT URL, make the client balance calls over the instances
 // (nrpc/client.h, docs/balancing.md).
 #define PDC_DEFAULT_URL "tcp://127.0.0.1:7700"
-// Default /metrics address (CONTRACT.md HTTP_ADDR).
+// Default /metrics address (docs/contract.md HTTP_ADDR).
 #define PDC_DEFAULT_HTTP_ADDR "127.0.0.1:7702"
 // Largest request JSON read from a file or stdin: the server refuses requests
 // over 1 MiB, so anything much larger is a mistake.

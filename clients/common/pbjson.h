@@ -19,7 +19,7 @@
 //   - null for any field means "unset".
 //   Field names: decoding accepts both the .proto name (`owner_id`) and the
 //   lowerCamelCase JSON name (`ownerId`). Encoding writes the .proto name by
-//   default, so what propctl prints matches the .proto files and CONTRACT.md
+//   default, so what propctl prints matches the .proto files and docs/contract.md
 //   (PBJSON_JSON_NAMES selects lowerCamelCase instead). An unknown field, a
 //   field given twice (under both names), or a value of the wrong type is an
 //   error that names the field by its path (`location.latitude`).

@@ -12,7 +12,7 @@
 #define PROPCTL_EXIT_TRANSPORT 2  // no answer: unreachable, timed out, connection lost
 #define PROPCTL_EXIT_USAGE     64 // bad flags or input (EX_USAGE); nothing was sent
 
-// Default per-call deadline, as the server's default (CONTRACT.md section 2).
+// Default per-call deadline, as the server's default (docs/contract.md section 2).
 #define PROPCTL_DEFAULT_TIMEOUT_MS 5000
 // Default token lifetime for minted tokens.
 #define PROPCTL_DEFAULT_TTL_S 3600

@@ -16,7 +16,7 @@
 #include "propctl.h"
 #include "propsub.h"
 
-// Default events URL of propertyd (CONTRACT.md section 1, EVENTS_URL).
+// Default events URL of propertyd (docs/contract.md section 1, EVENTS_URL).
 #define WATCH_DEFAULT_EVENTS_URL "tcp://127.0.0.1:7701"
 // A watch runs for long: a token it mints itself should outlive it, but
 // propertyd refuses tokens living longer than TOKEN_MAX_LIFETIME (24 h by

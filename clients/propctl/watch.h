@@ -1,4 +1,4 @@
-// propctl watch: follows the domain event stream (CONTRACT.md section 6)
+// propctl watch: follows the domain event stream (docs/contract.md section 6)
 // through propsub and prints one JSON object per event on stdout.
 #ifndef PROPCTL_WATCH_H
 #define PROPCTL_WATCH_H
