@@ -34,13 +34,13 @@ typedef struct cp_call {
 typedef struct cp_origin {
 	char *url; // as configured
 	bool dns;
-	lb_dns_target t;
+	nrpc_lb_dns_target t;
 	nrpc_tls tls; // dns+tls: server_name defaults to the host name
 	bool has_tls;
 } cp_origin;
 
 typedef struct cp_ep {
-	cpool *pool;
+	nrpc_cpool *pool;
 	char url[LB_URL_MAX];
 	size_t origin;
 	int slot; // -1 before insertion and once detached
@@ -58,12 +58,12 @@ typedef struct cp_ep {
 	unsigned inflight;
 } cp_ep;
 
-struct cpool {
+struct nrpc_cpool {
 	pthread_mutex_t mu;
 	pthread_cond_t ready_cv; // a state changed: callers waiting for a READY endpoint
 	pthread_cond_t kick_cv;  // wakes the prober: a new connection, or stop
 	cp_ep *ep[LB_MAX_ENDPOINTS];
-	lb_state st[LB_MAX_ENDPOINTS];
+	nrpc_lb_state st[LB_MAX_ENDPOINTS];
 	size_t n; // slots 0..n-1 are in use or EMPTY
 	size_t cursor;
 	cp_origin *origins;
@@ -71,7 +71,7 @@ struct cpool {
 	bool any_dns;
 	char *tls_copy[4]; // the strings of the caller's nrpc_tls
 	uint32_t probe_interval, probe_timeout, refresh;
-	cpool_resolver resolve;
+	nrpc_cpool_resolver resolve;
 	void *resolve_arg;
 	uint8_t probe_req[PROBE_REQ_MAX];
 	size_t probe_req_len;
@@ -84,7 +84,7 @@ struct cpool {
 
 // ---- pool memory --------------------------------------------------------------------------
 
-static void pool_free(cpool *p)
+static void pool_free(nrpc_cpool *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		free(p->ep[i]);
@@ -101,7 +101,7 @@ static void pool_free(cpool *p)
 
 static void pool_unref(void *arg)
 {
-	cpool *p = arg;
+	nrpc_cpool *p = arg;
 	pthread_mutex_lock(&p->mu);
 	bool last = --p->refs == 0;
 	pthread_mutex_unlock(&p->mu);
@@ -113,7 +113,7 @@ static void pool_unref(void *arg)
 static void ep_closed(void *arg)
 {
 	cp_ep *e = arg;
-	cpool *p = e->pool;
+	nrpc_cpool *p = e->pool;
 	free(e);
 	pool_unref(p);
 }
@@ -134,7 +134,7 @@ static bool wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, nng_time deadlin
 
 // Under p->mu: the endpoint's connection is gone. Every call on it, and its
 // probe, is aborted; it takes no calls until a check on a new one says SERVING.
-static void ep_lost(cpool *p, cp_ep *e)
+static void ep_lost(nrpc_cpool *p, cp_ep *e)
 {
 	e->pipe = 0;
 	e->since = nng_clock();
@@ -153,7 +153,7 @@ static void ep_lost(cpool *p, cp_ep *e)
 static void on_pipe(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
 	cp_ep *e = arg;
-	cpool *p = e->pool;
+	nrpc_cpool *p = e->pool;
 	uint32_t id = (uint32_t)nng_pipe_id(pipe);
 	pthread_mutex_lock(&p->mu);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
@@ -174,7 +174,7 @@ static void on_pipe(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 
 static void probe_done(cp_ep *e, bool serving)
 {
-	cpool *p = e->pool;
+	nrpc_cpool *p = e->pool;
 	pthread_mutex_lock(&p->mu);
 	e->probing = false;
 	e->next_probe = nng_clock() + p->probe_interval;
@@ -210,14 +210,14 @@ static void probe_cb(void *arg)
 	if (rv == 0) {
 		nng_msg *m = nng_aio_get_msg(aio);
 		nng_aio_set_msg(aio, NULL);
-		serving = lb_probe_serving(nng_msg_body(m), nng_msg_len(m));
+		serving = nrpc_lb_probe_serving(nng_msg_body(m), nng_msg_len(m));
 		nng_msg_free(m);
 	}
 	probe_done(e, serving);
 }
 
 // The prober thread, without the mutex: sends one check (e->probing is set).
-static void probe_start(cpool *p, cp_ep *e)
+static void probe_start(nrpc_cpool *p, cp_ep *e)
 {
 	nng_msg *m = NULL;
 	if (nng_msg_alloc(&m, p->probe_req_len) != 0) {
@@ -241,7 +241,8 @@ static void ep_destroy_unused(cp_ep *e)
 }
 
 // A new endpoint dialing url (non-blocking). NULL with *rv and err on failure.
-static cp_ep *ep_create(cpool *p, const char *url, size_t origin, int *rv, char *err, size_t errcap)
+static cp_ep *ep_create(nrpc_cpool *p, const char *url, size_t origin, int *rv, char *err,
+                        size_t errcap)
 {
 	cp_ep *e = calloc(1, sizeof(*e));
 	if (e == NULL) {
@@ -254,7 +255,7 @@ static cp_ep *ep_create(cpool *p, const char *url, size_t origin, int *rv, char 
 	e->slot = -1;
 	e->since = nng_clock();
 	snprintf(e->url, sizeof e->url, "%s", url);
-	if ((*rv = cp_socket_open(&e->sock, err, errcap)) != 0) {
+	if ((*rv = nrpc_cp_socket_open(&e->sock, err, errcap)) != 0) {
 		free(e);
 		return NULL;
 	}
@@ -267,7 +268,7 @@ static cp_ep *ep_create(cpool *p, const char *url, size_t origin, int *rv, char 
 		ep_destroy_unused(e);
 		return NULL;
 	}
-	if ((*rv = tls_dial(e->sock, url, o->has_tls ? &o->tls : NULL, err, errcap)) != 0) {
+	if ((*rv = nrpc_tls_dial(e->sock, url, o->has_tls ? &o->tls : NULL, err, errcap)) != 0) {
 		ep_destroy_unused(e);
 		return NULL;
 	}
@@ -275,7 +276,7 @@ static cp_ep *ep_create(cpool *p, const char *url, size_t origin, int *rv, char 
 }
 
 // Under p->mu: true when some endpoint dials url already.
-static bool dialed(const cpool *p, const char *url)
+static bool dialed(const nrpc_cpool *p, const char *url)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (p->ep[i] != NULL && strcmp(p->ep[i]->url, url) == 0)
@@ -284,7 +285,7 @@ static bool dialed(const cpool *p, const char *url)
 }
 
 // Under p->mu: puts e into a free slot (CONNECTING). -1 when all are taken.
-static int ep_insert(cpool *p, cp_ep *e)
+static int ep_insert(nrpc_cpool *p, cp_ep *e)
 {
 	size_t i = 0;
 	while (i < p->n && p->ep[i] != NULL)
@@ -301,7 +302,7 @@ static int ep_insert(cpool *p, cp_ep *e)
 
 // Dials url for origin o unless it is dialed already. Returns 0 (also when
 // skipped), or an nng error with a reason in err.
-static int ep_add(cpool *p, const char *url, size_t o, char *err, size_t errcap)
+static int ep_add(nrpc_cpool *p, const char *url, size_t o, char *err, size_t errcap)
 {
 	pthread_mutex_lock(&p->mu);
 	bool have = dialed(p, url);
@@ -333,7 +334,7 @@ static int ep_add(cpool *p, const char *url, size_t o, char *err, size_t errcap)
 
 // Re-resolves origin o (prober thread): dials new addresses, retires vanished
 // ones, revives retiring ones that came back. A failed answer changes nothing.
-static void refresh_origin(cpool *p, size_t o)
+static void refresh_origin(nrpc_cpool *p, size_t o)
 {
 	char(*got)[LB_URL_MAX] = calloc(LB_MAX_ENDPOINTS, LB_URL_MAX);
 	if (got == NULL)
@@ -354,9 +355,9 @@ static void refresh_origin(cpool *p, size_t o)
 				have[nhave++] = p->ep[i]->url;
 			}
 		}
-		lb_merge(have, nhave, gotp, (size_t)n, keep, add);
+		nrpc_lb_merge(have, nhave, gotp, (size_t)n, keep, add);
 		for (size_t k = 0; k < nhave; k++) {
-			lb_state *s = &p->st[slot[k]];
+			nrpc_lb_state *s = &p->st[slot[k]];
 			cp_ep *e = p->ep[slot[k]];
 			if (!keep[k] && *s != LB_RETIRING) {
 				*s = LB_RETIRING;
@@ -377,7 +378,7 @@ static void refresh_origin(cpool *p, size_t o)
 // ---- the prober thread --------------------------------------------------------------------
 
 // Under p->mu: takes a RETIRING endpoint nobody uses out of its slot.
-static cp_ep *detach(cpool *p, size_t i)
+static cp_ep *detach(nrpc_cpool *p, size_t i)
 {
 	cp_ep *e = p->ep[i];
 	p->ep[i] = NULL;
@@ -390,7 +391,7 @@ static cp_ep *detach(cpool *p, size_t i)
 
 static void *prober_main(void *arg)
 {
-	cpool *p = arg;
+	nrpc_cpool *p = arg;
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping) {
 		nng_time now = nng_clock();
@@ -448,7 +449,7 @@ static void *prober_main(void *arg)
 
 // ---- open and close -----------------------------------------------------------------------
 
-bool cpool_wanted(const char *const *urls, size_t n)
+bool nrpc_cpool_wanted(const char *const *urls, size_t n)
 {
 	if (n > 1)
 		return true;
@@ -465,7 +466,7 @@ static int copy_str(char **dst, const char *src)
 }
 
 // Copies the configuration into p: TLS strings, origins (dns+ URLs parsed).
-static int setup(cpool *p, const cpool_config *cfg, char *err, size_t errcap)
+static int setup(nrpc_cpool *p, const nrpc_cpool_config *cfg, char *err, size_t errcap)
 {
 	nrpc_tls tls = {0};
 	if (cfg->tls != NULL) {
@@ -491,7 +492,7 @@ static int setup(cpool *p, const cpool_config *cfg, char *err, size_t errcap)
 		}
 		if ((o->url = strdup(cfg->urls[i])) == NULL)
 			goto oom;
-		int d = lb_dns_parse(o->url, &o->t);
+		int d = nrpc_lb_dns_parse(o->url, &o->t);
 		if (d < 0) {
 			snprintf(err, errcap,
 			         "%s: a dns+ URL is dns+tcp://HOST:PORT or dns+tls+tcp://HOST:PORT",
@@ -514,7 +515,7 @@ oom:
 }
 
 // Dials every configured URL and every address of every dns+ name.
-static int dial_all(cpool *p, char *err, size_t errcap)
+static int dial_all(nrpc_cpool *p, char *err, size_t errcap)
 {
 	char(*got)[LB_URL_MAX] = calloc(LB_MAX_ENDPOINTS, LB_URL_MAX);
 	if (got == NULL) {
@@ -538,14 +539,14 @@ static int dial_all(cpool *p, char *err, size_t errcap)
 	return rv;
 }
 
-int cpool_open(cpool **out, const cpool_config *cfg, char *err, size_t errcap)
+int nrpc_cpool_open(nrpc_cpool **out, const nrpc_cpool_config *cfg, char *err, size_t errcap)
 {
 	*out = NULL;
 	if (cfg->urls == NULL || cfg->n == 0) {
 		snprintf(err, errcap, "no server URL given");
 		return NNG_EINVAL;
 	}
-	cpool *p = calloc(1, sizeof(*p));
+	nrpc_cpool *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		snprintf(err, errcap, "out of memory");
 		return NNG_ENOMEM;
@@ -562,9 +563,10 @@ int cpool_open(cpool **out, const cpool_config *cfg, char *err, size_t errcap)
 	    cfg->probe_interval_ms ? cfg->probe_interval_ms : CPOOL_PROBE_INTERVAL_MS;
 	p->probe_timeout = cfg->probe_timeout_ms ? cfg->probe_timeout_ms : CPOOL_PROBE_TIMEOUT_MS;
 	p->refresh = cfg->refresh_ms ? cfg->refresh_ms : CPOOL_REFRESH_MS;
-	p->resolve = cfg->resolve != NULL ? cfg->resolve : cp_resolve_dns;
+	p->resolve = cfg->resolve != NULL ? cfg->resolve : nrpc_cp_resolve_dns;
 	p->resolve_arg = cfg->resolve_arg;
-	p->probe_req_len = lb_probe_request(p->probe_req, sizeof p->probe_req, p->probe_timeout);
+	p->probe_req_len =
+	    nrpc_lb_probe_request(p->probe_req, sizeof p->probe_req, p->probe_timeout);
 	p->next_refresh = nng_clock() + p->refresh;
 	int rv = setup(p, cfg, err, errcap);
 	if (rv == 0)
@@ -574,7 +576,7 @@ int cpool_open(cpool **out, const cpool_config *cfg, char *err, size_t errcap)
 		rv = NNG_ENOMEM;
 	}
 	if (rv != 0) {
-		cpool_close(p);
+		nrpc_cpool_close(p);
 		return rv;
 	}
 	p->prober_started = true;
@@ -582,7 +584,7 @@ int cpool_open(cpool **out, const cpool_config *cfg, char *err, size_t errcap)
 	return 0;
 }
 
-void cpool_close(cpool *p)
+void nrpc_cpool_close(nrpc_cpool *p)
 {
 	if (p == NULL)
 		return;
@@ -626,11 +628,12 @@ static void unlink_call(cp_ep *e, const cp_call *call)
 
 // Under p->mu: the next READY endpoint outside *tried, waiting (with `wait`)
 // while a verdict is pending. Returns the slot, or -1 with *out set.
-static int pick(cpool *p, nng_time deadline, bool wait, uint64_t tried, cpool_outcome *out)
+static int pick(nrpc_cpool *p, nng_time deadline, bool wait, uint64_t tried,
+                nrpc_cpool_outcome *out)
 {
 	int i;
-	while ((i = lb_pick(p->st, p->n, tried, &p->cursor)) < 0) {
-		if (p->stopping || !wait || !lb_pending(p->st, p->n, tried)) {
+	while ((i = nrpc_lb_pick(p->st, p->n, tried, &p->cursor)) < 0) {
+		if (p->stopping || !wait || !nrpc_lb_pending(p->st, p->n, tried)) {
 			*out = CPOOL_NO_ENDPOINT;
 			return -1;
 		}
@@ -642,14 +645,14 @@ static int pick(cpool *p, nng_time deadline, bool wait, uint64_t tried, cpool_ou
 	return i;
 }
 
-cpool_outcome cpool_attempt(cpool *p, nng_msg *msg, nng_time deadline, bool wait, uint64_t *tried,
-                            nng_msg **reply, int *rv)
+nrpc_cpool_outcome nrpc_cpool_attempt(nrpc_cpool *p, nng_msg *msg, nng_time deadline, bool wait,
+                                      uint64_t *tried, nng_msg **reply, int *rv)
 {
 	cp_call call = {0};
 	nng_aio *aio = NULL;
 	nng_ctx ctx = NNG_CTX_INITIALIZER;
 	bool ctx_open = false;
-	cpool_outcome out = CPOOL_ERROR;
+	nrpc_cpool_outcome out = CPOOL_ERROR;
 	*reply = NULL;
 	*rv = 0;
 
@@ -747,7 +750,7 @@ done:
 	return out;
 }
 
-size_t cpool_view_get(cpool *p, cpool_view *out, size_t cap)
+size_t nrpc_cpool_view_get(nrpc_cpool *p, nrpc_cpool_view *out, size_t cap)
 {
 	pthread_mutex_lock(&p->mu);
 	size_t used = p->n;

@@ -13,7 +13,7 @@
 // Opens a req0 socket with the client's options: automatic resend off, the
 // receive size limit, quick redial backoff. Returns 0, or an nng error with a
 // reason in err (the socket is then closed).
-int cp_socket_open(nng_socket *s, char *err, size_t errcap);
+int nrpc_cp_socket_open(nng_socket *s, char *err, size_t errcap);
 
 // How long a client's close waits for nng_close() (base_nng_close_all). In
 // nng 1.5.2 a pipe torn down at the wrong moment (for instance by a reply over
@@ -24,8 +24,8 @@ int cp_socket_open(nng_socket *s, char *err, size_t errcap);
 // Every address of t->host (getaddrinfo: A and AAAA, only families this host
 // has an address of), as "<scheme>://<addr>:<port>" URLs into urls[cap].
 // Blocks for the lookup. Returns the count, or -1 with a reason in err. The
-// default cpool_resolver (arg is unused).
-int cp_resolve_dns(const lb_dns_target *t, char (*urls)[LB_URL_MAX], size_t cap, char *err,
-                   size_t errcap, void *arg);
+// default nrpc_cpool_resolver (arg is unused).
+int nrpc_cp_resolve_dns(const nrpc_lb_dns_target *t, char (*urls)[LB_URL_MAX], size_t cap,
+                        char *err, size_t errcap, void *arg);
 
 #endif

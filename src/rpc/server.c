@@ -100,12 +100,12 @@ struct nrpc_server {
 	atomic_int inflight;       // received, not yet answered
 	pthread_t *threads;
 	int nthreads;
-	tokcache tokens;      // recently verified tokens
-	callers callers;      // per-caller in-flight counts
-	size_t call_memory;   // per-call arena cap
-	arena_budget memory;  // arena memory of all calls in flight
-	nrpc_connlimit conns; // connections of the listening socket
-	sptcp *tcp;           // the own transport, when it serves the URL
+	nrpc_tokcache tokens;     // recently verified tokens
+	nrpc_callers callers;     // per-caller in-flight counts
+	size_t call_memory;       // per-call arena cap
+	nrpc_arena_budget memory; // arena memory of all calls in flight
+	nrpc_connlimit conns;     // connections of the listening socket
+	nrpc_sptcp *tcp;          // the own transport, when it serves the URL
 };
 
 static void reply_and_send(struct nrpc_call *c, const ProtobufCMessage *out);
@@ -201,30 +201,30 @@ static unsigned authenticate(nrpc_server *s, struct nrpc_call *c)
 		                       "authorization must be \"Bearer <token>\"");
 	char sub[NRPC_JWT_MAX_SUB + 1], err[128];
 	int64_t now = (int64_t)time(NULL), until;
-	if (!tokcache_get(&s->tokens, h + 7, now, sub, sizeof(sub))) {
+	if (!nrpc_tokcache_get(&s->tokens, h + 7, now, sub, sizeof(sub))) {
 		// Only a token that passed every check (the lifetime cap included)
 		// enters the cache; a cached one can only have come closer to expiry.
 		if (nrpc_jwt_verify_until(s->secret, s->cfg.auth_secret_len, h + 7, now,
 		                          s->cfg.max_token_lifetime_s, sub, sizeof(sub), &until,
 		                          err, sizeof(err)) != 0)
 			return nrpc_call_error(c, NRPC_UNAUTHENTICATED, "invalid token: %s", err);
-		tokcache_put(&s->tokens, h + 7, sub, until);
+		nrpc_tokcache_put(&s->tokens, h + 7, sub, until);
 	}
 	c->c_subject = nrpc_call_strdup(c, sub);
 	return NRPC_OK;
 }
 
 // The proxy's part of prepare: ids and deadline from the wire scan.
-static unsigned proxy_prepare(struct nrpc_call *c, const envscan *sc, const uint8_t *body,
+static unsigned proxy_prepare(struct nrpc_call *c, const nrpc_envscan *sc, const uint8_t *body,
                               size_t len)
 {
-	call_take_ids_raw(c, sc->rid, sc->rid_len);
+	nrpc_call_take_ids_raw(c, sc->rid, sc->rid_len);
 	uint64_t t = sc->timeout_ms ? sc->timeout_ms : NRPC_DEFAULT_TIMEOUT;
 	if (t > NRPC_MAX_TIMEOUT)
 		t = NRPC_MAX_TIMEOUT;
 	c->c_deadline_us = c->c_start_us + (int64_t)t * 1000;
 	size_t ml = sc->method_len < 255 ? sc->method_len : 255;
-	char *m = arena_alloc(&c->c_arena, ml + 1);
+	char *m = nrpc_arena_alloc(&c->c_arena, ml + 1);
 	if (ml > 0)
 		memcpy(m, sc->method, ml);
 	m[ml] = '\0';
@@ -244,33 +244,33 @@ static unsigned out_of_memory(struct nrpc_call *c)
 // (docs/contract.md section 2.6). Returns NRPC_OK when a handler must run,
 // or the code of an answer already decided.
 static unsigned prepare(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size_t len,
-                        envscan *scan)
+                        nrpc_envscan *scan)
 {
 	// 1. The envelope and its metadata limits, on the wire: nothing is
 	// unpacked for a request beyond them (a refused request's id is echoed
 	// from the bytes the scan located).
-	envscan sc;
-	enum envscan_result scanned = envscan_request(body, len, NRPC_MAX_METADATA,
-	                                              NRPC_MAX_META_KEY, NRPC_MAX_META_VALUE, &sc);
+	nrpc_envscan sc;
+	enum nrpc_envscan_result scanned = nrpc_envscan_request(
+	    body, len, NRPC_MAX_METADATA, NRPC_MAX_META_KEY, NRPC_MAX_META_VALUE, &sc);
 	*scan = sc;
 	switch (scanned) {
 	case ENVSCAN_OK:
 		break;
 	case ENVSCAN_MALFORMED:
-		call_take_ids_raw(c, NULL, 0);
+		nrpc_call_take_ids_raw(c, NULL, 0);
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
 		                       "request is not a valid rpc.v1.Request message");
 	case ENVSCAN_TOO_MANY:
-		call_take_ids_raw(c, sc.rid, sc.rid_len);
+		nrpc_call_take_ids_raw(c, sc.rid, sc.rid_len);
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
 		                       "too many metadata entries (%zu, at most %d)", sc.entries,
 		                       NRPC_MAX_METADATA);
 	case ENVSCAN_KEY_TOO_LONG:
-		call_take_ids_raw(c, sc.rid, sc.rid_len);
+		nrpc_call_take_ids_raw(c, sc.rid, sc.rid_len);
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
 		                       "metadata key longer than %d bytes", NRPC_MAX_META_KEY);
 	case ENVSCAN_VALUE_TOO_LONG:
-		call_take_ids_raw(c, sc.rid, sc.rid_len);
+		nrpc_call_take_ids_raw(c, sc.rid, sc.rid_len);
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
 		                       "metadata value longer than %d bytes", NRPC_MAX_META_VALUE);
 	}
@@ -278,13 +278,13 @@ static unsigned prepare(nrpc_server *s, struct nrpc_call *c, const uint8_t *body
 		return proxy_prepare(c, &sc, body, len);
 	c->c_req = rpc__v1__request__unpack(&c->c_arena.a_pb_bounded, len, body);
 	if (c->c_req == NULL) {
-		call_take_ids_raw(c, sc.rid, sc.rid_len);
+		nrpc_call_take_ids_raw(c, sc.rid, sc.rid_len);
 		if (c->c_arena.a_over)
 			return out_of_memory(c);
 		return nrpc_call_error(c, NRPC_INVALID_ARGUMENT,
 		                       "request is not a valid rpc.v1.Request message");
 	}
-	call_take_ids(c);
+	nrpc_call_take_ids(c);
 	uint32_t t = c->c_req->timeout_ms ? c->c_req->timeout_ms : NRPC_DEFAULT_TIMEOUT;
 	if (t > NRPC_MAX_TIMEOUT)
 		t = NRPC_MAX_TIMEOUT;
@@ -303,7 +303,7 @@ static unsigned prepare(nrpc_server *s, struct nrpc_call *c, const uint8_t *body
 	if (code != NRPC_OK)
 		return code;
 	if (c->c_subject != NULL && !(c->c_m->flags & NRPC_OPEN) &&
-	    callers_acquire(&s->callers, c->c_subject, &c->c_caller) == CALLERS_REFUSED)
+	    nrpc_callers_acquire(&s->callers, c->c_subject, &c->c_caller) == CALLERS_REFUSED)
 		return nrpc_call_error(c, NRPC_RESOURCE_EXHAUSTED,
 		                       "too many requests in flight for this caller (at most %u)",
 		                       s->callers.limit);
@@ -428,20 +428,20 @@ static void observe(nrpc_server *s, struct nrpc_call *c)
 static void reply_and_send(struct nrpc_call *c, const ProtobufCMessage *out)
 {
 	nrpc_server *s = c->c_server;
-	nng_msg *reply = call_build_reply(c, out);
+	nng_msg *reply = nrpc_call_build_reply(c, out);
 	if (reply == NULL) {
 		// No memory for the reply itself: answer with a bare INTERNAL.
 		c->c_code = NRPC_INTERNAL;
 		c->c_message = "out of memory";
 		c->c_nviol = 0;
-		reply = call_build_reply(c, NULL);
+		reply = nrpc_call_build_reply(c, NULL);
 	}
 	observe(s, c);
 	// The caller's share is given back before the reply leaves: a caller that
 	// has its answer may send the next request at once and find room.
-	callers_release(&s->callers, c->c_caller);
+	nrpc_callers_release(&s->callers, c->c_caller);
 	c->c_caller = NULL;
-	call_end(c);
+	nrpc_call_end(c);
 	// reply NULL (still no memory): the request is dropped, the client's
 	// deadline answers it.
 	c->c_deliver(c, reply);
@@ -527,17 +527,17 @@ static void on_aio(void *arg)
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(r->aio);
-	server_serve(s, &r->call, nng_msg_body(msg), nng_msg_len(msg));
+	nrpc_server_serve(s, &r->call, nng_msg_body(msg), nng_msg_len(msg));
 	nng_msg_free(msg); // the request was copied into the call's arena
 }
 
-void server_serve(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size_t len)
+void nrpc_server_serve(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size_t len)
 {
 	atomic_fetch_add(&s->inflight, 1);
 	atomic_fetch_add(&s->arrivals, 1);
 	bool draining = atomic_load(&s->draining);
-	call_begin(c, base_now_us(), s->call_memory, &s->memory);
-	envscan sc;
+	nrpc_call_begin(c, base_now_us(), s->call_memory, &s->memory);
+	nrpc_envscan sc;
 	unsigned code = prepare(s, c, body, len, &sc);
 	if (code == NRPC_PROXY && !draining) {
 		nrpc_envelope env = {
@@ -573,12 +573,12 @@ void server_serve(nrpc_server *s, struct nrpc_call *c, const uint8_t *body, size
 	enqueue(s, c);
 }
 
-void server_delivered(nrpc_server *s)
+void nrpc_server_delivered(nrpc_server *s)
 {
 	set_inflight(s, -1);
 }
 
-bool server_closing(const nrpc_server *s)
+bool nrpc_server_closing(const nrpc_server *s)
 {
 	return atomic_load(&((nrpc_server *)s)->closing);
 }
@@ -633,14 +633,14 @@ int nrpc_server_create(nrpc_server **out, const nrpc_server_config *cfg, char *e
 	s->memory.b_limit =
 	    cfg->max_memory_in_flight ? cfg->max_memory_in_flight : NRPC_MAX_MEMORY_IN_FLIGHT;
 	atomic_init(&s->memory.b_used, 0);
-	if (callers_init(&s->callers, cfg->max_inflight_per_caller) != 0) {
+	if (nrpc_callers_init(&s->callers, cfg->max_inflight_per_caller) != 0) {
 		free(s->secret);
 		free(s);
 		return NNG_ENOMEM;
 	}
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	tokcache_init(&s->tokens);
+	nrpc_tokcache_init(&s->tokens);
 	*out = s;
 	return 0;
 }
@@ -668,8 +668,8 @@ static int start_own_transport(nrpc_server *s, char *err, size_t errcap)
 	s->conns.limit = s->cfg.max_connections;
 	int greet_ms =
 	    s->cfg.greeting_timeout_ms > 0 ? s->cfg.greeting_timeout_ms : NRPC_GREETING_TIMEOUT_MS;
-	if (sptcp_start(&s->tcp, s, s->cfg.url, s->cfg.tls, s->cfg.loops, s->cfg.nloops, &s->conns,
-	                greet_ms, err, errcap) != 0)
+	if (nrpc_sptcp_start(&s->tcp, s, s->cfg.url, s->cfg.tls, s->cfg.loops, s->cfg.nloops,
+	                     &s->conns, greet_ms, err, errcap) != 0)
 		return NNG_EADDRINUSE;
 	s->started = true;
 	return 0;
@@ -678,7 +678,7 @@ static int start_own_transport(nrpc_server *s, char *err, size_t errcap)
 int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 {
 	int rv;
-	if (s->cfg.nloops > 0 && !s->cfg.use_nng && sptcp_serves(s->cfg.url))
+	if (s->cfg.nloops > 0 && !s->cfg.use_nng && nrpc_sptcp_serves(s->cfg.url))
 		return start_own_transport(s, err, errcap);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		snprintf(err, errcap, "cannot open rep0 socket: %s", nng_strerror(rv));
@@ -710,7 +710,7 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 		pthread_mutex_init(&r->mu, &ma);
 		pthread_mutexattr_destroy(&ma);
-		call_seed(&r->call);
+		nrpc_call_seed(&r->call);
 		if ((rv = nng_aio_alloc(&r->aio, on_aio, r)) != 0 ||
 		    (rv = nng_ctx_open(&r->ctx, s->sock)) != 0) {
 			snprintf(err, errcap, "cannot create context: %s", nng_strerror(rv));
@@ -723,7 +723,7 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 		snprintf(err, errcap, "cannot install the connection limit: %s", nng_strerror(rv));
 		return rv;
 	}
-	if ((rv = tls_listen(s->sock, s->cfg.url, s->cfg.tls, err, errcap)) != 0)
+	if ((rv = nrpc_tls_listen(s->sock, s->cfg.url, s->cfg.tls, err, errcap)) != 0)
 		return rv;
 	if ((rv = start_workers(s, err, errcap)) != 0)
 		return rv;
@@ -821,7 +821,7 @@ void nrpc_server_destroy(nrpc_server *s)
 			nng_aio_stop(s->slots[i].aio);
 	for (int i = 0; i < s->nthreads; i++)
 		pthread_join(s->threads[i], NULL);
-	sptcp_destroy(s->tcp);
+	nrpc_sptcp_destroy(s->tcp);
 	for (int i = 0; i < s->nslots; i++) {
 		struct rctx *r = &s->slots[i];
 		if (r->aio) {
@@ -831,7 +831,7 @@ void nrpc_server_destroy(nrpc_server *s)
 			// An asynchronous call whose owner stopped before finishing it
 			// (its event loops are gone by now): only its memory is left.
 			if (atomic_load(&r->state) == RCTX_ASYNC)
-				call_end(&r->call);
+				nrpc_call_end(&r->call);
 			nng_ctx_close(r->ctx);
 			nng_aio_free(r->aio);
 		}
@@ -851,7 +851,7 @@ void nrpc_server_destroy(nrpc_server *s)
 	free(s->secret);
 	pthread_mutex_destroy(&s->mtx);
 	pthread_cond_destroy(&s->cv);
-	tokcache_fini(&s->tokens);
-	callers_fini(&s->callers);
+	nrpc_tokcache_fini(&s->tokens);
+	nrpc_callers_fini(&s->callers);
 	free(s);
 }
