@@ -1,9 +1,11 @@
 // rpc call: the state of one request between receive and reply.
 //
-// A call lives inside its nng context slot (struct rctx in server.c) and is
-// reused for the next request once its reply is sent, so steady-state serving
-// makes no allocation beyond the arena's overflow chunks. Only server.c and
-// call.c look inside; handlers use the accessors of include/nrpc/server.h.
+// A call lives inside its transport's slot (struct nrpc_rctx in server_nng.c,
+// an in-flight entry of a connection in sptcp.c) and is reused for the next
+// request once its reply is sent, so steady-state serving makes no allocation
+// beyond the arena's overflow chunks. Only the server's files (server_int.h),
+// the transports and call.c look inside; handlers use the accessors of
+// include/nrpc/server.h.
 #ifndef RPC_CALL_H
 #define RPC_CALL_H
 
@@ -14,7 +16,7 @@
 #include "nrpc/server.h"
 #include "rpc/v1/rpc.pb-c.h"
 
-struct nrpc_method;       // resolved method (server.c)
+struct nrpc_method;       // resolved method (server_int.h)
 struct nrpc_caller_entry; // callers.h
 
 struct nrpc_call {

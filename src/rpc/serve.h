@@ -1,4 +1,4 @@
-// rpc serve: what a transport of the nrpc server calls (server.c implements
+// rpc serve: what a transport of the nrpc server calls (dispatch.c implements
 // it). A transport owns call slots (struct nrpc_call with c_deliver, c_slot,
 // c_server and c_loop set), hands each received request to nrpc_server_serve, and
 // gets the reply back through the slot's c_deliver, on any thread.
