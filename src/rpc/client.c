@@ -1,7 +1,7 @@
 // nrpc client: rpc.v1.Request/Response calls over nng req0.
 //
 // One URL (not dns+): one req0 socket, as it always was. Several URLs, or a
-// dns+ URL: an endpoint set (client_pool.c) with a socket per instance, health
+// dns+ URL: an endpoint set (client_pool.h) with a socket per instance, health
 // checks and round robin; this file adds the retry rule on top (pool_call).
 //
 // Each call runs on the caller's thread: open a context, send, wait for the

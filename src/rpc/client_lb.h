@@ -1,5 +1,5 @@
 // rpc client_lb: the pure decisions of client-side balancing, kept apart from
-// the sockets and threads of client_pool.c so that they can be tested alone.
+// the sockets and threads of client_pool*.c so that they can be tested alone.
 //
 // Nothing here blocks, allocates, or keeps state: every function works on the
 // arrays and buffers its caller passes (and owns). Safe from any thread.

@@ -1,5 +1,5 @@
 // rpc client_sock: the socket setup every nrpc client shares, with one socket
-// (client.c) or one per instance (client_pool.c), and the resolver of dns+
+// (client.c) or one per instance (client_pool_ep.c), and the resolver of dns+
 // URLs. Sockets are closed with base_nng_close_all (base/nngclose.h) and
 // CP_CLOSE_BUDGET_MS. No state of its own; any thread.
 #ifndef RPC_CLIENT_SOCK_H

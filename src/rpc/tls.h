@@ -1,6 +1,6 @@
 // rpc tls: builds nng TLS configurations from nrpc_tls settings, and starts a
 // listener or dialer with one (nrpc_tls_dial/nrpc_tls_listen, used by server.c,
-// client.c and client_pool.c as by callers with sockets of their own). The
+// client.c and client_pool_ep.c as by callers with sockets of their own). The
 // own transport's TLS is sptls.h.
 #ifndef RPC_TLS_H
 #define RPC_TLS_H
