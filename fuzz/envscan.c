@@ -18,9 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Rpc__V1__Request *req = rpc__v1__request__unpack(NULL, size, data);
 	for (size_t l = 0; l < sizeof(limits) / sizeof(limits[0]); l++) {
-		envscan sc;
-		enum envscan_result res =
-		    envscan_request(data, size, limits[l][0], limits[l][1], limits[l][2], &sc);
+		nrpc_envscan sc;
+		enum nrpc_envscan_result res =
+		    nrpc_envscan_request(data, size, limits[l][0], limits[l][1], limits[l][2], &sc);
 		FUZZ_ASSERT(res <= ENVSCAN_VALUE_TOO_LONG, "result %d", (int)res);
 		if (sc.rid != NULL) {
 			FUZZ_ASSERT(sc.rid_len <= size, "rid_len %zu", sc.rid_len);

@@ -100,7 +100,7 @@ static void url_list(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		FUZZ_ASSERT(urls[i] >= buf && urls[i] < buf + sizeof(buf), "url outside buf");
 		FUZZ_ASSERT(urls[i][0] != '\0', "empty url");
-		(void)tls_url(urls[i]);
+		(void)nrpc_tls_url(urls[i]);
 	}
 	nrpc_tls tls = {0};
 	char err[96];

@@ -5,37 +5,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct arena_chunk {
-	struct arena_chunk *next;
+struct nrpc_arena_chunk {
+	struct nrpc_arena_chunk *next;
 	size_t size;
 	_Alignas(16) char data[];
 };
 
 static void *pb_alloc(void *data, size_t n)
 {
-	return arena_alloc(data, n);
+	return nrpc_arena_alloc(data, n);
 }
 
 static void *pb_alloc_bounded(void *data, size_t n)
 {
 	// protobuf-c turns NULL into a failed unpack: a caller's bytes can never
 	// make the arena outgrow its bounds.
-	return arena_try_alloc(data, n);
+	return nrpc_arena_try_alloc(data, n);
 }
 
 static void pb_free(void *data, void *p)
 {
-	// The arena frees everything at once in arena_fini().
+	// The arena frees everything at once in nrpc_arena_fini().
 	(void)data;
 	(void)p;
 }
 
-void arena_init(arena *a)
+void nrpc_arena_init(nrpc_arena *a)
 {
-	arena_init_bounded(a, 0, NULL);
+	nrpc_arena_init_bounded(a, 0, NULL);
 }
 
-void arena_init_bounded(arena *a, size_t limit, arena_budget *budget)
+void nrpc_arena_init_bounded(nrpc_arena *a, size_t limit, nrpc_arena_budget *budget)
 {
 	a->a_used = 0;
 	a->a_limit = limit;
@@ -52,11 +52,11 @@ void arena_init_bounded(arena *a, size_t limit, arena_budget *budget)
 	a->a_pb_bounded.allocator_data = a;
 }
 
-void arena_fini(arena *a)
+void nrpc_arena_fini(nrpc_arena *a)
 {
-	struct arena_chunk *c = a->a_chunks;
+	struct nrpc_arena_chunk *c = a->a_chunks;
 	while (c != NULL) {
-		struct arena_chunk *next = c->next;
+		struct nrpc_arena_chunk *next = c->next;
 		free(c);
 		c = next;
 	}
@@ -69,7 +69,7 @@ void arena_fini(arena *a)
 }
 
 // Adds a chunk of at least `need` bytes. `hard`: refuse (NULL) beyond a bound.
-static void *grow(arena *a, size_t need, bool hard)
+static void *grow(nrpc_arena *a, size_t need, bool hard)
 {
 	size_t size = a->a_chunks ? a->a_chunks->size * 2 : ARENA_INLINE * 4;
 	if (size > ARENA_MAX_CHUNK)
@@ -94,7 +94,7 @@ static void *grow(arena *a, size_t need, bool hard)
 	}
 	if (over)
 		a->a_over = true;
-	struct arena_chunk *c = malloc(sizeof(*c) + size);
+	struct nrpc_arena_chunk *c = malloc(sizeof(*c) + size);
 	if (c == NULL) {
 		if (a->a_budget != NULL)
 			atomic_fetch_sub(&a->a_budget->b_used, size);
@@ -114,7 +114,7 @@ static void *grow(arena *a, size_t need, bool hard)
 	return c;
 }
 
-static void *take(arena *a, size_t n, bool hard)
+static void *take(nrpc_arena *a, size_t n, bool hard)
 {
 	size_t need = (n + 15u) & ~(size_t)15u;
 	if (need < n) { // n near SIZE_MAX
@@ -134,25 +134,25 @@ static void *take(arena *a, size_t n, bool hard)
 	return p;
 }
 
-void *arena_alloc(arena *a, size_t n)
+void *nrpc_arena_alloc(nrpc_arena *a, size_t n)
 {
 	return take(a, n, false);
 }
 
-void *arena_try_alloc(arena *a, size_t n)
+void *nrpc_arena_try_alloc(nrpc_arena *a, size_t n)
 {
 	return take(a, n, true);
 }
 
-char *arena_strndup(arena *a, const char *s, size_t n)
+char *nrpc_arena_strndup(nrpc_arena *a, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, n + 1);
+	char *p = nrpc_arena_alloc(a, n + 1);
 	memcpy(p, s, n);
 	p[n] = '\0';
 	return p;
 }
 
-char *arena_strdup(arena *a, const char *s)
+char *nrpc_arena_strdup(nrpc_arena *a, const char *s)
 {
-	return arena_strndup(a, s, strlen(s));
+	return nrpc_arena_strndup(a, s, strlen(s));
 }

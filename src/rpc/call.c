@@ -14,9 +14,10 @@
 #define REQUEST_ID_MAX 128  // longer caller-chosen ids are replaced, not echoed
 #define MESSAGE_MAX    1024 // reply messages are cut here: they are for people
 
-void call_begin(struct nrpc_call *c, int64_t now_us, size_t mem_limit, arena_budget *budget)
+void nrpc_call_begin(struct nrpc_call *c, int64_t now_us, size_t mem_limit,
+                     nrpc_arena_budget *budget)
 {
-	arena_init_bounded(&c->c_arena, mem_limit, budget);
+	nrpc_arena_init_bounded(&c->c_arena, mem_limit, budget);
 	c->c_caller = NULL;
 	c->c_start_us = now_us;
 	c->c_deadline_us = now_us + (int64_t)NRPC_DEFAULT_TIMEOUT * 1000;
@@ -39,9 +40,9 @@ void call_begin(struct nrpc_call *c, int64_t now_us, size_t mem_limit, arena_bud
 	c->c_nmeta = c->c_capmeta = 0;
 }
 
-void call_end(struct nrpc_call *c)
+void nrpc_call_end(struct nrpc_call *c)
 {
-	arena_fini(&c->c_arena);
+	nrpc_arena_fini(&c->c_arena);
 }
 
 // A request id a caller may choose: printable ASCII, bounded. Anything else
@@ -78,7 +79,7 @@ static bool traceparent_ok(const char *s)
 	return true;
 }
 
-void call_seed(struct nrpc_call *c)
+void nrpc_call_seed(struct nrpc_call *c)
 {
 	if (getrandom(&c->c_rng, sizeof(c->c_rng), 0) != (ssize_t)sizeof(c->c_rng))
 		c->c_rng = (uint64_t)base_now_us() ^ (uint64_t)(uintptr_t)c;
@@ -102,12 +103,12 @@ static char *generate_request_id(struct nrpc_call *c)
 	memcpy(b + 8, &lo, 8);
 	b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); // UUID version 4
 	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); // RFC 4122 variant
-	char *out = arena_alloc(&c->c_arena, BASE_UUID_TEXT_LEN + 1);
+	char *out = nrpc_arena_alloc(&c->c_arena, BASE_UUID_TEXT_LEN + 1);
 	base_hex_uuid(b, out);
 	return out;
 }
 
-void call_take_ids(struct nrpc_call *c)
+void nrpc_call_take_ids(struct nrpc_call *c)
 {
 	const char *rid = c->c_req ? nrpc_call_metadata(c, "x-request-id") : NULL;
 	c->c_request_id = (rid && request_id_ok(rid)) ? rid : generate_request_id(c);
@@ -116,11 +117,11 @@ void call_take_ids(struct nrpc_call *c)
 	nrpc_call_set_metadata(c, "x-request-id", c->c_request_id);
 }
 
-void call_take_ids_raw(struct nrpc_call *c, const uint8_t *rid, size_t len)
+void nrpc_call_take_ids_raw(struct nrpc_call *c, const uint8_t *rid, size_t len)
 {
 	// request_id_ok_n refuses NUL and anything outside 0x21..0x7e.
 	if (rid != NULL && request_id_ok_n((const char *)rid, len))
-		c->c_request_id = arena_strndup(&c->c_arena, (const char *)rid, len);
+		c->c_request_id = nrpc_arena_strndup(&c->c_arena, (const char *)rid, len);
 	else
 		c->c_request_id = generate_request_id(c);
 	c->c_traceparent = NULL;
@@ -182,12 +183,12 @@ const uint8_t *nrpc_call_payload(const nrpc_call *c, size_t *len)
 
 void *nrpc_call_alloc(nrpc_call *c, size_t n)
 {
-	return arena_alloc(&c->c_arena, n);
+	return nrpc_arena_alloc(&c->c_arena, n);
 }
 
 char *nrpc_call_strdup(nrpc_call *c, const char *s)
 {
-	return arena_strdup(&c->c_arena, s);
+	return nrpc_arena_strdup(&c->c_arena, s);
 }
 
 ProtobufCAllocator *nrpc_call_allocator(nrpc_call *c)
@@ -202,18 +203,18 @@ nrpc_code nrpc_call_error(nrpc_call *c, nrpc_code code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	c->c_message = arena_strdup(&c->c_arena, buf);
+	c->c_message = nrpc_arena_strdup(&c->c_arena, buf);
 	c->c_code = code;
 	return code;
 }
 
 // Grows an arena array of pointers by doubling (old contents copied).
-static void *grow(arena *a, void *old, size_t n, size_t *cap)
+static void *grow(nrpc_arena *a, void *old, size_t n, size_t *cap)
 {
 	if (n < *cap)
 		return old;
 	size_t ncap = *cap ? *cap * 2 : 8;
-	void **p = arena_alloc(a, ncap * sizeof(void *));
+	void **p = nrpc_arena_alloc(a, ncap * sizeof(void *));
 	if (n > 0)
 		memcpy(p, old, n * sizeof(void *));
 	*cap = ncap;
@@ -223,10 +224,10 @@ static void *grow(arena *a, void *old, size_t n, size_t *cap)
 void nrpc_call_violation(nrpc_call *c, const char *field, const char *description)
 {
 	c->c_viol = grow(&c->c_arena, c->c_viol, c->c_nviol, &c->c_capviol);
-	Rpc__V1__FieldViolation *v = arena_alloc(&c->c_arena, sizeof(*v));
+	Rpc__V1__FieldViolation *v = nrpc_arena_alloc(&c->c_arena, sizeof(*v));
 	rpc__v1__field_violation__init(v);
-	v->field = arena_strdup(&c->c_arena, field);
-	v->description = arena_strdup(&c->c_arena, description);
+	v->field = nrpc_arena_strdup(&c->c_arena, field);
+	v->description = nrpc_arena_strdup(&c->c_arena, description);
 	c->c_viol[c->c_nviol++] = v;
 }
 
@@ -240,14 +241,14 @@ void nrpc_call_set_metadata(nrpc_call *c, const char *key, const char *value)
 	if (!nrpc_utf8_valid(value, strlen(value)))
 		return; // never echo bytes that are not UTF-8
 	c->c_meta = grow(&c->c_arena, c->c_meta, c->c_nmeta, &c->c_capmeta);
-	Rpc__V1__Response__MetadataEntry *e = arena_alloc(&c->c_arena, sizeof(*e));
+	Rpc__V1__Response__MetadataEntry *e = nrpc_arena_alloc(&c->c_arena, sizeof(*e));
 	rpc__v1__response__metadata_entry__init(e);
-	e->key = arena_strdup(&c->c_arena, key);
-	e->value = arena_strdup(&c->c_arena, value);
+	e->key = nrpc_arena_strdup(&c->c_arena, key);
+	e->value = nrpc_arena_strdup(&c->c_arena, value);
 	c->c_meta[c->c_nmeta++] = e;
 }
 
-nng_msg *call_build_reply(struct nrpc_call *c, const ProtobufCMessage *output)
+nng_msg *nrpc_call_build_reply(struct nrpc_call *c, const ProtobufCMessage *output)
 {
 	if (c->c_raw != NULL) {
 		nng_msg *raw;
@@ -270,7 +271,7 @@ nng_msg *call_build_reply(struct nrpc_call *c, const ProtobufCMessage *output)
 		resp.payload.len = c->c_packed_len;
 	} else if (c->c_code == NRPC_OK && output != NULL) {
 		size_t n = protobuf_c_message_get_packed_size(output);
-		uint8_t *buf = arena_alloc(&c->c_arena, n);
+		uint8_t *buf = nrpc_arena_alloc(&c->c_arena, n);
 		protobuf_c_message_pack(output, buf);
 		resp.payload.data = buf;
 		resp.payload.len = n;

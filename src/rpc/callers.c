@@ -17,7 +17,7 @@ static unsigned long hash_sub(const char *s)
 	return (unsigned long)h;
 }
 
-int callers_init(callers *t, unsigned limit)
+int nrpc_callers_init(nrpc_callers *t, unsigned limit)
 {
 	t->limit = limit;
 	t->stripes = NULL;
@@ -31,7 +31,7 @@ int callers_init(callers *t, unsigned limit)
 	return 0;
 }
 
-void callers_fini(callers *t)
+void nrpc_callers_fini(nrpc_callers *t)
 {
 	if (t->stripes == NULL)
 		return;
@@ -41,7 +41,8 @@ void callers_fini(callers *t)
 	t->stripes = NULL;
 }
 
-enum callers_result callers_acquire(callers *t, const char *sub, struct caller_entry **slot)
+enum nrpc_callers_result nrpc_callers_acquire(nrpc_callers *t, const char *sub,
+                                              struct nrpc_caller_entry **slot)
 {
 	*slot = NULL;
 	if (t->stripes == NULL || sub == NULL)
@@ -50,12 +51,12 @@ enum callers_result callers_acquire(callers *t, const char *sub, struct caller_e
 	if (n > NRPC_JWT_MAX_SUB)
 		return CALLERS_UNTRACKED; // cannot happen: the token check bounds it
 	unsigned long h = hash_sub(sub);
-	struct caller_stripe *st = &t->stripes[h % CALLERS_STRIPES];
-	struct caller_entry *free_e = NULL;
-	enum callers_result res = CALLERS_UNTRACKED;
+	struct nrpc_caller_stripe *st = &t->stripes[h % CALLERS_STRIPES];
+	struct nrpc_caller_entry *free_e = NULL;
+	enum nrpc_callers_result res = CALLERS_UNTRACKED;
 	pthread_mutex_lock(&st->mtx);
 	for (size_t i = 0; i < CALLERS_WAYS; i++) {
-		struct caller_entry *e = &st->e[i];
+		struct nrpc_caller_entry *e = &st->e[i];
 		if (e->count == 0) {
 			if (free_e == NULL)
 				free_e = e;
@@ -84,11 +85,11 @@ enum callers_result callers_acquire(callers *t, const char *sub, struct caller_e
 	return res;
 }
 
-void callers_release(callers *t, struct caller_entry *slot)
+void nrpc_callers_release(nrpc_callers *t, struct nrpc_caller_entry *slot)
 {
 	if (slot == NULL)
 		return;
-	struct caller_stripe *st = &t->stripes[slot->hash % CALLERS_STRIPES];
+	struct nrpc_caller_stripe *st = &t->stripes[slot->hash % CALLERS_STRIPES];
 	pthread_mutex_lock(&st->mtx);
 	if (slot->count > 0)
 		slot->count--;

@@ -21,32 +21,33 @@
 #define CALLERS_STRIPES 64
 #define CALLERS_WAYS    32 // 2048 callers tracked at once
 
-struct caller_entry {
+struct nrpc_caller_entry {
 	unsigned count; // requests in flight; 0: free for reuse
 	unsigned long hash;
 	char sub[NRPC_JWT_MAX_SUB + 1];
 };
 
-struct caller_stripe {
+struct nrpc_caller_stripe {
 	pthread_mutex_t mtx;
-	struct caller_entry e[CALLERS_WAYS];
+	struct nrpc_caller_entry e[CALLERS_WAYS];
 };
 
-typedef struct callers {
-	struct caller_stripe *stripes; // CALLERS_STRIPES, or NULL when unlimited
-	unsigned limit;                // 0: unlimited
-} callers;
+typedef struct nrpc_callers {
+	struct nrpc_caller_stripe *stripes; // CALLERS_STRIPES, or NULL when unlimited
+	unsigned limit;                     // 0: unlimited
+} nrpc_callers;
 
 // Returns 0 or -1 (no memory). limit 0: nothing is tracked.
-int callers_init(callers *t, unsigned limit);
-void callers_fini(callers *t);
+int nrpc_callers_init(nrpc_callers *t, unsigned limit);
+void nrpc_callers_fini(nrpc_callers *t);
 
-enum callers_result { CALLERS_ADMITTED, CALLERS_UNTRACKED, CALLERS_REFUSED };
+enum nrpc_callers_result { CALLERS_ADMITTED, CALLERS_UNTRACKED, CALLERS_REFUSED };
 
 // Counts one more request of `sub`. On CALLERS_ADMITTED *slot is the entry
-// to hand to callers_release() once the request's reply is sent; otherwise
+// to hand to nrpc_callers_release() once the request's reply is sent; otherwise
 // *slot is NULL and there is nothing to release.
-enum callers_result callers_acquire(callers *t, const char *sub, struct caller_entry **slot);
-void callers_release(callers *t, struct caller_entry *slot);
+enum nrpc_callers_result nrpc_callers_acquire(nrpc_callers *t, const char *sub,
+                                              struct nrpc_caller_entry **slot);
+void nrpc_callers_release(nrpc_callers *t, struct nrpc_caller_entry *slot);
 
 #endif

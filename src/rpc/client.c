@@ -1,7 +1,7 @@
 // nrpc client: rpc.v1.Request/Response calls over nng req0.
 //
 // One URL (not dns+): one req0 socket, as it always was. Several URLs, or a
-// dns+ URL: an endpoint set (client_pool.c) with a socket per instance, health
+// dns+ URL: an endpoint set (client_pool.h) with a socket per instance, health
 // checks and round robin; this file adds the retry rule on top (pool_call).
 //
 // Each call runs on the caller's thread: open a context, send, wait for the
@@ -29,8 +29,8 @@
 #define CLIENT_MAX_TIMEOUT_MS     300000u // the server clamps longer deadlines to this anyway
 
 struct nrpc_client {
-	nng_socket sock; // one URL
-	cpool *pool;     // several URLs or a dns+ URL (then sock is unused)
+	nng_socket sock;  // one URL
+	nrpc_cpool *pool; // several URLs or a dns+ URL (then sock is unused)
 };
 
 static void set_err(char *err, size_t errcap, const char *fmt, ...)
@@ -75,22 +75,22 @@ int nrpc_client_open_tls(nrpc_client **out, const char *const *urls, size_t n, c
 		set_err(err, errcap, "out of memory");
 		return NNG_ENOMEM;
 	}
-	if (cpool_wanted(urls, n)) {
-		cpool_config cfg = {.urls = urls, .n = n, .tls = tls};
-		if ((rv = cpool_open(&c->pool, &cfg, err, errcap)) != 0) {
+	if (nrpc_cpool_wanted(urls, n)) {
+		nrpc_cpool_config cfg = {.urls = urls, .n = n, .tls = tls};
+		if ((rv = nrpc_cpool_open(&c->pool, &cfg, err, errcap)) != 0) {
 			free(c);
 			return rv;
 		}
 		*out = c;
 		return 0;
 	}
-	if ((rv = cp_socket_open(&c->sock, err, errcap)) != 0) {
+	if ((rv = nrpc_cp_socket_open(&c->sock, err, errcap)) != 0) {
 		free(c);
 		return rv;
 	}
 	// Non-blocking: an instance that is down now is redialed in the
 	// background, and calls wait for it (up to their deadline).
-	if ((rv = tls_dial(c->sock, urls[0], tls, err, errcap)) != 0) {
+	if ((rv = nrpc_tls_dial(c->sock, urls[0], tls, err, errcap)) != 0) {
 		nng_close(c->sock);
 		free(c);
 		return rv;
@@ -105,7 +105,7 @@ void nrpc_client_close(nrpc_client *c)
 		return;
 	}
 	if (c->pool != NULL) {
-		cpool_close(c->pool);
+		nrpc_cpool_close(c->pool);
 	} else {
 		base_nng_close_all(&c->sock, 1, CP_CLOSE_BUDGET_MS, NULL, NULL);
 	}
@@ -300,10 +300,10 @@ static int take_reply(nng_msg *msg, nrpc_result *res)
 // tried yet, as long as the deadline allows and the rule of nrpc/retry.h does:
 // always when the request was never sent, else only for calls safe to repeat.
 // Otherwise 14 UNAVAILABLE (transport_error: the outcome is unknown).
-static int pool_call(cpool *pool, const char *method, const uint8_t *payload, size_t len,
+static int pool_call(nrpc_cpool *pool, const char *method, const uint8_t *payload, size_t len,
                      const nrpc_meta *md, size_t n_md, nng_time deadline, nrpc_result *res)
 {
-	bool idem = lb_has_idempotency_key(md, n_md);
+	bool idem = nrpc_lb_has_idempotency_key(md, n_md);
 	uint64_t tried = 0;
 	const char *lost = NULL; // why the last attempt failed, once an instance was lost
 	for (bool first = true;; first = false) {
@@ -320,7 +320,7 @@ static int pool_call(cpool *pool, const char *method, const uint8_t *payload, si
 		}
 		nng_msg *reply = NULL;
 		int rv = 0;
-		switch (cpool_attempt(pool, msg, deadline, first, &tried, &reply, &rv)) {
+		switch (nrpc_cpool_attempt(pool, msg, deadline, first, &tried, &reply, &rv)) {
 		case CPOOL_REPLY:
 			return take_reply(reply, res);
 		case CPOOL_TIMEOUT:
@@ -340,7 +340,7 @@ static int pool_call(cpool *pool, const char *method, const uint8_t *payload, si
 			       "instance";
 			continue;
 		case CPOOL_LOST_SENT:
-			if (!lb_may_retry(true, method, idem)) {
+			if (!nrpc_lb_may_retry(true, method, idem)) {
 				return set_status(
 				    res, NRPC_UNAVAILABLE, true,
 				    "instance lost with the call in flight; not retried: "
@@ -522,8 +522,8 @@ int nrpc_urls_expand(const char *const *urls, size_t n, char ***out, size_t *nou
 		rv = NNG_ENOMEM;
 	}
 	for (size_t i = 0; rv == 0 && i < n; i++) {
-		lb_dns_target t;
-		int d = urls[i] != NULL ? lb_dns_parse(urls[i], &t) : -1;
+		nrpc_lb_dns_target t;
+		int d = urls[i] != NULL ? nrpc_lb_dns_parse(urls[i], &t) : -1;
 		if (d < 0) {
 			set_err(err, errcap, "%s: not a URL to dial (dns+tcp://HOST:PORT?)",
 			        urls[i] != NULL ? urls[i] : "(null)");
@@ -531,7 +531,7 @@ int nrpc_urls_expand(const char *const *urls, size_t n, char ***out, size_t *nou
 		} else if (d == 0) {
 			rv = add_url(list, &count, urls[i], err, errcap);
 		} else {
-			int k = cp_resolve_dns(&t, got, LB_MAX_ENDPOINTS, err, errcap, NULL);
+			int k = nrpc_cp_resolve_dns(&t, got, LB_MAX_ENDPOINTS, err, errcap, NULL);
 			rv = k < 0 ? NNG_EADDRINVAL : 0;
 			for (int j = 0; rv == 0 && j < k; j++) {
 				rv = add_url(list, &count, got[j], err, errcap);

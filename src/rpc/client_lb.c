@@ -12,7 +12,7 @@
 #define HEALTH_CHECK  "/grpc.health.v1.Health/Check"
 #define UNIMPLEMENTED 12u
 
-int lb_pick(const lb_state *st, size_t n, uint64_t tried, size_t *cursor)
+int nrpc_lb_pick(const nrpc_lb_state *st, size_t n, uint64_t tried, size_t *cursor)
 {
 	if (n == 0)
 		return -1;
@@ -26,7 +26,7 @@ int lb_pick(const lb_state *st, size_t n, uint64_t tried, size_t *cursor)
 	return -1;
 }
 
-bool lb_pending(const lb_state *st, size_t n, uint64_t tried)
+bool nrpc_lb_pending(const nrpc_lb_state *st, size_t n, uint64_t tried)
 {
 	for (size_t i = 0; i < n; i++)
 		if (st[i] == LB_CONNECTING && (tried & (UINT64_C(1) << i)) == 0)
@@ -34,7 +34,7 @@ bool lb_pending(const lb_state *st, size_t n, uint64_t tried)
 	return false;
 }
 
-bool lb_probe_serving(const uint8_t *reply, size_t len)
+bool nrpc_lb_probe_serving(const uint8_t *reply, size_t len)
 {
 	Rpc__V1__Response *rsp = rpc__v1__response__unpack(NULL, len, reply);
 	if (rsp == NULL)
@@ -54,7 +54,7 @@ bool lb_probe_serving(const uint8_t *reply, size_t len)
 	return serving;
 }
 
-size_t lb_probe_request(uint8_t *buf, size_t cap, uint32_t timeout_ms)
+size_t nrpc_lb_probe_request(uint8_t *buf, size_t cap, uint32_t timeout_ms)
 {
 	// HealthCheckRequest{service: ""} packs to nothing: the payload is empty.
 	Rpc__V1__Request req = RPC__V1__REQUEST__INIT;
@@ -66,7 +66,7 @@ size_t lb_probe_request(uint8_t *buf, size_t cap, uint32_t timeout_ms)
 	return rpc__v1__request__pack(&req, buf);
 }
 
-int lb_dns_parse(const char *url, lb_dns_target *t)
+int nrpc_lb_dns_parse(const char *url, nrpc_lb_dns_target *t)
 {
 	static const struct {
 		const char *prefix, *scheme;
@@ -96,7 +96,7 @@ int lb_dns_parse(const char *url, lb_dns_target *t)
 	return 1;
 }
 
-int lb_addr_url(char *buf, size_t cap, const char *scheme, const char *addr, const char *port)
+int nrpc_lb_addr_url(char *buf, size_t cap, const char *scheme, const char *addr, const char *port)
 {
 	bool v6 = strchr(addr, ':') != NULL;
 	int n = snprintf(buf, cap, v6 ? "%s://[%s]:%s" : "%s://%s:%s", scheme, addr, port);
@@ -111,8 +111,8 @@ static bool listed(const char *const *urls, size_t n, const char *url)
 	return false;
 }
 
-void lb_merge(const char *const *have, size_t nhave, const char *const *got, size_t ngot,
-              bool *keep, bool *add)
+void nrpc_lb_merge(const char *const *have, size_t nhave, const char *const *got, size_t ngot,
+                   bool *keep, bool *add)
 {
 	for (size_t i = 0; i < nhave; i++)
 		keep[i] = listed(got, ngot, have[i]);
@@ -120,7 +120,7 @@ void lb_merge(const char *const *have, size_t nhave, const char *const *got, siz
 		add[j] = !listed(have, nhave, got[j]) && !listed(got, j, got[j]);
 }
 
-bool lb_has_idempotency_key(const nrpc_meta *md, size_t n)
+bool nrpc_lb_has_idempotency_key(const nrpc_meta *md, size_t n)
 {
 	// The server reads the first entry of a key (docs/contract.md §2.5).
 	for (size_t i = 0; i < n; i++)
@@ -129,7 +129,7 @@ bool lb_has_idempotency_key(const nrpc_meta *md, size_t n)
 	return false;
 }
 
-bool lb_may_retry(bool sent, const char *method, bool has_idempotency_key)
+bool nrpc_lb_may_retry(bool sent, const char *method, bool has_idempotency_key)
 {
 	return !sent || nrpc_retry_safe(method, strlen(method), has_idempotency_key);
 }

@@ -17,7 +17,7 @@
 // every 2 s so that a dead replica costs little.
 #define CLIENT_RECONNECT_MIN_MS 100
 #define CLIENT_RECONNECT_MAX_MS 2000
-int cp_socket_open(nng_socket *s, char *err, size_t errcap)
+int nrpc_cp_socket_open(nng_socket *s, char *err, size_t errcap)
 {
 	int rv;
 	if ((rv = nng_req0_open(s)) != 0) {
@@ -43,8 +43,8 @@ int cp_socket_open(nng_socket *s, char *err, size_t errcap)
 	return rv;
 }
 
-int cp_resolve_dns(const lb_dns_target *t, char (*urls)[LB_URL_MAX], size_t cap, char *err,
-                   size_t errcap, void *arg)
+int nrpc_cp_resolve_dns(const nrpc_lb_dns_target *t, char (*urls)[LB_URL_MAX], size_t cap,
+                        char *err, size_t errcap, void *arg)
 {
 	(void)arg;
 	struct addrinfo hints;
@@ -63,7 +63,7 @@ int cp_resolve_dns(const lb_dns_target *t, char (*urls)[LB_URL_MAX], size_t cap,
 		char host[NI_MAXHOST];
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0,
 		                NI_NUMERICHOST) == 0 &&
-		    lb_addr_url(urls[n], LB_URL_MAX, t->scheme, host, t->port) == 0)
+		    nrpc_lb_addr_url(urls[n], LB_URL_MAX, t->scheme, host, t->port) == 0)
 			n++;
 	}
 	freeaddrinfo(res);

@@ -13,12 +13,12 @@
 #define F_KEY      1
 #define F_VALUE    2
 
-enum envscan_result envscan_request(const uint8_t *buf, size_t len, size_t max_entries,
-                                    size_t max_key, size_t max_value, envscan *out)
+enum nrpc_envscan_result nrpc_envscan_request(const uint8_t *buf, size_t len, size_t max_entries,
+                                              size_t max_key, size_t max_value, nrpc_envscan *out)
 {
 	static const char rid_key[] = "x-request-id";
 	static const char idem_key[] = "idempotency-key";
-	enum envscan_result res = ENVSCAN_OK;
+	enum nrpc_envscan_result res = ENVSCAN_OK;
 	const uint8_t *p = buf, *end = buf + len;
 	out->entries = 0;
 	out->rid = NULL;

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum envscan_result {
+enum nrpc_envscan_result {
 	ENVSCAN_OK = 0,
 	ENVSCAN_MALFORMED,     // not a valid protobuf encoding of rpc.v1.Request
 	ENVSCAN_TOO_MANY,      // more than max_entries metadata entries
@@ -22,7 +22,7 @@ enum envscan_result {
 	ENVSCAN_VALUE_TOO_LONG // a value longer than max_value bytes
 };
 
-typedef struct envscan {
+typedef struct nrpc_envscan {
 	size_t entries;     // metadata entries seen
 	const uint8_t *rid; // first x-request-id value on the wire, or NULL
 	size_t rid_len;
@@ -32,12 +32,12 @@ typedef struct envscan {
 	uint64_t timeout_ms;  // the last `timeout_ms` field, 0 when absent
 	bool has_timeout;     // a timeout_ms field is on the wire (a proxy rewrites it)
 	bool has_idempotency; // some metadata entry has the key idempotency-key
-} envscan;
+} nrpc_envscan;
 
 // Scans buf[len]. Returns ENVSCAN_OK or the first problem found; a malformed
 // encoding wins over a limit (the whole buffer is always walked), so `out`
 // describes the complete message whenever the result is not ENVSCAN_MALFORMED.
-enum envscan_result envscan_request(const uint8_t *buf, size_t len, size_t max_entries,
-                                    size_t max_key, size_t max_value, envscan *out);
+enum nrpc_envscan_result nrpc_envscan_request(const uint8_t *buf, size_t len, size_t max_entries,
+                                              size_t max_key, size_t max_value, nrpc_envscan *out);
 
 #endif

@@ -56,18 +56,18 @@ struct conn {
 	// What goes over the socket: `out` itself on a plain connection; under
 	// TLS `raw` holds ciphertext read and `wire` ciphertext to write.
 	struct evbuffer *raw, *wire;
-	sptls_conn *tls; // NULL: plain tcp://; freed with the connection
-	bool greeted;    // the peer's greeting was checked
-	bool dead;       // closed: fd and events gone; freed with the last reference
-	bool paused;     // not read while SPTCP_MAX_INFLIGHT calls are in flight
-	bool parsing;    // replies wait for the flush at the end of the parse
-	bool dirty;      // on the loop's flush list
+	nrpc_sptls_conn *tls; // NULL: plain tcp://; freed with the connection
+	bool greeted;         // the peer's greeting was checked
+	bool dead;            // closed: fd and events gone; freed with the last reference
+	bool paused;          // not read while SPTCP_MAX_INFLIGHT calls are in flight
+	bool parsing;         // replies wait for the flush at the end of the parse
+	bool dirty;           // on the loop's flush list
 	conn *next_dirty;
 	conn *prev, *next; // the loop's connections
 };
 
 struct sloop {
-	sptcp *t;
+	nrpc_sptcp *t;
 	ioloop *io;
 	int index;
 	struct event *flush_ev; // runs after the callbacks of this pass
@@ -77,7 +77,7 @@ struct sloop {
 	unsigned nfree;
 };
 
-struct sptcp {
+struct nrpc_sptcp {
 	struct nrpc_server *srv;
 	int listen_fd;
 	struct event *accept_ev; // on loop 0
@@ -85,8 +85,8 @@ struct sptcp {
 	unsigned nloops;
 	unsigned next; // round robin (loop 0's thread only)
 	nrpc_connlimit *cl;
-	sptls_ctx *tls; // tls+tcp:// only
-	int greet_ms;   // a connection must greet within this
+	nrpc_sptls_ctx *tls; // tls+tcp:// only
+	int greet_ms;        // a connection must greet within this
 };
 
 // Accepted connection on its way to another loop.
@@ -116,7 +116,7 @@ static ncall *ncall_get(sloop *lp)
 	nc = calloc(1, sizeof *nc);
 	if (nc == NULL)
 		return NULL;
-	call_seed(&nc->call);
+	nrpc_call_seed(&nc->call);
 	nc->call.c_deliver = deliver;
 	nc->call.c_slot = nc;
 	nc->call.c_server = lp->t->srv;
@@ -148,7 +148,7 @@ static void conn_free(conn *cn)
 		evbuffer_free(cn->in);
 	if (cn->out != NULL)
 		evbuffer_free(cn->out);
-	sptls_conn_free(cn->tls); // the peer identity of its calls goes with it
+	nrpc_sptls_conn_free(cn->tls); // the peer identity of its calls goes with it
 	free(cn);
 }
 
@@ -185,7 +185,7 @@ static void conn_flush(conn *cn)
 {
 	if (cn->dead)
 		return;
-	if (cn->tls != NULL && sptls_seal(cn->tls, cn->out, cn->wire) != 0) {
+	if (cn->tls != NULL && nrpc_sptls_seal(cn->tls, cn->out, cn->wire) != 0) {
 		conn_close(cn);
 		return;
 	}
@@ -237,7 +237,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		conn_close(cn);
 		return;
 	}
-	if (cn->tls != NULL && sptls_feed(cn->tls, cn->raw, cn->in, cn->wire) != 0) {
+	if (cn->tls != NULL && nrpc_sptls_feed(cn->tls, cn->raw, cn->in, cn->wire) != 0) {
 		// Refused or broken: one try to hand the peer its alert, then close.
 		if (evbuffer_get_length(cn->wire) > 0)
 			(void)evbuffer_write(cn->wire, fd);
@@ -250,7 +250,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 // Serves the complete requests in the input buffer.
 static void conn_parse(conn *cn)
 {
-	sptcp *t = cn->lp->t;
+	nrpc_sptcp *t = cn->lp->t;
 	cn->refs++;
 	cn->parsing = true;
 	if (!cn->greeted) {
@@ -267,7 +267,7 @@ static void conn_parse(conn *cn)
 		event_del(cn->greet_ev);
 	}
 	while (!cn->dead) {
-		if (server_closing(t->srv)) {
+		if (nrpc_server_closing(t->srv)) {
 			event_del(cn->rev); // draining: nothing new is read
 			break;
 		}
@@ -316,12 +316,12 @@ static void conn_parse(conn *cn)
 		}
 		nc->cn = cn;
 		// The connection outlives the call (it holds a reference per call).
-		nc->call.c_peer = cn->tls != NULL ? sptls_peer(cn->tls) : NULL;
+		nc->call.c_peer = cn->tls != NULL ? nrpc_sptls_peer(cn->tls) : NULL;
 		memcpy(nc->bt, m, bt);
 		nc->btlen = bt;
 		cn->refs++;
 		cn->inflight++;
-		server_serve(t->srv, &nc->call, m + bt, (size_t)len - bt);
+		nrpc_server_serve(t->srv, &nc->call, m + bt, (size_t)len - bt);
 		evbuffer_drain(cn->in, 8 + len);
 	}
 out:
@@ -357,7 +357,7 @@ static void deliver_here(ncall *nc)
 	if (reply != NULL)
 		nng_msg_free(reply);
 	nc->reply = NULL;
-	server_delivered(lp->t->srv);
+	nrpc_server_delivered(lp->t->srv);
 	ncall_put(lp, nc);
 	cn->inflight--;
 	if (cn->paused && !cn->dead && cn->inflight < SPTCP_MAX_INFLIGHT / 2)
@@ -386,7 +386,7 @@ static void deliver(struct nrpc_call *c, nng_msg *reply)
 	// thread may finish the call; the reply has no one left to take it.
 	if (reply != NULL)
 		nng_msg_free(reply);
-	server_delivered(lp->t->srv);
+	nrpc_server_delivered(lp->t->srv);
 	nc->cn->inflight--;
 	conn_unref(nc->cn); // no loop thread runs any more: this one may
 	free(nc);
@@ -421,7 +421,7 @@ static void conn_open(sloop *lp, int fd)
 		if (lp->t->tls != NULL) {
 			cn->raw = evbuffer_new();
 			cn->wire = evbuffer_new();
-			cn->tls = sptls_conn_new(lp->t->tls);
+			cn->tls = nrpc_sptls_conn_new(lp->t->tls);
 			tls_ok = cn->raw != NULL && cn->wire != NULL && cn->tls != NULL;
 		}
 		cn->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, cn);
@@ -464,7 +464,7 @@ static void handoff_task(ioloop_task *task)
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	(void)what;
-	sptcp *t = arg;
+	nrpc_sptcp *t = arg;
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
@@ -503,14 +503,14 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 // ---- start / stop ---------------------------------------------------------------------------
 
-bool sptcp_serves(const char *url)
+bool nrpc_sptcp_serves(const char *url)
 {
 	return strncmp(url, "tcp://", 6) == 0 || strncmp(url, "tls+tcp://", 10) == 0;
 }
 
 static int listen_on(const char *url, char *err, size_t errcap)
 {
-	if (!sptcp_serves(url)) {
+	if (!nrpc_sptcp_serves(url)) {
 		snprintf(err, errcap, "%s: not a tcp:// or tls+tcp:// URL", url);
 		return -1;
 	}
@@ -547,23 +547,23 @@ static void setup_loop(void *arg)
 
 static void setup_accept(void *arg)
 {
-	sptcp *t = arg;
+	nrpc_sptcp *t = arg;
 	t->accept_ev = event_new(ioloop_base(t->loops[0].io), t->listen_fd, EV_READ | EV_PERSIST,
 	                         on_accept, t);
 	if (t->accept_ev != NULL)
 		event_add(t->accept_ev, NULL);
 }
 
-int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrpc_tls *tls,
-                struct ioloop *const *loops, unsigned nloops, nrpc_connlimit *cl, int greet_ms,
-                char *err, size_t errcap)
+int nrpc_sptcp_start(nrpc_sptcp **out, struct nrpc_server *srv, const char *url,
+                     const nrpc_tls *tls, struct ioloop *const *loops, unsigned nloops,
+                     nrpc_connlimit *cl, int greet_ms, char *err, size_t errcap)
 {
 	*out = NULL;
 	if (nloops == 0) {
 		snprintf(err, errcap, "no event loop for %s", url);
 		return -1;
 	}
-	sptcp *t = calloc(1, sizeof *t);
+	nrpc_sptcp *t = calloc(1, sizeof *t);
 	sloop *ls = calloc(nloops, sizeof *ls);
 	if (t == NULL || ls == NULL) {
 		free(t);
@@ -577,14 +577,14 @@ int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrp
 	t->loops = ls;
 	t->nloops = nloops;
 	t->listen_fd = -1;
-	if (strncmp(url, "tls+", 4) == 0 && sptls_ctx_create(&t->tls, tls, err, errcap) != 0) {
+	if (strncmp(url, "tls+", 4) == 0 && nrpc_sptls_ctx_create(&t->tls, tls, err, errcap) != 0) {
 		free(ls);
 		free(t);
 		return -1;
 	}
 	t->listen_fd = listen_on(url, err, errcap);
 	if (t->listen_fd < 0) {
-		sptls_ctx_free(t->tls);
+		nrpc_sptls_ctx_free(t->tls);
 		free(ls);
 		free(t);
 		return -1;
@@ -601,7 +601,7 @@ int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrp
 		ioloop_call(loops[0], setup_accept, t);
 	if (!ok || t->accept_ev == NULL) {
 		snprintf(err, errcap, "cannot register %s on the event loops", url);
-		sptcp_destroy(t);
+		nrpc_sptcp_destroy(t);
 		return -1;
 	}
 	*out = t;
@@ -611,7 +611,7 @@ int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrp
 static void teardown_loop(void *arg)
 {
 	sloop *lp = arg;
-	sptcp *t = lp->t;
+	nrpc_sptcp *t = lp->t;
 	if (lp->index == 0 && t->accept_ev != NULL) {
 		event_free(t->accept_ev);
 		t->accept_ev = NULL;
@@ -635,7 +635,7 @@ static void teardown_loop(void *arg)
 	lp->nfree = 0;
 }
 
-void sptcp_destroy(sptcp *t)
+void nrpc_sptcp_destroy(nrpc_sptcp *t)
 {
 	if (t == NULL)
 		return;
@@ -644,7 +644,7 @@ void sptcp_destroy(sptcp *t)
 			ioloop_call(t->loops[i].io, teardown_loop, &t->loops[i]);
 	if (t->listen_fd >= 0)
 		close(t->listen_fd);
-	sptls_ctx_free(t->tls); // connections still alive keep their own hold on it
+	nrpc_sptls_ctx_free(t->tls); // connections still alive keep their own hold on it
 	free(t->loops);
 	free(t);
 }

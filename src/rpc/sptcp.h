@@ -26,12 +26,12 @@
 // handshake, on tls+tcp://) greet_ms after it was accepted is closed too
 // (counted in its timed_out).
 //
-// Threads: sptcp_start and sptcp_destroy run on the server's owner thread;
+// Threads: nrpc_sptcp_start and nrpc_sptcp_destroy run on the server's owner thread;
 // everything else on the loops. A reply delivered from another thread is
 // posted to the connection's loop; once that loop has stopped it is dropped.
 //
 // Ownership: the loops are borrowed and must outlive the transport (they may
-// be stopped before sptcp_destroy). The transport owns its sockets, its
+// be stopped before nrpc_sptcp_destroy). The transport owns its sockets, its
 // connections and their call slots.
 #ifndef RPC_SPTCP_H
 #define RPC_SPTCP_H
@@ -46,21 +46,21 @@
 
 struct ioloop;
 struct nrpc_server;
-typedef struct sptcp sptcp;
+typedef struct nrpc_sptcp nrpc_sptcp;
 
 // True for the URLs this transport serves: tcp:// and tls+tcp://.
-bool sptcp_serves(const char *url);
+bool nrpc_sptcp_serves(const char *url);
 
 // Binds `url` (tcp://host:port or tls+tcp://host:port; host "*" or empty:
 // every interface) and starts accepting on loops[0]. A tls+tcp:// URL needs
 // `tls` (read now: the files are loaded and the allow-list copied; its stats
 // are borrowed); a tcp:// URL ignores it. Returns 0, or -1 with a reason in err.
-int sptcp_start(sptcp **out, struct nrpc_server *srv, const char *url, const nrpc_tls *tls,
-                struct ioloop *const *loops, unsigned nloops, nrpc_connlimit *cl, int greet_ms,
-                char *err, size_t errcap);
+int nrpc_sptcp_start(nrpc_sptcp **out, struct nrpc_server *srv, const char *url,
+                     const nrpc_tls *tls, struct ioloop *const *loops, unsigned nloops,
+                     nrpc_connlimit *cl, int greet_ms, char *err, size_t errcap);
 
 // Closes the listener and every connection and frees the transport. Calls
 // still in flight are dropped when they finish. NULL is a no-op.
-void sptcp_destroy(sptcp *t);
+void nrpc_sptcp_destroy(nrpc_sptcp *t);
 
 #endif

@@ -15,7 +15,7 @@
 
 #define RECORD_MAX 16384 // plaintext per SSL_write / SSL_read call: one TLS record
 
-struct sptls_ctx {
+struct nrpc_sptls_ctx {
 	SSL_CTX *ssl;
 	nrpc_tls_stats *stats; // borrowed, may be NULL
 	char *allowed;         // the list's copy, NULs between names; NULL: no list
@@ -23,11 +23,11 @@ struct sptls_ctx {
 	size_t nnames;
 };
 
-struct sptls_conn {
+struct nrpc_sptls_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio; // owned by ssl
 	nrpc_tls_stats *stats;
-	const sptls_ctx *ctx; // for the allow-list: only read during the handshake
+	const nrpc_sptls_ctx *ctx; // for the allow-list: only read during the handshake
 	bool ready;
 	bool failed;
 	bool not_listed;               // the verify callback refused the identity (allow-list)
@@ -35,7 +35,7 @@ struct sptls_conn {
 };
 
 // Splits "a, b,c" into ctx->names; -1 on an empty name or too many.
-static int parse_allowed(sptls_ctx *x, const char *list, char *err, size_t errcap)
+static int parse_allowed(nrpc_sptls_ctx *x, const char *list, char *err, size_t errcap)
 {
 	size_t len = strlen(list);
 	if (len > NRPC_TLS_ALLOWED_MAX || (x->allowed = malloc(len + 1)) == NULL) {
@@ -70,7 +70,7 @@ static int parse_allowed(sptls_ctx *x, const char *list, char *err, size_t errca
 
 static int verify_listed(int ok, X509_STORE_CTX *st);
 
-int sptls_ctx_create(sptls_ctx **out, const nrpc_tls *tls, char *err, size_t errcap)
+int nrpc_sptls_ctx_create(nrpc_sptls_ctx **out, const nrpc_tls *tls, char *err, size_t errcap)
 {
 	*out = NULL;
 	if (tls == NULL || tls->cert_file == NULL || tls->key_file == NULL) {
@@ -84,14 +84,14 @@ int sptls_ctx_create(sptls_ctx **out, const nrpc_tls *tls, char *err, size_t err
 		         "TLS: allowed peers need a CA to verify clients (TLS_CA_FILE)");
 		return -1;
 	}
-	sptls_ctx *x = calloc(1, sizeof *x);
+	nrpc_sptls_ctx *x = calloc(1, sizeof *x);
 	if (x == NULL) {
 		snprintf(err, errcap, "out of memory");
 		return -1;
 	}
 	x->stats = tls->stats;
 	if (tls->allowed_peers != NULL && parse_allowed(x, tls->allowed_peers, err, errcap) != 0) {
-		sptls_ctx_free(x);
+		nrpc_sptls_ctx_free(x);
 		return -1;
 	}
 	char why[256];
@@ -136,11 +136,11 @@ int sptls_ctx_create(sptls_ctx **out, const nrpc_tls *tls, char *err, size_t err
 	return 0;
 fail:
 	snprintf(err, errcap, "TLS: %s: %s", what, base_ssl_error(why, sizeof why));
-	sptls_ctx_free(x);
+	nrpc_sptls_ctx_free(x);
 	return -1;
 }
 
-void sptls_ctx_free(sptls_ctx *x)
+void nrpc_sptls_ctx_free(nrpc_sptls_ctx *x)
 {
 	if (x == NULL)
 		return;
@@ -149,9 +149,9 @@ void sptls_ctx_free(sptls_ctx *x)
 	free(x);
 }
 
-sptls_conn *sptls_conn_new(sptls_ctx *x)
+nrpc_sptls_conn *nrpc_sptls_conn_new(nrpc_sptls_ctx *x)
 {
-	sptls_conn *c = calloc(1, sizeof *c);
+	nrpc_sptls_conn *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return NULL;
 	c->ssl = base_ssl_mem_new(x->ssl, &c->rbio, &c->wbio);
@@ -166,7 +166,7 @@ sptls_conn *sptls_conn_new(sptls_ctx *x)
 	return c;
 }
 
-void sptls_conn_free(sptls_conn *c)
+void nrpc_sptls_conn_free(nrpc_sptls_conn *c)
 {
 	if (c == NULL)
 		return;
@@ -174,19 +174,19 @@ void sptls_conn_free(sptls_conn *c)
 	free(c);
 }
 
-bool sptls_ready(const sptls_conn *c)
+bool nrpc_sptls_ready(const nrpc_sptls_conn *c)
 {
 	return c->ready;
 }
 
-const char *sptls_peer(const sptls_conn *c)
+const char *nrpc_sptls_peer(const nrpc_sptls_conn *c)
 {
 	return c->peer[0] != '\0' ? c->peer : NULL;
 }
 
 // Copies an ASN.1 string as the identity when it is 1..SPTLS_PEER_MAX bytes
 // of UTF-8 text without control characters.
-static bool take_name(sptls_conn *c, const ASN1_STRING *s)
+static bool take_name(nrpc_sptls_conn *c, const ASN1_STRING *s)
 {
 	unsigned char *u = NULL;
 	int n = ASN1_STRING_to_UTF8(&u, s);
@@ -203,7 +203,7 @@ static bool take_name(sptls_conn *c, const ASN1_STRING *s)
 }
 
 // The certificate's subject CN (the last one), else its first SAN DNS name.
-static void take_identity(sptls_conn *c, X509 *cert)
+static void take_identity(nrpc_sptls_conn *c, X509 *cert)
 {
 	c->peer[0] = '\0';
 	if (cert == NULL)
@@ -226,9 +226,9 @@ static void take_identity(sptls_conn *c, X509 *cert)
 	GENERAL_NAMES_free(sans);
 }
 
-static bool allowed(const sptls_conn *c)
+static bool allowed(const nrpc_sptls_conn *c)
 {
-	const sptls_ctx *x = c->ctx;
+	const nrpc_sptls_ctx *x = c->ctx;
 	if (x->allowed == NULL)
 		return true;
 	for (size_t i = 0; i < x->nnames; i++)
@@ -244,7 +244,7 @@ static int verify_listed(int ok, X509_STORE_CTX *st)
 	if (!ok || X509_STORE_CTX_get_error_depth(st) != 0)
 		return ok;
 	SSL *ssl = X509_STORE_CTX_get_ex_data(st, SSL_get_ex_data_X509_STORE_CTX_idx());
-	sptls_conn *c = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+	nrpc_sptls_conn *c = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
 	if (c == NULL)
 		return 0;
 	take_identity(c, X509_STORE_CTX_get_current_cert(st));
@@ -256,7 +256,7 @@ static int verify_listed(int ok, X509_STORE_CTX *st)
 }
 
 // Moves what the engine wrote (handshake records, alerts, sealed data) to `wire`.
-static int drain_wbio(sptls_conn *c, struct evbuffer *wire)
+static int drain_wbio(nrpc_sptls_conn *c, struct evbuffer *wire)
 {
 	size_t pending;
 	while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
@@ -274,7 +274,7 @@ static int drain_wbio(sptls_conn *c, struct evbuffer *wire)
 	return 0;
 }
 
-static int refuse(sptls_conn *c, struct evbuffer *wire, bool refused_peer)
+static int refuse(nrpc_sptls_conn *c, struct evbuffer *wire, bool refused_peer)
 {
 	refused_peer = refused_peer || c->not_listed;
 	if (!c->failed && !c->ready && c->stats != NULL)
@@ -286,8 +286,8 @@ static int refuse(sptls_conn *c, struct evbuffer *wire, bool refused_peer)
 	return -1;
 }
 
-int sptls_feed(sptls_conn *c, struct evbuffer *cipher, struct evbuffer *plain,
-               struct evbuffer *wire)
+int nrpc_sptls_feed(nrpc_sptls_conn *c, struct evbuffer *cipher, struct evbuffer *plain,
+                    struct evbuffer *wire)
 {
 	if (c->failed)
 		return -1;
@@ -344,7 +344,7 @@ int sptls_feed(sptls_conn *c, struct evbuffer *cipher, struct evbuffer *plain,
 	return drain_wbio(c, wire) == 0 ? 0 : refuse(c, wire, false);
 }
 
-int sptls_seal(sptls_conn *c, struct evbuffer *plain, struct evbuffer *wire)
+int nrpc_sptls_seal(nrpc_sptls_conn *c, struct evbuffer *plain, struct evbuffer *wire)
 {
 	if (c->failed)
 		return -1;

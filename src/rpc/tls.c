@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool tls_url(const char *url)
+bool nrpc_tls_url(const char *url)
 {
 	return strncmp(url, "tls+", 4) == 0;
 }
@@ -65,7 +65,7 @@ static int build(nng_tls_config **out, nng_tls_mode mode, const nrpc_tls *t, cha
 			rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
 	} else if (rv == 0) {
 		// A server without a CA does not ask for client certificates. A
-		// client gets here only with insecure_skip_verify (tls_dial
+		// client gets here only with insecure_skip_verify (nrpc_tls_dial
 		// refuses a client without a CA): it does not verify the server.
 		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
 	}
@@ -81,10 +81,10 @@ static int build(nng_tls_config **out, nng_tls_mode mode, const nrpc_tls *t, cha
 	return 0;
 }
 
-int tls_listen(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
+int nrpc_tls_listen(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
 {
 	int rv;
-	if (!tls_url(url)) {
+	if (!nrpc_tls_url(url)) {
 		if ((rv = nng_listen(s, url, NULL, 0)) != 0)
 			snprintf(err, errcap, "cannot listen on %s: %s", url, nng_strerror(rv));
 		return rv;
@@ -106,10 +106,10 @@ int tls_listen(nng_socket s, const char *url, const nrpc_tls *tls, char *err, si
 	return rv;
 }
 
-int tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
+int nrpc_tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
 {
 	int rv;
-	if (!tls_url(url)) {
+	if (!nrpc_tls_url(url)) {
 		if ((rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
 			snprintf(err, errcap, "dial %s: %s", url, nng_strerror(rv));
 		return rv;
@@ -140,14 +140,4 @@ int tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size
 	if (rv != 0)
 		snprintf(err, errcap, "dial %s: %s", url, nng_strerror(rv));
 	return rv;
-}
-
-int nrpc_tls_dial(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
-{
-	return tls_dial(s, url, tls, err, errcap);
-}
-
-int nrpc_tls_listen(nng_socket s, const char *url, const nrpc_tls *tls, char *err, size_t errcap)
-{
-	return tls_listen(s, url, tls, err, errcap);
 }

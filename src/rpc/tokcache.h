@@ -24,24 +24,24 @@
 #define TOKCACHE_SLOTS     256
 #define TOKCACHE_TOKEN_MAX 512
 
-typedef struct tokcache_slot {
+typedef struct nrpc_tokcache_slot {
 	pthread_mutex_t mu;
 	size_t len; // 0: empty
 	int64_t until;
 	char token[TOKCACHE_TOKEN_MAX];
 	char sub[NRPC_JWT_MAX_SUB + 1];
-} tokcache_slot;
+} nrpc_tokcache_slot;
 
-typedef struct tokcache {
-	tokcache_slot slots[TOKCACHE_SLOTS];
-} tokcache;
+typedef struct nrpc_tokcache {
+	nrpc_tokcache_slot slots[TOKCACHE_SLOTS];
+} nrpc_tokcache;
 
-void tokcache_init(tokcache *t);
-void tokcache_fini(tokcache *t);
+void nrpc_tokcache_init(nrpc_tokcache *t);
+void nrpc_tokcache_fini(nrpc_tokcache *t);
 // true: `token` verified before and is still valid at `now`; its sub is
 // copied into sub[subcap].
-bool tokcache_get(tokcache *t, const char *token, int64_t now, char *sub, size_t subcap);
+bool nrpc_tokcache_get(nrpc_tokcache *t, const char *token, int64_t now, char *sub, size_t subcap);
 // Remembers a token that just verified.
-void tokcache_put(tokcache *t, const char *token, const char *sub, int64_t until);
+void nrpc_tokcache_put(nrpc_tokcache *t, const char *token, const char *sub, int64_t until);
 
 #endif

@@ -479,8 +479,8 @@ static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
 static char answer[2][LB_URL_MAX];
 static int answers;
 
-static int fake_resolve(const lb_dns_target *t, char (*urls)[LB_URL_MAX], size_t cap, char *err,
-                        size_t errcap, void *arg)
+static int fake_resolve(const nrpc_lb_dns_target *t, char (*urls)[LB_URL_MAX], size_t cap,
+                        char *err, size_t errcap, void *arg)
 {
 	(void)t;
 	(void)err;
@@ -495,10 +495,10 @@ static int fake_resolve(const lb_dns_target *t, char (*urls)[LB_URL_MAX], size_t
 }
 
 // The pool's view: how many endpoints are in `st`, and whether url is listed.
-static int count_state(cpool *p, lb_state st, const char *url, bool *listed)
+static int count_state(nrpc_cpool *p, nrpc_lb_state st, const char *url, bool *listed)
 {
-	cpool_view v[LB_MAX_ENDPOINTS];
-	size_t n = cpool_view_get(p, v, LB_MAX_ENDPOINTS);
+	nrpc_cpool_view v[LB_MAX_ENDPOINTS];
+	size_t n = nrpc_cpool_view_get(p, v, LB_MAX_ENDPOINTS);
 	int count = 0;
 	if (listed != NULL)
 		*listed = false;
@@ -528,14 +528,14 @@ static void case_dns_refresh(void)
 		EXPECT(inst_start(&in[i], names[i], "ok") == 0, "start %s", names[i]);
 	set_answer(in[0].url, in[1].url);
 	const char *urls[] = {"dns+tcp://props.test:7700"};
-	cpool_config cfg = {.urls = urls,
-	                    .n = 1,
-	                    .probe_interval_ms = 100,
-	                    .refresh_ms = 200,
-	                    .resolve = fake_resolve};
-	cpool *p = NULL;
+	nrpc_cpool_config cfg = {.urls = urls,
+	                         .n = 1,
+	                         .probe_interval_ms = 100,
+	                         .refresh_ms = 200,
+	                         .resolve = fake_resolve};
+	nrpc_cpool *p = NULL;
 	char err[256] = "";
-	EXPECT(cpool_open(&p, &cfg, err, sizeof err) == 0, "open: %s", err);
+	EXPECT(nrpc_cpool_open(&p, &cfg, err, sizeof err) == 0, "open: %s", err);
 	if (p == NULL)
 		goto out;
 	int64_t end = (int64_t)nng_clock() + WAIT_MS;
@@ -547,8 +547,8 @@ static void case_dns_refresh(void)
 	bool a_listed = true, c_ready = false;
 	while ((a_listed || !c_ready) && (int64_t)nng_clock() < end + WAIT_MS) {
 		count_state(p, LB_READY, in[0].url, &a_listed);
-		cpool_view v[LB_MAX_ENDPOINTS];
-		size_t n = cpool_view_get(p, v, LB_MAX_ENDPOINTS);
+		nrpc_cpool_view v[LB_MAX_ENDPOINTS];
+		size_t n = nrpc_cpool_view_get(p, v, LB_MAX_ENDPOINTS);
 		for (size_t i = 0; i < n; i++)
 			c_ready =
 			    c_ready || (strcmp(v[i].url, in[2].url) == 0 && v[i].state == LB_READY);
@@ -569,8 +569,8 @@ static void case_dns_refresh(void)
 		if (nng_msg_alloc(&m, len) != 0)
 			break;
 		memcpy(nng_msg_body(m), req, len);
-		cpool_outcome o =
-		    cpool_attempt(p, m, nng_clock() + 5000, true, &tried, &reply, &rv);
+		nrpc_cpool_outcome o =
+		    nrpc_cpool_attempt(p, m, nng_clock() + 5000, true, &tried, &reply, &rv);
 		EXPECT(o == CPOOL_REPLY, "attempt %d: outcome %d (%d)", k, (int)o, rv);
 		Rpc__V1__Response *r =
 		    reply != NULL
@@ -587,7 +587,7 @@ static void case_dns_refresh(void)
 	}
 	EXPECT(by_b == 5 && by_c == 5, "b answered %d, c %d of 10; want 5 and 5", by_b, by_c);
 out:
-	cpool_close(p);
+	nrpc_cpool_close(p);
 	for (int i = 0; i < 3; i++)
 		inst_kill(&in[i]);
 }

@@ -8,7 +8,7 @@
 #include "nrpc/jwt.h"
 #include "tokcache.h"
 
-static tokcache cache; // large: not on the stack
+static nrpc_tokcache cache; // large: not on the stack
 
 int main(void)
 {
@@ -24,33 +24,33 @@ int main(void)
 	CHECK(nrpc_jwt_verify_until(secret, sizeof secret - 1, tok, 1000, 0, sub, sizeof sub,
 	                            &until, err, sizeof err) != 0);
 
-	tokcache_init(&cache);
-	CHECK(!tokcache_get(&cache, tok, 500, sub, sizeof sub)); // never verified: a miss
-	tokcache_put(&cache, tok, "alice", until);
+	nrpc_tokcache_init(&cache);
+	CHECK(!nrpc_tokcache_get(&cache, tok, 500, sub, sizeof sub)); // never verified: a miss
+	nrpc_tokcache_put(&cache, tok, "alice", until);
 	memset(sub, 0, sizeof sub);
-	CHECK(tokcache_get(&cache, tok, 999, sub, sizeof sub) && strcmp(sub, "alice") == 0);
-	CHECK(!tokcache_get(&cache, tok, 1000, sub, sizeof sub)); // expired
+	CHECK(nrpc_tokcache_get(&cache, tok, 999, sub, sizeof sub) && strcmp(sub, "alice") == 0);
+	CHECK(!nrpc_tokcache_get(&cache, tok, 1000, sub, sizeof sub)); // expired
 
 	// One byte different (here the first): a miss, whatever the slot.
 	char other[600];
 	snprintf(other, sizeof other, "%s", tok);
 	other[0] = other[0] == 'e' ? 'f' : 'e';
-	CHECK(!tokcache_get(&cache, other, 500, sub, sizeof sub));
+	CHECK(!nrpc_tokcache_get(&cache, other, 500, sub, sizeof sub));
 	// A prefix of the token is not the token.
 	other[0] = tok[0];
 	other[strlen(tok) - 1] = '\0';
-	CHECK(!tokcache_get(&cache, other, 500, sub, sizeof sub));
+	CHECK(!nrpc_tokcache_get(&cache, other, 500, sub, sizeof sub));
 	// Too long to cache: never stored, never answered.
 	char big[TOKCACHE_TOKEN_MAX + 10];
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
-	tokcache_put(&cache, big, "bob", 2000);
-	CHECK(!tokcache_get(&cache, big, 500, sub, sizeof sub));
+	nrpc_tokcache_put(&cache, big, "bob", 2000);
+	CHECK(!nrpc_tokcache_get(&cache, big, 500, sub, sizeof sub));
 	// A too-small sub buffer is a miss, never a truncated identity.
 	char tiny[3];
-	CHECK(!tokcache_get(&cache, tok, 500, tiny, sizeof tiny));
+	CHECK(!nrpc_tokcache_get(&cache, tok, 500, tiny, sizeof tiny));
 
-	tokcache_fini(&cache);
+	nrpc_tokcache_fini(&cache);
 	free(tok);
 	return check_summary("rpc_tokcache_test");
 }
