@@ -1,4 +1,4 @@
-// nrpc JWT: HS256 bearer tokens (CONTRACT.md section 3).
+// nrpc JWT: HS256 bearer tokens (docs/contract.md section 3).
 //
 // Only HS256 is accepted: "none", other algorithms, a bad signature, a token
 // without "sub" or "exp", or an expired one are refused. Signatures are

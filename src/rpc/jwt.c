@@ -1,4 +1,4 @@
-// nrpc JWT: HS256 verify and sign (CONTRACT.md section 3).
+// nrpc JWT: HS256 verify and sign (docs/contract.md section 3).
 //
 // Order of checks in nrpc_jwt_verify: length cap, shape (three non-empty
 // base64url parts), header (a JSON object naming HS256), signature (HMAC-SHA256

@@ -116,7 +116,8 @@ int nrpc_server_nng_open(nrpc_server *s, char *err, size_t errcap)
 		return rv;
 	}
 	s->sock_open = true;
-	// Before any listener starts: nng's default is unlimited (PITFALLS).
+	// Before any listener starts: nng 1.5.2 accepts messages of any size by
+	// default (NNG_OPT_RECVMAXSZ 0), so a peer could make it allocate without bound.
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, NRPC_MAX_MESSAGE);
 
 	int n = s->cfg.contexts > 0 ? s->cfg.contexts : s->cfg.workers * CONTEXTS_PER_WORKER;
