@@ -190,11 +190,49 @@ static void case_http_timeout(void *arg)
 	H_CHECK(metric(c, "propertyd_http_timeouts_total") >= 1, "the timeout was counted");
 }
 
+// A client that keeps sending what is refused (here: a bad token, 16) has its
+// connection's reading paused beyond REFUSAL_RATE (here 200) refusals a second
+// (after a burst of 64): every call is still answered, the pauses are counted, and another
+// client's calls go on meanwhile.
+static void case_refusal_throttle(void *arg)
+{
+	ctx *c = arg;
+	nrpc_client *bad = h_client(c->p.rpc_url);
+	if (bad == NULL)
+		return;
+	Property__V1__Property *p = h_create(c->p.cli, c->auth, c->owner);
+	H_CHECK(p != NULL, "create");
+	if (p == NULL) {
+		nrpc_client_close(bad);
+		return;
+	}
+	double before = metric(c, "propertyd_connections_throttled_total");
+	int refused = 0, n = 600;
+	for (int i = 0; i < n; i++) {
+		Property__V1__GetPropertyRequest gr = PROPERTY__V1__GET_PROPERTY_REQUEST__INIT;
+		gr.id = p->id;
+		h_md md = {.auth = "Bearer not-a-token", .timeout_ms = 5000};
+		unsigned code = h_call(bad, M_GET, &gr.base, &property__v1__property__descriptor,
+		                       &md, NULL, NULL);
+		refused += code == 16;
+		if (i % 100 == 0)
+			calls_work(c, p->id, "while another client is refused");
+	}
+	H_CHECK(refused == n, "%d of %d bad-token calls answered 16", refused, n);
+	double after = metric(c, "propertyd_connections_throttled_total");
+	H_CHECK(after > before, "no pause counted for %d refusals in a row (%.0f -> %.0f)", n,
+	        before, after);
+	calls_work(c, p->id, "after the refusals");
+	nrpc_client_close(bad);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	static const h_case cases[] = {
 	    {"http_timeout", case_http_timeout},
 	    {"many_connections", case_many_connections},
+	    {"refusal_throttle", case_refusal_throttle},
 	};
 	int rc = h_init(argc, argv);
 	if (rc != 0)
@@ -219,7 +257,8 @@ int main(int argc, char **argv)
 	char cap[32], subcap[32];
 	snprintf(cap, sizeof cap, "MAX_CONNECTIONS=%d", RPC_CAP);
 	snprintf(subcap, sizeof subcap, "MAX_SUBSCRIBERS=%d", SUB_CAP);
-	h_opts o = {.env = {cap, subcap, "HTTP_MAX_CONNECTIONS=16", "HTTP_TIMEOUT_MS=1000"}};
+	h_opts o = {.env = {cap, subcap, "HTTP_MAX_CONNECTIONS=16", "HTTP_TIMEOUT_MS=1000",
+	                    "REFUSAL_RATE=200"}};
 	if (h_start(&c.p, &o) == 0) {
 		h_run_cases(cases, sizeof(cases) / sizeof(cases[0]), &c, argc, argv);
 		rc = h_stop(&c.p);

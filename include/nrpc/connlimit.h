@@ -24,6 +24,12 @@ typedef struct nrpc_connlimit {
 	// The server's own transport (src/rpc/sptcp.c) only: connections closed
 	// because they did not complete their greeting (and TLS handshake) in time.
 	_Atomic uint64_t timed_out;
+	// The server's own transport only: pauses of a connection's reading
+	// because it drew refusals (8, 16) faster than its allowed rate.
+	_Atomic uint64_t throttled;
+	// Refusals per second one connection may draw before its reading pauses
+	// (the own transport only, set before it starts); 0: no limit.
+	unsigned refusal_rate;
 } nrpc_connlimit;
 
 // Sets `limit` and installs the pipe callbacks on `sock`. Returns 0 or an nng

@@ -131,6 +131,13 @@ typedef struct nrpc_server_config {
 	// answered 8 RESOURCE_EXHAUSTED at once. 0: unlimited. Open methods and
 	// calls without a subject (insecure_no_auth) are not counted.
 	unsigned max_inflight_per_caller;
+	// The own transport (loops): a connection drawing refusals (8, 16) faster
+	// than this many a second, after a burst of a tenth of it (at least 64),
+	// is not read until it conforms again. It bounds what a client that keeps
+	// sending what is refused costs its loop; a connection that carries many
+	// callers (a gateway's) is paused for all of them, hence a generous
+	// default. 0: NRPC_DEFAULT_REFUSAL_RATE; < 0: no limit.
+	int refusal_rate;
 	size_t max_call_memory;      // per-call arena cap; 0: NRPC_MAX_CALL_MEMORY
 	size_t max_memory_in_flight; // all calls together; 0: NRPC_MAX_MEMORY_IN_FLIGHT
 	// Connections kept open at once; a new one beyond is closed at once
@@ -193,6 +200,11 @@ void nrpc_server_connections(const nrpc_server *s, int *open, uint64_t *refused)
 // Connections closed so far because they did not greet in time
 // (greeting_timeout_ms; the own transport only).
 uint64_t nrpc_server_greeting_timeouts(const nrpc_server *s);
+// Pauses so far of a connection's reading because it drew refusals (8, 16)
+// faster than its allowed rate (the own transport only; see sptcp.h).
+uint64_t nrpc_server_throttles(const nrpc_server *s);
+
+#define NRPC_DEFAULT_REFUSAL_RATE 10000
 
 // Frees the server (drains with a zero budget if not drained). Closing the nng
 // socket is bounded by a watchdog (nng 1.5.2 #1543): this never hangs.

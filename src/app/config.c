@@ -33,6 +33,8 @@ static const char usage[] =
     "  EVENT_RETENTION (7d), TOKEN_MAX_LIFETIME (24h), SLOW_QUERY_MS (100; -1 never), LOG_LEVEL "
     "(info), LOG_REQUESTS (1),\n"
     "  MAX_INFLIGHT_PER_CALLER (64; requests of one token subject in flight, 0 = no limit),\n"
+    "  REFUSAL_RATE (10000; refusals a second one RPC connection may draw before its reading\n"
+    "    pauses, 0 = no limit),\n"
     "  RPC_TRANSPORT (loops: tcp:// and tls+tcp:// served on the event loops; nng: by nng,\n"
     "  as ipc:// always is),\n"
     "  MAX_CONNECTIONS (4096; RPC connections, 0 = no cap), MAX_SUBSCRIBERS (1024; event\n"
@@ -311,6 +313,13 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 		return -1;
 	}
 	cfg->max_inflight_per_caller = (unsigned)v;
+	const char *rr = pick(NULL, "REFUSAL_RATE", "10000");
+	if (parse_int(rr, 0, 10000000, &v) != 0) {
+		snprintf(err, errcap, "invalid REFUSAL_RATE %s: need 0..10000000 (0: no limit)",
+		         rr);
+		return -1;
+	}
+	cfg->refusal_rate = (unsigned)v;
 	static const struct {
 		const char *env, *dflt;
 		long lo, hi;

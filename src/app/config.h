@@ -31,6 +31,7 @@ typedef struct config {
 	int db_batches_in_flight;         // DB_BATCHES_IN_FLIGHT: group commits per loop at once
 	int db_batch_max;                 // DB_BATCH_MAX: creates per group commit (1: no batching)
 	unsigned max_inflight_per_caller; // MAX_INFLIGHT_PER_CALLER (64; 0: no limit)
+	unsigned refusal_rate;            // REFUSAL_RATE (10000; 0: no limit)
 	bool rpc_nng;                  // RPC_TRANSPORT=nng: nng serves tcp:// too (default: loops)
 	unsigned max_connections;      // MAX_CONNECTIONS: RPC connections (4096; 0: no cap)
 	unsigned max_subscribers;      // MAX_SUBSCRIBERS: event PUB connections (1024; 0: no cap)

@@ -89,6 +89,7 @@ struct app {
 	obs_gauge *conn_open[3];      // propertyd_connections{listener=rpc|events|http}
 	obs_counter *conn_refused[3]; // propertyd_connections_refused_total{listener}
 	obs_counter *greet_timeouts;  // propertyd_connections_timed_out_total
+	obs_counter *throttles;       // propertyd_connections_throttled_total
 	obs_counter *http_timed_out;  // propertyd_http_timeouts_total
 	nrpc_tls_stats tls_stats;     // refused TLS connections of the RPC socket
 	obs_counter *tls_refused[2];  // propertyd_tls_refused_total{reason=handshake|peer}
@@ -160,6 +161,7 @@ static void collect(void *arg)
 		obs_gauge_set(a->conn_open[0], open);
 		counter_to(a->conn_refused[0], refused);
 		counter_to(a->greet_timeouts, nrpc_server_greeting_timeouts(a->server));
+		counter_to(a->throttles, nrpc_server_throttles(a->server));
 	}
 	if (a->relay) {
 		relay_connections(a->relay, &open, &refused);
@@ -338,6 +340,11 @@ static int start(struct app *a)
 	    "RPC connections closed because they did not send their greeting (after the TLS "
 	    "handshake on tls+tcp://) within 10 s of being accepted",
 	    NULL);
+	a->throttles = obs_counter_get(
+	    a->metrics, "propertyd_connections_throttled_total",
+	    "Pauses of an RPC connection's reading because it drew refusals (8 RESOURCE_EXHAUSTED, "
+	    "16 UNAUTHENTICATED) faster than REFUSAL_RATE a second, after a burst",
+	    NULL);
 	static const char *const tls_reasons[2] = {"reason=\"handshake\"", "reason=\"peer\""};
 	for (int i = 0; i < 2; i++)
 		a->tls_refused[i] = obs_counter_get(
@@ -405,6 +412,7 @@ static int start(struct app *a)
 	    .observer = a->cfg.observe ? observer_on_call : NULL,
 	    .observer_arg = a->obs,
 	    .max_inflight_per_caller = a->cfg.max_inflight_per_caller,
+	    .refusal_rate = a->cfg.refusal_rate == 0 ? -1 : (int)a->cfg.refusal_rate,
 	    .max_connections = a->cfg.max_connections,
 	    .loops = a->loops,
 	    .nloops = a->nloops,

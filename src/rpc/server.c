@@ -139,6 +139,9 @@ static int start_own_transport(nrpc_server *s, char *err, size_t errcap)
 	if (rv != 0)
 		return rv;
 	s->conns.limit = s->cfg.max_connections;
+	s->conns.refusal_rate = s->cfg.refusal_rate == 0  ? NRPC_DEFAULT_REFUSAL_RATE
+	                        : s->cfg.refusal_rate < 0 ? 0
+	                                                  : (unsigned)s->cfg.refusal_rate;
 	int greet_ms =
 	    s->cfg.greeting_timeout_ms > 0 ? s->cfg.greeting_timeout_ms : NRPC_GREETING_TIMEOUT_MS;
 	if (nrpc_sptcp_start(&s->tcp, s, s->cfg.url, s->cfg.tls, s->cfg.loops, s->cfg.nloops,
@@ -165,6 +168,11 @@ int nrpc_server_start(nrpc_server *s, char *err, size_t errcap)
 uint64_t nrpc_server_greeting_timeouts(const nrpc_server *s)
 {
 	return atomic_load(&((nrpc_server *)s)->conns.timed_out);
+}
+
+uint64_t nrpc_server_throttles(const nrpc_server *s)
+{
+	return atomic_load(&((nrpc_server *)s)->conns.throttled);
 }
 
 void nrpc_server_connections(const nrpc_server *s, int *open, uint64_t *refused)

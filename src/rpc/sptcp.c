@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/bigend.h"
+#include "base/clock.h"
 #include "base/evwrite.h"
 #include "base/ioloop.h"
 #include "base/tcplisten.h"
@@ -30,6 +31,10 @@
 #define READ_CHUNK     (64 * 1024) // bytes read per readiness
 #define FREE_CALLS_MAX 256         // call slots kept per loop for reuse
 #define HOST_MAX       256
+// Refusals (8 RESOURCE_EXHAUSTED, 16 UNAUTHENTICATED) a connection may draw
+// beyond cl->refusal_rate a second: a burst of a tenth of the rate, at least
+// REFUSAL_BURST_MIN.
+#define REFUSAL_BURST_MIN 64
 
 typedef struct conn conn;
 typedef struct sloop sloop;
@@ -60,6 +65,8 @@ struct conn {
 	bool greeted;         // the peer's greeting was checked
 	bool dead;            // closed: fd and events gone; freed with the last reference
 	bool paused;          // not read while SPTCP_MAX_INFLIGHT calls are in flight
+	bool throttled;       // not read until greet_ev fires: too many refusals
+	int64_t refusal_tat;  // GCRA theoretical arrival time of refusals (monotonic us)
 	bool parsing;         // replies wait for the flush at the end of the parse
 	bool dirty;           // on the loop's flush list
 	conn *next_dirty;
@@ -271,6 +278,8 @@ static void conn_parse(conn *cn)
 			event_del(cn->rev); // draining: nothing new is read
 			break;
 		}
+		if (cn->throttled)
+			break; // reading resumes when greet_ev fires
 		if (cn->inflight >= SPTCP_MAX_INFLIGHT) {
 			event_del(cn->rev);
 			cn->paused = true;
@@ -333,8 +342,37 @@ out:
 static void resume(conn *cn)
 {
 	cn->paused = false;
+	if (cn->throttled)
+		return; // greet_ev resumes it
 	event_add(cn->rev, NULL);
 	event_active(cn->rev, EV_READ, 0); // parse what is buffered already
+}
+
+// A reply that refuses (8 or 16) counts against the connection's refusal
+// rate; beyond it, reading pauses until the rate allows the next one, so a
+// client that keeps sending what is refused costs a bounded share of its
+// loop (GCRA: refusal_tat is when the next refusal would be on schedule).
+// The greeting timer, idle once the peer greeted, times the pause.
+static void count_refusal(conn *cn)
+{
+	unsigned rate = cn->lp->t->cl->refusal_rate;
+	if (rate == 0)
+		return;
+	const int64_t interval = 1000000 / (int64_t)rate;
+	int64_t burst = rate / 10 > REFUSAL_BURST_MIN ? rate / 10 : REFUSAL_BURST_MIN;
+	int64_t now = base_now_us();
+	if (cn->refusal_tat < now)
+		cn->refusal_tat = now;
+	cn->refusal_tat += interval;
+	int64_t wait = cn->refusal_tat - now - burst * interval;
+	if (wait <= 0 || cn->throttled || cn->dead)
+		return;
+	struct timeval tv = {(time_t)(wait / 1000000), (suseconds_t)(wait % 1000000)};
+	if (evtimer_add(cn->greet_ev, &tv) != 0)
+		return;
+	cn->throttled = true;
+	event_del(cn->rev);
+	atomic_fetch_add(&cn->lp->t->cl->throttled, 1);
 }
 
 // ---- replies --------------------------------------------------------------------------------
@@ -357,6 +395,8 @@ static void deliver_here(ncall *nc)
 	if (reply != NULL)
 		nng_msg_free(reply);
 	nc->reply = NULL;
+	if (nc->call.c_code == NRPC_RESOURCE_EXHAUSTED || nc->call.c_code == NRPC_UNAUTHENTICATED)
+		count_refusal(cn);
 	nrpc_server_delivered(lp->t->srv);
 	ncall_put(lp, nc);
 	cn->inflight--;
@@ -392,14 +432,25 @@ static void deliver(struct nrpc_call *c, nng_msg *reply)
 	free(nc);
 }
 
-// A connection that has not greeted (nor finished its TLS handshake) in time.
+// A connection that has not greeted (nor finished its TLS handshake) in time;
+// once greeted, the end of a refusal pause (count_refusal).
 static void on_greet_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	conn *cn = arg;
-	if (cn->greeted || cn->dead)
+	if (cn->dead)
 		return;
+	if (cn->greeted) {
+		if (cn->throttled) {
+			cn->throttled = false;
+			if (!cn->paused && !nrpc_server_closing(cn->lp->t->srv)) {
+				event_add(cn->rev, NULL);
+				event_active(cn->rev, EV_READ, 0);
+			}
+		}
+		return;
+	}
 	atomic_fetch_add(&cn->lp->t->cl->timed_out, 1);
 	conn_close(cn);
 }

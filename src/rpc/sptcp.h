@@ -24,7 +24,10 @@
 // connections beyond the cap are closed at accept (counted in the server's
 // nrpc_connlimit), and one that has not sent its greeting (after the TLS
 // handshake, on tls+tcp://) greet_ms after it was accepted is closed too
-// (counted in its timed_out).
+// (counted in its timed_out). A connection drawing refusals (8, 16) faster
+// than cl->refusal_rate a second (after a burst) is not read until it
+// conforms again (counted in throttled): a client that keeps sending what is
+// refused costs a bounded share of its loop, and TCP flow control slows it.
 //
 // Threads: nrpc_sptcp_start and nrpc_sptcp_destroy run on the server's owner thread;
 // everything else on the loops. A reply delivered from another thread is
