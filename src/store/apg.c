@@ -128,6 +128,8 @@ static void queue_unlink(apg *p, apg_query *q)
 	q->priv.next = q->priv.prev = NULL;
 	p->queued--;
 	obs_gauge_add(p->g_queue, -1);
+	if (l->head == NULL)
+		l->wait_us = 0; // drained: the next backlog is judged by its own waits
 }
 
 // A query left its lane after waiting there since queued_us (sent, or

@@ -38,7 +38,8 @@
 //   - already passed at submit, or passed while still queued: completes with
 //     DEADLINE_EXCEEDED at the deadline and is never sent;
 //   - nearer at submit than the recent wait in the queue (a moving average
-//     per lane of how long queries waited there), while others wait there:
+//     per lane of how long queries waited there since it last drained),
+//     while others wait there:
 //     completes with DEADLINE_EXCEEDED at once and is never queued (shed,
 //     counted in propertyd_db_queue_shed_total);
 //   - passed while in flight: completes with DEADLINE_EXCEEDED at the deadline

@@ -340,14 +340,14 @@ static void test_shed(void)
 	CHECK(one(p, &warm, &st_one, NULL, 3000) == NRPC_OK, "warm: %s", warm.err);
 	call s, w[8], f, x, y;
 	submit(p, &s, &st_sleep, "1.0", 5000);
+	submit(p, &f, &st_one, NULL, 4000); // waits behind s all along
 	for (int i = 0; i < 8; i++)
 		submit(p, &w[i], &st_one, NULL, 200); // expire in the queue: waits of 200 ms
 	run(600, false);
 	for (int i = 0; i < 8; i++)
 		CHECK(w[i].calls == 1 && w[i].code == NRPC_DEADLINE_EXCEEDED, "w%d: %d", i,
 		      w[i].code);
-	submit(p, &f, &st_one, NULL, 4000); // someone waits again
-	submit(p, &x, &st_one, NULL, 50);   // less than the recent wait (~130 ms)
+	submit(p, &x, &st_one, NULL, 50); // less than the recent wait (~130 ms)
 	run(20, false);
 	CHECK(x.calls == 1 && x.code == NRPC_DEADLINE_EXCEEDED, "near deadline: %d calls, code %d",
 	      x.calls, x.code);
@@ -357,6 +357,15 @@ static void test_shed(void)
 	run(5000, true);
 	CHECK(s.code == NRPC_OK && f.code == NRPC_OK && y.code == NRPC_OK, "%d %d %d", s.code,
 	      f.code, y.code);
+	// The queue drained: a new backlog is not judged by the old waits.
+	call s2, g, z;
+	submit(p, &s2, &st_sleep, "0.3", 5000);
+	submit(p, &g, &st_one, NULL, 4000);
+	submit(p, &z, &st_one, NULL, 100);
+	run(5000, true);
+	CHECK(z.code == NRPC_DEADLINE_EXCEEDED && strstr(z.err, "database queue") == NULL,
+	      "after a drain: %d %s (shed on stale waits?)", z.code, z.err);
+	CHECK(s2.code == NRPC_OK && g.code == NRPC_OK, "%d %d", s2.code, g.code);
 	apg_destroy(p);
 }
 
