@@ -26,32 +26,38 @@ static char *with_host(const char *url, const char *from, const char *to)
 	return out;
 }
 
+// Starts propertyd with REDIS_URL naming slow-dns.test, whose lookups after
+// the first `fast` ones take `ms` (tests/slowdns.c, preloaded). 0 when it is
+// SERVING; -1 after failing the test.
+static int start_slow_redis(h_proc *p, const char *ms, const char *fast)
+{
+	const char *lib = getenv("SLOWDNS_LIB");
+	char *redis = with_host(getenv("REDIS_URL"), "127.0.0.1", "slow-dns.test");
+	if (lib == NULL || lib[0] == '\0' || redis == NULL) {
+		H_FAIL("SLOWDNS_LIB (the preload library) unset, or REDIS_URL does not name "
+		       "127.0.0.1");
+		free(redis);
+		return -1;
+	}
+	char env_redis[300], env_lib[300], env_ms[64], env_fast[64];
+	snprintf(env_redis, sizeof env_redis, "REDIS_URL=%s", redis);
+	snprintf(env_lib, sizeof env_lib, "LD_PRELOAD=%s", lib);
+	snprintf(env_ms, sizeof env_ms, "SLOWDNS_MS=%s", ms);
+	snprintf(env_fast, sizeof env_fast, "SLOWDNS_FAST=%s", fast);
+	free(redis);
+	h_opts o = {.env = {env_redis, env_lib, "SLOWDNS_NAME=slow-dns.test", env_ms, env_fast,
+	                    "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1"}};
+	return h_start(p, &o) == 0 ? 0 : -1;
+}
+
 static void slow_redis_name(void *arg)
 {
 	(void)arg;
-	const char *lib = getenv("SLOWDNS_LIB");
-	if (lib == NULL || lib[0] == '\0') {
-		H_FAIL("SLOWDNS_LIB (the path of the preload library) is not set");
-		return;
-	}
-	char *redis = with_host(getenv("REDIS_URL"), "127.0.0.1", "slow-dns.test");
-	if (redis == NULL) {
-		H_FAIL("REDIS_URL does not name 127.0.0.1");
-		return;
-	}
-	char env_redis[300], env_lib[300];
-	snprintf(env_redis, sizeof env_redis, "REDIS_URL=%s", redis);
-	snprintf(env_lib, sizeof env_lib, "LD_PRELOAD=%s", lib);
 	h_proc p;
-	h_opts o = {.env = {env_redis, env_lib, "SLOWDNS_NAME=slow-dns.test", "SLOWDNS_MS=3000",
-	                    "SLOWDNS_FAST=1",
-	                    "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1"}};
 	h_step("start with a Redis host name that then takes 3 s to resolve");
 	int64_t t0 = h_now_ms();
-	if (h_start(&p, &o) != 0) {
-		free(redis);
+	if (start_slow_redis(&p, "3000", "1") != 0)
 		return;
-	}
 	char owner[96];
 	h_owner(owner, sizeof owner, "dns");
 	char *auth = h_bearer(H_SECRET, owner, 600);
@@ -91,7 +97,6 @@ static void slow_redis_name(void *arg)
 	free(auth);
 	H_CHECK(h_stop(&p) == 0, "propertyd exit status");
 	h_cleanup(&p);
-	free(redis);
 }
 
 // A Redis host name whose every lookup stalls (8 s) does not hold up the
@@ -100,26 +105,11 @@ static void slow_redis_name(void *arg)
 static void slow_redis_name_at_start(void *arg)
 {
 	(void)arg;
-	const char *lib = getenv("SLOWDNS_LIB");
-	char *redis = with_host(getenv("REDIS_URL"), "127.0.0.1", "slow-dns.test");
-	if (lib == NULL || lib[0] == '\0' || redis == NULL) {
-		H_FAIL("SLOWDNS_LIB unset, or REDIS_URL does not name 127.0.0.1");
-		free(redis);
-		return;
-	}
-	char env_redis[300], env_lib[300];
-	snprintf(env_redis, sizeof env_redis, "REDIS_URL=%s", redis);
-	snprintf(env_lib, sizeof env_lib, "LD_PRELOAD=%s", lib);
 	h_proc p;
-	h_opts o = {.env = {env_redis, env_lib, "SLOWDNS_NAME=slow-dns.test", "SLOWDNS_MS=8000",
-	                    "SLOWDNS_FAST=0",
-	                    "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1"}};
 	h_step("start with a Redis host name whose lookups take 8 s");
 	int64_t t0 = h_now_ms();
-	if (h_start(&p, &o) != 0) {
-		free(redis);
+	if (start_slow_redis(&p, "8000", "0") != 0)
 		return;
-	}
 	int64_t took = h_now_ms() - t0;
 	H_CHECK(took < 8000, "SERVING after %lld ms: the start waited for the lookup",
 	        (long long)took);
@@ -142,7 +132,6 @@ static void slow_redis_name_at_start(void *arg)
 	free(auth);
 	H_CHECK(h_stop(&p) == 0, "propertyd exit status");
 	h_cleanup(&p);
-	free(redis);
 }
 
 static void names_work(void *arg)
