@@ -4,7 +4,7 @@
 // connection and is waited for with poll() up to that timeout plus a guard,
 // so a silent network cannot block the relay thread for ever.
 //
-// outbox_prune() also deletes idempotency keys past their 24 h life: the
+// store_outbox_prune() also deletes idempotency keys past their 24 h life: the
 // relay leader is the one periodic housekeeper, and the table would
 // otherwise grow without bound.
 #include "store/outbox.h"
@@ -29,7 +29,7 @@
 // Extra wait for the server's own timeout before the connection is dropped.
 #define OUTBOX_GUARD_MS 1000
 // Rows deleted per prune statement (short transactions, bounded WAL bursts),
-// and statements per outbox_prune call (bounded time per call).
+// and statements per store_outbox_prune call (bounded time per call).
 #define OUTBOX_PRUNE_BATCH       10000
 #define OUTBOX_PRUNE_MAX_BATCHES 100
 // Claimed ids looked at per claim when moving the floor over a run of them:
@@ -43,7 +43,7 @@
 #define OUTBOX_EVENT_COLS(s)                                                                       \
 	s ".seq, id, type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS
 
-struct outbox {
+struct store_outbox {
 	char *conninfo;
 	PGconn *pg;    // NULL while disconnected: the next call reconnects
 	bool leading;  // this session holds the relay lock
@@ -152,7 +152,7 @@ static const char sql_prune_keys[] =
                             "WHERE k.owner_id = old.owner_id AND k.key = old.key RETURNING 1) "
                             "SELECT count(*) FROM del";
 
-static void disconnect(outbox *o)
+static void disconnect(store_outbox *o)
 {
 	PQfinish(o->pg);
 	o->pg = NULL;
@@ -164,11 +164,11 @@ static void disconnect(outbox *o)
 // A broken connection is closed (the next call reconnects).
 // With a name, runs the statement prepared under that name (sql is then
 // ignored); with prepare, prepares sql under that name instead.
-static PGresult *run_as(outbox *o, const char *name, const char *sql, int n,
+static PGresult *run_as(store_outbox *o, const char *name, const char *sql, int n,
                         const char *const *vals, bool prepare)
 {
 	int64_t guard =
-	    pgconn_now_us() + (int64_t)(OUTBOX_STATEMENT_TIMEOUT_MS + OUTBOX_GUARD_MS) * 1000;
+	    store_pgconn_now_us() + (int64_t)(OUTBOX_STATEMENT_TIMEOUT_MS + OUTBOX_GUARD_MS) * 1000;
 	PGresult *last = NULL;
 	int sent;
 	if (prepare)
@@ -181,7 +181,7 @@ static PGresult *run_as(outbox *o, const char *name, const char *sql, int n,
 		goto lost;
 	for (;;) {
 		while (PQisBusy(o->pg)) {
-			if (pgconn_wait_readable(o->pg, guard) <= 0 || !PQconsumeInput(o->pg))
+			if (store_pgconn_wait_readable(o->pg, guard) <= 0 || !PQconsumeInput(o->pg))
 				goto lost;
 		}
 		PGresult *r = PQgetResult(o->pg);
@@ -206,20 +206,20 @@ lost:
 	return NULL;
 }
 
-static PGresult *run(outbox *o, const char *sql, int n, const char *const *vals)
+static PGresult *run(store_outbox *o, const char *sql, int n, const char *const *vals)
 {
 	return run_as(o, NULL, sql, n, vals, false);
 }
 
 // 0 when connected (reconnecting if needed), -1 when the database is unreachable.
-static int ensure(outbox *o)
+static int ensure(store_outbox *o)
 {
 	if (o->pg != NULL && PQstatus(o->pg) == CONNECTION_OK)
 		return 0;
 	disconnect(o);
 	char err[256];
-	int64_t deadline = pgconn_now_us() + (int64_t)PGCONN_CONNECT_MAX_MS * 1000;
-	o->pg = pgconn_open(o->conninfo, deadline, err, sizeof err);
+	int64_t deadline = store_pgconn_now_us() + (int64_t)PGCONN_CONNECT_MAX_MS * 1000;
+	o->pg = store_pgconn_open(o->conninfo, deadline, err, sizeof err);
 	if (o->pg == NULL) {
 		OBS_LOG(OBS_WARN, "outbox connect failed", OBS_S("error", err));
 		return -1;
@@ -231,10 +231,10 @@ static int ensure(outbox *o)
 	return 0;
 }
 
-int outbox_open(outbox **out, const char *conninfo, char *err, size_t errcap)
+int store_outbox_open(store_outbox **out, const char *conninfo, char *err, size_t errcap)
 {
 	*out = NULL;
-	outbox *o = calloc(1, sizeof *o);
+	store_outbox *o = calloc(1, sizeof *o);
 	if (o == NULL || (o->conninfo = strdup(conninfo)) == NULL) {
 		free(o);
 		snprintf(err, errcap, "outbox: out of memory");
@@ -245,7 +245,7 @@ int outbox_open(outbox **out, const char *conninfo, char *err, size_t errcap)
 	return 0;
 }
 
-void outbox_close(outbox *o)
+void store_outbox_close(store_outbox *o)
 {
 	if (o == NULL)
 		return;
@@ -254,7 +254,7 @@ void outbox_close(outbox *o)
 	free(o);
 }
 
-int outbox_try_lead(outbox *o)
+int store_outbox_try_lead(store_outbox *o)
 {
 	if (ensure(o) != 0)
 		return -1;
@@ -290,11 +290,11 @@ static bool drain(PGconn *pg)
 	return any;
 }
 
-int outbox_wait(outbox *o, int timeout_ms, int wake_fd)
+int store_outbox_wait(store_outbox *o, int timeout_ms, int wake_fd)
 {
 	if (ensure(o) != 0)
 		return -1;
-	int64_t deadline = pgconn_now_us() + (int64_t)timeout_ms * 1000;
+	int64_t deadline = store_pgconn_now_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
 		if (!PQconsumeInput(o->pg)) {
 			disconnect(o);
@@ -304,7 +304,7 @@ int outbox_wait(outbox *o, int timeout_ms, int wake_fd)
 			return 1;
 		struct pollfd fds[2] = {{.fd = PQsocket(o->pg), .events = POLLIN},
 		                        {.fd = wake_fd, .events = POLLIN}};
-		int64_t left_us = deadline - pgconn_now_us();
+		int64_t left_us = deadline - store_pgconn_now_us();
 		if (left_us <= 0)
 			return 0;
 		int rv = poll(fds, wake_fd >= 0 ? 2 : 1, (int)((left_us + 999) / 1000));
@@ -321,7 +321,7 @@ int outbox_wait(outbox *o, int timeout_ms, int wake_fd)
 	}
 }
 
-int outbox_notify(outbox *o)
+int store_outbox_notify(store_outbox *o)
 {
 	if (ensure(o) != 0)
 		return -1;
@@ -332,7 +332,7 @@ int outbox_notify(outbox *o)
 	return 0;
 }
 
-void outbox_events_free(Property__V1__Event **events, size_t n)
+void store_outbox_events_free(Property__V1__Event **events, size_t n)
 {
 	if (events == NULL)
 		return;
@@ -341,7 +341,7 @@ void outbox_events_free(Property__V1__Event **events, size_t n)
 	free(events);
 }
 
-int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events)
+int store_outbox_claim(store_outbox *o, size_t max, Property__V1__Event ***events)
 {
 	*events = NULL;
 	if (max == 0)
@@ -373,8 +373,8 @@ int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events)
 	if (evs == NULL)
 		goto fail;
 	for (int i = 0; i < rows; i++) {
-		if (rowmap_event(r, i, 0, &rowmap_malloc_allocator, &evs[i]) != 0) {
-			outbox_events_free(evs, (size_t)i);
+		if (store_rowmap_event(r, i, 0, &store_rowmap_malloc_allocator, &evs[i]) != 0) {
+			store_outbox_events_free(evs, (size_t)i);
 			goto fail;
 		}
 	}
@@ -397,7 +397,7 @@ static const char sql_changes[] =
     "FROM event_seq s JOIN event_log e ON e.ins_id = s.ins_id "
     "WHERE s.seq > $1::bigint ORDER BY s.seq LIMIT $2::int";
 
-int outbox_head(outbox *o, uint64_t *last_seq)
+int store_outbox_head(store_outbox *o, uint64_t *last_seq)
 {
 	*last_seq = 0;
 	if (ensure(o) != 0)
@@ -411,7 +411,7 @@ int outbox_head(outbox *o, uint64_t *last_seq)
 	return 0;
 }
 
-int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out)
+int store_outbox_changes(store_outbox *o, uint64_t after_seq, size_t max, store_outbox_change *out)
 {
 	char a[24], m[24];
 	snprintf(a, sizeof a, "%llu", (unsigned long long)after_seq);
@@ -424,7 +424,7 @@ int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out
 		return -1;
 	int n = PQntuples(r);
 	for (int i = 0; i < n; i++) {
-		outbox_change *c = &out[i];
+		store_outbox_change *c = &out[i];
 		c->seq = strtoull(PQgetvalue(r, i, 0), NULL, 10);
 		c->version = strtoull(PQgetvalue(r, i, 1), NULL, 10);
 		c->deleted = PQgetvalue(r, i, 2)[0] == 't';
@@ -439,7 +439,7 @@ int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out
 	return n;
 }
 
-int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms)
+int store_outbox_lag(store_outbox *o, int64_t *rows, int64_t *oldest_ms)
 {
 	*rows = 0;
 	*oldest_ms = 0;
@@ -455,7 +455,7 @@ int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms)
 }
 
 // Runs a batched prune statement until it deletes less than a batch.
-static int64_t prune_all(outbox *o, const char *sql, int n, const char *const *vals)
+static int64_t prune_all(store_outbox *o, const char *sql, int n, const char *const *vals)
 {
 	int64_t total = 0;
 	for (int i = 0; i < OUTBOX_PRUNE_MAX_BATCHES; i++) {
@@ -471,7 +471,7 @@ static int64_t prune_all(outbox *o, const char *sql, int n, const char *const *v
 	return total;
 }
 
-int64_t outbox_prune(outbox *o, int64_t retention_s)
+int64_t store_outbox_prune(store_outbox *o, int64_t retention_s)
 {
 	if (ensure(o) != 0)
 		return -1;

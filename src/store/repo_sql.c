@@ -24,7 +24,7 @@
 // Appends the event for the rows of CTE `src` (which has ROWMAP_PROPERTY_COLS)
 // at time `at`. No NOTIFY here: PostgreSQL serializes the commits of
 // notifying transactions (it halved the create rate); the repository's commit
-// hook wakes the relay instead (repo_pg_on_commit, outbox_notify).
+// hook wakes the relay instead (repo_pg_on_commit, store_outbox_notify).
 #define EVENT_CTES(type, src, at)                                                                  \
 	"ev AS (INSERT INTO event_log (type, occurred_at_us, "                                     \
 	"aggregate_id, " ROWMAP_PROPERTY_FIELDS ") SELECT '" type "', " at                         \
@@ -181,22 +181,22 @@ static const struct {
     [REPO_SQL_READ_EVENTS_TYPED] = {"events_read_typed", sql_read_events_typed, 3, true},
 };
 
-bool repo_sql_heavy(repo_sql_id id)
+bool store_repo_sql_heavy(store_repo_sql_id id)
 {
 	return stmts[id].heavy;
 }
 
-const char *repo_sql_name(repo_sql_id id)
+const char *store_repo_sql_name(store_repo_sql_id id)
 {
 	return stmts[id].name;
 }
 
-const char *repo_sql_text(repo_sql_id id)
+const char *store_repo_sql_text(store_repo_sql_id id)
 {
 	return stmts[id].sql;
 }
 
-int repo_sql_nparams(repo_sql_id id)
+int store_repo_sql_nparams(store_repo_sql_id id)
 {
 	return stmts[id].nparams;
 }
@@ -206,7 +206,7 @@ int repo_sql_nparams(repo_sql_id id)
 // The longest search SQL (all filters) is about 700 bytes.
 #define SEARCH_SQL_MAX 1536
 
-char *repo_sql_search(unsigned bits, int *nparams)
+char *store_repo_sql_search(unsigned bits, int *nparams)
 {
 	char *s = malloc(SEARCH_SQL_MAX);
 	if (s == NULL)
@@ -248,12 +248,12 @@ char *repo_sql_search(unsigned bits, int *nparams)
 	return s;
 }
 
-static void arg_str(repo_args *a, const char *v)
+static void arg_str(store_repo_args *a, const char *v)
 {
 	a->v[a->n++] = v;
 }
 
-static void arg_i64(repo_args *a, int64_t x)
+static void arg_i64(store_repo_args *a, int64_t x)
 {
 	snprintf(a->num[a->n], sizeof a->num[0], "%" PRId64, x);
 	a->v[a->n] = a->num[a->n];
@@ -261,15 +261,15 @@ static void arg_i64(repo_args *a, int64_t x)
 }
 
 // %.17g round-trips every double exactly.
-static void arg_dbl(repo_args *a, double x)
+static void arg_dbl(store_repo_args *a, double x)
 {
 	snprintf(a->num[a->n], sizeof a->num[0], "%.17g", x);
 	a->v[a->n] = a->num[a->n];
 	a->n++;
 }
 
-unsigned repo_args_search(repo_args *a, const prop_search_query *q, const prop_cursor *after,
-                          uint32_t limit)
+unsigned store_repo_args_search(store_repo_args *a, const prop_search_query *q,
+                                const prop_cursor *after, uint32_t limit)
 {
 	unsigned bits = 0;
 	a->n = 0;
@@ -313,8 +313,8 @@ unsigned repo_args_search(repo_args *a, const prop_search_query *q, const prop_c
 	return bits;
 }
 
-repo_sql_id repo_args_list(repo_args *a, const char *owner, const prop_cursor *after,
-                           uint32_t limit)
+store_repo_sql_id store_repo_args_list(store_repo_args *a, const char *owner,
+                                       const prop_cursor *after, uint32_t limit)
 {
 	a->n = 0;
 	arg_str(a, owner);
@@ -328,7 +328,7 @@ repo_sql_id repo_args_list(repo_args *a, const char *owner, const prop_cursor *a
 
 static const Property__V1__Location no_location = PROPERTY__V1__LOCATION__INIT;
 
-static void arg_loc(repo_args *a, const Property__V1__Location *loc)
+static void arg_loc(store_repo_args *a, const Property__V1__Location *loc)
 {
 	if (loc == NULL)
 		loc = &no_location;
@@ -339,8 +339,8 @@ static void arg_loc(repo_args *a, const Property__V1__Location *loc)
 	arg_dbl(a, loc->longitude);
 }
 
-void repo_args_create(repo_args *a, const Property__V1__Property *p, const char *idem_key,
-                      const char *request_hash)
+void store_repo_args_create(store_repo_args *a, const Property__V1__Property *p,
+                            const char *idem_key, const char *request_hash)
 {
 	a->n = 0;
 	arg_str(a, p->owner_id);
@@ -355,8 +355,9 @@ void repo_args_create(repo_args *a, const Property__V1__Property *p, const char 
 	arg_str(a, request_hash ? request_hash : "");
 }
 
-void repo_args_update(repo_args *a, const char *id, const char *owner, uint64_t expected_version,
-                      unsigned mask, const Property__V1__Property *values)
+void store_repo_args_update(store_repo_args *a, const char *id, const char *owner,
+                            uint64_t expected_version, unsigned mask,
+                            const Property__V1__Property *values)
 {
 	a->n = 0;
 	arg_str(a, id);
@@ -372,7 +373,8 @@ void repo_args_update(repo_args *a, const char *id, const char *owner, uint64_t 
 	arg_i64(a, values->status);
 }
 
-void repo_args_delete(repo_args *a, const char *id, const char *owner, uint64_t expected_version)
+void store_repo_args_delete(store_repo_args *a, const char *id, const char *owner,
+                            uint64_t expected_version)
 {
 	a->n = 0;
 	arg_str(a, id);
@@ -380,13 +382,14 @@ void repo_args_delete(repo_args *a, const char *id, const char *owner, uint64_t 
 	arg_i64(a, (int64_t)expected_version);
 }
 
-void repo_args_get(repo_args *a, const char *id)
+void store_repo_args_get(store_repo_args *a, const char *id)
 {
 	a->n = 0;
 	arg_str(a, id);
 }
 
-void repo_args_events(repo_args *a, uint64_t after_seq, const char *type_prefix, uint32_t limit)
+void store_repo_args_events(store_repo_args *a, uint64_t after_seq, const char *type_prefix,
+                            uint32_t limit)
 {
 	a->n = 0;
 	arg_i64(a, (int64_t)after_seq);
