@@ -57,9 +57,12 @@ struct store_outbox {
 // database, statistics not gathered yet) would otherwise go on scanning
 // whole tables every few ms. That setting inflates plan costs past the JIT
 // thresholds, and compiling the claim took about a second: no JIT either.
-static const char sql_session[] = "SELECT set_config('statement_timeout', '" STORE_STR(
-    OUTBOX_STATEMENT_TIMEOUT_MS) "', false), set_config('enable_seqscan', 'off', false), "
-                                 "set_config('jit', 'off', false)";
+// clang-format off
+static const char sql_session[] =
+    "SELECT set_config('statement_timeout', '" STORE_STR(OUTBOX_STATEMENT_TIMEOUT_MS) "', false), "
+        "set_config('enable_seqscan', 'off', false), "
+        "set_config('jit', 'off', false)";
+// clang-format on
 
 // Claims the oldest unclaimed rows (by ins_id) above relay_state.floor_ins,
 // numbers them after last_seq, records the pairs in event_seq and returns the
@@ -78,79 +81,123 @@ static const char sql_session[] = "SELECT set_config('statement_timeout', '" STO
 //             transaction's id, 2 keep)
 // The lookups by ins_id are LATERAL ... LIMIT 1 so that each one stays an
 // index probe whatever the statistics said when the claim was prepared.
+// clang-format off
 #define FLOOR "(SELECT floor_ins FROM r)"
 static const char sql_claim[] =
-    "WITH r AS (SELECT floor_ins, hz_ins, hz_xid, hz_xid IS NOT NULL AND "
-    "pg_snapshot_xmin(pg_current_snapshot()) >= hz_xid AS settled "
-    "FROM relay_state WHERE id = 1), "
-    "head AS (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS h "
-    "FROM event_log_ins_id_seq), "
-    "batch AS (SELECT e.ins_id, e.type FROM event_log e "
-    "LEFT JOIN LATERAL (SELECT true AS y FROM event_seq s WHERE s.ins_id = e.ins_id LIMIT 1) p "
-    "ON true WHERE e.ins_id > " FLOOR " AND p.y IS NULL ORDER BY e.ins_id LIMIT $1::int), "
-    "numbered AS (SELECT ins_id, type, row_number() OVER (ORDER BY ins_id) AS rn FROM batch), "
-    "agg AS (SELECT count(*) AS n, max(ins_id) AS top FROM batch), "
-    "run AS (SELECT " FLOOR " + count(*) AS to_ins FROM (SELECT u.ins_id, "
-    "row_number() OVER (ORDER BY u.ins_id) AS k FROM ((SELECT s.ins_id FROM event_seq s "
-    "WHERE s.ins_id > " FLOOR " ORDER BY s.ins_id LIMIT " STORE_STR(
-        OUTBOX_RUN_MAX) ") "
-                        "UNION ALL SELECT ins_id FROM batch) u) w WHERE w.ins_id = " FLOOR
-                        " + w.k), "
-                        "c AS (SELECT r.*, head.h, agg.n, greatest(run.to_ins, CASE WHEN "
-                        "r.settled THEN CASE WHEN agg.n < $1::int THEN r.hz_ins "
-                        "ELSE least(r.hz_ins, agg.top) END ELSE r.floor_ins END) AS fl "
-                        "FROM r, head, agg, run), "
-                        "d AS (SELECT c.*, CASE WHEN fl >= h THEN NULL "
-                        "WHEN settled OR hz_ins IS NULL OR hz_ins <= fl THEN h ELSE hz_ins END "
-                        "AS new_hz_ins, CASE WHEN fl >= h OR settled OR hz_ins IS NULL OR "
-                        "hz_ins <= fl THEN 0 WHEN hz_xid IS NULL THEN 1 ELSE 2 END AS xmode "
-                        "FROM c), "
-                        "st AS (UPDATE relay_state rs SET last_seq = rs.last_seq + d.n, "
-                        "floor_ins = greatest(rs.floor_ins, d.fl), hz_ins = d.new_hz_ins, "
-                        "hz_xid = CASE d.xmode WHEN 1 THEN pg_current_xact_id() WHEN 2 "
-                        "THEN d.hz_xid END FROM d WHERE rs.id = 1 AND (d.n > 0 OR "
-                        "d.fl <> d.floor_ins OR d.new_hz_ins IS DISTINCT FROM d.hz_ins OR "
-                        "d.xmode = 1 OR (d.xmode = 0 AND d.hz_xid IS NOT NULL)) "
-                        "RETURNING rs.last_seq), "
-                        "ins AS (INSERT INTO event_seq (seq, ins_id, type) "
-                        "SELECT st.last_seq - d.n + b.rn, b.ins_id, b.type FROM st, d, numbered b "
-                        "RETURNING seq, ins_id) "
-                        "SELECT " OUTBOX_EVENT_COLS(
-                            "i") " FROM ins i CROSS JOIN LATERAL (SELECT * FROM event_log e "
-                                 "WHERE e.ins_id = i.ins_id LIMIT 1) e ORDER BY i.seq";
+    "WITH r AS ("
+        "SELECT floor_ins, hz_ins, hz_xid, "
+            "hz_xid IS NOT NULL AND pg_snapshot_xmin(pg_current_snapshot()) >= hz_xid AS settled "
+        "FROM relay_state WHERE id = 1), "
+    "head AS ("
+        "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS h "
+        "FROM event_log_ins_id_seq), "
+    "batch AS ("
+        "SELECT e.ins_id, e.type FROM event_log e "
+        "LEFT JOIN LATERAL ("
+            "SELECT true AS y FROM event_seq s WHERE s.ins_id = e.ins_id LIMIT 1) p ON true "
+        "WHERE e.ins_id > " FLOOR " AND p.y IS NULL "
+        "ORDER BY e.ins_id LIMIT $1::int), "
+    "numbered AS ("
+        "SELECT ins_id, type, row_number() OVER (ORDER BY ins_id) AS rn FROM batch), "
+    "agg AS ("
+        "SELECT count(*) AS n, max(ins_id) AS top FROM batch), "
+    "run AS ("
+        "SELECT " FLOOR " + count(*) AS to_ins "
+        "FROM ("
+            "SELECT u.ins_id, row_number() OVER (ORDER BY u.ins_id) AS k "
+            "FROM ("
+                "(SELECT s.ins_id FROM event_seq s "
+                "WHERE s.ins_id > " FLOOR " "
+                "ORDER BY s.ins_id LIMIT " STORE_STR(OUTBOX_RUN_MAX) ") "
+                "UNION ALL "
+                "SELECT ins_id FROM batch) u) w "
+        "WHERE w.ins_id = " FLOOR " + w.k), "
+    "c AS ("
+        "SELECT r.*, head.h, agg.n, "
+            "greatest(run.to_ins, "
+                "CASE WHEN r.settled THEN "
+                    "CASE WHEN agg.n < $1::int THEN r.hz_ins ELSE least(r.hz_ins, agg.top) END "
+                "ELSE r.floor_ins END) AS fl "
+        "FROM r, head, agg, run), "
+    "d AS ("
+        "SELECT c.*, "
+            "CASE WHEN fl >= h THEN NULL "
+                "WHEN settled OR hz_ins IS NULL OR hz_ins <= fl THEN h "
+                "ELSE hz_ins END AS new_hz_ins, "
+            "CASE WHEN fl >= h OR settled OR hz_ins IS NULL OR hz_ins <= fl THEN 0 "
+                "WHEN hz_xid IS NULL THEN 1 "
+                "ELSE 2 END AS xmode "
+        "FROM c), "
+    "st AS ("
+        "UPDATE relay_state rs SET last_seq = rs.last_seq + d.n, "
+            "floor_ins = greatest(rs.floor_ins, d.fl), "
+            "hz_ins = d.new_hz_ins, "
+            "hz_xid = CASE d.xmode WHEN 1 THEN pg_current_xact_id() WHEN 2 THEN d.hz_xid END "
+        "FROM d "
+        "WHERE rs.id = 1 AND (d.n > 0 "
+            "OR d.fl <> d.floor_ins "
+            "OR d.new_hz_ins IS DISTINCT FROM d.hz_ins "
+            "OR d.xmode = 1 "
+            "OR (d.xmode = 0 AND d.hz_xid IS NOT NULL)) "
+        "RETURNING rs.last_seq), "
+    "ins AS ("
+        "INSERT INTO event_seq (seq, ins_id, type) "
+        "SELECT st.last_seq - d.n + b.rn, b.ins_id, b.type FROM st, d, numbered b "
+        "RETURNING seq, ins_id) "
+    "SELECT " OUTBOX_EVENT_COLS("i") " "
+    "FROM ins i CROSS JOIN LATERAL ("
+        "SELECT * FROM event_log e WHERE e.ins_id = i.ins_id LIMIT 1) e "
+    "ORDER BY i.seq";
 #undef FLOOR
+// clang-format on
 
 // Rows above the floor without a pair: claimed by nobody yet.
+// clang-format off
 static const char sql_lag[] =
     "SELECT count(*), coalesce((" STORE_NOW_US_SQL " - min(occurred_at_us)) / 1000, 0) "
-    "FROM event_log e WHERE e.ins_id > (SELECT floor_ins FROM relay_state WHERE id = 1) "
-    "AND NOT EXISTS (SELECT 1 FROM event_seq s WHERE s.ins_id = e.ins_id)";
+    "FROM event_log e "
+    "WHERE e.ins_id > (SELECT floor_ins FROM relay_state WHERE id = 1) "
+        "AND NOT EXISTS (SELECT 1 FROM event_seq s WHERE s.ins_id = e.ins_id)";
+// clang-format on
 
 // The oldest published events by seq, deleted if older than the retention:
 // the row and its pair in one statement (a pair deleted alone would make the
 // row unclaimed again). A pair whose row is gone is deleted too.
+// clang-format off
 static const char sql_prune_events[] =
-    "WITH old AS (SELECT ins_id FROM event_seq ORDER BY seq LIMIT " STORE_STR(
-        OUTBOX_PRUNE_BATCH) "), "
-                            "doomed AS (SELECT old.ins_id, e.ins_id IS NOT NULL AS has_row "
-                            "FROM old LEFT JOIN event_log e ON e.ins_id = old.ins_id "
-                            "WHERE e.ins_id IS NULL OR e.occurred_at_us < " STORE_NOW_US_SQL
-                            " - $1::bigint * 1000000), "
-                            "del AS (DELETE FROM event_log e USING doomed "
-                            "WHERE doomed.has_row AND e.ins_id = doomed.ins_id RETURNING "
-                            "e.ins_id), "
-                            "unpair AS (DELETE FROM event_seq s WHERE s.ins_id IN "
-                            "(SELECT ins_id FROM del UNION ALL "
-                            "SELECT ins_id FROM doomed WHERE NOT has_row) RETURNING 1) "
-                            "SELECT count(*) FROM unpair";
+    "WITH old AS ("
+        "SELECT ins_id FROM event_seq ORDER BY seq LIMIT " STORE_STR(OUTBOX_PRUNE_BATCH) "), "
+    "doomed AS ("
+        "SELECT old.ins_id, e.ins_id IS NOT NULL AS has_row "
+        "FROM old LEFT JOIN event_log e ON e.ins_id = old.ins_id "
+        "WHERE e.ins_id IS NULL "
+            "OR e.occurred_at_us < " STORE_NOW_US_SQL " - $1::bigint * 1000000), "
+    "del AS ("
+        "DELETE FROM event_log e USING doomed "
+        "WHERE doomed.has_row AND e.ins_id = doomed.ins_id "
+        "RETURNING e.ins_id), "
+    "unpair AS ("
+        "DELETE FROM event_seq s "
+        "WHERE s.ins_id IN ("
+            "SELECT ins_id FROM del "
+            "UNION ALL "
+            "SELECT ins_id FROM doomed WHERE NOT has_row) "
+        "RETURNING 1) "
+    "SELECT count(*) FROM unpair";
+// clang-format on
 
+// clang-format off
 static const char sql_prune_keys[] =
-    "WITH old AS (SELECT owner_id, key FROM idempotency_keys WHERE created_at_us "
-    "< " STORE_NOW_US_SQL " - " STORE_IDEM_TTL_US " ORDER BY created_at_us LIMIT " STORE_STR(
-        OUTBOX_PRUNE_BATCH) "), "
-                            "del AS (DELETE FROM idempotency_keys k USING old "
-                            "WHERE k.owner_id = old.owner_id AND k.key = old.key RETURNING 1) "
-                            "SELECT count(*) FROM del";
+    "WITH old AS ("
+        "SELECT owner_id, key FROM idempotency_keys "
+        "WHERE created_at_us < " STORE_NOW_US_SQL " - " STORE_IDEM_TTL_US " "
+        "ORDER BY created_at_us LIMIT " STORE_STR(OUTBOX_PRUNE_BATCH) "), "
+    "del AS ("
+        "DELETE FROM idempotency_keys k USING old "
+        "WHERE k.owner_id = old.owner_id AND k.key = old.key "
+        "RETURNING 1) "
+    "SELECT count(*) FROM del";
+// clang-format on
 
 static void disconnect(store_outbox *o)
 {
