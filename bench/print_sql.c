@@ -14,11 +14,11 @@
 int main(int argc, char **argv)
 {
 	for (int i = 0; i < REPO_SQL_N; i++) {
-		const char *name = repo_sql_name((repo_sql_id)i);
+		const char *name = store_repo_sql_name((store_repo_sql_id)i);
 		if (argc < 2) {
-			printf("%s %d\n", name, repo_sql_nparams((repo_sql_id)i));
+			printf("%s %d\n", name, store_repo_sql_nparams((store_repo_sql_id)i));
 		} else if (strcmp(argv[1], name) == 0) {
-			printf("%s\n", repo_sql_text((repo_sql_id)i));
+			printf("%s\n", store_repo_sql_text((store_repo_sql_id)i));
 			return 0;
 		}
 	}

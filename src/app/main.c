@@ -68,9 +68,9 @@ struct app {
 	ioloop *loops[MAX_LOOPS];
 	unsigned nloops;
 	base_resolver *resolver; // host names for the loops' connects
-	apg *dbs[MAX_LOOPS];
-	pgprobe *probe;
-	repo_pg *repo;
+	store_apg *dbs[MAX_LOOPS];
+	store_pgprobe *probe;
+	store_repo_pg *repo;
 	prop_handlers *handlers;
 	cache *cache;
 	prop_service *svc;
@@ -112,7 +112,8 @@ static void *prober_main(void *arg)
 	bool was_up = true;
 	while (!atomic_load(&a->stop_prober)) {
 		char err[256];
-		bool up = pgprobe_check(a->probe, HEALTH_PING_MS, err, sizeof(err)) == NRPC_OK;
+		bool up =
+		    store_pgprobe_check(a->probe, HEALTH_PING_MS, err, sizeof(err)) == NRPC_OK;
 		if (!atomic_load(&a->draining))
 			nrpc_health_set_all(a->health,
 			                    up ? NRPC_HEALTH_SERVING : NRPC_HEALTH_NOT_SERVING);
@@ -194,7 +195,7 @@ static int migrate_with_retry(struct app *a)
 	standby *sb = NULL;
 	int rc = 0;
 	for (int waited = 0;; waited++) {
-		int applied = migrate_run(a->cfg.database_url, err, sizeof(err));
+		int applied = store_migrate_run(a->cfg.database_url, err, sizeof(err));
 		if (applied >= 0)
 			break;
 		if (waited >= MIGRATE_RETRY_S) {
@@ -223,7 +224,7 @@ static int migrate_with_retry(struct app *a)
 
 // Committed changes from the event log, whichever instance wrote them, to
 // the cache (see events/cachesync.h).
-static int apply_to_cache(void *arg, const outbox_change *ch, size_t n)
+static int apply_to_cache(void *arg, const store_outbox_change *ch, size_t n)
 {
 	struct app *a = arg;
 	cache_log_change lc[CACHESYNC_BATCH];
@@ -259,7 +260,7 @@ static int start_loops(struct app *a)
 			return -1;
 		}
 		bases[i] = ioloop_base(a->loops[i]);
-		apg_config pc = {
+		store_apg_config pc = {
 		    .conninfo = a->cfg.database_url,
 		    .base = bases[i],
 		    .connections = per_loop > 0 ? per_loop : 1,
@@ -268,13 +269,13 @@ static int start_loops(struct app *a)
 		    .metrics = a->metrics,
 		    .resolver = a->resolver,
 		};
-		if (apg_create(&a->dbs[i], &pc, err, sizeof err) != 0) {
+		if (store_apg_create(&a->dbs[i], &pc, err, sizeof err) != 0) {
 			fprintf(stderr, "propertyd: database: %s\n", err);
 			return -1;
 		}
 	}
-	a->probe = pgprobe_create(a->cfg.database_url);
-	repo_pg_config rc = {
+	a->probe = store_pgprobe_create(a->cfg.database_url);
+	store_repo_pg_config rc = {
 	    .pools = a->dbs,
 	    .bases = bases,
 	    .nshards = a->nloops,
@@ -283,7 +284,7 @@ static int start_loops(struct app *a)
 	    .on_commit = kick_relay,
 	    .on_commit_arg = a,
 	};
-	if (a->probe == NULL || repo_pg_create(&a->repo, &rc, err, sizeof(err)) != 0) {
+	if (a->probe == NULL || store_repo_pg_create(&a->repo, &rc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: repository: %s\n", a->probe ? err : "out of memory");
 		return -1;
 	}
@@ -308,7 +309,7 @@ static void stop_loops(struct app *a)
 	for (unsigned i = 0; i < a->nloops; i++)
 		ioloop_stop(a->loops[i]);
 	for (unsigned i = 0; i < a->nloops; i++) {
-		apg_destroy(a->dbs[i]);
+		store_apg_destroy(a->dbs[i]);
 		a->dbs[i] = NULL;
 	}
 	if (a->cache)
@@ -367,7 +368,7 @@ static int start(struct app *a)
 	if (start_loops(a) != 0)
 		return -1;
 	prop_service_config sc = {
-	    .repo = repo_pg_port(a->repo),
+	    .repo = store_repo_pg_port(a->repo),
 	    .cache = cache_port(a->cache),
 	    .token_key = a->cfg.secret,
 	    .token_key_len = a->cfg.secret_len,
@@ -490,8 +491,8 @@ static void stop(struct app *a)
 	if (a->cache)
 		cache_destroy(a->cache);
 	if (a->repo)
-		repo_pg_destroy(a->repo);
-	pgprobe_destroy(a->probe);
+		store_repo_pg_destroy(a->repo);
+	store_pgprobe_destroy(a->probe);
 	for (unsigned i = 0; i < a->nloops; i++)
 		ioloop_destroy(a->loops[i]);
 	base_resolver_stop(a->resolver); // after the loops: none asks any more

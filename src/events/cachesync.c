@@ -15,10 +15,10 @@
 struct cachesync {
 	cachesync_apply apply;
 	void *arg;
-	outbox *ob;
+	store_outbox *ob;
 	atomic_bool stop;
 	pthread_t thread;
-	outbox_change batch[CACHESYNC_BATCH];
+	store_outbox_change batch[CACHESYNC_BATCH];
 };
 
 static void nap(cachesync *s, int ms)
@@ -37,13 +37,13 @@ static void *sync_main(void *arg)
 	bool started = false, logged = false;
 	while (!atomic_load(&s->stop)) {
 		if (!started) {
-			if (outbox_head(s->ob, &cursor) != 0) {
+			if (store_outbox_head(s->ob, &cursor) != 0) {
 				nap(s, RETRY_MS);
 				continue;
 			}
 			started = true;
 		}
-		int n = outbox_changes(s->ob, cursor, CACHESYNC_BATCH, s->batch);
+		int n = store_outbox_changes(s->ob, cursor, CACHESYNC_BATCH, s->batch);
 		if (n < 0) {
 			if (!logged)
 				OBS_LOG(OBS_WARN,
@@ -74,13 +74,13 @@ int cachesync_start(cachesync **out, const char *conninfo, cachesync_apply apply
 	}
 	s->apply = apply;
 	s->arg = arg;
-	if (outbox_open(&s->ob, conninfo, err, errcap) != 0) {
+	if (store_outbox_open(&s->ob, conninfo, err, errcap) != 0) {
 		free(s);
 		return -1;
 	}
 	if (pthread_create(&s->thread, NULL, sync_main, s) != 0) {
 		snprintf(err, errcap, "cannot start the cache sync thread");
-		outbox_close(s->ob);
+		store_outbox_close(s->ob);
 		free(s);
 		return -1;
 	}
@@ -94,6 +94,6 @@ void cachesync_stop(cachesync *s)
 		return;
 	atomic_store(&s->stop, true);
 	pthread_join(s->thread, NULL);
-	outbox_close(s->ob);
+	store_outbox_close(s->ob);
 	free(s);
 }

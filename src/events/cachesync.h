@@ -27,7 +27,7 @@ typedef struct cachesync cachesync;
 
 // Applies n changes; returns 0 (taken) or -1 (recorded for later: the
 // reader moves on either way).
-typedef int (*cachesync_apply)(void *arg, const outbox_change *ch, size_t n);
+typedef int (*cachesync_apply)(void *arg, const store_outbox_change *ch, size_t n);
 
 // Starts the thread. 0, or -1 with a reason in err.
 int cachesync_start(cachesync **out, const char *conninfo, cachesync_apply apply, void *arg,

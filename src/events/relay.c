@@ -67,7 +67,7 @@ typedef struct type_counter {
 } type_counter;
 
 struct relay {
-	outbox *ob; // owned by the relay thread while it runs
+	store_outbox *ob; // owned by the relay thread while it runs
 	nng_socket sock;
 	nrpc_connlimit conns; // subscribers of sock
 	obs_registry *reg;
@@ -202,7 +202,7 @@ static void sleep_sliced(relay *r, int ms)
 static int claim_and_publish(relay *r)
 {
 	Property__V1__Event **evs = NULL;
-	int n = outbox_claim(r->ob, RELAY_BATCH, &evs);
+	int n = store_outbox_claim(r->ob, RELAY_BATCH, &evs);
 	if (n < 0) {
 		conn_error(r, "claim");
 		return -1;
@@ -218,7 +218,7 @@ static int claim_and_publish(relay *r)
 		obs_gauge_set(r->g_lag_seconds, 0);
 	}
 	if (evs != NULL)
-		outbox_events_free(evs, (size_t)n);
+		store_outbox_events_free(evs, (size_t)n);
 	return n;
 }
 
@@ -233,7 +233,7 @@ static int chores(relay *r)
 	if (ask && now >= r->next_lag_ms) {
 		r->next_lag_ms = now + RELAY_LAG_EVERY_MS;
 		int64_t rows = 0, oldest = 0;
-		if (outbox_lag(r->ob, &rows, &oldest) < 0) {
+		if (store_outbox_lag(r->ob, &rows, &oldest) < 0) {
 			conn_error(r, "lag");
 			return -1;
 		}
@@ -243,7 +243,7 @@ static int chores(relay *r)
 	}
 	if (atomic_load(&r->leader) && now >= r->next_prune_ms) {
 		r->next_prune_ms = now + RELAY_PRUNE_EVERY_MS;
-		int64_t n = outbox_prune(r->ob, r->retention_s);
+		int64_t n = store_outbox_prune(r->ob, r->retention_s);
 		if (n < 0) {
 			conn_error(r, "prune");
 			return -1;
@@ -274,7 +274,7 @@ static void follow_step(relay *r)
 	int64_t now = base_now_ms();
 	if (now >= r->next_try_lead_ms) {
 		r->next_try_lead_ms = now + RELAY_LEAD_RETRY_MS;
-		int rc = outbox_try_lead(r->ob);
+		int rc = store_outbox_try_lead(r->ob);
 		if (rc == 1) {
 			set_leader(r, true);
 			r->conn_error_logged = false;
@@ -298,7 +298,7 @@ static void follow_step(relay *r)
 	if (wait_kick(r, r->next_try_lead_ms - base_now_ms())) {
 		nng_msleep(RELAY_GATHER_MS);
 		take_kick(r);
-		if (outbox_notify(r->ob) < 0)
+		if (store_outbox_notify(r->ob) < 0)
 			conn_error(r, "notify");
 	}
 }
@@ -313,8 +313,8 @@ static int idle_wait(relay *r)
 		int64_t left = until - base_now_ms();
 		if (left <= 0)
 			return 0;
-		int rc = outbox_wait(r->ob, (int)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS),
-		                     r->kick_fd);
+		int rc = store_outbox_wait(
+		    r->ob, (int)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS), r->kick_fd);
 		if (rc < 0) {
 			conn_error(r, "wait");
 			return -1;
@@ -449,7 +449,7 @@ int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap)
 		snprintf(err, errcap, "relay: eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	if (outbox_open(&r->ob, cfg->conninfo, err, errcap) != 0)
+	if (store_outbox_open(&r->ob, cfg->conninfo, err, errcap) != 0)
 		goto fail_fd;
 	if (open_socket(r, cfg->pub_url, cfg->pub_tls, cfg->max_subscribers, err, errcap) != 0)
 		goto fail_outbox;
@@ -463,7 +463,7 @@ int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap)
 fail_sock:
 	(void)base_nng_close(r->sock, RELAY_CLOSE_TIMEOUT_MS);
 fail_outbox:
-	outbox_close(r->ob);
+	store_outbox_close(r->ob);
 fail_fd:
 	close(r->kick_fd);
 fail:
@@ -484,7 +484,7 @@ void relay_stop(relay *r)
 	if (base_nng_close(r->sock, RELAY_CLOSE_TIMEOUT_MS) != 0)
 		OBS_LOG(OBS_WARN, "events socket close timed out; left behind");
 	// Closing the connection releases the advisory lock: another instance leads.
-	outbox_close(r->ob);
+	store_outbox_close(r->ob);
 	close(r->kick_fd);
 	set_leader(r, false);
 	if (r->own_reg)

@@ -9,7 +9,7 @@
 #include "obs/log.h"
 #include "store/pgconn.h"
 
-struct timeval apg_tv(int64_t us)
+struct timeval store_apg_tv(int64_t us)
 {
 	if (us < 0)
 		us = 0;
@@ -20,15 +20,15 @@ struct timeval apg_tv(int64_t us)
 
 // ---- deadline heap: every query queued or in flight (not yet completed) ---------------------
 
-static void heap_set(apg *p, unsigned i, apg_query *q)
+static void heap_set(store_apg *p, unsigned i, store_apg_query *q)
 {
 	p->heap[i] = q;
 	q->priv.heap = i;
 }
 
-static void heap_up(apg *p, unsigned i)
+static void heap_up(store_apg *p, unsigned i)
 {
-	apg_query *q = p->heap[i];
+	store_apg_query *q = p->heap[i];
 	while (i > 0) {
 		unsigned parent = (i - 1) / 2;
 		if (p->heap[parent]->deadline_us <= q->deadline_us)
@@ -39,9 +39,9 @@ static void heap_up(apg *p, unsigned i)
 	heap_set(p, i, q);
 }
 
-static void heap_down(apg *p, unsigned i)
+static void heap_down(store_apg *p, unsigned i)
 {
-	apg_query *q = p->heap[i];
+	store_apg_query *q = p->heap[i];
 	for (;;) {
 		unsigned child = 2 * i + 1;
 		if (child >= p->heap_n)
@@ -57,19 +57,19 @@ static void heap_down(apg *p, unsigned i)
 	heap_set(p, i, q);
 }
 
-static void heap_push(apg *p, apg_query *q)
+static void heap_push(store_apg *p, store_apg_query *q)
 {
 	heap_set(p, p->heap_n++, q);
 	heap_up(p, p->heap_n - 1);
 }
 
-static void heap_remove(apg *p, apg_query *q)
+static void heap_remove(store_apg *p, store_apg_query *q)
 {
 	unsigned i = q->priv.heap;
 	if (i == APG_HEAP_NONE)
 		return;
 	q->priv.heap = APG_HEAP_NONE;
-	apg_query *last = p->heap[--p->heap_n];
+	store_apg_query *last = p->heap[--p->heap_n];
 	if (i == p->heap_n)
 		return;
 	heap_set(p, i, last);
@@ -79,7 +79,7 @@ static void heap_remove(apg *p, apg_query *q)
 
 // Keeps the deadline timer on the earliest deadline. A timer left on a later
 // query's deadline only fires early and is re-armed.
-static void arm_deadline(apg *p)
+static void arm_deadline(store_apg *p)
 {
 	if (p->heap_n == 0 || p->closing)
 		return;
@@ -87,20 +87,20 @@ static void arm_deadline(apg *p)
 	if (at == p->deadline_at)
 		return;
 	p->deadline_at = at;
-	struct timeval tv = apg_tv(at - pgconn_now_us());
+	struct timeval tv = store_apg_tv(at - store_pgconn_now_us());
 	event_add(p->deadline_ev, &tv);
 }
 
 // ---- the wait queue ---------------------------------------------------------------------------
 
-static struct apg_lane *lane_of(apg *p, const apg_query *q)
+static struct store_apg_lane *lane_of(store_apg *p, const store_apg_query *q)
 {
 	return &p->lanes[q->stmt->heavy ? 1 : 0];
 }
 
-static void queue_push(apg *p, apg_query *q)
+static void queue_push(store_apg *p, store_apg_query *q)
 {
-	struct apg_lane *l = lane_of(p, q);
+	struct store_apg_lane *l = lane_of(p, q);
 	q->priv.next = NULL;
 	q->priv.prev = l->tail;
 	if (l->tail)
@@ -111,12 +111,12 @@ static void queue_push(apg *p, apg_query *q)
 	p->queued++;
 	obs_gauge_add(p->g_queue, 1);
 	obs_counter_add(p->c_waits, 1);
-	q->priv.queued_us = pgconn_now_us();
+	q->priv.queued_us = store_pgconn_now_us();
 }
 
-static void queue_unlink(apg *p, apg_query *q)
+static void queue_unlink(store_apg *p, store_apg_query *q)
 {
-	struct apg_lane *l = lane_of(p, q);
+	struct store_apg_lane *l = lane_of(p, q);
 	if (q->priv.prev)
 		q->priv.prev->priv.next = q->priv.next;
 	else
@@ -135,21 +135,22 @@ static void queue_unlink(apg *p, apg_query *q)
 // A query left its lane after waiting there since queued_us (sent, or
 // expired: it waited at least that long): the lane's average wait follows
 // (weight 1/8), for shedding at submit.
-static void lane_waited(apg *p, const apg_query *q, int64_t now)
+static void lane_waited(store_apg *p, const store_apg_query *q, int64_t now)
 {
-	struct apg_lane *l = lane_of(p, q);
+	struct store_apg_lane *l = lane_of(p, q);
 	l->wait_us += (now - q->priv.queued_us - l->wait_us) / 8;
 }
 
 // Any queued query (the short lane's first), or NULL.
-static apg_query *queue_any(const apg *p)
+static store_apg_query *queue_any(const store_apg *p)
 {
 	return p->lanes[0].head != NULL ? p->lanes[0].head : p->lanes[1].head;
 }
 
 // ---- completions ------------------------------------------------------------------------------
 
-void apg_complete(apg *p, apg_query *q, nrpc_code code, PGresult *res, const char *err)
+void store_apg_complete(store_apg *p, store_apg_query *q, nrpc_code code, PGresult *res,
+                        const char *err)
 {
 	heap_remove(p, q);
 	q->priv.state = APG_Q_DONE;
@@ -170,9 +171,9 @@ void apg_complete(apg *p, apg_query *q, nrpc_code code, PGresult *res, const cha
 }
 
 // Hands the oldest completion to its callback.
-static void deliver_one(apg *p)
+static void deliver_one(store_apg *p)
 {
-	apg_query *q = p->dhead;
+	store_apg_query *q = p->dhead;
 	p->dhead = q->priv.next;
 	if (p->dhead == NULL)
 		p->dtail = NULL;
@@ -190,7 +191,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	apg *p = arg;
+	store_apg *p = arg;
 	bool alive = true;
 	p->alive = &alive;
 	// Only those due now: completions added by the callbacks wait for the
@@ -207,19 +208,19 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 
 // ---- deadlines --------------------------------------------------------------------------------
 
-static void expire(apg *p, apg_query *q)
+static void expire(store_apg *p, store_apg_query *q)
 {
 	if (q->priv.state == APG_Q_QUEUED) {
-		lane_waited(p, q, pgconn_now_us());
+		lane_waited(p, q, store_pgconn_now_us());
 		queue_unlink(p, q);
-		apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
-		             "deadline exceeded before the database call");
+		store_apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
+		                   "deadline exceeded before the database call");
 	} else if (q->priv.state == APG_Q_SENT) {
-		apg_conn *c = q->priv.conn;
-		apg_conn_abandon(c, q);
-		apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
-		             "deadline exceeded in the database");
-		apg_conn_check_cancel(c);
+		store_apg_conn *c = q->priv.conn;
+		store_apg_conn_abandon(c, q);
+		store_apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
+		                   "deadline exceeded in the database");
+		store_apg_conn_check_cancel(c);
 	} else {
 		heap_remove(p, q); // not reached: only queued and sent queries are in the heap
 	}
@@ -229,9 +230,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	apg *p = arg;
+	store_apg *p = arg;
 	p->deadline_at = 0;
-	int64_t now = pgconn_now_us();
+	int64_t now = store_pgconn_now_us();
 	while (p->heap_n > 0 && p->heap[0]->deadline_us <= now)
 		expire(p, p->heap[0]);
 	arm_deadline(p);
@@ -239,37 +240,37 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 // ---- submit -----------------------------------------------------------------------------------
 
-static bool registered(const apg *p, const apg_stmt *s)
+static bool registered(const store_apg *p, const store_apg_stmt *s)
 {
 	return s != NULL && s->slot < p->nstmts && p->stmts[s->slot] == s;
 }
 
-void apg_pump(apg *p)
+void store_apg_pump(store_apg *p)
 {
 	while (!p->closing) {
 		// The older head first; a head that cannot go lets the other lane's.
-		apg_query *a = p->lanes[0].head, *b = p->lanes[1].head;
+		store_apg_query *a = p->lanes[0].head, *b = p->lanes[1].head;
 		if (a != NULL && b != NULL && b->priv.queued_us < a->priv.queued_us) {
 			a = b;
 			b = p->lanes[0].head;
 		}
-		apg_query *q = a;
-		apg_conn *c = a != NULL ? apg_conn_pick(p, a->stmt->heavy) : NULL;
+		store_apg_query *q = a;
+		store_apg_conn *c = a != NULL ? store_apg_conn_pick(p, a->stmt->heavy) : NULL;
 		if (c == NULL && b != NULL) {
 			q = b;
-			c = apg_conn_pick(p, b->stmt->heavy);
+			c = store_apg_conn_pick(p, b->stmt->heavy);
 		}
 		if (c == NULL)
 			return;
-		int64_t now = pgconn_now_us();
+		int64_t now = store_pgconn_now_us();
 		lane_waited(p, q, now);
 		queue_unlink(p, q);
 		obs_histogram_observe(p->h_wait, (double)(now - q->priv.queued_us) / 1e6);
-		apg_conn_send(c, q);
+		store_apg_conn_send(c, q);
 	}
 }
 
-static bool any_ready(const apg *p)
+static bool any_ready(const store_apg *p)
 {
 	for (unsigned i = 0; i < p->nconn; i++)
 		if (p->conns[i].state == APG_C_READY)
@@ -277,17 +278,17 @@ static bool any_ready(const apg *p)
 	return false;
 }
 
-void apg_fail_queued_if_down(apg *p)
+void store_apg_fail_queued_if_down(store_apg *p)
 {
 	if (!p->connect_failing || any_ready(p))
 		return;
-	for (apg_query *q; (q = queue_any(p)) != NULL;) {
+	for (store_apg_query *q; (q = queue_any(p)) != NULL;) {
 		queue_unlink(p, q);
-		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database unavailable");
+		store_apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database unavailable");
 	}
 }
 
-void apg_submit(apg *p, apg_query *q)
+void store_apg_submit(store_apg *p, store_apg_query *q)
 {
 	memset(&q->priv, 0, sizeof q->priv);
 	q->priv.heap = APG_HEAP_NONE;
@@ -296,18 +297,18 @@ void apg_submit(apg *p, apg_query *q)
 		return;
 	}
 	if (p->closing) {
-		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database client shut down");
+		store_apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database client shut down");
 		return;
 	}
 	if (!registered(p, q->stmt)) {
 		OBS_LOG(OBS_ERROR, "database query of an unregistered statement",
 		        OBS_S("statement", q->stmt && q->stmt->name ? q->stmt->name : ""));
-		apg_complete(p, q, NRPC_INTERNAL, NULL, "internal database error");
+		store_apg_complete(p, q, NRPC_INTERNAL, NULL, "internal database error");
 		return;
 	}
-	if (q->deadline_us <= pgconn_now_us()) {
-		apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
-		             "deadline exceeded before the database call");
+	if (q->deadline_us <= store_pgconn_now_us()) {
+		store_apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
+		                   "deadline exceeded before the database call");
 		return;
 	}
 	if (p->connect_failing && !any_ready(p)) {
@@ -315,31 +316,31 @@ void apg_submit(apg *p, apg_query *q)
 		// the deadline (reconnects go on in the background). A connection
 		// that merely broke does not count: its reconnect may well succeed
 		// at once, and queued queries wait for it.
-		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database unavailable");
+		store_apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database unavailable");
 		return;
 	}
 	if (lane_of(p, q)->head == NULL) {
-		apg_conn *c = apg_conn_pick(p, q->stmt->heavy);
+		store_apg_conn *c = store_apg_conn_pick(p, q->stmt->heavy);
 		if (c != NULL) {
 			heap_push(p, q);
 			arm_deadline(p);
-			apg_conn_send(c, q);
+			store_apg_conn_send(c, q);
 			return;
 		}
 	}
 	if (p->queued >= p->max_queued || p->heap_n >= p->heap_cap) {
 		obs_counter_add(p->c_rejected, 1);
-		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database busy");
+		store_apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database busy");
 		return;
 	}
-	struct apg_lane *l = lane_of(p, q);
-	if (l->head != NULL && q->deadline_us - pgconn_now_us() < l->wait_us) {
+	struct store_apg_lane *l = lane_of(p, q);
+	if (l->head != NULL && q->deadline_us - store_pgconn_now_us() < l->wait_us) {
 		// Others wait in this lane already, and lately a wait took longer
 		// than this query has left: it would expire in the queue. Said now,
 		// the caller's time and a queue slot are not spent on it.
 		obs_counter_add(p->c_shed, 1);
-		apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
-		             "deadline too near for the database queue");
+		store_apg_complete(p, q, NRPC_DEADLINE_EXCEEDED, NULL,
+		                   "deadline too near for the database queue");
 		return;
 	}
 	q->priv.state = APG_Q_QUEUED;
@@ -348,17 +349,17 @@ void apg_submit(apg *p, apg_query *q)
 	arm_deadline(p);
 }
 
-bool apg_healthy(const apg *p)
+bool store_apg_healthy(const store_apg *p)
 {
 	return p->healthy;
 }
 
-unsigned apg_in_flight(const apg *p)
+unsigned store_apg_in_flight(const store_apg *p)
 {
 	return p->in_flight;
 }
 
-unsigned apg_queued(const apg *p)
+unsigned store_apg_queued(const store_apg *p)
 {
 	return p->queued;
 }
@@ -378,12 +379,12 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-const char *apg_label(const apg_stmt *s)
+const char *store_apg_label(const store_apg_stmt *s)
 {
 	return s->label ? s->label : s->name;
 }
 
-int apg_register(apg *p, apg_stmt *s)
+int store_apg_register(store_apg *p, store_apg_stmt *s)
 {
 	if (registered(p, s))
 		return 0;
@@ -394,7 +395,7 @@ int apg_register(apg *p, apg_stmt *s)
 			return -1; // one name, one statement, on every connection
 	}
 	char value[128], labels[160];
-	obs_label_escape(apg_label(s), value, sizeof value);
+	obs_label_escape(store_apg_label(s), value, sizeof value);
 	snprintf(labels, sizeof labels, "statement=\"%s\"", value);
 	s->duration = obs_histogram_get(p->reg, "propertyd_db_query_duration_seconds",
 	                                "Time of one statement's round trip, by statement.", labels,
@@ -406,7 +407,7 @@ int apg_register(apg *p, apg_stmt *s)
 
 // ---- create / destroy -------------------------------------------------------------------------
 
-int apg_create(apg **out, const apg_config *cfg, char *err, size_t errcap)
+int store_apg_create(store_apg **out, const store_apg_config *cfg, char *err, size_t errcap)
 {
 	*out = NULL;
 	if (cfg->conninfo == NULL || cfg->base == NULL || cfg->metrics == NULL ||
@@ -415,7 +416,7 @@ int apg_create(apg **out, const apg_config *cfg, char *err, size_t errcap)
 		         "apg: conninfo, base, metrics and connections >= 1 are required");
 		return -1;
 	}
-	apg *p = calloc(1, sizeof *p);
+	store_apg *p = calloc(1, sizeof *p);
 	if (p == NULL)
 		goto oom;
 	p->base = cfg->base;
@@ -434,7 +435,7 @@ int apg_create(apg **out, const apg_config *cfg, char *err, size_t errcap)
 	p->conninfo = strdup(cfg->conninfo);
 	p->resolver = cfg->resolver;
 	if (p->resolver != NULL)
-		p->dns_host = apg_dns_host(cfg->conninfo);
+		p->dns_host = store_apg_dns_host(cfg->conninfo);
 	p->heap = calloc(p->heap_cap, sizeof *p->heap);
 	p->conns = calloc(p->nconn, sizeof *p->conns);
 	p->done_ev = event_new(p->base, -1, 0, on_done, p);
@@ -478,18 +479,18 @@ int apg_create(apg **out, const apg_config *cfg, char *err, size_t errcap)
 	                            NULL);
 
 	for (unsigned i = 0; i < p->nconn; i++) {
-		if (apg_conn_init(p, &p->conns[i], i) != 0)
+		if (store_apg_conn_init(p, &p->conns[i], i) != 0)
 			goto oom;
 	}
 	for (unsigned i = 0; i < p->nconn; i++)
-		apg_conn_start(&p->conns[i]);
+		store_apg_conn_start(&p->conns[i]);
 	*out = p;
 	return 0;
 oom:
 	if (p) {
 		p->closing = true;
 		for (unsigned i = 0; p->conns && i < p->nconn; i++)
-			apg_conn_close(&p->conns[i]);
+			store_apg_conn_close(&p->conns[i]);
 		if (p->done_ev)
 			event_free(p->done_ev);
 		if (p->deadline_ev)
@@ -504,7 +505,7 @@ oom:
 	return -1;
 }
 
-void apg_destroy(apg *p)
+void store_apg_destroy(store_apg *p)
 {
 	if (p == NULL)
 		return;
@@ -514,10 +515,10 @@ void apg_destroy(apg *p)
 		p->alive = NULL;
 	}
 	for (unsigned i = 0; i < p->nconn; i++)
-		apg_conn_close(&p->conns[i]);
-	for (apg_query *q; (q = queue_any(p)) != NULL;) {
+		store_apg_conn_close(&p->conns[i]);
+	for (store_apg_query *q; (q = queue_any(p)) != NULL;) {
 		queue_unlink(p, q);
-		apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database client shut down");
+		store_apg_complete(p, q, NRPC_UNAVAILABLE, NULL, "database client shut down");
 	}
 	// Callbacks that submit again add completions here; drain until none.
 	while (p->dhead != NULL)

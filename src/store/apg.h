@@ -7,7 +7,7 @@
 //     writing (PQflush) and reading (PQconsumeInput, PQgetResult only when
 //     PQisBusy says a result is complete) are driven by events of the base.
 //     libpq would resolve a host NAME with a blocking getaddrinfo when a
-//     connect starts: with a resolver (apg_config.resolver) the name is
+//     connect starts: with a resolver (store_apg_config.resolver) the name is
 //     resolved on the resolver's thread and the connect waits, off the loop,
 //     until the address is known. A cancel request opens a separate blocking
 //     connection, which is why it runs on a short helper thread.
@@ -17,15 +17,15 @@
 //     connection; a new query goes to the ready connection with the fewest in
 //     flight, or waits in apg's queue (at most max_queued wait; beyond that a
 //     submit completes with UNAVAILABLE "database busy"). Heavy statements
-//     (apg_stmt.heavy: scans) have a lane of their own: at most one in flight
+//     (store_apg_stmt.heavy: scans) have a lane of their own: at most one in flight
 //     per connection, never on the first connection, and a queue of their
 //     own, so short queries neither wait behind them in a pipeline nor in the
 //     queue; each queue is FIFO, and the older head that can go goes first.
 //   - Every submitted query completes exactly once, through its done callback,
-//     on the loop thread, and never from inside apg_submit (completions are
+//     on the loop thread, and never from inside store_apg_submit (completions are
 //     handed to the loop with event_active and run on its next pass).
 //
-// Statements: registered once with apg_register, then prepared lazily on each
+// Statements: registered once with store_apg_register, then prepared lazily on each
 // connection: the first query of a statement on a connection carries the
 // Parse in front of its Execute (same sync group). After a reconnect, or when
 // the server reports the statement missing (SQLSTATE 26000, someone ran
@@ -34,7 +34,7 @@
 // transaction mode) every query sends its SQL text with the unnamed statement.
 //
 // Deadlines (query->deadline_us, CLOCK_MONOTONIC microseconds, see
-// pgconn_now_us):
+// store_pgconn_now_us):
 //   - already passed at submit, or passed while still queued: completes with
 //     DEADLINE_EXCEEDED at the deadline and is never sent;
 //   - nearer at submit than the recent wait in the queue (a moving average
@@ -76,13 +76,13 @@
 // (PGRES_TUPLES_OK or PGRES_COMMAND_OK), owned by the callback (PQclear it)
 // and `err` is NULL. Otherwise `res` is NULL and `err` is a short message for
 // clients (never SQL text nor parameter values), valid during the callback;
-// the server's error is classified and logged by pgerr_from_result (23505 ->
+// the server's error is classified and logged by store_pgerr_from_result (23505 ->
 // ALREADY_EXISTS, 22xxx -> INVALID_ARGUMENT, 57014 -> DEADLINE_EXCEEDED, ...).
 //
-// Ownership: apg_config's strings are copied; the base and the registry are
-// borrowed and must outlive the pool. apg_stmt and apg_query belong to the
+// Ownership: store_apg_config's strings are copied; the base and the registry are
+// borrowed and must outlive the pool. store_apg_stmt and store_apg_query belong to the
 // caller (see each). Threads: every function, and every callback, runs on
-// the thread that runs cfg->base; apg takes no lock. apg_destroy may also run
+// the thread that runs cfg->base; apg takes no lock. store_apg_destroy may also run
 // after the loop stopped (the base must still exist).
 //
 // Metrics (registry given at create; the names the dashboards already use
@@ -123,7 +123,7 @@ struct event_base;
 // Reconnect back-off after the first (immediate) retry.
 #define APG_BACKOFF_MIN_MS 50
 #define APG_BACKOFF_MAX_MS 2000
-// Defaults for the zero values of apg_config.
+// Defaults for the zero values of store_apg_config.
 #define APG_DEFAULT_MAX_PIPELINE       32
 #define APG_DEFAULT_MAX_QUEUED         4096
 #define APG_DEFAULT_STATEMENT_TIMEOUT  60000
@@ -132,15 +132,15 @@ struct event_base;
 // The longest client message passed as `err` (including the NUL).
 #define APG_ERR_MAX 48
 
-typedef struct apg apg;
-typedef struct apg_conn apg_conn;
+typedef struct store_apg store_apg;
+typedef struct store_apg_conn store_apg_conn;
 
 // A statement. The caller owns it and keeps it (and its strings) alive and
-// unchanged for the pool's life. apg_register fills the private fields; a
+// unchanged for the pool's life. store_apg_register fills the private fields; a
 // statement belongs to one pool at a time (registering it with a second pool
 // can make it unknown to the first, whose queries of it then fail with
 // INTERNAL).
-typedef struct apg_stmt {
+typedef struct store_apg_stmt {
 	const char *name;  // [a-z0-9_]{1,63}: the prepared statement's name
 	const char *label; // metric and log label (a statement family); NULL = name
 	const char *sql;   // parameters $1..$nparams, sent as text
@@ -151,12 +151,12 @@ typedef struct apg_stmt {
 	// with no heavy query in flight. So a short query does not wait in a
 	// pipeline behind a scan, even when every other connection runs one.
 	bool heavy;
-	// private, set by apg_register
+	// private, set by store_apg_register
 	unsigned slot;
 	obs_histogram *duration;
-} apg_stmt;
+} store_apg_stmt;
 
-typedef struct apg_config {
+typedef struct store_apg_config {
 	const char *conninfo;     // libpq conninfo or URI; copied
 	struct event_base *base;  // borrowed; its thread is apg's only thread
 	unsigned connections;     // >= 1
@@ -171,31 +171,31 @@ typedef struct apg_config {
 	// connect then goes to its address (hostaddr=; host= still names it for
 	// TLS and authentication). Borrowed; NULL: libpq resolves, blocking.
 	struct base_resolver *resolver;
-} apg_config;
+} store_apg_config;
 
-typedef struct apg_query apg_query;
+typedef struct store_apg_query store_apg_query;
 
 // Runs exactly once per submitted query, on the loop thread. On NRPC_OK the
 // callback owns res; otherwise res is NULL and err a client message. The
 // query (and its values) may be freed or reused from here on, including
 // submitted again.
-typedef void (*apg_done)(apg_query *q, nrpc_code code, PGresult *res, const char *err);
+typedef void (*store_apg_done)(store_apg_query *q, nrpc_code code, PGresult *res, const char *err);
 
 // One query. Caller-owned (typically inside the request's struct); the fields
-// above `priv` are set by the caller before apg_submit, and the whole struct
+// above `priv` are set by the caller before store_apg_submit, and the whole struct
 // (and `values`, and the strings it points to) stays valid and unchanged
 // until done runs.
-struct apg_query {
-	const apg_stmt *stmt;           // registered with this pool
-	const char *const *values;      // stmt->nparams text values, NULL = SQL NULL
-	int64_t deadline_us;            // CLOCK_MONOTONIC, absolute microseconds
-	apg_done done;                  // not NULL
-	void *arg;                      // for the callback
-	struct {                        // apg's; no need to initialise
-		apg_query *next, *prev; // the wait queue or the completion list
-		apg_conn *conn;         // in flight on this connection
-		unsigned entry;         // ... in this slot of its pipeline
-		unsigned heap;          // index in the deadline heap
+struct store_apg_query {
+	const store_apg_stmt *stmt;           // registered with this pool
+	const char *const *values;            // stmt->nparams text values, NULL = SQL NULL
+	int64_t deadline_us;                  // CLOCK_MONOTONIC, absolute microseconds
+	store_apg_done done;                  // not NULL
+	void *arg;                            // for the callback
+	struct {                              // apg's; no need to initialise
+		store_apg_query *next, *prev; // the wait queue or the completion list
+		store_apg_conn *conn;         // in flight on this connection
+		unsigned entry;               // ... in this slot of its pipeline
+		unsigned heap;                // index in the deadline heap
 		int state;
 		int64_t queued_us; // when it entered the wait queue
 		nrpc_code code;
@@ -208,30 +208,30 @@ struct apg_query {
 // nothing has connected when it returns, and a down server is not an error
 // here). 0, or -1 with a reason in err. Call on the loop thread or before the
 // loop runs.
-int apg_create(apg **out, const apg_config *cfg, char *err, size_t errcap);
+int store_apg_create(store_apg **out, const store_apg_config *cfg, char *err, size_t errcap);
 
 // Completes every outstanding query with UNAVAILABLE "database client shut
 // down" (calling done directly, before it returns; completions already due
 // are delivered with their own outcome), closes the connections and frees the
 // pool. On the loop thread (a done callback may call it) or after the loop
-// stopped; once. A done callback run by apg_destroy that submits again gets
-// an UNAVAILABLE completion before apg_destroy returns.
-void apg_destroy(apg *p);
+// stopped; once. A done callback run by store_apg_destroy that submits again gets
+// an UNAVAILABLE completion before store_apg_destroy returns.
+void store_apg_destroy(store_apg *p);
 
 // Makes s usable on p (again: a no-op). 0, or -1 for a bad name, a name
 // another statement of p has, a missing sql, nparams < 0, or when
 // APG_MAX_STMTS are taken.
-int apg_register(apg *p, apg_stmt *s);
+int store_apg_register(store_apg *p, store_apg_stmt *s);
 
-// Starts q (see struct apg_query). Loop thread only. Never calls done itself.
-void apg_submit(apg *p, apg_query *q);
+// Starts q (see struct store_apg_query). Loop thread only. Never calls done itself.
+void store_apg_submit(store_apg *p, store_apg_query *q);
 
 // false after a connection failure or a failed connect, until a connection
 // is up again or a query succeeds.
-bool apg_healthy(const apg *p);
+bool store_apg_healthy(const store_apg *p);
 
 // Queries in flight (sent, result not read yet) and waiting in apg's queue.
-unsigned apg_in_flight(const apg *p);
-unsigned apg_queued(const apg *p);
+unsigned store_apg_in_flight(const store_apg *p);
+unsigned store_apg_queued(const store_apg *p);
 
 #endif

@@ -15,17 +15,17 @@
 
 #define SETUP_LABEL "apg_session_setup"
 
-static unsigned ring_cap(const apg *p)
+static unsigned ring_cap(const store_apg *p)
 {
 	return p->max_pipeline + 1; // the session setup rides in front of the first queries
 }
 
-static bool is_prepared(const apg_conn *c, unsigned slot)
+static bool is_prepared(const store_apg_conn *c, unsigned slot)
 {
 	return (c->prepared[slot / 64] >> (slot % 64)) & 1u;
 }
 
-static void set_prepared(apg_conn *c, unsigned slot, bool on)
+static void set_prepared(store_apg_conn *c, unsigned slot, bool on)
 {
 	uint64_t bit = (uint64_t)1 << (slot % 64);
 	if (on)
@@ -43,7 +43,7 @@ static void first_line(const PGconn *pg, char *buf, size_t cap)
 
 static void log_notice(void *arg, const PGresult *res)
 {
-	const apg_conn *c = arg;
+	const store_apg_conn *c = arg;
 	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	OBS_LOG(OBS_INFO, "database notice", OBS_I("conn", c->idx),
@@ -52,21 +52,21 @@ static void log_notice(void *arg, const PGresult *res)
 
 // ---- the ring ---------------------------------------------------------------------------------
 
-static apg_entry *ring_push(apg_conn *c, unsigned *pos)
+static store_apg_entry *ring_push(store_apg_conn *c, unsigned *pos)
 {
 	*pos = (c->head + c->count) % ring_cap(c->p);
 	c->count++;
-	apg_entry *e = &c->ring[*pos];
+	store_apg_entry *e = &c->ring[*pos];
 	memset(e, 0, sizeof *e);
-	e->sent_us = pgconn_now_us();
+	e->sent_us = store_pgconn_now_us();
 	e->ncmds = 1;
 	return e;
 }
 
 // Drops the head entry (its results, if any, are the caller's or freed here).
-static void ring_pop(apg_conn *c)
+static void ring_pop(store_apg_conn *c)
 {
-	apg *p = c->p;
+	store_apg *p = c->p;
 	if (c->ring[c->head].stmt != NULL) {
 		if (c->ring[c->head].stmt->heavy)
 			c->nheavy--;
@@ -82,20 +82,20 @@ static void ring_pop(apg_conn *c)
 }
 
 // Completes everything in flight with UNAVAILABLE and empties the ring.
-static void fail_in_flight(apg_conn *c, const char *msg)
+static void fail_in_flight(store_apg_conn *c, const char *msg)
 {
 	while (c->count > 0) {
-		apg_entry *e = &c->ring[c->head];
+		store_apg_entry *e = &c->ring[c->head];
 		PQclear(e->res);
 		PQclear(e->err);
 		if (e->q != NULL)
-			apg_complete(c->p, e->q, NRPC_UNAVAILABLE, NULL, msg);
+			store_apg_complete(c->p, e->q, NRPC_UNAVAILABLE, NULL, msg);
 		ring_pop(c);
 	}
 }
 
 // Closes the socket and forgets per-session state (prepared statements).
-static void drop_session(apg_conn *c)
+static void drop_session(store_apg_conn *c)
 {
 	if (c->rd) {
 		event_free(c->rd);
@@ -122,7 +122,7 @@ static void drop_session(apg_conn *c)
 }
 
 // First retry at once, then APG_BACKOFF_MIN_MS doubling up to APG_BACKOFF_MAX_MS.
-static void schedule_reconnect(apg_conn *c)
+static void schedule_reconnect(store_apg_conn *c)
 {
 	int64_t ms = 0;
 	if (c->fails > 0) {
@@ -132,14 +132,14 @@ static void schedule_reconnect(apg_conn *c)
 			ms = APG_BACKOFF_MAX_MS;
 	}
 	c->fails++;
-	struct timeval tv = apg_tv(ms * 1000);
+	struct timeval tv = store_apg_tv(ms * 1000);
 	event_add(c->timer, &tv);
 }
 
 // The connection broke: in-flight queries fail, queued ones wait for another.
-static void conn_fail(apg_conn *c, const char *what)
+static void conn_fail(store_apg_conn *c, const char *what)
 {
-	apg *p = c->p;
+	store_apg *p = c->p;
 	char msg[200];
 	first_line(c->pg, msg, sizeof msg);
 	OBS_LOG(OBS_WARN, "database connection lost", OBS_I("conn", c->idx), OBS_S("during", what),
@@ -150,7 +150,7 @@ static void conn_fail(apg_conn *c, const char *what)
 	schedule_reconnect(c);
 }
 
-static void connect_failed(apg_conn *c, const char *why)
+static void connect_failed(store_apg_conn *c, const char *why)
 {
 	char msg[200];
 	if (why == NULL)
@@ -164,14 +164,14 @@ static void connect_failed(apg_conn *c, const char *why)
 	c->p->connect_failing = true;
 	drop_session(c);
 	schedule_reconnect(c);
-	apg_fail_queued_if_down(c->p);
+	store_apg_fail_queued_if_down(c->p);
 }
 
 // ---- writing ----------------------------------------------------------------------------------
 
 // Pushes libpq's output buffer; watches for writability while some is left.
 // -1 when the connection failed (c is reset).
-static int flush_out(apg_conn *c)
+static int flush_out(store_apg_conn *c)
 {
 	int r = PQflush(c->pg);
 	if (r < 0) {
@@ -192,15 +192,15 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	apg_conn *c = arg;
+	store_apg_conn *c = arg;
 	flush_out(c);
 }
 
-apg_conn *apg_conn_pick(apg *p, bool heavy)
+store_apg_conn *store_apg_conn_pick(store_apg *p, bool heavy)
 {
-	apg_conn *best = NULL;
+	store_apg_conn *best = NULL;
 	for (unsigned i = 0; i < p->nconn; i++) {
-		apg_conn *c = &p->conns[i];
+		store_apg_conn *c = &p->conns[i];
 		if (c->state != APG_C_READY || c->nq >= p->max_pipeline)
 			continue;
 		if (heavy && (c->nheavy > 0 || (i == 0 && p->nconn > 1)))
@@ -213,12 +213,12 @@ apg_conn *apg_conn_pick(apg *p, bool heavy)
 	return best;
 }
 
-void apg_conn_send(apg_conn *c, apg_query *q)
+void store_apg_conn_send(store_apg_conn *c, store_apg_query *q)
 {
-	apg *p = c->p;
-	const apg_stmt *s = q->stmt;
+	store_apg *p = c->p;
+	const store_apg_stmt *s = q->stmt;
 	unsigned pos;
-	apg_entry *e = ring_push(c, &pos);
+	store_apg_entry *e = ring_push(c, &pos);
 	e->q = q;
 	e->stmt = s;
 	e->deadline_us = q->deadline_us;
@@ -258,7 +258,7 @@ void apg_conn_send(apg_conn *c, apg_query *q)
 }
 
 // The session's statement_timeout, in front of everything else on it.
-static int send_setup(apg_conn *c)
+static int send_setup(store_apg_conn *c)
 {
 	unsigned pos;
 	ring_push(c, &pos);
@@ -291,17 +291,17 @@ static void *cancel_main(void *arg)
 // PQcancel opens a connection of its own and waits for it: on a detached
 // thread that owns the PGcancel, so the loop never waits and the pool may be
 // destroyed meanwhile.
-static void send_cancel(apg_conn *c, apg_entry *head)
+static void send_cancel(store_apg_conn *c, store_apg_entry *head)
 {
-	apg *p = c->p;
+	store_apg *p = c->p;
 	head->cancel_sent = true;
-	c->cancel_us = pgconn_now_us();
+	c->cancel_us = store_pgconn_now_us();
 	for (unsigned i = 0; i < c->count; i++)
 		c->ring[(c->head + i) % ring_cap(p)].exposed = true;
 	obs_counter_add(p->c_cancels, 1);
 	OBS_LOG(OBS_INFO, "cancelling a query past its deadline", OBS_I("conn", c->idx),
-	        OBS_S("statement", apg_label(head->stmt)),
-	        OBS_I("overdue_us", pgconn_now_us() - head->deadline_us));
+	        OBS_S("statement", store_apg_label(head->stmt)),
+	        OBS_I("overdue_us", store_pgconn_now_us() - head->deadline_us));
 	PGcancel *cn = PQgetCancel(c->pg);
 	if (cn == NULL)
 		return;
@@ -317,23 +317,23 @@ static void send_cancel(apg_conn *c, apg_entry *head)
 }
 
 // Acts on (or arms the timer for) an overdue query at the head of c's pipeline.
-static void cancel_check(apg_conn *c, bool fire)
+static void cancel_check(store_apg_conn *c, bool fire)
 {
 	if (c->state != APG_C_READY || c->count == 0)
 		return;
-	apg_entry *e = &c->ring[c->head];
+	store_apg_entry *e = &c->ring[c->head];
 	if (e->q != NULL || e->stmt == NULL || e->cancel_sent)
 		return;
-	int64_t left = e->deadline_us + (int64_t)APG_CANCEL_GUARD_MS * 1000 - pgconn_now_us();
+	int64_t left = e->deadline_us + (int64_t)APG_CANCEL_GUARD_MS * 1000 - store_pgconn_now_us();
 	if (fire && left <= 0) {
 		send_cancel(c, e);
 		return;
 	}
-	struct timeval tv = apg_tv(left);
+	struct timeval tv = store_apg_tv(left);
 	event_add(c->cancel_ev, &tv);
 }
 
-void apg_conn_check_cancel(apg_conn *c)
+void store_apg_conn_check_cancel(store_apg_conn *c)
 {
 	cancel_check(c, false);
 }
@@ -345,7 +345,7 @@ static void on_cancel_timer(evutil_socket_t fd, short what, void *arg)
 	cancel_check(arg, true);
 }
 
-void apg_conn_abandon(apg_conn *c, apg_query *q)
+void store_apg_conn_abandon(store_apg_conn *c, store_apg_query *q)
 {
 	c->ring[q->priv.entry].q = NULL;
 }
@@ -354,14 +354,14 @@ void apg_conn_abandon(apg_conn *c, apg_query *q)
 
 // The head group's Sync arrived: completes its query. -1 when the connection
 // is to be dropped (it is, and c is reset).
-static int finish_head(apg_conn *c)
+static int finish_head(store_apg_conn *c)
 {
-	apg *p = c->p;
-	apg_entry e = c->ring[c->head];
+	store_apg *p = c->p;
+	store_apg_entry e = c->ring[c->head];
 	ring_pop(c);
-	int64_t now = pgconn_now_us();
+	int64_t now = store_pgconn_now_us();
 	int64_t dur_us = now - e.sent_us;
-	const char *label = e.stmt ? apg_label(e.stmt) : SETUP_LABEL;
+	const char *label = e.stmt ? store_apg_label(e.stmt) : SETUP_LABEL;
 	if (e.stmt != NULL) {
 		obs_histogram_observe(e.stmt->duration, (double)dur_us / 1e6);
 		if (p->slow_ms >= 0 && dur_us > (int64_t)p->slow_ms * 1000)
@@ -384,9 +384,9 @@ static int finish_head(apg_conn *c)
 		// The session setup, or a query that completed at its deadline.
 		if (e.err != NULL && e.stmt == NULL) {
 			char msg[APG_ERR_MAX];
-			pgerr_from_result(e.err, c->pg, label, &lost, msg, sizeof msg);
+			store_pgerr_from_result(e.err, c->pg, label, &lost, msg, sizeof msg);
 		} else if (e.err != NULL) {
-			lost = pgerr_classify(state).conn_lost;
+			lost = store_pgerr_classify(state).conn_lost;
 		}
 		PQclear(e.res);
 	} else {
@@ -394,7 +394,7 @@ static int finish_head(apg_conn *c)
 		char msg[APG_ERR_MAX] = "";
 		PGresult *res = e.res;
 		if (e.err != NULL) {
-			code = pgerr_from_result(e.err, c->pg, label, &lost, msg, sizeof msg);
+			code = store_pgerr_from_result(e.err, c->pg, label, &lost, msg, sizeof msg);
 			if (code == NRPC_DEADLINE_EXCEEDED && e.exposed && now < e.deadline_us) {
 				code =
 				    NRPC_UNAVAILABLE; // hit by the cancel meant for another query
@@ -408,7 +408,7 @@ static int finish_head(apg_conn *c)
 			code = NRPC_INTERNAL;
 			snprintf(msg, sizeof msg, "internal database error");
 		}
-		apg_complete(p, e.q, code, res, msg);
+		store_apg_complete(p, e.q, code, res, msg);
 	}
 	if (e.err == NULL) {
 		c->fails = 0;
@@ -424,7 +424,7 @@ static int finish_head(apg_conn *c)
 }
 
 // Takes every complete result libpq has parsed. -1 when the connection failed.
-static int read_results(apg_conn *c)
+static int read_results(store_apg_conn *c)
 {
 	while (c->count > 0 && !PQisBusy(c->pg)) {
 		PGresult *r = PQgetResult(c->pg);
@@ -433,7 +433,7 @@ static int read_results(apg_conn *c)
 			conn_fail(c, "read");
 			return -1;
 		}
-		apg_entry *e = &c->ring[c->head];
+		store_apg_entry *e = &c->ring[c->head];
 		if (r == NULL) {
 			// One command's results are over; more ends than commands
 			// means libpq and we disagree about the pipeline.
@@ -476,8 +476,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	apg_conn *c = arg;
-	apg *p = c->p;
+	store_apg_conn *c = arg;
+	store_apg *p = c->p;
 	if (!PQconsumeInput(c->pg)) {
 		conn_fail(c, "read");
 		return;
@@ -486,14 +486,14 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (c->writing && flush_out(c) < 0)
 		return;
-	apg_pump(p);
+	store_apg_pump(p);
 }
 
 // ---- connecting -------------------------------------------------------------------------------
 
 static void on_connect_io(evutil_socket_t fd, short what, void *arg);
 
-static void watch_connect(apg_conn *c, short what)
+static void watch_connect(store_apg_conn *c, short what)
 {
 	if (c->cev) {
 		event_free(c->cev);
@@ -506,9 +506,9 @@ static void watch_connect(apg_conn *c, short what)
 		connect_failed(c, "cannot watch the socket");
 }
 
-static void conn_ready(apg_conn *c)
+static void conn_ready(store_apg_conn *c)
 {
-	apg *p = c->p;
+	store_apg *p = c->p;
 	event_free(c->cev);
 	c->cev = NULL;
 	event_del(c->timer);
@@ -532,14 +532,14 @@ static void conn_ready(apg_conn *c)
 	        OBS_I("backend_pid", PQbackendPID(c->pg)));
 	if (p->stmt_timeout_ms > 0 && send_setup(c) < 0)
 		return;
-	apg_pump(p);
+	store_apg_pump(p);
 }
 
 static void on_connect_io(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	apg_conn *c = arg;
+	store_apg_conn *c = arg;
 	switch (PQconnectPoll(c->pg)) {
 	case PGRES_POLLING_OK:
 		conn_ready(c);
@@ -556,7 +556,7 @@ static void on_connect_io(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-char *apg_dns_host(const char *conninfo)
+char *store_apg_dns_host(const char *conninfo)
 {
 	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
 	if (opts == NULL)
@@ -581,9 +581,9 @@ char *apg_dns_host(const char *conninfo)
 // How soon a connect waiting for its host's address looks again.
 #define APG_RESOLVE_POLL_MS 20
 
-void apg_conn_start(apg_conn *c)
+void store_apg_conn_start(store_apg_conn *c)
 {
-	apg *p = c->p;
+	store_apg *p = c->p;
 	// Our value first: a setting in the conninfo overrides it; then the
 	// address resolved off the loop, which overrides the conninfo's.
 	const char *keys[] = {"fallback_application_name", "dbname", NULL, NULL};
@@ -599,7 +599,7 @@ void apg_conn_start(apg_conn *c)
 		case BASE_RESOLVE_PENDING: {
 			// Not a failure: the name is being resolved; look again soon.
 			c->state = APG_C_DOWN;
-			struct timeval tv = apg_tv((int64_t)APG_RESOLVE_POLL_MS * 1000);
+			struct timeval tv = store_apg_tv((int64_t)APG_RESOLVE_POLL_MS * 1000);
 			event_add(c->timer, &tv);
 			return;
 		}
@@ -616,7 +616,7 @@ void apg_conn_start(apg_conn *c)
 		return;
 	}
 	c->state = APG_C_CONNECTING;
-	struct timeval tv = apg_tv((int64_t)p->connect_ms * 1000);
+	struct timeval tv = store_apg_tv((int64_t)p->connect_ms * 1000);
 	event_add(c->timer, &tv);
 	watch_connect(c, EV_WRITE); // libpq: wait for writability before the first poll
 }
@@ -625,14 +625,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	apg_conn *c = arg;
+	store_apg_conn *c = arg;
 	if (c->state == APG_C_DOWN)
-		apg_conn_start(c);
+		store_apg_conn_start(c);
 	else if (c->state == APG_C_CONNECTING)
 		connect_failed(c, "connect timed out");
 }
 
-int apg_conn_init(apg *p, apg_conn *c, unsigned idx)
+int store_apg_conn_init(store_apg *p, store_apg_conn *c, unsigned idx)
 {
 	c->p = p;
 	c->idx = idx;
@@ -643,7 +643,7 @@ int apg_conn_init(apg *p, apg_conn *c, unsigned idx)
 	return c->ring && c->timer && c->cancel_ev ? 0 : -1;
 }
 
-void apg_conn_close(apg_conn *c)
+void store_apg_conn_close(store_apg_conn *c)
 {
 	fail_in_flight(c, "database client shut down");
 	drop_session(c);

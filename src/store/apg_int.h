@@ -13,13 +13,13 @@
 #define APG_PREP_WORDS (APG_MAX_STMTS / 64)
 #define APG_HEAP_NONE  UINT_MAX
 
-enum apg_qstate { APG_Q_IDLE = 0, APG_Q_QUEUED, APG_Q_SENT, APG_Q_DONE };
-enum apg_cstate { APG_C_DOWN = 0, APG_C_CONNECTING, APG_C_READY };
+enum store_apg_qstate { APG_Q_IDLE = 0, APG_Q_QUEUED, APG_Q_SENT, APG_Q_DONE };
+enum store_apg_cstate { APG_C_DOWN = 0, APG_C_CONNECTING, APG_C_READY };
 
 // One sync group in a connection's pipeline, in the order the server answers.
-typedef struct apg_entry {
-	apg_query *q;         // NULL: the session setup, or a query completed at its deadline
-	const apg_stmt *stmt; // NULL: the session setup
+typedef struct store_apg_entry {
+	store_apg_query *q;         // NULL: the session setup, or a query completed at its deadline
+	const store_apg_stmt *stmt; // NULL: the session setup
 	int64_t sent_us;
 	int64_t deadline_us;
 	PGresult *res;    // the Execute's result
@@ -30,12 +30,12 @@ typedef struct apg_entry {
 	bool prepare;     // the group starts with the statement's Parse
 	bool exposed;     // a cancel request may have reached the server while this was in flight
 	bool cancel_sent; // a cancel request was sent for this one
-} apg_entry;
+} store_apg_entry;
 
-struct apg_conn {
-	apg *p;
+struct store_apg_conn {
+	store_apg *p;
 	unsigned idx;
-	int state;               // apg_cstate
+	int state;               // store_apg_cstate
 	PGconn *pg;              // CONNECTING, READY
 	struct event *rd, *wr;   // READY: the socket; wr only while output is pending
 	struct event *cev;       // CONNECTING: the socket, for PQconnectPoll
@@ -44,14 +44,14 @@ struct apg_conn {
 	bool writing;            // wr is added
 	unsigned fails;          // failures since the last successful result
 	int64_t cancel_us;       // when the last cancel request left; 0 = none this session
-	apg_entry *ring;         // the pipeline, p->ring_cap entries
+	store_apg_entry *ring;   // the pipeline, p->ring_cap entries
 	unsigned head, count;    // ring position of the oldest group; groups in it
 	unsigned nq;             // queries (not the setup) in the ring
 	unsigned nheavy;         // heavy queries among them
 	uint64_t prepared[APG_PREP_WORDS];
 };
 
-struct apg {
+struct store_apg {
 	struct event_base *base;
 	obs_registry *reg;
 	char *conninfo;
@@ -62,24 +62,24 @@ struct apg {
 	bool no_prepare;
 	bool healthy;
 	bool connect_failing; // the last connect attempt failed (server unreachable)
-	bool closing;         // apg_destroy runs
-	bool *alive;          // on_done's stack flag, cleared by apg_destroy
-	apg_conn *conns;
+	bool closing;         // store_apg_destroy runs
+	bool *alive;          // on_done's stack flag, cleared by store_apg_destroy
+	store_apg_conn *conns;
 
-	const apg_stmt *stmts[APG_MAX_STMTS];
+	const store_apg_stmt *stmts[APG_MAX_STMTS];
 	unsigned nstmts;
 
 	// Waiting for a connection, FIFO per lane: [0] short queries, [1] heavy.
-	struct apg_lane {
-		apg_query *head, *tail;
+	struct store_apg_lane {
+		store_apg_query *head, *tail;
 		int64_t wait_us; // moving average of the wait of queries leaving it
 	} lanes[2];
-	unsigned queued;          // in both lanes
-	apg_query *dhead, *dtail; // completed, callback not run yet
+	unsigned queued;                // in both lanes
+	store_apg_query *dhead, *dtail; // completed, callback not run yet
 	unsigned ndone;
 	struct event *done_ev;
 
-	apg_query **heap; // min-heap on deadline_us of queued and sent queries
+	store_apg_query **heap; // min-heap on deadline_us of queued and sent queries
 	unsigned heap_n, heap_cap;
 	struct event *deadline_ev;
 	int64_t deadline_at; // what deadline_ev is set for; 0 = not set
@@ -91,36 +91,37 @@ struct apg {
 	obs_counter *c_reconnects, *c_rejected, *c_cancels, *c_shed;
 };
 
-struct timeval apg_tv(int64_t us);
-const char *apg_label(const apg_stmt *s);
+struct timeval store_apg_tv(int64_t us);
+const char *store_apg_label(const store_apg_stmt *s);
 
 // apg.c
 // Removes q from the deadline heap and queues its callback (never runs it).
-void apg_complete(apg *p, apg_query *q, nrpc_code code, PGresult *res, const char *err);
+void store_apg_complete(store_apg *p, store_apg_query *q, nrpc_code code, PGresult *res,
+                        const char *err);
 // Sends queued queries while a connection has room.
-void apg_pump(apg *p);
+void store_apg_pump(store_apg *p);
 // While the server is unreachable (the last connect failed) with no
 // connection up, completes every queued query with
 // UNAVAILABLE (they would otherwise wait for their deadline).
-void apg_fail_queued_if_down(apg *p);
+void store_apg_fail_queued_if_down(store_apg *p);
 
 // apg_conn.c
-int apg_conn_init(apg *p, apg_conn *c, unsigned idx);
-void apg_conn_start(apg_conn *c);
+int store_apg_conn_init(store_apg *p, store_apg_conn *c, unsigned idx);
+void store_apg_conn_start(store_apg_conn *c);
 // The one host NAME of a conninfo that libpq would resolve when connecting
 // (malloc'd), or NULL: an address, a socket directory, several hosts, a
 // hostaddr given, or a conninfo libpq cannot parse.
-char *apg_dns_host(const char *conninfo);
-// Completes what is in flight with UNAVAILABLE, closes, frees (apg_destroy).
-void apg_conn_close(apg_conn *c);
+char *store_apg_dns_host(const char *conninfo);
+// Completes what is in flight with UNAVAILABLE, closes, frees (store_apg_destroy).
+void store_apg_conn_close(store_apg_conn *c);
 // The ready connection that can take a query (heavy or not, see
-// apg_stmt.heavy) with the fewest in flight, or NULL.
-apg_conn *apg_conn_pick(apg *p, bool heavy);
+// store_apg_stmt.heavy) with the fewest in flight, or NULL.
+store_apg_conn *store_apg_conn_pick(store_apg *p, bool heavy);
 // Sends q as its own sync group (q is in the deadline heap).
-void apg_conn_send(apg_conn *c, apg_query *q);
+void store_apg_conn_send(store_apg_conn *c, store_apg_query *q);
 // q (in flight on c) completed at its deadline: its result will be dropped.
-void apg_conn_abandon(apg_conn *c, apg_query *q);
+void store_apg_conn_abandon(store_apg_conn *c, store_apg_query *q);
 // Arms the cancel check when c's head is overdue.
-void apg_conn_check_cancel(apg_conn *c);
+void store_apg_conn_check_cancel(store_apg_conn *c);
 
 #endif

@@ -42,7 +42,7 @@ static bool is_applied(PGconn *c, int version, bool *applied, char *err, size_t 
 }
 
 // One migration and its record, in one transaction.
-static bool apply(PGconn *c, const migrate_entry *m, char *err, size_t errcap)
+static bool apply(PGconn *c, const store_migrate_entry *m, char *err, size_t errcap)
 {
 	char what[128];
 	snprintf(what, sizeof what, "migration %04d_%s", m->version, m->name);
@@ -70,10 +70,10 @@ static bool apply(PGconn *c, const migrate_entry *m, char *err, size_t errcap)
 	return false;
 }
 
-int migrate_run(const char *conninfo, char *err, size_t errcap)
+int store_migrate_run(const char *conninfo, char *err, size_t errcap)
 {
-	int64_t deadline = pgconn_now_us() + (int64_t)MIGRATE_TIMEOUT_MS * 1000;
-	PGconn *c = pgconn_open(conninfo, deadline, err, errcap);
+	int64_t deadline = store_pgconn_now_us() + (int64_t)MIGRATE_TIMEOUT_MS * 1000;
+	PGconn *c = store_pgconn_open(conninfo, deadline, err, errcap);
 	if (c == NULL)
 		return -1;
 	int applied = -1;
@@ -90,8 +90,8 @@ int migrate_run(const char *conninfo, char *err, size_t errcap)
 	             "schema_migrations", err, errcap))
 		goto unlock;
 	int n = 0;
-	for (size_t i = 0; i < migrate_entries_n; i++) {
-		const migrate_entry *m = &migrate_entries[i];
+	for (size_t i = 0; i < store_migrate_entries_n; i++) {
+		const store_migrate_entry *m = &store_migrate_entries[i];
 		bool done = false;
 		if (!is_applied(c, m->version, &done, err, errcap))
 			goto unlock;

@@ -1,7 +1,7 @@
 // store migrate: applies the schema migrations compiled into the binary.
 //
 // Migrations are src/store/migrations/NNNN_name.sql, embedded at build time
-// (embed_migrations.cmake). migrate_run() takes a session advisory lock
+// (embed_migrations.cmake). store_migrate_run() takes a session advisory lock
 // (STORE_LOCK_MIGRATIONS) on its own direct connection, so instances starting
 // together apply each migration exactly once: the others wait, then find it
 // recorded in schema_migrations. Each migration runs in its own transaction
@@ -15,21 +15,21 @@
 
 #include <stddef.h>
 
-typedef struct migrate_entry {
+typedef struct store_migrate_entry {
 	int version;      // NNNN
 	const char *name; // the file name's rest, without .sql
 	const char *sql;  // the file's text
-} migrate_entry;
+} store_migrate_entry;
 
 // The embedded migrations in version order (generated).
-extern const migrate_entry migrate_entries[];
-extern const size_t migrate_entries_n;
+extern const store_migrate_entry store_migrate_entries[];
+extern const size_t store_migrate_entries_n;
 
-// How long migrate_run waits for the connection, the lock and each migration.
+// How long store_migrate_run waits for the connection, the lock and each migration.
 #define MIGRATE_TIMEOUT_MS 60000
 
 // Applies the pending migrations. Returns how many it applied (0 when up to
 // date), or -1 with a reason in err.
-int migrate_run(const char *conninfo, char *err, size_t errcap);
+int store_migrate_run(const char *conninfo, char *err, size_t errcap);
 
 #endif

@@ -4,7 +4,7 @@
 // connection and is waited for with poll() up to that timeout plus a guard,
 // so a silent network cannot block the relay thread for ever.
 //
-// outbox_prune() also deletes idempotency keys past their 24 h life: the
+// store_outbox_prune() also deletes idempotency keys past their 24 h life: the
 // relay leader is the one periodic housekeeper, and the table would
 // otherwise grow without bound.
 #include "store/outbox.h"
@@ -29,7 +29,7 @@
 // Extra wait for the server's own timeout before the connection is dropped.
 #define OUTBOX_GUARD_MS 1000
 // Rows deleted per prune statement (short transactions, bounded WAL bursts),
-// and statements per outbox_prune call (bounded time per call).
+// and statements per store_outbox_prune call (bounded time per call).
 #define OUTBOX_PRUNE_BATCH       10000
 #define OUTBOX_PRUNE_MAX_BATCHES 100
 // Claimed ids looked at per claim when moving the floor over a run of them:
@@ -43,7 +43,7 @@
 #define OUTBOX_EVENT_COLS(s)                                                                       \
 	s ".seq, id, type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS
 
-struct outbox {
+struct store_outbox {
 	char *conninfo;
 	PGconn *pg;    // NULL while disconnected: the next call reconnects
 	bool leading;  // this session holds the relay lock
@@ -57,9 +57,12 @@ struct outbox {
 // database, statistics not gathered yet) would otherwise go on scanning
 // whole tables every few ms. That setting inflates plan costs past the JIT
 // thresholds, and compiling the claim took about a second: no JIT either.
-static const char sql_session[] = "SELECT set_config('statement_timeout', '" STORE_STR(
-    OUTBOX_STATEMENT_TIMEOUT_MS) "', false), set_config('enable_seqscan', 'off', false), "
-                                 "set_config('jit', 'off', false)";
+// clang-format off
+static const char sql_session[] =
+    "SELECT set_config('statement_timeout', '" STORE_STR(OUTBOX_STATEMENT_TIMEOUT_MS) "', false), "
+        "set_config('enable_seqscan', 'off', false), "
+        "set_config('jit', 'off', false)";
+// clang-format on
 
 // Claims the oldest unclaimed rows (by ins_id) above relay_state.floor_ins,
 // numbers them after last_seq, records the pairs in event_seq and returns the
@@ -78,81 +81,125 @@ static const char sql_session[] = "SELECT set_config('statement_timeout', '" STO
 //             transaction's id, 2 keep)
 // The lookups by ins_id are LATERAL ... LIMIT 1 so that each one stays an
 // index probe whatever the statistics said when the claim was prepared.
+// clang-format off
 #define FLOOR "(SELECT floor_ins FROM r)"
 static const char sql_claim[] =
-    "WITH r AS (SELECT floor_ins, hz_ins, hz_xid, hz_xid IS NOT NULL AND "
-    "pg_snapshot_xmin(pg_current_snapshot()) >= hz_xid AS settled "
-    "FROM relay_state WHERE id = 1), "
-    "head AS (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS h "
-    "FROM event_log_ins_id_seq), "
-    "batch AS (SELECT e.ins_id, e.type FROM event_log e "
-    "LEFT JOIN LATERAL (SELECT true AS y FROM event_seq s WHERE s.ins_id = e.ins_id LIMIT 1) p "
-    "ON true WHERE e.ins_id > " FLOOR " AND p.y IS NULL ORDER BY e.ins_id LIMIT $1::int), "
-    "numbered AS (SELECT ins_id, type, row_number() OVER (ORDER BY ins_id) AS rn FROM batch), "
-    "agg AS (SELECT count(*) AS n, max(ins_id) AS top FROM batch), "
-    "run AS (SELECT " FLOOR " + count(*) AS to_ins FROM (SELECT u.ins_id, "
-    "row_number() OVER (ORDER BY u.ins_id) AS k FROM ((SELECT s.ins_id FROM event_seq s "
-    "WHERE s.ins_id > " FLOOR " ORDER BY s.ins_id LIMIT " STORE_STR(
-        OUTBOX_RUN_MAX) ") "
-                        "UNION ALL SELECT ins_id FROM batch) u) w WHERE w.ins_id = " FLOOR
-                        " + w.k), "
-                        "c AS (SELECT r.*, head.h, agg.n, greatest(run.to_ins, CASE WHEN "
-                        "r.settled THEN CASE WHEN agg.n < $1::int THEN r.hz_ins "
-                        "ELSE least(r.hz_ins, agg.top) END ELSE r.floor_ins END) AS fl "
-                        "FROM r, head, agg, run), "
-                        "d AS (SELECT c.*, CASE WHEN fl >= h THEN NULL "
-                        "WHEN settled OR hz_ins IS NULL OR hz_ins <= fl THEN h ELSE hz_ins END "
-                        "AS new_hz_ins, CASE WHEN fl >= h OR settled OR hz_ins IS NULL OR "
-                        "hz_ins <= fl THEN 0 WHEN hz_xid IS NULL THEN 1 ELSE 2 END AS xmode "
-                        "FROM c), "
-                        "st AS (UPDATE relay_state rs SET last_seq = rs.last_seq + d.n, "
-                        "floor_ins = greatest(rs.floor_ins, d.fl), hz_ins = d.new_hz_ins, "
-                        "hz_xid = CASE d.xmode WHEN 1 THEN pg_current_xact_id() WHEN 2 "
-                        "THEN d.hz_xid END FROM d WHERE rs.id = 1 AND (d.n > 0 OR "
-                        "d.fl <> d.floor_ins OR d.new_hz_ins IS DISTINCT FROM d.hz_ins OR "
-                        "d.xmode = 1 OR (d.xmode = 0 AND d.hz_xid IS NOT NULL)) "
-                        "RETURNING rs.last_seq), "
-                        "ins AS (INSERT INTO event_seq (seq, ins_id, type) "
-                        "SELECT st.last_seq - d.n + b.rn, b.ins_id, b.type FROM st, d, numbered b "
-                        "RETURNING seq, ins_id) "
-                        "SELECT " OUTBOX_EVENT_COLS(
-                            "i") " FROM ins i CROSS JOIN LATERAL (SELECT * FROM event_log e "
-                                 "WHERE e.ins_id = i.ins_id LIMIT 1) e ORDER BY i.seq";
+    "WITH r AS ("
+        "SELECT floor_ins, hz_ins, hz_xid, "
+            "hz_xid IS NOT NULL AND pg_snapshot_xmin(pg_current_snapshot()) >= hz_xid AS settled "
+        "FROM relay_state WHERE id = 1), "
+    "head AS ("
+        "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS h "
+        "FROM event_log_ins_id_seq), "
+    "batch AS ("
+        "SELECT e.ins_id, e.type FROM event_log e "
+        "LEFT JOIN LATERAL ("
+            "SELECT true AS y FROM event_seq s WHERE s.ins_id = e.ins_id LIMIT 1) p ON true "
+        "WHERE e.ins_id > " FLOOR " AND p.y IS NULL "
+        "ORDER BY e.ins_id LIMIT $1::int), "
+    "numbered AS ("
+        "SELECT ins_id, type, row_number() OVER (ORDER BY ins_id) AS rn FROM batch), "
+    "agg AS ("
+        "SELECT count(*) AS n, max(ins_id) AS top FROM batch), "
+    "run AS ("
+        "SELECT " FLOOR " + count(*) AS to_ins "
+        "FROM ("
+            "SELECT u.ins_id, row_number() OVER (ORDER BY u.ins_id) AS k "
+            "FROM ("
+                "(SELECT s.ins_id FROM event_seq s "
+                "WHERE s.ins_id > " FLOOR " "
+                "ORDER BY s.ins_id LIMIT " STORE_STR(OUTBOX_RUN_MAX) ") "
+                "UNION ALL "
+                "SELECT ins_id FROM batch) u) w "
+        "WHERE w.ins_id = " FLOOR " + w.k), "
+    "c AS ("
+        "SELECT r.*, head.h, agg.n, "
+            "greatest(run.to_ins, "
+                "CASE WHEN r.settled THEN "
+                    "CASE WHEN agg.n < $1::int THEN r.hz_ins ELSE least(r.hz_ins, agg.top) END "
+                "ELSE r.floor_ins END) AS fl "
+        "FROM r, head, agg, run), "
+    "d AS ("
+        "SELECT c.*, "
+            "CASE WHEN fl >= h THEN NULL "
+                "WHEN settled OR hz_ins IS NULL OR hz_ins <= fl THEN h "
+                "ELSE hz_ins END AS new_hz_ins, "
+            "CASE WHEN fl >= h OR settled OR hz_ins IS NULL OR hz_ins <= fl THEN 0 "
+                "WHEN hz_xid IS NULL THEN 1 "
+                "ELSE 2 END AS xmode "
+        "FROM c), "
+    "st AS ("
+        "UPDATE relay_state rs SET last_seq = rs.last_seq + d.n, "
+            "floor_ins = greatest(rs.floor_ins, d.fl), "
+            "hz_ins = d.new_hz_ins, "
+            "hz_xid = CASE d.xmode WHEN 1 THEN pg_current_xact_id() WHEN 2 THEN d.hz_xid END "
+        "FROM d "
+        "WHERE rs.id = 1 AND (d.n > 0 "
+            "OR d.fl <> d.floor_ins "
+            "OR d.new_hz_ins IS DISTINCT FROM d.hz_ins "
+            "OR d.xmode = 1 "
+            "OR (d.xmode = 0 AND d.hz_xid IS NOT NULL)) "
+        "RETURNING rs.last_seq), "
+    "ins AS ("
+        "INSERT INTO event_seq (seq, ins_id, type) "
+        "SELECT st.last_seq - d.n + b.rn, b.ins_id, b.type FROM st, d, numbered b "
+        "RETURNING seq, ins_id) "
+    "SELECT " OUTBOX_EVENT_COLS("i") " "
+    "FROM ins i CROSS JOIN LATERAL ("
+        "SELECT * FROM event_log e WHERE e.ins_id = i.ins_id LIMIT 1) e "
+    "ORDER BY i.seq";
 #undef FLOOR
+// clang-format on
 
 // Rows above the floor without a pair: claimed by nobody yet.
+// clang-format off
 static const char sql_lag[] =
     "SELECT count(*), coalesce((" STORE_NOW_US_SQL " - min(occurred_at_us)) / 1000, 0) "
-    "FROM event_log e WHERE e.ins_id > (SELECT floor_ins FROM relay_state WHERE id = 1) "
-    "AND NOT EXISTS (SELECT 1 FROM event_seq s WHERE s.ins_id = e.ins_id)";
+    "FROM event_log e "
+    "WHERE e.ins_id > (SELECT floor_ins FROM relay_state WHERE id = 1) "
+        "AND NOT EXISTS (SELECT 1 FROM event_seq s WHERE s.ins_id = e.ins_id)";
+// clang-format on
 
 // The oldest published events by seq, deleted if older than the retention:
 // the row and its pair in one statement (a pair deleted alone would make the
 // row unclaimed again). A pair whose row is gone is deleted too.
+// clang-format off
 static const char sql_prune_events[] =
-    "WITH old AS (SELECT ins_id FROM event_seq ORDER BY seq LIMIT " STORE_STR(
-        OUTBOX_PRUNE_BATCH) "), "
-                            "doomed AS (SELECT old.ins_id, e.ins_id IS NOT NULL AS has_row "
-                            "FROM old LEFT JOIN event_log e ON e.ins_id = old.ins_id "
-                            "WHERE e.ins_id IS NULL OR e.occurred_at_us < " STORE_NOW_US_SQL
-                            " - $1::bigint * 1000000), "
-                            "del AS (DELETE FROM event_log e USING doomed "
-                            "WHERE doomed.has_row AND e.ins_id = doomed.ins_id RETURNING "
-                            "e.ins_id), "
-                            "unpair AS (DELETE FROM event_seq s WHERE s.ins_id IN "
-                            "(SELECT ins_id FROM del UNION ALL "
-                            "SELECT ins_id FROM doomed WHERE NOT has_row) RETURNING 1) "
-                            "SELECT count(*) FROM unpair";
+    "WITH old AS ("
+        "SELECT ins_id FROM event_seq ORDER BY seq LIMIT " STORE_STR(OUTBOX_PRUNE_BATCH) "), "
+    "doomed AS ("
+        "SELECT old.ins_id, e.ins_id IS NOT NULL AS has_row "
+        "FROM old LEFT JOIN event_log e ON e.ins_id = old.ins_id "
+        "WHERE e.ins_id IS NULL "
+            "OR e.occurred_at_us < " STORE_NOW_US_SQL " - $1::bigint * 1000000), "
+    "del AS ("
+        "DELETE FROM event_log e USING doomed "
+        "WHERE doomed.has_row AND e.ins_id = doomed.ins_id "
+        "RETURNING e.ins_id), "
+    "unpair AS ("
+        "DELETE FROM event_seq s "
+        "WHERE s.ins_id IN ("
+            "SELECT ins_id FROM del "
+            "UNION ALL "
+            "SELECT ins_id FROM doomed WHERE NOT has_row) "
+        "RETURNING 1) "
+    "SELECT count(*) FROM unpair";
+// clang-format on
 
+// clang-format off
 static const char sql_prune_keys[] =
-    "WITH old AS (SELECT owner_id, key FROM idempotency_keys WHERE created_at_us "
-    "< " STORE_NOW_US_SQL " - " STORE_IDEM_TTL_US " ORDER BY created_at_us LIMIT " STORE_STR(
-        OUTBOX_PRUNE_BATCH) "), "
-                            "del AS (DELETE FROM idempotency_keys k USING old "
-                            "WHERE k.owner_id = old.owner_id AND k.key = old.key RETURNING 1) "
-                            "SELECT count(*) FROM del";
+    "WITH old AS ("
+        "SELECT owner_id, key FROM idempotency_keys "
+        "WHERE created_at_us < " STORE_NOW_US_SQL " - " STORE_IDEM_TTL_US " "
+        "ORDER BY created_at_us LIMIT " STORE_STR(OUTBOX_PRUNE_BATCH) "), "
+    "del AS ("
+        "DELETE FROM idempotency_keys k USING old "
+        "WHERE k.owner_id = old.owner_id AND k.key = old.key "
+        "RETURNING 1) "
+    "SELECT count(*) FROM del";
+// clang-format on
 
-static void disconnect(outbox *o)
+static void disconnect(store_outbox *o)
 {
 	PQfinish(o->pg);
 	o->pg = NULL;
@@ -164,11 +211,11 @@ static void disconnect(outbox *o)
 // A broken connection is closed (the next call reconnects).
 // With a name, runs the statement prepared under that name (sql is then
 // ignored); with prepare, prepares sql under that name instead.
-static PGresult *run_as(outbox *o, const char *name, const char *sql, int n,
+static PGresult *run_as(store_outbox *o, const char *name, const char *sql, int n,
                         const char *const *vals, bool prepare)
 {
 	int64_t guard =
-	    pgconn_now_us() + (int64_t)(OUTBOX_STATEMENT_TIMEOUT_MS + OUTBOX_GUARD_MS) * 1000;
+	    store_pgconn_now_us() + (int64_t)(OUTBOX_STATEMENT_TIMEOUT_MS + OUTBOX_GUARD_MS) * 1000;
 	PGresult *last = NULL;
 	int sent;
 	if (prepare)
@@ -181,7 +228,7 @@ static PGresult *run_as(outbox *o, const char *name, const char *sql, int n,
 		goto lost;
 	for (;;) {
 		while (PQisBusy(o->pg)) {
-			if (pgconn_wait_readable(o->pg, guard) <= 0 || !PQconsumeInput(o->pg))
+			if (store_pgconn_wait_readable(o->pg, guard) <= 0 || !PQconsumeInput(o->pg))
 				goto lost;
 		}
 		PGresult *r = PQgetResult(o->pg);
@@ -206,20 +253,20 @@ lost:
 	return NULL;
 }
 
-static PGresult *run(outbox *o, const char *sql, int n, const char *const *vals)
+static PGresult *run(store_outbox *o, const char *sql, int n, const char *const *vals)
 {
 	return run_as(o, NULL, sql, n, vals, false);
 }
 
 // 0 when connected (reconnecting if needed), -1 when the database is unreachable.
-static int ensure(outbox *o)
+static int ensure(store_outbox *o)
 {
 	if (o->pg != NULL && PQstatus(o->pg) == CONNECTION_OK)
 		return 0;
 	disconnect(o);
 	char err[256];
-	int64_t deadline = pgconn_now_us() + (int64_t)PGCONN_CONNECT_MAX_MS * 1000;
-	o->pg = pgconn_open(o->conninfo, deadline, err, sizeof err);
+	int64_t deadline = store_pgconn_now_us() + (int64_t)PGCONN_CONNECT_MAX_MS * 1000;
+	o->pg = store_pgconn_open(o->conninfo, deadline, err, sizeof err);
 	if (o->pg == NULL) {
 		OBS_LOG(OBS_WARN, "outbox connect failed", OBS_S("error", err));
 		return -1;
@@ -231,10 +278,10 @@ static int ensure(outbox *o)
 	return 0;
 }
 
-int outbox_open(outbox **out, const char *conninfo, char *err, size_t errcap)
+int store_outbox_open(store_outbox **out, const char *conninfo, char *err, size_t errcap)
 {
 	*out = NULL;
-	outbox *o = calloc(1, sizeof *o);
+	store_outbox *o = calloc(1, sizeof *o);
 	if (o == NULL || (o->conninfo = strdup(conninfo)) == NULL) {
 		free(o);
 		snprintf(err, errcap, "outbox: out of memory");
@@ -245,7 +292,7 @@ int outbox_open(outbox **out, const char *conninfo, char *err, size_t errcap)
 	return 0;
 }
 
-void outbox_close(outbox *o)
+void store_outbox_close(store_outbox *o)
 {
 	if (o == NULL)
 		return;
@@ -254,7 +301,7 @@ void outbox_close(outbox *o)
 	free(o);
 }
 
-int outbox_try_lead(outbox *o)
+int store_outbox_try_lead(store_outbox *o)
 {
 	if (ensure(o) != 0)
 		return -1;
@@ -290,11 +337,11 @@ static bool drain(PGconn *pg)
 	return any;
 }
 
-int outbox_wait(outbox *o, int timeout_ms, int wake_fd)
+int store_outbox_wait(store_outbox *o, int timeout_ms, int wake_fd)
 {
 	if (ensure(o) != 0)
 		return -1;
-	int64_t deadline = pgconn_now_us() + (int64_t)timeout_ms * 1000;
+	int64_t deadline = store_pgconn_now_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
 		if (!PQconsumeInput(o->pg)) {
 			disconnect(o);
@@ -304,7 +351,7 @@ int outbox_wait(outbox *o, int timeout_ms, int wake_fd)
 			return 1;
 		struct pollfd fds[2] = {{.fd = PQsocket(o->pg), .events = POLLIN},
 		                        {.fd = wake_fd, .events = POLLIN}};
-		int64_t left_us = deadline - pgconn_now_us();
+		int64_t left_us = deadline - store_pgconn_now_us();
 		if (left_us <= 0)
 			return 0;
 		int rv = poll(fds, wake_fd >= 0 ? 2 : 1, (int)((left_us + 999) / 1000));
@@ -321,7 +368,7 @@ int outbox_wait(outbox *o, int timeout_ms, int wake_fd)
 	}
 }
 
-int outbox_notify(outbox *o)
+int store_outbox_notify(store_outbox *o)
 {
 	if (ensure(o) != 0)
 		return -1;
@@ -332,7 +379,7 @@ int outbox_notify(outbox *o)
 	return 0;
 }
 
-void outbox_events_free(Property__V1__Event **events, size_t n)
+void store_outbox_events_free(Property__V1__Event **events, size_t n)
 {
 	if (events == NULL)
 		return;
@@ -341,7 +388,7 @@ void outbox_events_free(Property__V1__Event **events, size_t n)
 	free(events);
 }
 
-int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events)
+int store_outbox_claim(store_outbox *o, size_t max, Property__V1__Event ***events)
 {
 	*events = NULL;
 	if (max == 0)
@@ -373,8 +420,8 @@ int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events)
 	if (evs == NULL)
 		goto fail;
 	for (int i = 0; i < rows; i++) {
-		if (rowmap_event(r, i, 0, &rowmap_malloc_allocator, &evs[i]) != 0) {
-			outbox_events_free(evs, (size_t)i);
+		if (store_rowmap_event(r, i, 0, &store_rowmap_malloc_allocator, &evs[i]) != 0) {
+			store_outbox_events_free(evs, (size_t)i);
 			goto fail;
 		}
 	}
@@ -397,7 +444,7 @@ static const char sql_changes[] =
     "FROM event_seq s JOIN event_log e ON e.ins_id = s.ins_id "
     "WHERE s.seq > $1::bigint ORDER BY s.seq LIMIT $2::int";
 
-int outbox_head(outbox *o, uint64_t *last_seq)
+int store_outbox_head(store_outbox *o, uint64_t *last_seq)
 {
 	*last_seq = 0;
 	if (ensure(o) != 0)
@@ -411,7 +458,7 @@ int outbox_head(outbox *o, uint64_t *last_seq)
 	return 0;
 }
 
-int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out)
+int store_outbox_changes(store_outbox *o, uint64_t after_seq, size_t max, store_outbox_change *out)
 {
 	char a[24], m[24];
 	snprintf(a, sizeof a, "%llu", (unsigned long long)after_seq);
@@ -424,7 +471,7 @@ int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out
 		return -1;
 	int n = PQntuples(r);
 	for (int i = 0; i < n; i++) {
-		outbox_change *c = &out[i];
+		store_outbox_change *c = &out[i];
 		c->seq = strtoull(PQgetvalue(r, i, 0), NULL, 10);
 		c->version = strtoull(PQgetvalue(r, i, 1), NULL, 10);
 		c->deleted = PQgetvalue(r, i, 2)[0] == 't';
@@ -439,7 +486,7 @@ int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out
 	return n;
 }
 
-int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms)
+int store_outbox_lag(store_outbox *o, int64_t *rows, int64_t *oldest_ms)
 {
 	*rows = 0;
 	*oldest_ms = 0;
@@ -455,7 +502,7 @@ int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms)
 }
 
 // Runs a batched prune statement until it deletes less than a batch.
-static int64_t prune_all(outbox *o, const char *sql, int n, const char *const *vals)
+static int64_t prune_all(store_outbox *o, const char *sql, int n, const char *const *vals)
 {
 	int64_t total = 0;
 	for (int i = 0; i < OUTBOX_PRUNE_MAX_BATCHES; i++) {
@@ -471,7 +518,7 @@ static int64_t prune_all(outbox *o, const char *sql, int n, const char *const *v
 	return total;
 }
 
-int64_t outbox_prune(outbox *o, int64_t retention_s)
+int64_t store_outbox_prune(store_outbox *o, int64_t retention_s)
 {
 	if (ensure(o) != 0)
 		return -1;

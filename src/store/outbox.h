@@ -3,7 +3,7 @@
 // One outbox is one dedicated, direct PostgreSQL connection (never pooled,
 // never through pgbouncer: it holds a session advisory lock and LISTENs).
 // Leadership: the instance holding the advisory lock is the only one that
-// assigns seq and publishes. seq is assigned by outbox_claim() in one
+// assigns seq and publishes. seq is assigned by store_outbox_claim() in one
 // transaction, serialized on a single relay_state row, so it is gap-free and
 // strictly increasing whatever order writers committed in. A claim never
 // rewrites the wide event_log row: it inserts a narrow (seq, ins_id) pair
@@ -26,50 +26,50 @@
 
 #include "property/v1/events.pb-c.h"
 
-typedef struct outbox outbox;
+typedef struct store_outbox store_outbox;
 
 // Connects (a failed first connect is not an error: it is retried by later calls).
-int outbox_open(outbox **out, const char *conninfo, char *err, size_t errcap);
-void outbox_close(outbox *o);
+int store_outbox_open(store_outbox **out, const char *conninfo, char *err, size_t errcap);
+void store_outbox_close(store_outbox *o);
 
 // 1: this connection holds leadership (kept until the connection drops);
 // 0: another instance leads; -1: connection error.
-int outbox_try_lead(outbox *o);
+int store_outbox_try_lead(store_outbox *o);
 // Waits up to timeout_ms for a notification that rows were appended, or for
 // `wake_fd` (-1: none) to become readable (the caller drains it). 1 woken by
 // a notification, 2 by wake_fd, 0 timed out, -1 connection error.
-int outbox_wait(outbox *o, int timeout_ms, int wake_fd);
+int store_outbox_wait(store_outbox *o, int timeout_ms, int wake_fd);
 // Tells the leader (on whatever instance) that rows were appended: one
 // NOTIFY in its own transaction. Writers never NOTIFY inside their write:
 // PostgreSQL serializes the commits of notifying transactions, which halved
 // CreateProperty's throughput. 0 or -1 on a connection error.
-int outbox_notify(outbox *o);
+int store_outbox_notify(store_outbox *o);
 // Assigns the next seqs to at most `max` unpublished rows (oldest insert
 // first) and returns them as events in seq order, malloc'd; free with
-// outbox_events_free(). Returns the count (0..max) or -1 on error.
-int outbox_claim(outbox *o, size_t max, Property__V1__Event ***events);
-void outbox_events_free(Property__V1__Event **events, size_t n);
+// store_outbox_events_free(). Returns the count (0..max) or -1 on error.
+int store_outbox_claim(store_outbox *o, size_t max, Property__V1__Event ***events);
+void store_outbox_events_free(Property__V1__Event **events, size_t n);
 // Rows appended but not yet assigned a seq (committed ones the claim would
 // find), and the age of the oldest in ms.
-int outbox_lag(outbox *o, int64_t *rows, int64_t *oldest_ms);
+int store_outbox_lag(store_outbox *o, int64_t *rows, int64_t *oldest_ms);
 // One published change, narrow: what a cache must learn of it.
-typedef struct outbox_change {
+typedef struct store_outbox_change {
 	uint64_t seq;
 	uint64_t version;
 	bool deleted;   // property.deleted (else created or updated)
 	char id[37];    // the property
 	char owner[72]; // its owner ("" when longer: such owners are never cached)
-} outbox_change;
+} store_outbox_change;
 
 // The newest published seq (0 with none), for a reader starting "from now".
 // 0, or -1 on a connection error.
-int outbox_head(outbox *o, uint64_t *last_seq);
+int store_outbox_head(store_outbox *o, uint64_t *last_seq);
 // At most `max` published changes with seq > after_seq, in seq order, into
 // out[]. Returns the count, or -1 on a connection error.
-int outbox_changes(outbox *o, uint64_t after_seq, size_t max, outbox_change *out);
+int store_outbox_changes(store_outbox *o, uint64_t after_seq, size_t max, store_outbox_change *out);
 
 // Deletes published events older than retention_s (each row with its
 // event_seq pair, in one statement); returns rows deleted or -1.
-int64_t outbox_prune(outbox *o, int64_t retention_s);
+int64_t store_outbox_prune(store_outbox *o, int64_t retention_s);
 
 #endif

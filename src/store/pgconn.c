@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int64_t pgconn_now_us(void)
+int64_t store_pgconn_now_us(void)
 {
 	return base_now_us();
 }
@@ -16,7 +16,7 @@ int64_t pgconn_now_us(void)
 static int wait_fd(int fd, short events, int64_t deadline_us)
 {
 	for (;;) {
-		int64_t left_us = deadline_us - pgconn_now_us();
+		int64_t left_us = deadline_us - store_pgconn_now_us();
 		if (left_us <= 0)
 			return 0;
 		struct pollfd pfd = {.fd = fd, .events = events};
@@ -28,7 +28,7 @@ static int wait_fd(int fd, short events, int64_t deadline_us)
 	}
 }
 
-int pgconn_wait_readable(PGconn *c, int64_t deadline_us)
+int store_pgconn_wait_readable(PGconn *c, int64_t deadline_us)
 {
 	int fd = PQsocket(c);
 	if (fd < 0)
@@ -55,9 +55,9 @@ static void log_notice(void *arg, const PGresult *res)
 	        OBS_S("message", msg ? msg : ""));
 }
 
-PGconn *pgconn_open(const char *conninfo, int64_t deadline_us, char *err, size_t errcap)
+PGconn *store_pgconn_open(const char *conninfo, int64_t deadline_us, char *err, size_t errcap)
 {
-	int64_t cap = pgconn_now_us() + (int64_t)PGCONN_CONNECT_MAX_MS * 1000;
+	int64_t cap = store_pgconn_now_us() + (int64_t)PGCONN_CONNECT_MAX_MS * 1000;
 	if (deadline_us > cap)
 		deadline_us = cap;
 	// Our values come first: a setting in the caller's conninfo overrides them.
@@ -95,7 +95,7 @@ fail:
 // An idle connection gets at most an error message and an EOF: a few reads.
 #define DRAIN_MAX_READS 4
 
-void pgconn_drain_idle(PGconn *c)
+void store_pgconn_drain_idle(PGconn *c)
 {
 	for (int i = 0; i < DRAIN_MAX_READS && PQstatus(c) == CONNECTION_OK; i++) {
 		struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};

@@ -21,20 +21,20 @@
 
 // base_now_us (CLOCK_MONOTONIC in microseconds, the clock of
 // prop_ctx.deadline_us) under the name the store calls it by.
-int64_t pgconn_now_us(void);
+int64_t store_pgconn_now_us(void);
 
 // Opens a connection from `conninfo` (key=value or URI), giving up at
 // min(deadline_us, now + PGCONN_CONNECT_MAX_MS). Returns the open connection,
 // or NULL with a reason in err (never the conninfo: it may hold a password).
-PGconn *pgconn_open(const char *conninfo, int64_t deadline_us, char *err, size_t errcap);
+PGconn *store_pgconn_open(const char *conninfo, int64_t deadline_us, char *err, size_t errcap);
 
 // Waits until the connection's socket is readable or deadline_us passes.
 // 1 readable, 0 timed out, -1 error.
-int pgconn_wait_readable(PGconn *c, int64_t deadline_us);
+int store_pgconn_wait_readable(PGconn *c, int64_t deadline_us);
 
 // Reads whatever the server sent to an idle connection (without blocking):
 // a backend that was terminated or a server that shut down shows up as an
 // error message and then EOF, after which PQstatus is CONNECTION_BAD.
-void pgconn_drain_idle(PGconn *c);
+void store_pgconn_drain_idle(PGconn *c);
 
 #endif

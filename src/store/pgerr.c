@@ -5,9 +5,9 @@
 
 #include "obs/log.h"
 
-pgerr_class pgerr_classify(const char *s)
+store_pgerr_class store_pgerr_classify(const char *s)
 {
-	pgerr_class k = {NRPC_INTERNAL, false};
+	store_pgerr_class k = {NRPC_INTERNAL, false};
 	if (s == NULL || strlen(s) != 5) {
 		// No SQLSTATE: libpq lost the connection (or never had one).
 		k.code = NRPC_UNAVAILABLE;
@@ -47,11 +47,11 @@ static const char *client_message(nrpc_code code)
 	}
 }
 
-nrpc_code pgerr_from_result(const PGresult *res, const PGconn *c, const char *statement,
-                            bool *conn_lost, char *err, size_t errcap)
+nrpc_code store_pgerr_from_result(const PGresult *res, const PGconn *c, const char *statement,
+                                  bool *conn_lost, char *err, size_t errcap)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	pgerr_class k = pgerr_classify(state);
+	store_pgerr_class k = store_pgerr_classify(state);
 	if (c == NULL || PQstatus(c) == CONNECTION_BAD)
 		k.conn_lost = true;
 	if (k.conn_lost && k.code != NRPC_DEADLINE_EXCEEDED)

@@ -9,14 +9,14 @@
 
 #include "store/pgconn.h"
 
-struct pgprobe {
+struct store_pgprobe {
 	char *conninfo;
 	PGconn *conn;
 };
 
-pgprobe *pgprobe_create(const char *conninfo)
+store_pgprobe *store_pgprobe_create(const char *conninfo)
 {
-	pgprobe *p = calloc(1, sizeof *p);
+	store_pgprobe *p = calloc(1, sizeof *p);
 	if (p == NULL)
 		return NULL;
 	p->conninfo = strdup(conninfo);
@@ -27,7 +27,7 @@ pgprobe *pgprobe_create(const char *conninfo)
 	return p;
 }
 
-void pgprobe_destroy(pgprobe *p)
+void store_pgprobe_destroy(store_pgprobe *p)
 {
 	if (p == NULL)
 		return;
@@ -37,7 +37,7 @@ void pgprobe_destroy(pgprobe *p)
 	free(p);
 }
 
-static nrpc_code down(pgprobe *p, const char *why, char *err, size_t errcap)
+static nrpc_code down(store_pgprobe *p, const char *why, char *err, size_t errcap)
 {
 	snprintf(err, errcap, "%s", why);
 	if (p->conn != NULL) {
@@ -47,22 +47,23 @@ static nrpc_code down(pgprobe *p, const char *why, char *err, size_t errcap)
 	return NRPC_UNAVAILABLE;
 }
 
-nrpc_code pgprobe_check(pgprobe *p, int timeout_ms, char *err, size_t errcap)
+nrpc_code store_pgprobe_check(store_pgprobe *p, int timeout_ms, char *err, size_t errcap)
 {
-	int64_t deadline = pgconn_now_us() + (int64_t)timeout_ms * 1000;
+	int64_t deadline = store_pgconn_now_us() + (int64_t)timeout_ms * 1000;
 	if (p->conn != NULL) {
-		pgconn_drain_idle(p->conn);
+		store_pgconn_drain_idle(p->conn);
 		if (PQstatus(p->conn) != CONNECTION_OK)
 			(void)down(p, "connection lost", err, errcap);
 	}
-	if (p->conn == NULL && (p->conn = pgconn_open(p->conninfo, deadline, err, errcap)) == NULL)
+	if (p->conn == NULL &&
+	    (p->conn = store_pgconn_open(p->conninfo, deadline, err, errcap)) == NULL)
 		return NRPC_UNAVAILABLE;
 	if (!PQsendQuery(p->conn, "SELECT 1"))
 		return down(p, "cannot send the probe", err, errcap);
 	bool ok = false;
 	for (;;) {
 		while (PQisBusy(p->conn)) {
-			if (pgconn_wait_readable(p->conn, deadline) != 1 ||
+			if (store_pgconn_wait_readable(p->conn, deadline) != 1 ||
 			    !PQconsumeInput(p->conn))
 				return down(p, "no answer in time", err, errcap);
 		}

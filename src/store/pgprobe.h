@@ -14,13 +14,13 @@
 
 #include "nrpc/status.h"
 
-typedef struct pgprobe pgprobe;
+typedef struct store_pgprobe store_pgprobe;
 
 // NULL only when out of memory; connects on the first check.
-pgprobe *pgprobe_create(const char *conninfo);
-void pgprobe_destroy(pgprobe *p);
+store_pgprobe *store_pgprobe_create(const char *conninfo);
+void store_pgprobe_destroy(store_pgprobe *p);
 // NRPC_OK when the server answered within timeout_ms; else UNAVAILABLE
 // with a reason in err.
-nrpc_code pgprobe_check(pgprobe *p, int timeout_ms, char *err, size_t errcap);
+nrpc_code store_pgprobe_check(store_pgprobe *p, int timeout_ms, char *err, size_t errcap);
 
 #endif

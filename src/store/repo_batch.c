@@ -48,7 +48,7 @@ static const char sql_create_batch[] =
 #undef EXPIRED
 // clang-format on
 
-const char *repo_batch_sql(void)
+const char *store_repo_batch_sql(void)
 {
 	return sql_create_batch;
 }
@@ -78,7 +78,8 @@ static size_t put_element(char *dst, const char *v)
 	return n;
 }
 
-int repo_batch_args_build(repo_batch_args *out, const repo_args *const *rows, size_t n)
+int store_repo_batch_args_build(store_repo_batch_args *out, const store_repo_args *const *rows,
+                                size_t n)
 {
 	memset(out, 0, sizeof *out);
 	for (int col = 0; col < REPO_BATCH_NPARAMS; col++) {
@@ -87,7 +88,7 @@ int repo_batch_args_build(repo_batch_args *out, const repo_args *const *rows, si
 			room += element_room(rows[i]->v[col]) + 1;
 		char *s = malloc(room);
 		if (s == NULL) {
-			repo_batch_args_free(out);
+			store_repo_batch_args_free(out);
 			return -1;
 		}
 		size_t len = 0;
@@ -104,7 +105,7 @@ int repo_batch_args_build(repo_batch_args *out, const repo_args *const *rows, si
 	return 0;
 }
 
-void repo_batch_args_free(repo_batch_args *a)
+void store_repo_batch_args_free(store_repo_batch_args *a)
 {
 	for (int col = 0; col < REPO_BATCH_NPARAMS; col++) {
 		free(a->v[col]);

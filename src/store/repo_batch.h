@@ -14,8 +14,8 @@
 // Two rows with the same (owner, key) must not share a batch (PostgreSQL
 // cannot upsert one row twice in a statement): the batcher keeps them apart.
 //
-// Pure: no I/O. Memory: repo_batch_args allocates with malloc; free with
-// repo_batch_args_free.
+// Pure: no I/O. Memory: store_repo_batch_args allocates with malloc; free with
+// store_repo_batch_args_free.
 #ifndef STORE_REPO_BATCH_H
 #define STORE_REPO_BATCH_H
 
@@ -27,15 +27,16 @@
 #define REPO_BATCH_COL_ROW      4
 #define REPO_BATCH_COL_SNAPSHOT 20
 
-const char *repo_batch_sql(void);
+const char *store_repo_batch_sql(void);
 
-typedef struct repo_batch_args {
+typedef struct store_repo_batch_args {
 	char *v[REPO_BATCH_NPARAMS]; // text-format array literals, malloc'd
-} repo_batch_args;
+} store_repo_batch_args;
 
-// The arrays for n creates, from their single-create parameters (repo_args
-// of repo_args_create). 0, or -1 when out of memory (nothing left allocated).
-int repo_batch_args_build(repo_batch_args *out, const repo_args *const *rows, size_t n);
-void repo_batch_args_free(repo_batch_args *a);
+// The arrays for n creates, from their single-create parameters (store_repo_args
+// of store_repo_args_create). 0, or -1 when out of memory (nothing left allocated).
+int store_repo_batch_args_build(store_repo_batch_args *out, const store_repo_args *const *rows,
+                                size_t n);
+void store_repo_batch_args_free(store_repo_batch_args *a);
 
 #endif

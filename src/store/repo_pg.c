@@ -15,12 +15,12 @@
 struct rq;
 
 struct shard {
-	repo_pg *r;
-	apg *db;
+	store_repo_pg *r;
+	store_apg *db;
 	struct event_base *base;
-	apg_stmt stmts[REPO_SQL_N];
-	apg_stmt search[REPO_SEARCH_VARIANTS];
-	apg_stmt batch;
+	store_apg_stmt stmts[REPO_SQL_N];
+	store_apg_stmt search[REPO_SEARCH_VARIANTS];
+	store_apg_stmt batch;
 	struct rq *pend_head, *pend_tail; // creates waiting for a batch
 	size_t npend;
 	unsigned inflight; // batches sent, not answered
@@ -28,7 +28,7 @@ struct shard {
 	bool flush_armed;
 };
 
-struct repo_pg {
+struct store_repo_pg {
 	struct shard *shards;
 	unsigned nshards;
 	unsigned batch_max;
@@ -42,8 +42,8 @@ struct repo_pg {
 
 // One call of the port, in the request arena.
 typedef struct rq {
-	apg_query q;
-	repo_args a;
+	store_apg_query q;
+	store_repo_args a;
 	struct shard *sh;
 	prop_ctx *ctx;
 	prop_k k;
@@ -67,14 +67,14 @@ typedef struct rq {
 // A group commit in flight (malloc'd: it outlives no request, but belongs to
 // none).
 typedef struct batch {
-	apg_query q;
-	repo_batch_args args;
+	store_apg_query q;
+	store_repo_batch_args args;
 	struct shard *sh;
 	size_t n;
 	rq *members[];
 } batch;
 
-static void committed(const repo_pg *r)
+static void committed(const store_repo_pg *r)
 {
 	if (r->on_commit != NULL)
 		r->on_commit(r->on_commit_arg);
@@ -99,7 +99,7 @@ static void bad_row(rq *q)
 
 // ---- running one statement ---------------------------------------------------------------
 
-static void rq_done(apg_query *aq, nrpc_code code, PGresult *res, const char *err)
+static void rq_done(store_apg_query *aq, nrpc_code code, PGresult *res, const char *err)
 {
 	rq *q = aq->arg;
 	if (code != NRPC_OK) {
@@ -110,7 +110,7 @@ static void rq_done(apg_query *aq, nrpc_code code, PGresult *res, const char *er
 	PQclear(res);
 }
 
-static void submit(rq *q, const apg_stmt *s, void (*on_result)(rq *, const PGresult *))
+static void submit(rq *q, const store_apg_stmt *s, void (*on_result)(rq *, const PGresult *))
 {
 	if (q->a.n != s->nparams) { // a programming error: never reaches the database
 		OBS_LOG(OBS_ERROR, "statement parameter count mismatch",
@@ -125,10 +125,10 @@ static void submit(rq *q, const apg_stmt *s, void (*on_result)(rq *, const PGres
 	q->q.deadline_us = q->ctx->deadline_us;
 	q->q.done = rq_done;
 	q->q.arg = q;
-	apg_submit(q->sh->db, &q->q);
+	store_apg_submit(q->sh->db, &q->q);
 }
 
-static rq *rq_new(repo_pg *r, prop_ctx *ctx, prop_k k)
+static rq *rq_new(store_repo_pg *r, prop_ctx *ctx, prop_k k)
 {
 	rq *q = prop_alloc(ctx, sizeof *q);
 	memset(q, 0, sizeof *q);
@@ -140,7 +140,7 @@ static rq *rq_new(repo_pg *r, prop_ctx *ctx, prop_k k)
 
 static bool map_property(rq *q, const PGresult *res, int row, int col, Property__V1__Property **out)
 {
-	if (rowmap_property(res, row, col, q->ctx->alloc, out) != 0) {
+	if (store_rowmap_property(res, row, col, q->ctx->alloc, out) != 0) {
 		bad_row(q);
 		return false;
 	}
@@ -165,7 +165,7 @@ static void pg_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Prop
 	rq *q = rq_new(self, ctx, k);
 	*out = NULL;
 	q->out = out;
-	repo_args_get(&q->a, id);
+	store_repo_args_get(&q->a, id);
 	submit(q, &q->sh->stmts[REPO_SQL_GET], got_row);
 }
 
@@ -196,7 +196,7 @@ static void pg_list(void *self, prop_ctx *ctx, const char *owner, const prop_cur
 		cur = prop_alloc(ctx, sizeof *cur);
 		*cur = *after;
 	}
-	submit(q, &q->sh->stmts[repo_args_list(&q->a, owner, cur, limit)], got_page);
+	submit(q, &q->sh->stmts[store_repo_args_list(&q->a, owner, cur, limit)], got_page);
 }
 
 static void pg_search(void *self, prop_ctx *ctx, const prop_search_query *qry,
@@ -212,7 +212,7 @@ static void pg_search(void *self, prop_ctx *ctx, const prop_search_query *qry,
 	}
 	// String filters point into the request message (the arena); numbers
 	// are formatted into q->a: nothing refers to the caller's stack.
-	submit(q, &q->sh->search[repo_args_search(&q->a, qry, cur, limit)], got_page);
+	submit(q, &q->sh->search[store_repo_args_search(&q->a, qry, cur, limit)], got_page);
 }
 
 static void got_events(rq *q, const PGresult *res)
@@ -247,7 +247,7 @@ static void got_events(rq *q, const PGresult *res)
 	if (!PQgetisnull(res, 0, 2)) {
 		Property__V1__Event **ev = prop_alloc(q->ctx, (size_t)rows * sizeof *ev);
 		for (int i = 0; i < rows; i++) {
-			if (rowmap_event(res, i, 2, q->ctx->alloc, &ev[i]) != 0) {
+			if (store_rowmap_event(res, i, 2, q->ctx->alloc, &ev[i]) != 0) {
 				bad_row(q);
 				return;
 			}
@@ -270,7 +270,7 @@ static void pg_read_events(void *self, prop_ctx *ctx, uint64_t after_seq, uint32
 	q->n_events = n;
 	q->last_seq = last_seq;
 	q->after_seq = after_seq;
-	repo_args_events(&q->a, after_seq, type_prefix, limit);
+	store_repo_args_events(&q->a, after_seq, type_prefix, limit);
 	bool typed = type_prefix != NULL && type_prefix[0] != '\0';
 	submit(q, &q->sh->stmts[typed ? REPO_SQL_READ_EVENTS_TYPED : REPO_SQL_READ_EVENTS],
 	       got_events);
@@ -315,7 +315,7 @@ static void pg_update(void *self, prop_ctx *ctx, const char *id, uint64_t expect
 	q->out = out;
 	q->owner = owner;
 	q->expected_version = expected_version;
-	repo_args_update(&q->a, id, owner, expected_version, mask, values);
+	store_repo_args_update(&q->a, id, owner, expected_version, mask, values);
 	submit(q, &q->sh->stmts[REPO_SQL_UPDATE], got_checked);
 }
 
@@ -327,7 +327,7 @@ static void pg_remove(void *self, prop_ctx *ctx, const char *id, uint64_t expect
 	q->out = last;
 	q->owner = owner;
 	q->expected_version = expected_version;
-	repo_args_delete(&q->a, id, owner, expected_version);
+	store_repo_args_delete(&q->a, id, owner, expected_version);
 	submit(q, &q->sh->stmts[REPO_SQL_DELETE], got_checked);
 }
 
@@ -380,7 +380,7 @@ static bool create_outcome(rq *q, const PGresult *res, int row, const create_col
 	}
 	char *pid = prop_alloc(q->ctx, (size_t)PQgetlength(res, row, c->pid) + 1);
 	strcpy(pid, PQgetvalue(res, row, c->pid));
-	repo_args_get(&q->a, pid);
+	store_repo_args_get(&q->a, pid);
 	submit(q, &q->sh->stmts[REPO_SQL_CREATED], got_created_snapshot);
 	return false;
 }
@@ -408,13 +408,13 @@ static void schedule_flush(struct shard *sh)
 	}
 }
 
-static void batch_done(apg_query *aq, nrpc_code code, PGresult *res, const char *err)
+static void batch_done(store_apg_query *aq, nrpc_code code, PGresult *res, const char *err)
 {
 	batch *b = aq->arg;
 	struct shard *sh = b->sh;
 	bool any = false;
 	sh->inflight--;
-	repo_batch_args_free(&b->args);
+	store_repo_batch_args_free(&b->args);
 	if (code == NRPC_OK && (size_t)PQntuples(res) == b->n) {
 		for (size_t i = 0; i < b->n; i++)
 			any |= create_outcome(b->members[i], res, (int)i, &batch_cols);
@@ -452,7 +452,7 @@ static bool same_key(const rq *a, const rq *b)
 static size_t take_batch(struct shard *sh, rq **members, rq **expired)
 {
 	size_t n = 0;
-	int64_t now = pgconn_now_us();
+	int64_t now = store_pgconn_now_us();
 	rq **link = &sh->pend_head;
 	while (*link != NULL && n < sh->r->batch_max) {
 		rq *q = *link;
@@ -480,7 +480,7 @@ static size_t take_batch(struct shard *sh, rq **members, rq **expired)
 
 static void send_batch(struct shard *sh, rq **members, size_t n)
 {
-	const repo_args *rows[REPO_PG_MAX_BATCH];
+	const store_repo_args *rows[REPO_PG_MAX_BATCH];
 	batch *b = malloc(sizeof *b + n * sizeof(rq *));
 	int64_t deadline = 0;
 	if (b == NULL) {
@@ -496,7 +496,7 @@ static void send_batch(struct shard *sh, rq **members, size_t n)
 		if (members[i]->ctx->deadline_us > deadline)
 			deadline = members[i]->ctx->deadline_us;
 	}
-	if (repo_batch_args_build(&b->args, rows, n) != 0) {
+	if (store_repo_batch_args_build(&b->args, rows, n) != 0) {
 		free(b);
 		for (size_t i = 0; i < n; i++)
 			fail(members[i], NRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -509,14 +509,14 @@ static void send_batch(struct shard *sh, rq **members, size_t n)
 	b->q.done = batch_done;
 	b->q.arg = b;
 	sh->inflight++;
-	apg_submit(sh->db, &b->q);
+	store_apg_submit(sh->db, &b->q);
 }
 
 // Sends what is pending: while fewer than max_inflight batches are out, or
 // while a full batch is waiting.
 static void flush(struct shard *sh)
 {
-	repo_pg *r = sh->r;
+	store_repo_pg *r = sh->r;
 	rq *members[REPO_PG_MAX_BATCH];
 	while (sh->npend > 0 && (sh->inflight < r->max_inflight || sh->npend >= r->batch_max)) {
 		rq *expired = NULL;
@@ -545,7 +545,7 @@ static void pg_create(void *self, prop_ctx *ctx, const Property__V1__Property *p
                       const char *idem_key, const char *request_hash, Property__V1__Property **out,
                       bool *replayed, prop_k k)
 {
-	repo_pg *r = self;
+	store_repo_pg *r = self;
 	rq *q = rq_new(r, ctx, k);
 	*out = NULL;
 	*replayed = false;
@@ -553,7 +553,7 @@ static void pg_create(void *self, prop_ctx *ctx, const Property__V1__Property *p
 	q->replayed = replayed;
 	q->request_hash = request_hash;
 	q->idem_key = idem_key;
-	repo_args_create(&q->a, p, idem_key, request_hash);
+	store_repo_args_create(&q->a, p, idem_key, request_hash);
 	if (r->batch_max <= 1) {
 		submit_single_create(q);
 		return;
@@ -579,7 +579,7 @@ static const prop_repo_ops ops = {
     .read_events = pg_read_events,
 };
 
-prop_repo repo_pg_port(repo_pg *r)
+prop_repo store_repo_pg_port(store_repo_pg *r)
 {
 	return (prop_repo){.ops = &ops, .self = r};
 }
@@ -587,19 +587,19 @@ prop_repo repo_pg_port(repo_pg *r)
 // ---- life cycle --------------------------------------------------------------------------
 
 // heavy: a scan (searches, event reads), in apg's heavy lane so that gets,
-// owner pages and writes never wait behind it (apg_stmt.heavy).
-static int add(struct shard *sh, apg_stmt *s, const char *name, const char *label, const char *sql,
-               int nparams, bool heavy)
+// owner pages and writes never wait behind it (store_apg_stmt.heavy).
+static int add(struct shard *sh, store_apg_stmt *s, const char *name, const char *label,
+               const char *sql, int nparams, bool heavy)
 {
 	s->name = name;
 	s->label = label;
 	s->sql = sql;
 	s->nparams = nparams;
 	s->heavy = heavy;
-	return apg_register(sh->db, s);
+	return store_apg_register(sh->db, s);
 }
 
-static int shard_init(repo_pg *r, struct shard *sh, apg *db, struct event_base *base)
+static int shard_init(store_repo_pg *r, struct shard *sh, store_apg *db, struct event_base *base)
 {
 	sh->r = r;
 	sh->db = db;
@@ -608,9 +608,9 @@ static int shard_init(repo_pg *r, struct shard *sh, apg *db, struct event_base *
 	if (sh->flush_ev == NULL)
 		return -1;
 	for (int i = 0; i < REPO_SQL_N; i++) {
-		repo_sql_id id = (repo_sql_id)i;
-		if (add(sh, &sh->stmts[i], repo_sql_name(id), NULL, repo_sql_text(id),
-		        repo_sql_nparams(id), repo_sql_heavy(id)) != 0)
+		store_repo_sql_id id = (store_repo_sql_id)i;
+		if (add(sh, &sh->stmts[i], store_repo_sql_name(id), NULL, store_repo_sql_text(id),
+		        store_repo_sql_nparams(id), store_repo_sql_heavy(id)) != 0)
 			return -1;
 	}
 	// One prepared statement per filter combination, one metric family.
@@ -618,18 +618,19 @@ static int shard_init(repo_pg *r, struct shard *sh, apg *db, struct event_base *
 		if (add(sh, &sh->search[b], r->search_names[b], "prop_search", r->search_sql[b],
 		        r->search_nparams[b], true) != 0)
 			return -1;
-	return add(sh, &sh->batch, "prop_create_batch", NULL, repo_batch_sql(), REPO_BATCH_NPARAMS,
-	           false);
+	return add(sh, &sh->batch, "prop_create_batch", NULL, store_repo_batch_sql(),
+	           REPO_BATCH_NPARAMS, false);
 }
 
-int repo_pg_create(repo_pg **out, const repo_pg_config *cfg, char *err, size_t errcap)
+int store_repo_pg_create(store_repo_pg **out, const store_repo_pg_config *cfg, char *err,
+                         size_t errcap)
 {
 	*out = NULL;
 	if (cfg->nshards == 0 || cfg->nshards > REPO_PG_MAX_SHARDS) {
 		snprintf(err, errcap, "repo_pg: 1 to %d shards", REPO_PG_MAX_SHARDS);
 		return -1;
 	}
-	repo_pg *r = calloc(1, sizeof *r);
+	store_repo_pg *r = calloc(1, sizeof *r);
 	if (r == NULL)
 		goto oom;
 	r->nshards = cfg->nshards;
@@ -642,7 +643,7 @@ int repo_pg_create(repo_pg **out, const repo_pg_config *cfg, char *err, size_t e
 	r->on_commit_arg = cfg->on_commit_arg;
 	for (unsigned b = 0; b < REPO_SEARCH_VARIANTS; b++) {
 		snprintf(r->search_names[b], sizeof r->search_names[b], "prop_search_%02x", b);
-		r->search_sql[b] = repo_sql_search(b, &r->search_nparams[b]);
+		r->search_sql[b] = store_repo_sql_search(b, &r->search_nparams[b]);
 		if (r->search_sql[b] == NULL)
 			goto oom;
 	}
@@ -652,7 +653,7 @@ int repo_pg_create(repo_pg **out, const repo_pg_config *cfg, char *err, size_t e
 	for (unsigned i = 0; i < cfg->nshards; i++) {
 		if (shard_init(r, &r->shards[i], cfg->pools[i], cfg->bases[i]) != 0) {
 			snprintf(err, errcap, "repo_pg: cannot register the statements");
-			repo_pg_destroy(r);
+			store_repo_pg_destroy(r);
 			return -1;
 		}
 	}
@@ -660,11 +661,11 @@ int repo_pg_create(repo_pg **out, const repo_pg_config *cfg, char *err, size_t e
 	return 0;
 oom:
 	snprintf(err, errcap, "repo_pg: out of memory");
-	repo_pg_destroy(r);
+	store_repo_pg_destroy(r);
 	return -1;
 }
 
-void repo_pg_destroy(repo_pg *r)
+void store_repo_pg_destroy(store_repo_pg *r)
 {
 	if (r == NULL)
 		return;
@@ -678,19 +679,21 @@ void repo_pg_destroy(repo_pg *r)
 	free(r);
 }
 
-const apg_stmt *repo_pg_stmt(repo_pg *r, repo_sql_id id)
+const store_apg_stmt *store_repo_pg_stmt(store_repo_pg *r, store_repo_sql_id id)
 {
 	return &r->shards[0].stmts[id];
 }
 
-const apg_stmt *repo_pg_list_stmt(repo_pg *r, const char *owner, const prop_cursor *after,
-                                  uint32_t limit, repo_args *args)
+const store_apg_stmt *store_repo_pg_list_stmt(store_repo_pg *r, const char *owner,
+                                              const prop_cursor *after, uint32_t limit,
+                                              store_repo_args *args)
 {
-	return &r->shards[0].stmts[repo_args_list(args, owner, after, limit)];
+	return &r->shards[0].stmts[store_repo_args_list(args, owner, after, limit)];
 }
 
-const apg_stmt *repo_pg_search_stmt(repo_pg *r, const prop_search_query *q,
-                                    const prop_cursor *after, uint32_t limit, repo_args *args)
+const store_apg_stmt *store_repo_pg_search_stmt(store_repo_pg *r, const prop_search_query *q,
+                                                const prop_cursor *after, uint32_t limit,
+                                                store_repo_args *args)
 {
-	return &r->shards[0].search[repo_args_search(args, q, after, limit)];
+	return &r->shards[0].search[store_repo_args_search(args, q, after, limit)];
 }

@@ -41,33 +41,36 @@ struct event_base;
 #define REPO_PG_DEFAULT_BATCH    32 // creates per statement at most
 #define REPO_PG_DEFAULT_INFLIGHT 1  // batches in flight per shard before creates gather
 
-typedef struct repo_pg repo_pg;
+typedef struct store_repo_pg store_repo_pg;
 
-typedef struct repo_pg_config {
-	apg *const *pools;               // one per shard, borrowed
+typedef struct store_repo_pg_config {
+	store_apg *const *pools;         // one per shard, borrowed
 	struct event_base *const *bases; // the loop of each shard, borrowed
 	unsigned nshards;                // 1..REPO_PG_MAX_SHARDS
 	unsigned batch_max;              // 0: REPO_PG_DEFAULT_BATCH; 1 disables batching
 	unsigned batches_in_flight;      // 0: REPO_PG_DEFAULT_INFLIGHT
 	void (*on_commit)(void *arg);    // after every committed write (wakes the relay); any
 	void *on_commit_arg;             //   loop thread; must not block. NULL: none
-} repo_pg_config;
+} store_repo_pg_config;
 
 // Registers the statements with every pool. Call before the loops run (or on
 // the loop of a single shard). 0, or -1 with a reason in err.
-int repo_pg_create(repo_pg **out, const repo_pg_config *cfg, char *err, size_t errcap);
+int store_repo_pg_create(store_repo_pg **out, const store_repo_pg_config *cfg, char *err,
+                         size_t errcap);
 // After the loops stopped and the pools are destroyed.
-void repo_pg_destroy(repo_pg *r);
+void store_repo_pg_destroy(store_repo_pg *r);
 
 // The port for the domain; valid while r lives.
-prop_repo repo_pg_port(repo_pg *r);
+prop_repo store_repo_pg_port(store_repo_pg *r);
 
 // The statements of shard 0 that a call with these inputs runs (and its
 // parameters, in *args): for EXPLAIN tests of exactly the production SQL.
-const apg_stmt *repo_pg_stmt(repo_pg *r, repo_sql_id id);
-const apg_stmt *repo_pg_list_stmt(repo_pg *r, const char *owner, const prop_cursor *after,
-                                  uint32_t limit, repo_args *args);
-const apg_stmt *repo_pg_search_stmt(repo_pg *r, const prop_search_query *q,
-                                    const prop_cursor *after, uint32_t limit, repo_args *args);
+const store_apg_stmt *store_repo_pg_stmt(store_repo_pg *r, store_repo_sql_id id);
+const store_apg_stmt *store_repo_pg_list_stmt(store_repo_pg *r, const char *owner,
+                                              const prop_cursor *after, uint32_t limit,
+                                              store_repo_args *args);
+const store_apg_stmt *store_repo_pg_search_stmt(store_repo_pg *r, const prop_search_query *q,
+                                                const prop_cursor *after, uint32_t limit,
+                                                store_repo_args *args);
 
 #endif

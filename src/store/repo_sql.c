@@ -24,11 +24,14 @@
 // Appends the event for the rows of CTE `src` (which has ROWMAP_PROPERTY_COLS)
 // at time `at`. No NOTIFY here: PostgreSQL serializes the commits of
 // notifying transactions (it halved the create rate); the repository's commit
-// hook wakes the relay instead (repo_pg_on_commit, outbox_notify).
+// hook wakes the relay instead (repo_pg_on_commit, store_outbox_notify).
+// clang-format off
 #define EVENT_CTES(type, src, at)                                                                  \
-	"ev AS (INSERT INTO event_log (type, occurred_at_us, "                                     \
-	"aggregate_id, " ROWMAP_PROPERTY_FIELDS ") SELECT '" type "', " at                         \
-	", " ROWMAP_PROPERTY_COLS " FROM " src " RETURNING ins_id) "
+    "ev AS ("                                                                                      \
+        "INSERT INTO event_log (type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS ") "  \
+        "SELECT '" type "', " at ", " ROWMAP_PROPERTY_COLS " FROM " src " "                        \
+        "RETURNING ins_id) "
+// clang-format on
 
 // Create: one statement inserts the property, its event and (with a key) the
 // idempotency record. The key row is upserted so that RETURNING always yields
@@ -41,37 +44,46 @@
 // $1 owner $2 title $3 description $4 address $5 city $6 country $7 latitude
 // $8 longitude $9 price $10 currency $11 bedrooms $12 status $13 key (NULL:
 // none) $14 request hash.
+// clang-format off
 #define EXPIRED "k.created_at_us < excluded.created_at_us - " STORE_IDEM_TTL_US
 static const char sql_create[] =
     "WITH v AS (SELECT gen_random_uuid() AS id, " STORE_NOW_US_SQL " AS us), "
-    "idem AS (INSERT INTO idempotency_keys AS k "
-    "(owner_id, key, request_hash, property_id, created_at_us) "
-    "SELECT $1::text, $13::text, coalesce($14::text, ''), v.id, v.us FROM v "
-    "WHERE $13::text IS NOT NULL "
-    "ON CONFLICT (owner_id, key) DO UPDATE SET "
-    "request_hash = CASE WHEN " EXPIRED " THEN excluded.request_hash ELSE k.request_hash END, "
-    "property_id = CASE WHEN " EXPIRED " THEN excluded.property_id ELSE k.property_id END, "
-    "created_at_us = CASE WHEN " EXPIRED " THEN excluded.created_at_us "
-    "ELSE k.created_at_us END "
-    "RETURNING request_hash, property_id), "
-    "ins AS (INSERT INTO properties (" ROWMAP_PROPERTY_COLS ") "
-    "SELECT v.id, $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::float8, "
-    "$8::float8, $9::bigint, $10::text, $11::int, $12::smallint, 1, v.us, v.us FROM v "
-    "WHERE $13::text IS NULL OR EXISTS (SELECT 1 FROM idem WHERE idem.property_id = v.id) "
-    "RETURNING " ROWMAP_PROPERTY_COLS "), " EVENT_CTES(
-        "property.created", "ins",
-        "created_at_us") "SELECT 'created', NULL::text, NULL::uuid, " ROWMAP_PROPERTY_COLS
-                         " FROM ins "
-                         "UNION ALL "
-                         "SELECT 'replay', idem.request_hash, idem.property_id, " E_CREATED_COLS
-                         " FROM idem JOIN v ON idem.property_id <> v.id "
-                         "LEFT JOIN event_log e ON e.aggregate_id = idem.property_id "
-                         "AND e.type = 'property.created'";
+    "idem AS ("
+        "INSERT INTO idempotency_keys AS k "
+            "(owner_id, key, request_hash, property_id, created_at_us) "
+        "SELECT $1::text, $13::text, coalesce($14::text, ''), v.id, v.us FROM v "
+        "WHERE $13::text IS NOT NULL "
+        "ON CONFLICT (owner_id, key) DO UPDATE SET "
+            "request_hash = CASE WHEN " EXPIRED " "
+                "THEN excluded.request_hash ELSE k.request_hash END, "
+            "property_id = CASE WHEN " EXPIRED " "
+                "THEN excluded.property_id ELSE k.property_id END, "
+            "created_at_us = CASE WHEN " EXPIRED " "
+                "THEN excluded.created_at_us ELSE k.created_at_us END "
+        "RETURNING request_hash, property_id), "
+    "ins AS ("
+        "INSERT INTO properties (" ROWMAP_PROPERTY_COLS ") "
+        "SELECT v.id, $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::float8, "
+            "$8::float8, $9::bigint, $10::text, $11::int, $12::smallint, 1, v.us, v.us FROM v "
+        "WHERE $13::text IS NULL OR EXISTS (SELECT 1 FROM idem WHERE idem.property_id = v.id) "
+        "RETURNING " ROWMAP_PROPERTY_COLS "), "
+    EVENT_CTES("property.created", "ins", "created_at_us")
+    "SELECT 'created', NULL::text, NULL::uuid, " ROWMAP_PROPERTY_COLS " FROM ins "
+    "UNION ALL "
+    "SELECT 'replay', idem.request_hash, idem.property_id, " E_CREATED_COLS " "
+    "FROM idem JOIN v ON idem.property_id <> v.id "
+    "LEFT JOIN event_log e ON e.aggregate_id = idem.property_id "
+        "AND e.type = 'property.created'";
 #undef EXPIRED
+// clang-format on
 
 // $1 property id: the state its create returned (see E_CREATED_COLS).
-static const char sql_created[] = "SELECT " E_CREATED_COLS " FROM event_log e "
-                                  "WHERE e.aggregate_id = $1::uuid AND e.type = 'property.created'";
+// clang-format off
+static const char sql_created[] =
+    "SELECT " E_CREATED_COLS " "
+    "FROM event_log e "
+    "WHERE e.aggregate_id = $1::uuid AND e.type = 'property.created'";
+// clang-format on
 
 // $1 id
 static const char sql_get[] = "SELECT " ROWMAP_PROPERTY_COLS " FROM properties WHERE id = $1::uuid";
@@ -91,31 +103,46 @@ static const char sql_get[] = "SELECT " ROWMAP_PROPERTY_COLS " FROM properties W
 // $1 id $2 owner (NULL: any) $3 expected version (0: any) $4 mask (enum
 // prop_field) $5 title $6 description $7 address $8 city $9 country
 // $10 latitude $11 longitude $12 price $13 currency $14 bedrooms $15 status
+// clang-format off
 static const char sql_update[] =
     "WITH " LOCK_CTE ", "
     "v AS (SELECT " STORE_NOW_US_SQL " AS us), "
-    "upd AS (UPDATE properties p SET " SET_IF("title", "1", "$5::text")
-        SET_IF("description", "2", "$6::text") SET_IF("address", "4",
-                                                      "$7::text") SET_IF("city", "4", "$8::text")
-            SET_IF("country_code", "4", "$9::text") SET_IF("latitude", "4", "$10::float8") SET_IF(
-                "longitude", "4", "$11::float8") SET_IF("price_cents", "8", "$12::bigint")
-                SET_IF("currency", "16", "$13::text") SET_IF("bedrooms", "32", "$14::int") SET_IF(
-                    "status", "64",
-                    "$15::smallint") "version = p.version + 1, updated_at_us = v.us "
-                                     "FROM cur, v WHERE " CHECKS " RETURNING " P_COLS
-                                     "), " EVENT_CTES(
-                                         "property.updated", "upd",
-                                         "updated_at_us") "SELECT cur.owner_id, cur.version, upd.* "
-                                                          "FROM cur LEFT JOIN upd ON true";
+    "upd AS ("
+        "UPDATE properties p SET "
+            SET_IF("title", "1", "$5::text")
+            SET_IF("description", "2", "$6::text")
+            SET_IF("address", "4", "$7::text")
+            SET_IF("city", "4", "$8::text")
+            SET_IF("country_code", "4", "$9::text")
+            SET_IF("latitude", "4", "$10::float8")
+            SET_IF("longitude", "4", "$11::float8")
+            SET_IF("price_cents", "8", "$12::bigint")
+            SET_IF("currency", "16", "$13::text")
+            SET_IF("bedrooms", "32", "$14::int")
+            SET_IF("status", "64", "$15::smallint")
+            "version = p.version + 1, updated_at_us = v.us "
+        "FROM cur, v "
+        "WHERE " CHECKS " "
+        "RETURNING " P_COLS "), "
+    EVENT_CTES("property.updated", "upd", "updated_at_us")
+    "SELECT cur.owner_id, cur.version, upd.* "
+    "FROM cur LEFT JOIN upd ON true";
+// clang-format on
 
 // $1 id $2 owner (NULL: any) $3 expected version (0: any)
+// clang-format off
 static const char sql_delete[] =
     "WITH " LOCK_CTE ", "
     "v AS (SELECT " STORE_NOW_US_SQL " AS us), "
-    "del AS (DELETE FROM properties p USING cur WHERE " CHECKS " RETURNING " P_COLS "), "
-    "gone AS (SELECT v.us AS at, del.* FROM del, v), " EVENT_CTES(
-        "property.deleted", "gone",
-        "at") "SELECT cur.owner_id, cur.version, del.* FROM cur LEFT JOIN del ON true";
+    "del AS ("
+        "DELETE FROM properties p USING cur "
+        "WHERE " CHECKS " "
+        "RETURNING " P_COLS "), "
+    "gone AS (SELECT v.us AS at, del.* FROM del, v), "
+    EVENT_CTES("property.deleted", "gone", "at")
+    "SELECT cur.owner_id, cur.version, del.* "
+    "FROM cur LEFT JOIN del ON true";
+// clang-format on
 
 // $1 owner $2 limit [$3 created_at_us $4 id of the previous page's last row]
 #define LIST_HEAD "SELECT " ROWMAP_PROPERTY_COLS " FROM properties WHERE owner_id = $1::text "
@@ -131,12 +158,16 @@ static const char sql_list_after[] =
 // Seqs are in event_seq (seq, ins_id), joined to the row; event_log's own seq
 // column is a legacy one, hence the qualified s.seq (the same columns and
 // order as ROWMAP_EVENT_COLS).
+// clang-format off
 static const char sql_read_events[] =
     "SELECT r.last_seq, (SELECT min(seq) FROM event_seq) AS oldest_seq, e.* "
-    "FROM relay_state r LEFT JOIN LATERAL (SELECT s.seq, id, l.type, "
-    "occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS " FROM event_seq s "
-    "JOIN event_log l ON l.ins_id = s.ins_id WHERE s.seq > $1::bigint "
-    "AND starts_with(l.type, $2::text) ORDER BY s.seq LIMIT $3::int) e ON true WHERE r.id = 1";
+    "FROM relay_state r LEFT JOIN LATERAL ("
+        "SELECT s.seq, id, l.type, occurred_at_us, aggregate_id, " ROWMAP_PROPERTY_FIELDS " "
+        "FROM event_seq s JOIN event_log l ON l.ins_id = s.ins_id "
+        "WHERE s.seq > $1::bigint AND starts_with(l.type, $2::text) "
+        "ORDER BY s.seq LIMIT $3::int) e ON true "
+    "WHERE r.id = 1";
+// clang-format on
 
 // The same with a non-empty $2: the pairs come from the (type, seq) index, the
 // first $3 after $1 of each type starting with $2 (the types found by a skip
@@ -181,22 +212,22 @@ static const struct {
     [REPO_SQL_READ_EVENTS_TYPED] = {"events_read_typed", sql_read_events_typed, 3, true},
 };
 
-bool repo_sql_heavy(repo_sql_id id)
+bool store_repo_sql_heavy(store_repo_sql_id id)
 {
 	return stmts[id].heavy;
 }
 
-const char *repo_sql_name(repo_sql_id id)
+const char *store_repo_sql_name(store_repo_sql_id id)
 {
 	return stmts[id].name;
 }
 
-const char *repo_sql_text(repo_sql_id id)
+const char *store_repo_sql_text(store_repo_sql_id id)
 {
 	return stmts[id].sql;
 }
 
-int repo_sql_nparams(repo_sql_id id)
+int store_repo_sql_nparams(store_repo_sql_id id)
 {
 	return stmts[id].nparams;
 }
@@ -206,7 +237,7 @@ int repo_sql_nparams(repo_sql_id id)
 // The longest search SQL (all filters) is about 700 bytes.
 #define SEARCH_SQL_MAX 1536
 
-char *repo_sql_search(unsigned bits, int *nparams)
+char *store_repo_sql_search(unsigned bits, int *nparams)
 {
 	char *s = malloc(SEARCH_SQL_MAX);
 	if (s == NULL)
@@ -248,12 +279,12 @@ char *repo_sql_search(unsigned bits, int *nparams)
 	return s;
 }
 
-static void arg_str(repo_args *a, const char *v)
+static void arg_str(store_repo_args *a, const char *v)
 {
 	a->v[a->n++] = v;
 }
 
-static void arg_i64(repo_args *a, int64_t x)
+static void arg_i64(store_repo_args *a, int64_t x)
 {
 	snprintf(a->num[a->n], sizeof a->num[0], "%" PRId64, x);
 	a->v[a->n] = a->num[a->n];
@@ -261,15 +292,15 @@ static void arg_i64(repo_args *a, int64_t x)
 }
 
 // %.17g round-trips every double exactly.
-static void arg_dbl(repo_args *a, double x)
+static void arg_dbl(store_repo_args *a, double x)
 {
 	snprintf(a->num[a->n], sizeof a->num[0], "%.17g", x);
 	a->v[a->n] = a->num[a->n];
 	a->n++;
 }
 
-unsigned repo_args_search(repo_args *a, const prop_search_query *q, const prop_cursor *after,
-                          uint32_t limit)
+unsigned store_repo_args_search(store_repo_args *a, const prop_search_query *q,
+                                const prop_cursor *after, uint32_t limit)
 {
 	unsigned bits = 0;
 	a->n = 0;
@@ -313,8 +344,8 @@ unsigned repo_args_search(repo_args *a, const prop_search_query *q, const prop_c
 	return bits;
 }
 
-repo_sql_id repo_args_list(repo_args *a, const char *owner, const prop_cursor *after,
-                           uint32_t limit)
+store_repo_sql_id store_repo_args_list(store_repo_args *a, const char *owner,
+                                       const prop_cursor *after, uint32_t limit)
 {
 	a->n = 0;
 	arg_str(a, owner);
@@ -328,7 +359,7 @@ repo_sql_id repo_args_list(repo_args *a, const char *owner, const prop_cursor *a
 
 static const Property__V1__Location no_location = PROPERTY__V1__LOCATION__INIT;
 
-static void arg_loc(repo_args *a, const Property__V1__Location *loc)
+static void arg_loc(store_repo_args *a, const Property__V1__Location *loc)
 {
 	if (loc == NULL)
 		loc = &no_location;
@@ -339,8 +370,8 @@ static void arg_loc(repo_args *a, const Property__V1__Location *loc)
 	arg_dbl(a, loc->longitude);
 }
 
-void repo_args_create(repo_args *a, const Property__V1__Property *p, const char *idem_key,
-                      const char *request_hash)
+void store_repo_args_create(store_repo_args *a, const Property__V1__Property *p,
+                            const char *idem_key, const char *request_hash)
 {
 	a->n = 0;
 	arg_str(a, p->owner_id);
@@ -355,8 +386,9 @@ void repo_args_create(repo_args *a, const Property__V1__Property *p, const char 
 	arg_str(a, request_hash ? request_hash : "");
 }
 
-void repo_args_update(repo_args *a, const char *id, const char *owner, uint64_t expected_version,
-                      unsigned mask, const Property__V1__Property *values)
+void store_repo_args_update(store_repo_args *a, const char *id, const char *owner,
+                            uint64_t expected_version, unsigned mask,
+                            const Property__V1__Property *values)
 {
 	a->n = 0;
 	arg_str(a, id);
@@ -372,7 +404,8 @@ void repo_args_update(repo_args *a, const char *id, const char *owner, uint64_t 
 	arg_i64(a, values->status);
 }
 
-void repo_args_delete(repo_args *a, const char *id, const char *owner, uint64_t expected_version)
+void store_repo_args_delete(store_repo_args *a, const char *id, const char *owner,
+                            uint64_t expected_version)
 {
 	a->n = 0;
 	arg_str(a, id);
@@ -380,13 +413,14 @@ void repo_args_delete(repo_args *a, const char *id, const char *owner, uint64_t 
 	arg_i64(a, (int64_t)expected_version);
 }
 
-void repo_args_get(repo_args *a, const char *id)
+void store_repo_args_get(store_repo_args *a, const char *id)
 {
 	a->n = 0;
 	arg_str(a, id);
 }
 
-void repo_args_events(repo_args *a, uint64_t after_seq, const char *type_prefix, uint32_t limit)
+void store_repo_args_events(store_repo_args *a, uint64_t after_seq, const char *type_prefix,
+                            uint32_t limit)
 {
 	a->n = 0;
 	arg_i64(a, (int64_t)after_seq);

@@ -16,7 +16,7 @@ static void malloc_free(void *data, void *ptr)
 	free(ptr);
 }
 
-ProtobufCAllocator rowmap_malloc_allocator = {malloc_alloc, malloc_free, NULL};
+ProtobufCAllocator store_rowmap_malloc_allocator = {malloc_alloc, malloc_free, NULL};
 
 static void *alloc(ProtobufCAllocator *a, size_t n)
 {
@@ -93,8 +93,8 @@ static int fill_property(const PGresult *r, int row, int c, ProtobufCAllocator *
 	return 0;
 }
 
-int rowmap_property(const PGresult *r, int row, int col, ProtobufCAllocator *a,
-                    Property__V1__Property **out)
+int store_rowmap_property(const PGresult *r, int row, int col, ProtobufCAllocator *a,
+                          Property__V1__Property **out)
 {
 	*out = NULL;
 	Property__V1__Property *p = alloc(a, sizeof *p);
@@ -109,8 +109,8 @@ int rowmap_property(const PGresult *r, int row, int col, ProtobufCAllocator *a,
 	return 0;
 }
 
-int rowmap_event(const PGresult *r, int row, int col, ProtobufCAllocator *a,
-                 Property__V1__Event **out)
+int store_rowmap_event(const PGresult *r, int row, int col, ProtobufCAllocator *a,
+                       Property__V1__Event **out)
 {
 	*out = NULL;
 	Property__V1__Event *e = alloc(a, sizeof *e);

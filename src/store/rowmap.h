@@ -29,14 +29,14 @@
 
 // Maps ROWMAP_PROPERTY_NCOLS columns of `row` starting at column `col`.
 // 0, or -1 (out of memory, or a value that does not parse).
-int rowmap_property(const PGresult *r, int row, int col, ProtobufCAllocator *a,
-                    Property__V1__Property **out);
+int store_rowmap_property(const PGresult *r, int row, int col, ProtobufCAllocator *a,
+                          Property__V1__Property **out);
 // Maps ROWMAP_EVENT_NCOLS columns of `row` starting at `col`. 0 or -1; on -1
 // nothing is left allocated with a malloc allocator.
-int rowmap_event(const PGresult *r, int row, int col, ProtobufCAllocator *a,
-                 Property__V1__Event **out);
+int store_rowmap_event(const PGresult *r, int row, int col, ProtobufCAllocator *a,
+                       Property__V1__Event **out);
 
 // A ProtobufCAllocator on malloc/free (what free_unpacked(msg, NULL) frees with).
-extern ProtobufCAllocator rowmap_malloc_allocator;
+extern ProtobufCAllocator store_rowmap_malloc_allocator;
 
 #endif

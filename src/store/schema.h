@@ -3,7 +3,7 @@
 #ifndef STORE_SCHEMA_H
 #define STORE_SCHEMA_H
 
-// outbox_notify() sends on this channel after events were appended (never
+// store_outbox_notify() sends on this channel after events were appended (never
 // inside the writing transaction); the leader's outbox LISTENs on it. The
 // payload is empty: it only means "look".
 #define STORE_EVENTS_CHANNEL "propertyd_events"

@@ -129,7 +129,7 @@ static int fixture_open(void)
 		return -1;
 	fx.conninfo = conninfo_for_db(url, fx.dbname);
 	char err[256];
-	if (fx.conninfo == NULL || migrate_run(fx.conninfo, err, sizeof(err)) < 0) {
+	if (fx.conninfo == NULL || store_migrate_run(fx.conninfo, err, sizeof(err)) < 0) {
 		fprintf(stderr, "migrations failed: %s\n", fx.conninfo ? err : "conninfo");
 		return -1;
 	}

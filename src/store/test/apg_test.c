@@ -19,33 +19,33 @@ static char *conninfo;
 static obs_registry *reg;
 static struct event_base *base;
 
-static apg_stmt st_one = {.name = "t_one", .sql = "SELECT 1", .nparams = 0};
-static apg_stmt st_double = {.name = "t_double", .sql = "SELECT $1::int * 2", .nparams = 1};
-static apg_stmt st_div = {.name = "t_div", .sql = "SELECT 1000 / $1::int", .nparams = 1};
-static apg_stmt st_sleep = {
+static store_apg_stmt st_one = {.name = "t_one", .sql = "SELECT 1", .nparams = 0};
+static store_apg_stmt st_double = {.name = "t_double", .sql = "SELECT $1::int * 2", .nparams = 1};
+static store_apg_stmt st_div = {.name = "t_div", .sql = "SELECT 1000 / $1::int", .nparams = 1};
+static store_apg_stmt st_sleep = {
     .name = "t_sleep", .label = "t_sleepy", .sql = "SELECT pg_sleep($1::float8)", .nparams = 1};
-static apg_stmt st_pid = {.name = "t_pid", .sql = "SELECT pg_backend_pid()", .nparams = 0};
-static apg_stmt st_insert = {
+static store_apg_stmt st_pid = {.name = "t_pid", .sql = "SELECT pg_backend_pid()", .nparams = 0};
+static store_apg_stmt st_insert = {
     .name = "t_insert", .sql = "INSERT INTO t_uniq (k) VALUES ($1::int)", .nparams = 1};
-static apg_stmt st_log = {
+static store_apg_stmt st_log = {
     .name = "t_log", .sql = "INSERT INTO t_log (v) VALUES ($1::int)", .nparams = 1};
-static apg_stmt st_count_log = {
+static store_apg_stmt st_count_log = {
     .name = "t_count_log", .sql = "SELECT count(*) FROM t_log", .nparams = 0};
-static apg_stmt st_prepared = {
+static store_apg_stmt st_prepared = {
     .name = "t_prepared", .sql = "SELECT count(*) FROM pg_prepared_statements", .nparams = 0};
-static apg_stmt st_timeout = {
+static store_apg_stmt st_timeout = {
     .name = "t_timeout", .sql = "SELECT current_setting('statement_timeout')", .nparams = 0};
-static apg_stmt st_bad = {.name = "t_bad", .sql = "SELEKT 1", .nparams = 0};
-static apg_stmt st_length = {.name = "t_length", .sql = "SELECT length($1)", .nparams = 1};
+static store_apg_stmt st_bad = {.name = "t_bad", .sql = "SELEKT 1", .nparams = 0};
+static store_apg_stmt st_length = {.name = "t_length", .sql = "SELECT length($1)", .nparams = 1};
 // A scan stand-in in the heavy lane: sleeps, then names its backend.
-static apg_stmt st_scan = {.name = "t_scan",
-                           .sql = "SELECT pg_backend_pid() FROM pg_sleep($1::float8)",
-                           .nparams = 1,
-                           .heavy = true};
+static store_apg_stmt st_scan = {.name = "t_scan",
+                                 .sql = "SELECT pg_backend_pid() FROM pg_sleep($1::float8)",
+                                 .nparams = 1,
+                                 .heavy = true};
 
 // One query and what its callback saw.
 typedef struct call {
-	apg_query q;
+	store_apg_query q;
 	const char *vals[1];
 	char arg[32];
 	int calls;
@@ -55,14 +55,14 @@ typedef struct call {
 	int64_t submit_us, done_us;
 } call;
 
-static int pending;     // submitted, callback not run yet
-static bool in_submit;  // apg_submit is on the stack
-static apg *destroy_in; // a callback destroys this pool
+static int pending;           // submitted, callback not run yet
+static bool in_submit;        // store_apg_submit is on the stack
+static store_apg *destroy_in; // a callback destroys this pool
 
-static void on_done(apg_query *q, nrpc_code code, PGresult *res, const char *err)
+static void on_done(store_apg_query *q, nrpc_code code, PGresult *res, const char *err)
 {
 	call *c = q->arg;
-	CHECK(!in_submit, "done ran inside apg_submit");
+	CHECK(!in_submit, "done ran inside store_apg_submit");
 	c->calls++;
 	c->code = code;
 	c->done_us = tu_now_us();
@@ -78,15 +78,15 @@ static void on_done(apg_query *q, nrpc_code code, PGresult *res, const char *err
 	}
 	pending--;
 	if (destroy_in != NULL) {
-		apg *p = destroy_in;
+		store_apg *p = destroy_in;
 		destroy_in = NULL;
-		apg_destroy(p);
+		store_apg_destroy(p);
 	}
 }
 
 // Starts c; `values` NULL: the one value `arg` (NULL = no value or SQL NULL).
-static void submit_ex(apg *p, call *c, apg_stmt *s, const char *arg, const char *const *values,
-                      int timeout_ms, apg_done done)
+static void submit_ex(store_apg *p, call *c, store_apg_stmt *s, const char *arg,
+                      const char *const *values, int timeout_ms, store_apg_done done)
 {
 	memset(c, 0, sizeof *c);
 	if (arg != NULL)
@@ -100,11 +100,11 @@ static void submit_ex(apg *p, call *c, apg_stmt *s, const char *arg, const char 
 	c->q.arg = c;
 	pending++;
 	in_submit = true;
-	apg_submit(p, &c->q);
+	store_apg_submit(p, &c->q);
 	in_submit = false;
 }
 
-static void submit(apg *p, call *c, apg_stmt *s, const char *arg, int timeout_ms)
+static void submit(store_apg *p, call *c, store_apg_stmt *s, const char *arg, int timeout_ms)
 {
 	submit_ex(p, c, s, arg, NULL, timeout_ms, on_done);
 }
@@ -128,34 +128,34 @@ static void run(int max_ms, bool all_done)
 	event_free(tick);
 }
 
-static apg *make(unsigned conns, unsigned pipeline, unsigned queued, bool no_prepare)
+static store_apg *make(unsigned conns, unsigned pipeline, unsigned queued, bool no_prepare)
 {
-	apg_config cfg = {.conninfo = conninfo,
-	                  .base = base,
-	                  .connections = conns,
-	                  .max_pipeline = pipeline,
-	                  .max_queued = queued,
-	                  .statement_timeout_ms = 10000,
-	                  .connect_timeout_ms = 2000,
-	                  .slow_query_ms = 1000,
-	                  .no_prepare = no_prepare,
-	                  .metrics = reg};
-	apg *p = NULL;
+	store_apg_config cfg = {.conninfo = conninfo,
+	                        .base = base,
+	                        .connections = conns,
+	                        .max_pipeline = pipeline,
+	                        .max_queued = queued,
+	                        .statement_timeout_ms = 10000,
+	                        .connect_timeout_ms = 2000,
+	                        .slow_query_ms = 1000,
+	                        .no_prepare = no_prepare,
+	                        .metrics = reg};
+	store_apg *p = NULL;
 	char err[256];
-	if (apg_create(&p, &cfg, err, sizeof err) != 0) {
-		fprintf(stderr, "apg_create: %s\n", err);
+	if (store_apg_create(&p, &cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "store_apg_create: %s\n", err);
 		exit(2);
 	}
-	apg_stmt *all[] = {&st_one,    &st_double, &st_div,       &st_sleep,    &st_pid,
-	                   &st_insert, &st_log,    &st_count_log, &st_prepared, &st_timeout,
-	                   &st_bad,    &st_length, &st_scan};
+	store_apg_stmt *all[] = {&st_one,    &st_double, &st_div,       &st_sleep,    &st_pid,
+	                         &st_insert, &st_log,    &st_count_log, &st_prepared, &st_timeout,
+	                         &st_bad,    &st_length, &st_scan};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-		CHECK(apg_register(p, all[i]) == 0, "register %s", all[i]->name);
+		CHECK(store_apg_register(p, all[i]) == 0, "register %s", all[i]->name);
 	return p;
 }
 
 // One query, run to completion.
-static nrpc_code one(apg *p, call *c, apg_stmt *s, const char *arg, int timeout_ms)
+static nrpc_code one(store_apg *p, call *c, store_apg_stmt *s, const char *arg, int timeout_ms)
 {
 	submit(p, c, s, arg, timeout_ms);
 	run(timeout_ms + 2000, true);
@@ -176,7 +176,7 @@ static void sql(const char *text)
 
 static void test_burst(void)
 {
-	apg *p = make(2, 32, BURST, false);
+	store_apg *p = make(2, 32, BURST, false);
 	call *cs = calloc(BURST, sizeof *cs);
 	int64_t start = tu_now_us();
 	for (int i = 0; i < BURST; i++) {
@@ -184,7 +184,7 @@ static void test_burst(void)
 		snprintf(a, sizeof a, "%d", i);
 		submit(p, &cs[i], &st_double, a, 30000);
 	}
-	CHECK(apg_queued(p) > 0, "a burst waits in the queue (%u)", apg_queued(p));
+	CHECK(store_apg_queued(p) > 0, "a burst waits in the queue (%u)", store_apg_queued(p));
 	run(30000, true);
 	printf("  %d queries on 2 connections: %lld ms\n", BURST,
 	       (long long)(tu_now_us() - start) / 1000);
@@ -199,7 +199,7 @@ static void test_burst(void)
 		}
 	}
 	CHECK(bad == 0, "%d of %d queries wrong", bad, BURST);
-	CHECK(apg_in_flight(p) == 0 && apg_queued(p) == 0, "idle after the burst");
+	CHECK(store_apg_in_flight(p) == 0 && store_apg_queued(p) == 0, "idle after the burst");
 	// Spread over both connections.
 	enum { M = 200 };
 	for (int i = 0; i < M; i++)
@@ -217,15 +217,15 @@ static void test_burst(void)
 			CHECK(0, "a third backend %d", pid);
 	}
 	CHECK(pids[0] != 0 && pids[1] != 0, "both connections used");
-	CHECK(apg_healthy(p), "healthy");
+	CHECK(store_apg_healthy(p), "healthy");
 	free(cs);
-	apg_destroy(p);
+	store_apg_destroy(p);
 }
 
 static void test_error_in_burst(void)
 {
 	sql("CREATE TABLE t_uniq (k int PRIMARY KEY); INSERT INTO t_uniq VALUES (500)");
-	apg *p = make(2, 32, 4096, false);
+	store_apg *p = make(2, 32, 4096, false);
 	enum { N = 1000 };
 	call *cs = calloc(N, sizeof *cs);
 	for (int i = 0; i < N; i++) {
@@ -245,7 +245,7 @@ static void test_error_in_burst(void)
 	PQfinish(admin);
 
 	// Division by zero among divisions, on one connection so they share a pipeline.
-	apg *p1 = make(1, 64, 4096, false);
+	store_apg *p1 = make(1, 64, 4096, false);
 	enum { M = 200 };
 	for (int i = 0; i < M; i++) {
 		char a[16];
@@ -273,14 +273,14 @@ static void test_error_in_burst(void)
 	CHECK(one(p1, &c, &st_bad, NULL, 2000) == NRPC_INTERNAL, "syntax error again: %d", c.code);
 	CHECK(one(p1, &c, &st_one, NULL, 2000) == NRPC_OK, "after errors: %d %s", c.code, c.err);
 	free(cs);
-	apg_destroy(p1);
-	apg_destroy(p);
+	store_apg_destroy(p1);
+	store_apg_destroy(p);
 	sql("DROP TABLE t_uniq");
 }
 
 static void test_deadline_in_flight(void)
 {
-	apg *p = make(1, 32, 100, false);
+	store_apg *p = make(1, 32, 100, false);
 	call c;
 	CHECK(one(p, &c, &st_one, NULL, 3000) == NRPC_OK, "warm up: %s", c.err);
 	uint64_t cancels =
@@ -303,13 +303,13 @@ static void test_deadline_in_flight(void)
 	// The session's statement_timeout was set once, from the config.
 	CHECK(one(p, &c, &st_timeout, NULL, 2000) == NRPC_OK, "timeout: %s", c.err);
 	CHECK(strcmp(c.val, "10s") == 0, "statement_timeout %s", c.val);
-	apg_destroy(p);
+	store_apg_destroy(p);
 }
 
 static void test_deadline_queued(void)
 {
 	sql("CREATE TABLE t_log (v int)");
-	apg *p = make(1, 1, 100, false);
+	store_apg *p = make(1, 1, 100, false);
 	call s, w, late;
 	submit(p, &s, &st_sleep, "0.5", 3000);
 	submit(p, &w, &st_log, "1", 100);
@@ -322,12 +322,12 @@ static void test_deadline_queued(void)
 	call c;
 	CHECK(one(p, &c, &st_count_log, NULL, 2000) == NRPC_OK, "count: %s", c.err);
 	CHECK(strcmp(c.val, "0") == 0, "the expired insert was sent: %s rows", c.val);
-	// A deadline already passed: completed, but not from inside apg_submit.
+	// A deadline already passed: completed, but not from inside store_apg_submit.
 	submit(p, &late, &st_log, "2", -1);
 	CHECK(late.calls == 0, "done ran inside submit");
 	run(1000, true);
 	CHECK(late.calls == 1 && late.code == NRPC_DEADLINE_EXCEEDED, "passed: %d", late.code);
-	apg_destroy(p);
+	store_apg_destroy(p);
 	sql("DROP TABLE t_log");
 }
 
@@ -335,7 +335,7 @@ static void test_deadline_queued(void)
 // refused at once, not queued to expire; one with time enough still waits.
 static void test_shed(void)
 {
-	apg *p = make(1, 1, 100, false);
+	store_apg *p = make(1, 1, 100, false);
 	call warm;
 	CHECK(one(p, &warm, &st_one, NULL, 3000) == NRPC_OK, "warm: %s", warm.err);
 	call s, w[8], f, x, y;
@@ -366,7 +366,7 @@ static void test_shed(void)
 	CHECK(z.code == NRPC_DEADLINE_EXCEEDED && strstr(z.err, "database queue") == NULL,
 	      "after a drain: %d %s (shed on stale waits?)", z.code, z.err);
 	CHECK(s2.code == NRPC_OK && g.code == NRPC_OK, "%d %d", s2.code, g.code);
-	apg_destroy(p);
+	store_apg_destroy(p);
 }
 
 // Heavy queries: never on the first connection, one per connection; a
@@ -374,7 +374,7 @@ static void test_shed(void)
 // ones queued before it.
 static void test_heavy_lane(void)
 {
-	apg *p = make(3, 32, 100, false);
+	store_apg *p = make(3, 32, 100, false);
 	call warm[3];
 	for (int i = 0; i < 3; i++)
 		submit(p, &warm[i], &st_sleep, "0.05", 3000); // brings every connection up
@@ -402,7 +402,7 @@ static void test_heavy_lane(void)
 		for (int j = i + 1; j < 4; j++)
 			same += strcmp(h[i].val, h[j].val) == 0;
 	CHECK(same == 2, "heavy queries per backend: %d equal pairs, want 2", same);
-	apg_destroy(p);
+	store_apg_destroy(p);
 
 	// One query per connection: the heavy lane's queued head cannot go, the
 	// short lane's head behind it in time goes first.
@@ -421,12 +421,12 @@ static void test_heavy_lane(void)
 	      "codes %d %d %d %d", h1.code, h2.code, s1.code, s2.code);
 	CHECK(s2.done_us < h1.done_us, "the short queue waited behind the heavy one");
 	CHECK(h1.done_us < h2.done_us, "heavy order");
-	apg_destroy(p);
+	store_apg_destroy(p);
 }
 
 static void test_killed_backend(void)
 {
-	apg *p = make(1, 32, 100, false);
+	store_apg *p = make(1, 32, 100, false);
 	call c;
 	CHECK(one(p, &c, &st_pid, NULL, 3000) == NRPC_OK, "pid: %s", c.err);
 	int pid = atoi(c.val);
@@ -436,7 +436,7 @@ static void test_killed_backend(void)
 	for (int i = 0; i < N; i++)
 		submit(p, &s[i], &st_sleep, "3", 10000);
 	run(200, false);
-	CHECK(apg_in_flight(p) == N, "in flight: %u", apg_in_flight(p));
+	CHECK(store_apg_in_flight(p) == N, "in flight: %u", store_apg_in_flight(p));
 	char text[96];
 	snprintf(text, sizeof text, "SELECT pg_terminate_backend(%d)", pid);
 	sql(text);
@@ -448,19 +448,19 @@ static void test_killed_backend(void)
 		CHECK(s[i].done_us - t0 < 1000000, "failed after %lld ms",
 		      (long long)(s[i].done_us - t0) / 1000);
 	}
-	CHECK(!apg_healthy(p), "unhealthy after the failure");
+	CHECK(!store_apg_healthy(p), "unhealthy after the failure");
 	// A new backend, with the statement prepared again.
 	CHECK(one(p, &c, &st_pid, NULL, 3000) == NRPC_OK, "after kill: %d %s", c.code, c.err);
 	CHECK(atoi(c.val) != pid && atoi(c.val) > 0, "a new backend: %s", c.val);
 	CHECK(one(p, &c, &st_prepared, NULL, 3000) == NRPC_OK, "prepared: %s", c.err);
 	CHECK(strcmp(c.val, "2") == 0, "t_pid and t_prepared prepared anew: %s", c.val);
-	CHECK(apg_healthy(p), "healthy again");
-	apg_destroy(p);
+	CHECK(store_apg_healthy(p), "healthy again");
+	store_apg_destroy(p);
 }
 
 static void test_no_prepare(void)
 {
-	apg *p = make(2, 16, 1000, true);
+	store_apg *p = make(2, 16, 1000, true);
 	enum { N = 500 };
 	call *cs = calloc(N, sizeof *cs);
 	for (int i = 0; i < N; i++) {
@@ -476,12 +476,12 @@ static void test_no_prepare(void)
 	CHECK(one(p, &c, &st_prepared, NULL, 2000) == NRPC_OK, "prepared: %s", c.err);
 	CHECK(strcmp(c.val, "0") == 0, "no named statements: %s", c.val);
 	free(cs);
-	apg_destroy(p);
+	store_apg_destroy(p);
 }
 
 static void test_queue_bound(void)
 {
-	apg *p = make(1, 1, 5, false);
+	store_apg *p = make(1, 1, 5, false);
 	enum { N = 8 };
 	call cs[N];
 	for (int i = 0; i < N; i++)
@@ -496,37 +496,37 @@ static void test_queue_bound(void)
 	}
 	// Nothing is connected at first: 5 wait, the rest are refused.
 	CHECK(busy == N - 5 && ok == 5, "busy %d ok %d", busy, ok);
-	apg_destroy(p);
+	store_apg_destroy(p);
 }
 
 static void test_unreachable(void)
 {
-	apg_config cfg = {.conninfo = "host=127.0.0.1 port=1 user=postgres dbname=none",
-	                  .base = base,
-	                  .connections = 1,
-	                  .connect_timeout_ms = 500,
-	                  .metrics = reg};
-	apg *p = NULL;
+	store_apg_config cfg = {.conninfo = "host=127.0.0.1 port=1 user=postgres dbname=none",
+	                        .base = base,
+	                        .connections = 1,
+	                        .connect_timeout_ms = 500,
+	                        .metrics = reg};
+	store_apg *p = NULL;
 	char err[256];
-	CHECK(apg_create(&p, &cfg, err, sizeof err) == 0, "create: %s", err);
-	CHECK(apg_register(p, &st_one) == 0, "register");
+	CHECK(store_apg_create(&p, &cfg, err, sizeof err) == 0, "create: %s", err);
+	CHECK(store_apg_register(p, &st_one) == 0, "register");
 	call c;
 	// The refused connect makes the pool unreachable: the query is answered
 	// UNAVAILABLE at once, not at its deadline.
 	CHECK(one(p, &c, &st_one, NULL, 300) == NRPC_UNAVAILABLE, "%d %s", c.code, c.err);
 	CHECK(c.done_us < c.q.deadline_us, "answered before the deadline");
-	CHECK(!apg_healthy(p), "unhealthy");
-	apg_destroy(p);
+	CHECK(!store_apg_healthy(p), "unhealthy");
+	store_apg_destroy(p);
 }
 
-static apg *resubmit_pool;
+static store_apg *resubmit_pool;
 static call resubmitted;
 
-static void on_done_resubmit(apg_query *q, nrpc_code code, PGresult *res, const char *err)
+static void on_done_resubmit(store_apg_query *q, nrpc_code code, PGresult *res, const char *err)
 {
 	on_done(q, code, res, err);
 	if (resubmit_pool != NULL) {
-		apg *p = resubmit_pool;
+		store_apg *p = resubmit_pool;
 		resubmit_pool = NULL;
 		submit(p, &resubmitted, &st_one, NULL, 1000);
 	}
@@ -534,17 +534,17 @@ static void on_done_resubmit(apg_query *q, nrpc_code code, PGresult *res, const 
 
 static void test_destroy_outstanding(void)
 {
-	apg *p = make(1, 4, 100, false);
+	store_apg *p = make(1, 4, 100, false);
 	enum { N = 24 };
 	call cs[N];
 	for (int i = 0; i < N; i++)
 		submit_ex(p, &cs[i], i < 4 ? &st_sleep : &st_one, i < 4 ? "2" : NULL, NULL, 10000,
 		          i == 0 ? on_done_resubmit : on_done);
 	run(300, false);
-	CHECK(apg_in_flight(p) == 4 && apg_queued(p) == N - 4, "in flight %u queued %u",
-	      apg_in_flight(p), apg_queued(p));
+	CHECK(store_apg_in_flight(p) == 4 && store_apg_queued(p) == N - 4, "in flight %u queued %u",
+	      store_apg_in_flight(p), store_apg_queued(p));
 	resubmit_pool = p;
-	apg_destroy(p);
+	store_apg_destroy(p);
 	for (int i = 0; i < N; i++)
 		CHECK(cs[i].calls == 1 && cs[i].code == NRPC_UNAVAILABLE, "query %d: %d calls, %d",
 		      i, cs[i].calls, cs[i].code);
@@ -569,7 +569,7 @@ static void test_destroy_outstanding(void)
 // the socket drains (the write event), while results are read.
 static void test_large_params(void)
 {
-	apg *p = make(1, 8, 100, false);
+	store_apg *p = make(1, 8, 100, false);
 	enum { N = 6, LEN = 3 << 20 };
 	char *big = malloc(LEN + 1);
 	memset(big, 'x', LEN);
@@ -583,7 +583,7 @@ static void test_large_params(void)
 		CHECK(cs[i].code == NRPC_OK && strtol(cs[i].val, NULL, 10) == LEN,
 		      "query %d: %d '%s' %s", i, cs[i].code, cs[i].val, cs[i].err);
 	free(big);
-	apg_destroy(p);
+	store_apg_destroy(p);
 }
 
 // A server that accepts TCP and never answers: each connect attempt is cut
@@ -599,15 +599,15 @@ static void test_connect_timeout(void)
 	char ci[160];
 	snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres dbname=none sslmode=disable",
 	         ntohs(a.sin_port));
-	apg_config cfg = {.conninfo = ci,
-	                  .base = base,
-	                  .connections = 1,
-	                  .connect_timeout_ms = 150,
-	                  .metrics = reg};
-	apg *p = NULL;
+	store_apg_config cfg = {.conninfo = ci,
+	                        .base = base,
+	                        .connections = 1,
+	                        .connect_timeout_ms = 150,
+	                        .metrics = reg};
+	store_apg *p = NULL;
 	char err[256];
-	CHECK(apg_create(&p, &cfg, err, sizeof err) == 0, "create: %s", err);
-	CHECK(apg_register(p, &st_one) == 0, "register");
+	CHECK(store_apg_create(&p, &cfg, err, sizeof err) == 0, "create: %s", err);
+	CHECK(store_apg_register(p, &st_one) == 0, "register");
 	call c;
 	submit(p, &c, &st_one, NULL, 500);
 	run(2000, true);
@@ -616,17 +616,17 @@ static void test_connect_timeout(void)
 	CHECK(c.code == NRPC_UNAVAILABLE, "%d %s", c.code, c.err);
 	CHECK(c.done_us < c.q.deadline_us, "answered %lld ms after the deadline",
 	      (long long)(c.done_us - c.q.deadline_us) / 1000);
-	CHECK(!apg_healthy(p), "unhealthy after a connect timeout");
-	apg_destroy(p);
+	CHECK(!store_apg_healthy(p), "unhealthy after a connect timeout");
+	store_apg_destroy(p);
 	close(fd);
 }
 
 // Callbacks that submit the next query: a chain of 1,000 on the loop.
-static apg *chain_pool;
+static store_apg *chain_pool;
 static int chain_left;
 static call chain_call;
 
-static void on_chain(apg_query *q, nrpc_code code, PGresult *res, const char *err)
+static void on_chain(store_apg_query *q, nrpc_code code, PGresult *res, const char *err)
 {
 	on_done(q, code, res, err);
 	CHECK(code == NRPC_OK, "chain: %d %s", code, err ? err : "");
@@ -641,7 +641,7 @@ static void test_chain(void)
 	submit_ex(chain_pool, &chain_call, &st_one, NULL, NULL, 2000, on_chain);
 	run(20000, true);
 	CHECK(chain_left == 0, "%d left", chain_left);
-	apg_destroy(chain_pool);
+	store_apg_destroy(chain_pool);
 }
 
 static void test_metrics(void)

@@ -20,8 +20,8 @@
 static char *conninfo;
 static obs_registry *reg;
 static ioloop *loop;
-static apg *pool;
-static repo_pg *repo;
+static store_apg *pool;
+static store_repo_pg *repo;
 static PGconn *admin;
 
 // One create of a pass: its input, its outcome.
@@ -63,7 +63,7 @@ static void one_done(prop_ctx *ctx, nrpc_code rc)
 static void start_pass(ioloop_task *t)
 {
 	pass *ps = (pass *)(void *)t;
-	prop_repo port = repo_pg_port(repo);
+	prop_repo port = store_repo_pg_port(repo);
 	for (size_t i = 0; i < ps->n; i++) {
 		one *o = &ps->ones[i];
 		port.ops->create(port.self, &o->ctx, &o->p, o->key, o->hash, &o->out, &o->replayed,
@@ -243,11 +243,13 @@ static void setup_on_loop(void *arg)
 {
 	struct setup_args *s = arg;
 	struct event_base *base = ioloop_base(loop);
-	apg_config cfg = {.conninfo = conninfo, .base = base, .connections = 2, .metrics = reg};
+	store_apg_config cfg = {
+	    .conninfo = conninfo, .base = base, .connections = 2, .metrics = reg};
 	// One batch in flight: the creates of a pass gather behind the first.
-	repo_pg_config rc = {.pools = &pool, .bases = &base, .nshards = 1, .batches_in_flight = 1};
-	s->rc = apg_create(&pool, &cfg, s->err, sizeof s->err) != 0 ||
-	                repo_pg_create(&repo, &rc, s->err, sizeof s->err) != 0
+	store_repo_pg_config rc = {
+	    .pools = &pool, .bases = &base, .nshards = 1, .batches_in_flight = 1};
+	s->rc = store_apg_create(&pool, &cfg, s->err, sizeof s->err) != 0 ||
+	                store_repo_pg_create(&repo, &rc, s->err, sizeof s->err) != 0
 	            ? -1
 	            : 0;
 }
@@ -255,8 +257,8 @@ static void setup_on_loop(void *arg)
 static void teardown_on_loop(void *arg)
 {
 	(void)arg;
-	apg_destroy(pool);
-	repo_pg_destroy(repo);
+	store_apg_destroy(pool);
+	store_repo_pg_destroy(repo);
 }
 
 int main(int argc, char **argv)
@@ -269,7 +271,7 @@ int main(int argc, char **argv)
 	};
 	char err[256];
 	conninfo = tu_schema_conninfo(SCHEMA);
-	if (migrate_run(conninfo, err, sizeof err) < 0) {
+	if (store_migrate_run(conninfo, err, sizeof err) < 0) {
 		fprintf(stderr, "migrate: %s\n", err);
 		return 2;
 	}

@@ -18,7 +18,7 @@
 
 static char *conninfo;
 static PGconn *admin;
-static repo_pg *repo;
+static store_repo_pg *repo;
 
 // 20 cities with their countries and centres; rows cluster around them and
 // pick low indexes more often (big cities have more listings).
@@ -50,7 +50,7 @@ static const char load_sql[] =
 
 // Plans the statement with its parameters (and runs it, with analyze);
 // returns the JSON plan (malloc'd).
-static char *explain_with(const apg_stmt *s, const repo_args *a, bool analyze)
+static char *explain_with(const store_apg_stmt *s, const store_repo_args *a, bool analyze)
 {
 	size_t n = strlen(s->sql) + 48;
 	char *sql = malloc(n);
@@ -66,12 +66,12 @@ static char *explain_with(const apg_stmt *s, const repo_args *a, bool analyze)
 	return plan;
 }
 
-static char *explain(const apg_stmt *s, const repo_args *a)
+static char *explain(const store_apg_stmt *s, const store_repo_args *a)
 {
 	return explain_with(s, a, false);
 }
 
-static void check_plan(const char *name, const apg_stmt *s, const repo_args *a)
+static void check_plan(const char *name, const store_apg_stmt *s, const store_repo_args *a)
 {
 	char *plan = explain(s, a);
 	CHECK(plan != NULL, "%s: no plan", name);
@@ -105,15 +105,15 @@ static void cursor_of(const char *sql, prop_cursor *c)
 
 static void test_owner_listing(void)
 {
-	repo_args a;
+	store_repo_args a;
 	const char *owner = "owner-7";
-	check_plan("owner_first_page", repo_pg_list_stmt(repo, owner, NULL, 21, &a), &a);
+	check_plan("owner_first_page", store_repo_pg_list_stmt(repo, owner, NULL, 21, &a), &a);
 	prop_cursor c;
 	cursor_of("SELECT created_at_us, id FROM properties WHERE owner_id = 'owner-7' "
 	          "ORDER BY created_at_us DESC, id DESC OFFSET 20 LIMIT 1",
 	          &c);
-	check_plan("owner_keyset_page", repo_pg_list_stmt(repo, owner, &c, 21, &a), &a);
-	check_plan("owner_rare", repo_pg_list_stmt(repo, "owner-4999", NULL, 101, &a), &a);
+	check_plan("owner_keyset_page", store_repo_pg_list_stmt(repo, owner, &c, 21, &a), &a);
+	check_plan("owner_rare", store_repo_pg_list_stmt(repo, "owner-4999", NULL, 101, &a), &a);
 }
 
 // An idempotent replay's read of the first result (the property.created event).
@@ -128,9 +128,9 @@ static void test_created_snapshot(void)
 	                       "price_cents, currency, bedrooms, status, version, created_at_us, "
 	                       "updated_at_us FROM properties; ANALYZE event_log"));
 	PGresult *r = tu_exec(admin, "SELECT id FROM properties LIMIT 1");
-	repo_args a = {0};
-	repo_args_get(&a, PQgetvalue(r, 0, 0));
-	check_plan("created_snapshot", repo_pg_stmt(repo, REPO_SQL_CREATED), &a);
+	store_repo_args a = {0};
+	store_repo_args_get(&a, PQgetvalue(r, 0, 0));
+	check_plan("created_snapshot", store_repo_pg_stmt(repo, REPO_SQL_CREATED), &a);
 	PQclear(r);
 }
 
@@ -175,9 +175,9 @@ static void test_events_by_type(void)
 	    {"events_no_type", "order.", 0, 100, 0},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		repo_args a = {0};
-		repo_args_events(&a, cases[i].after, cases[i].prefix, cases[i].limit);
-		const apg_stmt *s = repo_pg_stmt(repo, REPO_SQL_READ_EVENTS_TYPED);
+		store_repo_args a = {0};
+		store_repo_args_events(&a, cases[i].after, cases[i].prefix, cases[i].limit);
+		const store_apg_stmt *s = store_repo_pg_stmt(repo, REPO_SQL_READ_EVENTS_TYPED);
 		check_plan(cases[i].name, s, &a);
 		char *plan = explain_with(s, &a, true);
 		CHECK(plan != NULL, "%s: no analyzed plan", cases[i].name);
@@ -250,9 +250,9 @@ static void test_search_shapes(void)
 	          "OFFSET 50000 LIMIT 1",
 	          &mid);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		repo_args a;
-		const apg_stmt *s =
-		    repo_pg_search_stmt(repo, &cases[i].q, cases[i].keyset ? &mid : NULL, 21, &a);
+		store_repo_args a;
+		const store_apg_stmt *s = store_repo_pg_search_stmt(
+		    repo, &cases[i].q, cases[i].keyset ? &mid : NULL, 21, &a);
 		check_plan(cases[i].name, s, &a);
 	}
 }
@@ -267,7 +267,7 @@ int main(int argc, char **argv)
 	};
 	conninfo = tu_schema_conninfo(SCHEMA);
 	char err[256];
-	if (migrate_run(conninfo, err, sizeof err) < 0) {
+	if (store_migrate_run(conninfo, err, sizeof err) < 0) {
 		fprintf(stderr, "migrate: %s\n", err);
 		return 2;
 	}
@@ -277,17 +277,18 @@ int main(int argc, char **argv)
 	obs_registry *reg = obs_registry_create();
 	// Its loop never runs: the pool only registers statements.
 	struct event_base *base = event_base_new();
-	apg_config cfg = {.conninfo = conninfo, .base = base, .connections = 1, .metrics = reg};
-	apg *pool = NULL;
-	repo_pg_config rc_cfg = {.pools = &pool, .bases = &base, .nshards = 1};
-	if (apg_create(&pool, &cfg, err, sizeof err) != 0 ||
-	    repo_pg_create(&repo, &rc_cfg, err, sizeof err) != 0) {
+	store_apg_config cfg = {
+	    .conninfo = conninfo, .base = base, .connections = 1, .metrics = reg};
+	store_apg *pool = NULL;
+	store_repo_pg_config rc_cfg = {.pools = &pool, .bases = &base, .nshards = 1};
+	if (store_apg_create(&pool, &cfg, err, sizeof err) != 0 ||
+	    store_repo_pg_create(&repo, &rc_cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return 2;
 	}
 	int rc = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
-	apg_destroy(pool);
-	repo_pg_destroy(repo);
+	store_apg_destroy(pool);
+	store_repo_pg_destroy(repo);
 	event_base_free(base);
 	obs_registry_destroy(reg);
 	PQfinish(admin);

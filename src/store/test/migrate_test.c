@@ -21,22 +21,26 @@ typedef struct runner {
 static void *run_migrate(void *arg)
 {
 	runner *r = arg;
-	r->applied = migrate_run(conninfo, r->err, sizeof r->err);
+	r->applied = store_migrate_run(conninfo, r->err, sizeof r->err);
 	return NULL;
 }
 
 static void test_embedded(void)
 {
-	CHECK(migrate_entries_n >= 1, "no migrations embedded");
-	for (size_t i = 0; i < migrate_entries_n; i++) {
-		CHECK(migrate_entries[i].sql != NULL && strlen(migrate_entries[i].sql) > 0,
+	CHECK(store_migrate_entries_n >= 1, "no migrations embedded");
+	for (size_t i = 0; i < store_migrate_entries_n; i++) {
+		CHECK(store_migrate_entries[i].sql != NULL &&
+		          strlen(store_migrate_entries[i].sql) > 0,
 		      "empty migration %zu", i);
 		if (i > 0)
-			CHECK(migrate_entries[i].version > migrate_entries[i - 1].version,
+			CHECK(store_migrate_entries[i].version >
+			          store_migrate_entries[i - 1].version,
 			      "versions out of order at %zu", i);
 	}
-	CHECK(migrate_entries[0].version == 1 && strcmp(migrate_entries[0].name, "init") == 0,
-	      "first is 0001_init: %d %s", migrate_entries[0].version, migrate_entries[0].name);
+	CHECK(store_migrate_entries[0].version == 1 &&
+	          strcmp(store_migrate_entries[0].name, "init") == 0,
+	      "first is 0001_init: %d %s", store_migrate_entries[0].version,
+	      store_migrate_entries[0].name);
 }
 
 static void test_concurrent(void)
@@ -51,17 +55,18 @@ static void test_concurrent(void)
 		CHECK(r[i].applied >= 0, "runner %d failed: %s", i, r[i].err);
 		total += r[i].applied;
 	}
-	CHECK(total == (int)migrate_entries_n, "applied %d times, want %zu", total,
-	      migrate_entries_n);
+	CHECK(total == (int)store_migrate_entries_n, "applied %d times, want %zu", total,
+	      store_migrate_entries_n);
 }
 
 static void test_again_is_noop(void)
 {
 	char err[256];
-	int n = migrate_run(conninfo, err, sizeof err);
+	int n = store_migrate_run(conninfo, err, sizeof err);
 	CHECK(n == 0, "second run applied %d (%s)", n, err);
 	PGconn *c = tu_connect(conninfo);
-	CHECK(tu_scalar(c, "SELECT count(*) FROM schema_migrations") == (int64_t)migrate_entries_n,
+	CHECK(tu_scalar(c, "SELECT count(*) FROM schema_migrations") ==
+	          (int64_t)store_migrate_entries_n,
 	      "schema_migrations rows");
 	// Everything landed in the test's schema, not in public.
 	CHECK(tu_scalar(c, "SELECT count(*) FROM pg_tables WHERE schemaname = '" SCHEMA
@@ -76,7 +81,7 @@ static void test_again_is_noop(void)
 static void test_unreachable(void)
 {
 	char err[256] = "";
-	int n = migrate_run("host=127.0.0.1 port=1 user=postgres", err, sizeof err);
+	int n = store_migrate_run("host=127.0.0.1 port=1 user=postgres", err, sizeof err);
 	CHECK(n == -1, "applied %d", n);
 	CHECK(strstr(err, "unavailable") != NULL, "err: %s", err);
 }

@@ -39,12 +39,12 @@ static void reset(void)
 	                "floor_ins = 0, hz_ins = NULL, hz_xid = NULL"));
 }
 
-static outbox *open_ok(const char *ci)
+static store_outbox *open_ok(const char *ci)
 {
-	outbox *o = NULL;
+	store_outbox *o = NULL;
 	char err[256];
-	if (outbox_open(&o, ci, err, sizeof err) != 0) {
-		fprintf(stderr, "outbox_open: %s\n", err);
+	if (store_outbox_open(&o, ci, err, sizeof err) != 0) {
+		fprintf(stderr, "store_outbox_open: %s\n", err);
 		exit(2);
 	}
 	return o;
@@ -54,12 +54,12 @@ static void test_claim_gap_free(void)
 {
 	reset();
 	insert_events(admin, 25, "a");
-	outbox *o = open_ok(conninfo);
+	store_outbox *o = open_ok(conninfo);
 	uint64_t next = 1;
 	int batches[] = {10, 10, 5, 0};
 	for (int b = 0; b < 4; b++) {
 		Property__V1__Event **ev = NULL;
-		int n = outbox_claim(o, 10, &ev);
+		int n = store_outbox_claim(o, 10, &ev);
 		CHECK(n == batches[b], "batch %d: %d", b, n);
 		for (int i = 0; i < n; i++, next++) {
 			char title[32];
@@ -75,58 +75,58 @@ static void test_claim_gap_free(void)
 			          ev[i]->property->updated_at_us == 20,
 			      "fields of %llu", (unsigned long long)next);
 		}
-		outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+		store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
 	}
 	CHECK(tu_scalar(admin, "SELECT last_seq FROM relay_state") == 25, "last_seq");
-	outbox_close(o);
+	store_outbox_close(o);
 }
 
 static void test_one_leader(void)
 {
-	outbox *a = open_ok(conninfo), *b = open_ok(conninfo);
-	CHECK(outbox_try_lead(a) == 1, "a leads");
-	CHECK(outbox_try_lead(b) == 0, "b follows");
-	CHECK(outbox_try_lead(a) == 1, "a still leads");
-	outbox_close(a);
+	store_outbox *a = open_ok(conninfo), *b = open_ok(conninfo);
+	CHECK(store_outbox_try_lead(a) == 1, "a leads");
+	CHECK(store_outbox_try_lead(b) == 0, "b follows");
+	CHECK(store_outbox_try_lead(a) == 1, "a still leads");
+	store_outbox_close(a);
 	int r = 0;
-	for (int i = 0; i < 100 && (r = outbox_try_lead(b)) == 0; i++)
+	for (int i = 0; i < 100 && (r = store_outbox_try_lead(b)) == 0; i++)
 		usleep(20 * 1000);
 	CHECK(r == 1, "b takes over: %d", r);
-	outbox_close(b);
+	store_outbox_close(b);
 }
 
 // A writer that took its ins_id first but commits last is still published.
 static void test_late_commit(void)
 {
 	reset();
-	outbox *o = open_ok(conninfo);
+	store_outbox *o = open_ok(conninfo);
 	PGconn *w1 = tu_connect(conninfo), *w2 = tu_connect(conninfo);
 	PQclear(tu_exec(w1, "BEGIN"));
 	insert_events(w1, 1, "late");
 	insert_events(w2, 2, "early");
 	Property__V1__Event **ev = NULL;
-	int n = outbox_claim(o, 100, &ev);
+	int n = store_outbox_claim(o, 100, &ev);
 	CHECK(n == 2 && ev[0]->seq == 1 && ev[1]->seq == 2, "committed rows first: %d", n);
-	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
 	PQclear(tu_exec(w1, "COMMIT"));
-	n = outbox_claim(o, 100, &ev);
+	n = store_outbox_claim(o, 100, &ev);
 	CHECK(n == 1 && ev[0]->seq == 3 && strcmp(ev[0]->property->title, "tlate-1") == 0,
 	      "late row: %d", n);
-	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
 	CHECK(tu_scalar(admin, UNCLAIMED_SQL) == 0, "all");
 	PQfinish(w1);
 	PQfinish(w2);
-	outbox_close(o);
+	store_outbox_close(o);
 }
 
 // Claims until a claim returns nothing; returns how many events were claimed.
-static int claim_all(outbox *o)
+static int claim_all(store_outbox *o)
 {
 	int total = 0;
 	for (;;) {
 		Property__V1__Event **ev = NULL;
-		int n = outbox_claim(o, 100, &ev);
-		outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+		int n = store_outbox_claim(o, 100, &ev);
+		store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
 		if (n <= 0)
 			return total;
 		total += n;
@@ -139,7 +139,7 @@ static int claim_all(outbox *o)
 static void test_floor(void)
 {
 	reset();
-	outbox *o = open_ok(conninfo);
+	store_outbox *o = open_ok(conninfo);
 	PGconn *w = tu_connect(conninfo);
 	PQclear(tu_exec(w, "BEGIN"));
 	insert_events(w, 1, "slow");
@@ -152,10 +152,10 @@ static void test_floor(void)
 	}
 	PQclear(tu_exec(w, "COMMIT"));
 	Property__V1__Event **ev = NULL;
-	int n = outbox_claim(o, 100, &ev);
+	int n = store_outbox_claim(o, 100, &ev);
 	CHECK(n == 1 && ev[0]->seq == 4 && strcmp(ev[0]->property->title, "tslow-1") == 0,
 	      "the slow row: %d", n);
-	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
 
 	// An aborted writer leaves a gap that is crossed within a few claims.
 	PQclear(tu_exec(w, "BEGIN"));
@@ -175,7 +175,7 @@ static void test_floor(void)
 	CHECK(tu_scalar(admin, "SELECT xmin::text::bigint FROM relay_state") == before,
 	      "idle claims do not write");
 	PQfinish(w);
-	outbox_close(o);
+	store_outbox_close(o);
 }
 
 // A database from before event_seq: rows claimed the old way (seq set in
@@ -187,13 +187,14 @@ static void test_migrate_old_rows(void)
 	PGconn *c = tu_connect(ci);
 	PQclear(tu_exec(c, "CREATE TABLE schema_migrations (version int PRIMARY KEY, "
 	                   "name text NOT NULL, applied_at timestamptz NOT NULL)"));
-	for (size_t i = 0; i < migrate_entries_n && migrate_entries[i].version < 3; i++) {
+	for (size_t i = 0; i < store_migrate_entries_n && store_migrate_entries[i].version < 3;
+	     i++) {
 		char rec[256];
 		PQclear(tu_exec(c, "BEGIN"));
-		PQclear(tu_exec(c, migrate_entries[i].sql));
+		PQclear(tu_exec(c, store_migrate_entries[i].sql));
 		snprintf(rec, sizeof rec,
 		         "INSERT INTO schema_migrations VALUES (%d, '%s', now()); COMMIT",
-		         migrate_entries[i].version, migrate_entries[i].name);
+		         store_migrate_entries[i].version, store_migrate_entries[i].name);
 		PQclear(tu_exec(c, rec));
 	}
 	insert_events(c, 5, "v1");
@@ -202,25 +203,25 @@ static void test_migrate_old_rows(void)
 	                "UPDATE event_log SET seq = CASE title WHEN 'tv1-2' THEN 1 ELSE 2 END "
 	                "WHERE title IN ('tv1-2', 'tv1-4'); UPDATE relay_state SET last_seq = 2"));
 	char err[256];
-	CHECK(migrate_run(ci, err, sizeof err) >= 1, "migrate: %s", err);
+	CHECK(store_migrate_run(ci, err, sizeof err) >= 1, "migrate: %s", err);
 	CHECK(tu_scalar(c, "SELECT count(*) FROM event_seq s JOIN event_log e USING (ins_id) "
 	                   "WHERE s.seq = e.seq") == 2,
 	      "old seqs copied");
-	outbox *o = open_ok(ci);
+	store_outbox *o = open_ok(ci);
 	Property__V1__Event **ev = NULL;
-	int n = outbox_claim(o, 100, &ev);
+	int n = store_outbox_claim(o, 100, &ev);
 	const char *want[] = {"tv1-1", "tv1-3", "tv1-5"};
 	CHECK(n == 3, "old unclaimed rows: %d", n);
 	for (int i = 0; i < n && i < 3; i++)
 		CHECK(ev[i]->seq == (uint64_t)i + 3 && strcmp(ev[i]->property->title, want[i]) == 0,
 		      "row %d: %llu %s", i, (unsigned long long)ev[i]->seq, ev[i]->property->title);
-	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
 	CHECK(claim_all(o) == 0, "nothing twice");
 	// An older binary's claim (setting event_log.seq) is refused.
 	PGresult *r = PQexec(c, "UPDATE event_log SET seq = 99 WHERE title = 'tv1-1'");
 	CHECK(PQresultStatus(r) == PGRES_FATAL_ERROR, "old-style claim refused");
 	PQclear(r);
-	outbox_close(o);
+	store_outbox_close(o);
 	PQfinish(c);
 	tu_drop_schema(schema);
 	free(ci);
@@ -229,43 +230,43 @@ static void test_migrate_old_rows(void)
 static void test_wait_and_lag(void)
 {
 	reset();
-	outbox *o = open_ok(conninfo);
-	CHECK(outbox_try_lead(o) == 1, "lead");
-	CHECK(outbox_wait(o, 50, -1) == 0, "nothing yet");
+	store_outbox *o = open_ok(conninfo);
+	CHECK(store_outbox_try_lead(o) == 1, "lead");
+	CHECK(store_outbox_wait(o, 50, -1) == 0, "nothing yet");
 	insert_events(admin, 3, "w");
 	PQclear(tu_exec(admin, "SELECT pg_notify('propertyd_events', '')"));
-	CHECK(outbox_wait(o, 5000, -1) == 1, "woken");
-	// Another instance's outbox_notify wakes the leader; so does the wake fd.
-	outbox *o2 = open_ok(conninfo);
-	CHECK(outbox_notify(o2) == 0, "notify");
-	CHECK(outbox_wait(o, 5000, -1) == 1, "woken by another instance's notify");
-	outbox_close(o2);
+	CHECK(store_outbox_wait(o, 5000, -1) == 1, "woken");
+	// Another instance's store_outbox_notify wakes the leader; so does the wake fd.
+	store_outbox *o2 = open_ok(conninfo);
+	CHECK(store_outbox_notify(o2) == 0, "notify");
+	CHECK(store_outbox_wait(o, 5000, -1) == 1, "woken by another instance's notify");
+	store_outbox_close(o2);
 	int fds[2];
 	CHECK(pipe(fds) == 0 && write(fds[1], "x", 1) == 1, "pipe");
-	CHECK(outbox_wait(o, 5000, fds[0]) == 2, "woken by the wake fd");
+	CHECK(store_outbox_wait(o, 5000, fds[0]) == 2, "woken by the wake fd");
 	close(fds[0]);
 	close(fds[1]);
 	int64_t rows = -1, oldest = -1;
-	CHECK(outbox_lag(o, &rows, &oldest) == 0 && rows == 3 && oldest >= 0, "lag %lld %lld",
+	CHECK(store_outbox_lag(o, &rows, &oldest) == 0 && rows == 3 && oldest >= 0, "lag %lld %lld",
 	      (long long)rows, (long long)oldest);
 	Property__V1__Event **ev = NULL;
-	int n = outbox_claim(o, 100, &ev);
-	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
-	CHECK(outbox_lag(o, &rows, &oldest) == 0 && rows == 0 && oldest == 0, "no lag");
-	outbox_close(o);
+	int n = store_outbox_claim(o, 100, &ev);
+	store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	CHECK(store_outbox_lag(o, &rows, &oldest) == 0 && rows == 0 && oldest == 0, "no lag");
+	store_outbox_close(o);
 }
 
 static void test_prune(void)
 {
 	reset();
-	outbox *o = open_ok(conninfo);
+	store_outbox *o = open_ok(conninfo);
 	insert_events(admin, 5, "old");
 	Property__V1__Event **ev = NULL;
-	int n = outbox_claim(o, 3, &ev); // 3 published, 2 not
-	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	int n = store_outbox_claim(o, 3, &ev); // 3 published, 2 not
+	store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
 	insert_events(admin, 2, "new");
-	n = outbox_claim(o, 100, &ev); // claims the 2 old unpublished and 2 new ones
-	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	n = store_outbox_claim(o, 100, &ev); // claims the 2 old unpublished and 2 new ones
+	store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
 	insert_events(admin, 1, "waiting");
 	// Age everything but the "new" rows by ten days.
 	PQclear(tu_exec(admin, "UPDATE event_log SET occurred_at_us = occurred_at_us - "
@@ -273,7 +274,7 @@ static void test_prune(void)
 	PQclear(tu_exec(admin, "INSERT INTO idempotency_keys VALUES ('o', 'old', 'h', "
 	                       "gen_random_uuid(), 0), ('o', 'fresh', 'h', gen_random_uuid(), "
 	                       "(extract(epoch FROM now()) * 1000000)::bigint)"));
-	int64_t gone = outbox_prune(o, 86400);
+	int64_t gone = store_outbox_prune(o, 86400);
 	CHECK(gone == 5, "pruned %lld", (long long)gone);
 	CHECK(tu_scalar(admin, "SELECT count(*) FROM event_log WHERE title LIKE 'tnew-%'") == 2,
 	      "recent kept");
@@ -281,8 +282,8 @@ static void test_prune(void)
 	CHECK(tu_scalar(admin, "SELECT count(*) FROM idempotency_keys WHERE key = 'old'") == 0 &&
 	          tu_scalar(admin, "SELECT count(*) FROM idempotency_keys") == 1,
 	      "expired keys pruned");
-	CHECK(outbox_prune(o, 86400) == 0, "second prune");
-	outbox_close(o);
+	CHECK(store_outbox_prune(o, 86400) == 0, "second prune");
+	store_outbox_close(o);
 }
 
 static void test_reconnect(void)
@@ -292,35 +293,35 @@ static void test_reconnect(void)
 	char app[64], ci[4200], sql[160];
 	snprintf(app, sizeof app, "store_outbox_test_%d", (int)getpid());
 	snprintf(ci, sizeof ci, "%s application_name=%s", conninfo, app);
-	outbox *o = open_ok(ci);
-	CHECK(outbox_try_lead(o) == 1, "lead");
+	store_outbox *o = open_ok(ci);
+	CHECK(store_outbox_try_lead(o) == 1, "lead");
 	snprintf(
 	    sql, sizeof sql,
 	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'",
 	    app);
 	PQclear(tu_exec(admin, sql));
-	int r = outbox_wait(o, 2000, -1);
+	int r = store_outbox_wait(o, 2000, -1);
 	CHECK(r == -1, "wait sees the broken connection: %d", r);
-	CHECK(outbox_try_lead(o) == 1, "reconnected and leads again");
+	CHECK(store_outbox_try_lead(o) == 1, "reconnected and leads again");
 	insert_events(admin, 1, "r");
 	Property__V1__Event **ev = NULL;
-	int n = outbox_claim(o, 10, &ev);
+	int n = store_outbox_claim(o, 10, &ev);
 	CHECK(n == 1 && ev[0]->seq == 1, "claim after reconnect: %d", n);
-	outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
-	outbox_close(o);
+	store_outbox_events_free(ev, (size_t)(n > 0 ? n : 0));
+	store_outbox_close(o);
 }
 
 static void test_unreachable(void)
 {
-	outbox *o = open_ok("host=127.0.0.1 port=1 user=postgres");
-	CHECK(outbox_try_lead(o) == -1, "lead");
+	store_outbox *o = open_ok("host=127.0.0.1 port=1 user=postgres");
+	CHECK(store_outbox_try_lead(o) == -1, "lead");
 	Property__V1__Event **ev = NULL;
-	CHECK(outbox_claim(o, 10, &ev) == -1 && ev == NULL, "claim");
-	CHECK(outbox_wait(o, 10, -1) == -1, "wait");
+	CHECK(store_outbox_claim(o, 10, &ev) == -1 && ev == NULL, "claim");
+	CHECK(store_outbox_wait(o, 10, -1) == -1, "wait");
 	int64_t rows, oldest;
-	CHECK(outbox_lag(o, &rows, &oldest) == -1, "lag");
-	CHECK(outbox_prune(o, 1) == -1, "prune");
-	outbox_close(o);
+	CHECK(store_outbox_lag(o, &rows, &oldest) == -1, "lag");
+	CHECK(store_outbox_prune(o, 1) == -1, "prune");
+	store_outbox_close(o);
 }
 
 int main(int argc, char **argv)
@@ -338,7 +339,7 @@ int main(int argc, char **argv)
 	};
 	conninfo = tu_schema_conninfo(SCHEMA);
 	char err[256];
-	if (migrate_run(conninfo, err, sizeof err) < 0) {
+	if (store_migrate_run(conninfo, err, sizeof err) < 0) {
 		fprintf(stderr, "migrate: %s\n", err);
 		return 2;
 	}

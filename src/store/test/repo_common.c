@@ -8,8 +8,8 @@
 struct open_args {
 	const char *conninfo;
 	bool no_prepare;
-	apg **pool;
-	repo_pg **repo;
+	store_apg **pool;
+	store_repo_pg **repo;
 	char *err;
 	size_t errcap;
 	int rc;
@@ -20,20 +20,20 @@ static void open_on_loop(void *arg)
 {
 	struct open_args *o = arg;
 	struct event_base *base = ioloop_base(sync_loop);
-	apg_config cfg = {.conninfo = o->conninfo,
-	                  .base = base,
-	                  .connections = 4,
-	                  .no_prepare = o->no_prepare,
-	                  .metrics = reg};
-	repo_pg_config rc = {.pools = o->pool, .bases = &base, .nshards = 1};
-	o->rc = apg_create(o->pool, &cfg, o->err, o->errcap) != 0 ||
-	                repo_pg_create(o->repo, &rc, o->err, o->errcap) != 0
+	store_apg_config cfg = {.conninfo = o->conninfo,
+	                        .base = base,
+	                        .connections = 4,
+	                        .no_prepare = o->no_prepare,
+	                        .metrics = reg};
+	store_repo_pg_config rc = {.pools = o->pool, .bases = &base, .nshards = 1};
+	o->rc = store_apg_create(o->pool, &cfg, o->err, o->errcap) != 0 ||
+	                store_repo_pg_create(o->repo, &rc, o->err, o->errcap) != 0
 	            ? -1
 	            : 0;
 }
 
-int open_repo(const char *ci, bool no_prepare, apg **pool_out, repo_pg **repo_out, char *err,
-              size_t errcap)
+int open_repo(const char *ci, bool no_prepare, store_apg **pool_out, store_repo_pg **repo_out,
+              char *err, size_t errcap)
 {
 	struct open_args o = {ci, no_prepare, pool_out, repo_out, err, errcap, 0};
 	ioloop_call(sync_loop, open_on_loop, &o);
@@ -41,18 +41,18 @@ int open_repo(const char *ci, bool no_prepare, apg **pool_out, repo_pg **repo_ou
 }
 
 struct close_args {
-	apg *pool;
-	repo_pg *repo;
+	store_apg *pool;
+	store_repo_pg *repo;
 };
 
 static void close_on_loop(void *arg)
 {
 	struct close_args *c = arg;
-	apg_destroy(c->pool);
-	repo_pg_destroy(c->repo);
+	store_apg_destroy(c->pool);
+	store_repo_pg_destroy(c->repo);
 }
 
-void close_repo(apg *p, repo_pg *r)
+void close_repo(store_apg *p, store_repo_pg *r)
 {
 	struct close_args c = {p, r};
 	ioloop_call(sync_loop, close_on_loop, &c);

@@ -24,9 +24,9 @@ extern PGconn *admin;  // to look behind it
 
 // On sync_loop: a pool of 4 pipelined connections to ci and the repository
 // on it. 0, or -1 with err set.
-int open_repo(const char *ci, bool no_prepare, apg **pool_out, repo_pg **repo_out, char *err,
-              size_t errcap);
-void close_repo(apg *p, repo_pg *r);
+int open_repo(const char *ci, bool no_prepare, store_apg **pool_out, store_repo_pg **repo_out,
+              char *err, size_t errcap);
+void close_repo(store_apg *p, store_repo_pg *r);
 
 // ---- fixtures ---------------------------------------------------------------------------
 

@@ -20,17 +20,17 @@ void test_read_events(void)
 	nrpc_code rc = s_read_events(port, &ctx, 0, 100, "", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && n == 0 && last == 0, "before claim: %d n=%zu last=%llu", rc, n,
 	      (unsigned long long)last);
-	outbox *o = NULL;
+	store_outbox *o = NULL;
 	char err[256];
-	CHECK(outbox_open(&o, conninfo, err, sizeof err) == 0, "outbox: %s", err);
+	CHECK(store_outbox_open(&o, conninfo, err, sizeof err) == 0, "outbox: %s", err);
 	int64_t total = tu_scalar(admin, "SELECT count(*) FROM event_log");
 	int64_t updates =
 	    tu_scalar(admin, "SELECT count(*) FROM event_log WHERE type = 'property.updated'");
 	Property__V1__Event **claimed = NULL;
 	int k;
-	while ((k = outbox_claim(o, 1000, &claimed)) > 0)
-		outbox_events_free(claimed, (size_t)k);
-	outbox_close(o);
+	while ((k = store_outbox_claim(o, 1000, &claimed)) > 0)
+		store_outbox_events_free(claimed, (size_t)k);
+	store_outbox_close(o);
 
 	rc = s_read_events(port, &ctx, 0, 1000, "", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && (int64_t)n == total && (int64_t)last == total,
@@ -52,7 +52,7 @@ void test_read_events(void)
 	rc = s_read_events(port, &ctx, (uint64_t)total, 10, "", &ev, &n, &last);
 	CHECK(rc == NRPC_OK && n == 0 && (int64_t)last == total, "after the end: n=%zu", n);
 
-	// Retention: prune seqs 1..3 as outbox_prune does (the row and its pair).
+	// Retention: prune seqs 1..3 as store_outbox_prune does (the row and its pair).
 	PQclear(tu_exec(admin, "WITH d AS (DELETE FROM event_seq WHERE seq <= 3 RETURNING ins_id) "
 	                       "DELETE FROM event_log WHERE ins_id IN (SELECT ins_id FROM d)"));
 	for (uint64_t after = 0; after < 3; after++) {
@@ -103,13 +103,13 @@ void test_deadline_passed(void)
 
 void test_database_down(void)
 {
-	apg *p = NULL;
-	repo_pg *r = NULL;
+	store_apg *p = NULL;
+	store_repo_pg *r = NULL;
 	char err[256];
 	CHECK(open_repo("host=127.0.0.1 port=1 user=postgres", false, &p, &r, err, sizeof err) == 0,
 	      "%s", err);
 	usleep(300 * 1000); // the first connect fails: the pool knows the database is down
-	prop_repo down = repo_pg_port(r);
+	prop_repo down = store_repo_pg_port(r);
 	tu_arena a;
 	tu_arena_init(&a);
 	prop_ctx ctx = tu_ctx(&a, 1000);

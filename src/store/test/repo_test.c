@@ -19,8 +19,8 @@ static const char *schema = "test_repo";
 char *conninfo;
 obs_registry *reg;
 ioloop *sync_loop;
-static apg *pool;
-static repo_pg *repo;
+static store_apg *pool;
+static store_repo_pg *repo;
 prop_repo port;
 PGconn *admin;
 
@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 		schema = "test_repo_np";
 	conninfo = tu_schema_conninfo(schema);
 	char err[256];
-	if (migrate_run(conninfo, err, sizeof err) < 0) {
+	if (store_migrate_run(conninfo, err, sizeof err) < 0) {
 		fprintf(stderr, "migrate: %s\n", err);
 		return 2;
 	}
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "setup: %s\n", err);
 		return 2;
 	}
-	port = repo_pg_port(repo);
+	port = store_repo_pg_port(repo);
 	admin = tu_connect(conninfo);
 	int rc = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
 	PQfinish(admin);

@@ -57,7 +57,7 @@ static char *with_schema(const char *schema)
 PGconn *tu_connect(const char *conninfo)
 {
 	char err[256];
-	PGconn *c = pgconn_open(conninfo, tu_now_us() + 5000000, err, sizeof err);
+	PGconn *c = store_pgconn_open(conninfo, tu_now_us() + 5000000, err, sizeof err);
 	if (c == NULL) {
 		fprintf(stderr, "cannot connect to DATABASE_URL: %s\n", err);
 		exit(2);
@@ -158,7 +158,7 @@ prop_ctx tu_ctx(tu_arena *a, int timeout_ms)
 
 int64_t tu_now_us(void)
 {
-	return pgconn_now_us();
+	return store_pgconn_now_us();
 }
 
 int tu_run(const tu_case *cases, size_t n, int argc, char **argv)
