@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			match[0] = s->labels[0].name;
 			match[1] = s->labels[0].value;
 		}
-		FUZZ_ASSERT(pdc_promtext_matches(s, s->name, match), "a sample does not match itself");
+		FUZZ_ASSERT(pdc_promtext_matches(s, s->name, match),
+		            "a sample does not match itself");
 		(void)pdc_promtext_sum(&p, s->name, match);
 		// Collect `<base>_bucket` for a name ending in _bucket.
 		size_t nl = strlen(s->name);

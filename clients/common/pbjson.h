@@ -48,8 +48,8 @@
 
 // Decodes a JSON object into a new message of type `d`. Returns the message,
 // or NULL with a one-line reason in err[errcap] (errcap 0 allowed).
-ProtobufCMessage *pdc_pbjson_decode(const ProtobufCMessageDescriptor *d, const char *json, char *err,
-                                size_t errcap);
+ProtobufCMessage *pdc_pbjson_decode(const ProtobufCMessageDescriptor *d, const char *json,
+                                    char *err, size_t errcap);
 
 // Encodes `m` as JSON. Returns a malloc'd NUL-terminated string, or NULL on
 // allocation failure or nesting deeper than PBJSON_MAX_DEPTH. Pretty output

@@ -461,8 +461,8 @@ static int decode_message(dec *x, const ProtobufCMessageDescriptor *d, json_t *o
 	return rc;
 }
 
-ProtobufCMessage *pdc_pbjson_decode(const ProtobufCMessageDescriptor *d, const char *json, char *err,
-                                size_t errcap)
+ProtobufCMessage *pdc_pbjson_decode(const ProtobufCMessageDescriptor *d, const char *json,
+                                    char *err, size_t errcap)
 {
 	dec x = {.err = err, .errcap = errcap};
 	if (errcap > 0)

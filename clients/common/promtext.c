@@ -275,7 +275,7 @@ static int by_le(const void *a, const void *b)
 }
 
 size_t pdc_promtext_buckets(const pdc_promtext *p, const char *name, const char *const *match,
-                        pdc_promtext_bucket **out)
+                            pdc_promtext_bucket **out)
 {
 	*out = NULL;
 	char bname[256]; // metric names are short; a longer one simply matches nothing

@@ -66,6 +66,6 @@ double pdc_promtext_quantile(double q, const pdc_promtext_bucket *b, size_t n);
 // *out (malloc'd, sorted by le; the caller frees). Returns the bucket count
 // (0 with *out NULL when none, or on allocation failure).
 size_t pdc_promtext_buckets(const pdc_promtext *p, const char *name, const char *const *match,
-                        pdc_promtext_bucket **out);
+                            pdc_promtext_bucket **out);
 
 #endif

@@ -48,7 +48,7 @@ void pdc_reflect_free_names(char **names, size_t n)
 }
 
 pdc_rtdesc *pdc_reflect_load(nrpc_client *c, uint32_t timeout_ms, nrpc_result *res, char *err,
-                         size_t errcap)
+                             size_t errcap)
 {
 	Rpc__V1__GetFileDescriptorSetRequest req = RPC__V1__GET_FILE_DESCRIPTOR_SET_REQUEST__INIT;
 	ProtobufCMessage *out = NULL;

@@ -25,7 +25,7 @@ void pdc_reflect_free_names(char **names, size_t n);
 
 // GetFileDescriptorSet, built into descriptors (the caller frees with pdc_rtdesc_free).
 pdc_rtdesc *pdc_reflect_load(nrpc_client *c, uint32_t timeout_ms, nrpc_result *res, char *err,
-                         size_t errcap);
+                             size_t errcap);
 
 // Finds a method in r by "/pkg.Service/Method", "pkg.Service/Method",
 // "pkg.Service.Method", "Service.Method", "Service/Method" or a bare name unique

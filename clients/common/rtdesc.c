@@ -206,7 +206,7 @@ const ProtobufCServiceDescriptor *pdc_rtdesc_service(const pdc_rtdesc *r, const 
 }
 
 const Pdc__Descset__DescriptorProto *pdc_rtdesc_message_def(const pdc_rtdesc *r, const char *name,
-                                                        int *proto3)
+                                                            int *proto3)
 {
 	name = undot(name);
 	for (size_t i = 0; i < r->nmsgs; i++) {
@@ -228,7 +228,8 @@ const Pdc__Descset__EnumDescriptorProto *pdc_rtdesc_enum_def(const pdc_rtdesc *r
 	return NULL;
 }
 
-const Pdc__Descset__ServiceDescriptorProto *pdc_rtdesc_service_def(const pdc_rtdesc *r, const char *name)
+const Pdc__Descset__ServiceDescriptorProto *pdc_rtdesc_service_def(const pdc_rtdesc *r,
+                                                                   const char *name)
 {
 	name = undot(name);
 	for (size_t i = 0; i < r->nsvcs; i++)

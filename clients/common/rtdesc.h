@@ -45,9 +45,10 @@ const ProtobufCServiceDescriptor *pdc_rtdesc_service_at(const pdc_rtdesc *r, siz
 // The definitions behind a descriptor, by full name (no leading dot; NULL
 // when absent); *proto3 (may be NULL) tells the file's syntax.
 const Pdc__Descset__DescriptorProto *pdc_rtdesc_message_def(const pdc_rtdesc *r, const char *name,
-                                                        int *proto3);
+                                                            int *proto3);
 const Pdc__Descset__EnumDescriptorProto *pdc_rtdesc_enum_def(const pdc_rtdesc *r, const char *name);
-const Pdc__Descset__ServiceDescriptorProto *pdc_rtdesc_service_def(const pdc_rtdesc *r, const char *name);
+const Pdc__Descset__ServiceDescriptorProto *pdc_rtdesc_service_def(const pdc_rtdesc *r,
+                                                                   const char *name);
 
 // The decoded set itself (for printing definitions, describe.h).
 const Pdc__Descset__FileDescriptorSet *pdc_rtdesc_set(const pdc_rtdesc *r);

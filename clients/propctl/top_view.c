@@ -35,8 +35,8 @@ static int has_metric(const pdc_promtext *p, const char *name)
 	return 0;
 }
 
-static void quantiles(const pdc_promtext *prev, const pdc_promtext *cur, const char *method, double *p50,
-                      double *p99)
+static void quantiles(const pdc_promtext *prev, const pdc_promtext *cur, const char *method,
+                      double *p50, double *p99)
 {
 	const char *match[] = {"method", method, NULL};
 	pdc_promtext_bucket *bc = NULL, *bp = NULL;

@@ -149,8 +149,8 @@ static int prepare_generic(pl_workload *w, char *err, size_t errcap)
 		return -1;
 	snprintf(w->method, sizeof w->method, "%s", m.path);
 	char jerr[256];
-	ProtobufCMessage *msg =
-	    pdc_pbjson_decode(m.input, w->cfg.call_data ? w->cfg.call_data : "{}", jerr, sizeof jerr);
+	ProtobufCMessage *msg = pdc_pbjson_decode(
+	    m.input, w->cfg.call_data ? w->cfg.call_data : "{}", jerr, sizeof jerr);
 	if (!msg) {
 		snprintf(err, errcap, "--data: %s", jerr);
 		pdc_rtdesc_free(rd);

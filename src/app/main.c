@@ -94,7 +94,7 @@ struct app {
 	obs_counter *tls_refused[2];  // propertyd_tls_refused_total{reason=handshake|peer}
 	obs_process *proc;            // process_* families
 	pthread_mutex_t kick_mu;      // guards kick_target against events_relay_stop
-	events_relay *kick_target;           // the relay a committed write wakes, or NULL
+	events_relay *kick_target;    // the relay a committed write wakes, or NULL
 };
 
 static int ready(void *arg)
@@ -208,7 +208,7 @@ static int migrate_with_retry(struct app *a)
 			                .ca_file = a->cfg.tls_ca_file};
 			char why[256];
 			sb = app_standby_start(a->cfg.rpc_url, &tls, a->cfg.max_connections, why,
-			                   sizeof why);
+			                       sizeof why);
 			if (sb == NULL)
 				OBS_LOG(OBS_WARN, "no standby on the RPC URL meanwhile",
 				        OBS_S("error", why));
@@ -372,7 +372,7 @@ static int start(struct app *a)
 	}
 	a->health = nrpc_health_create(services, sizeof(services) / sizeof(services[0]));
 	a->obs = app_observer_create(a->metrics, methods, sizeof(methods) / sizeof(methods[0]),
-	                         a->cfg.log_requests);
+	                             a->cfg.log_requests);
 	if (a->health == NULL || a->obs == NULL) {
 		fprintf(stderr, "propertyd: out of memory\n");
 		return -1;
@@ -431,7 +431,7 @@ static int start(struct app *a)
 	}
 	a->kick_target = a->relay;
 	if (events_cachesync_start(&a->cachesync, a->cfg.database_url, apply_to_cache, a, err,
-	                    sizeof(err)) != 0) {
+	                           sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: cache sync: %s\n", err);
 		return -1;
 	}

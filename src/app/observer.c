@@ -23,7 +23,7 @@ struct app_observer {
 };
 
 app_observer *app_observer_create(obs_registry *reg, const char *const *methods, size_t n,
-                          bool log_requests)
+                                  bool log_requests)
 {
 	app_observer *o = calloc(1, sizeof(*o));
 	if (o == NULL)

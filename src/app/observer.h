@@ -17,7 +17,7 @@ typedef struct app_observer app_observer;
 // `methods` are the full paths that get their own label; any other method
 // name is recorded as "unknown" so a caller cannot grow the label space.
 app_observer *app_observer_create(obs_registry *reg, const char *const *methods, size_t n,
-                          bool log_requests);
+                                  bool log_requests);
 void app_observer_destroy(app_observer *o);
 
 // The nrpc_observer callback; arg is the observer.

@@ -43,8 +43,8 @@ static void answer(nrpc_call *call, const nrpc_envelope *env, void *arg)
 	nrpc_call_finish_raw(call, NRPC_OK, buf, n);
 }
 
-app_standby *app_standby_start(const char *url, const nrpc_tls *tls, unsigned max_connections, char *err,
-                       size_t errcap)
+app_standby *app_standby_start(const char *url, const nrpc_tls *tls, unsigned max_connections,
+                               char *err, size_t errcap)
 {
 	app_standby *s = calloc(1, sizeof *s);
 	if (s == NULL)

@@ -20,8 +20,8 @@ struct base_ioloop {
 
 	pthread_mutex_t mu;
 	base_ioloop_task *head, *tail; // guarded by mu
-	bool signalled;           // guarded by mu: the eventfd was written, not yet drained
-	bool stopping;            // guarded by mu
+	bool signalled;                // guarded by mu: the eventfd was written, not yet drained
+	bool stopping;                 // guarded by mu
 
 	pthread_t thread;
 	bool running;

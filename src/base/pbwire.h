@@ -28,10 +28,10 @@ enum base_pbwire_type { PBWIRE_VARINT = 0, PBWIRE_I64 = 1, PBWIRE_LEN = 2, PBWIR
 
 // One field as read by base_pbwire_next.
 typedef struct base_pbwire_field {
-	uint32_t num;        // as protobuf-c reads it (see above)
+	uint32_t num;             // as protobuf-c reads it (see above)
 	enum base_pbwire_type wt; // one of the four above
-	uint64_t value;      // VARINT: the value; LEN: the body's length; I32/I64: 4 or 8
-	const uint8_t *body; // LEN, I32, I64: the body's bytes; VARINT: NULL
+	uint64_t value;           // VARINT: the value; LEN: the body's length; I32/I64: 4 or 8
+	const uint8_t *body;      // LEN, I32, I64: the body's bytes; VARINT: NULL
 } base_pbwire_field;
 
 // Reads a varint at *p (< end) into *v and advances *p past it. 0, or -1 when

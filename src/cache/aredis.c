@@ -73,7 +73,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 // ---- life cycle ---------------------------------------------------------------------------
 
-int cache_aredis_create(cache_aredis **out, const cache_aredis_config *cfg, char *err, size_t errcap)
+int cache_aredis_create(cache_aredis **out, const cache_aredis_config *cfg, char *err,
+                        size_t errcap)
 {
 	cache_aredis *a;
 

@@ -111,7 +111,8 @@ typedef struct cache_aredis_config {
 // (owned by the caller), or -1 with a message in err[errcap] (a bad config or
 // out of memory). A connect that fails at once is not an error: it is
 // reported through on_failure and the back-off applies.
-int cache_aredis_create(cache_aredis **out, const cache_aredis_config *cfg, char *err, size_t errcap);
+int cache_aredis_create(cache_aredis **out, const cache_aredis_config *cfg, char *err,
+                        size_t errcap);
 
 // Drops the connection and calls every pending callback (sent, buffered or
 // failing fast) with NULL before returning, including callbacks of commands
@@ -127,8 +128,8 @@ typedef void (*cache_aredis_cb)(const redisReply *reply, void *arg);
 // Queues one command: argc arguments argv[i] of lens[i] bytes (binary-safe;
 // argc >= 1; lens NULL: NUL-terminated arguments). cb (not NULL) runs exactly once, later, with the
 // reply or NULL.
-void cache_aredis_command(cache_aredis *a, int argc, const char **argv, const size_t *lens, cache_aredis_cb cb,
-                    void *arg);
+void cache_aredis_command(cache_aredis *a, int argc, const char **argv, const size_t *lens,
+                          cache_aredis_cb cb, void *arg);
 
 // EVALSHA of `script` (NUL-terminated Lua text) with nkeys keys followed by
 // nargs other arguments (args/lens hold nkeys + nargs entries; lens NULL:
@@ -141,7 +142,7 @@ void cache_aredis_command(cache_aredis *a, int argc, const char **argv, const si
 // Same callback rules as cache_aredis_command.
 #define AREDIS_SCRIPT_CACHE_MAX 64
 void cache_aredis_eval(cache_aredis *a, const char *script, int nkeys, int nargs, const char **args,
-                 const size_t *lens, cache_aredis_cb cb, void *arg);
+                       const size_t *lens, cache_aredis_cb cb, void *arg);
 
 // True when a connection is up (handshake answered) right now.
 bool cache_aredis_connected(const cache_aredis *a);

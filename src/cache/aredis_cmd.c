@@ -14,8 +14,8 @@
 
 // ---- commands -----------------------------------------------------------------------------
 
-void cache_aredis_command(cache_aredis *a, int argc, const char **argv, const size_t *lens, cache_aredis_cb cb,
-                    void *arg)
+void cache_aredis_command(cache_aredis *a, int argc, const char **argv, const size_t *lens,
+                          cache_aredis_cb cb, void *arg)
 {
 	req *q = req_new(a, REQ_USER, cb, arg);
 
@@ -26,7 +26,8 @@ void cache_aredis_command(cache_aredis *a, int argc, const char **argv, const si
 
 // The script's SHA1 (hex), from the cache or computed (and cached if room);
 // *text: the client's copy of the text when cached, else NULL. 0 or -1.
-static int script_sha(cache_aredis *a, const char *script, size_t len, char sha[41], const char **text)
+static int script_sha(cache_aredis *a, const char *script, size_t len, char sha[41],
+                      const char **text)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -101,7 +102,7 @@ static int format_evalsha(req *q, const char *sha, int nkeys, int n, const char 
 }
 
 void cache_aredis_eval(cache_aredis *a, const char *script, int nkeys, int nargs, const char **args,
-                 const size_t *lens, cache_aredis_cb cb, void *arg)
+                       const size_t *lens, cache_aredis_cb cb, void *arg)
 {
 	req *q = req_new(a, REQ_EVAL, cb, arg);
 	char sha[41];

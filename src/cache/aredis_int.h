@@ -64,8 +64,8 @@ struct req_list {
 typedef struct req {
 	struct req *prev, *next;
 	struct req_list *list; // the list holding it, or NULL
-	cache_aredis *a;             // NULL: already called back by cache_aredis_destroy
-	cache_aredis_cb cb;          // NULL for the handshake
+	cache_aredis *a;       // NULL: already called back by cache_aredis_destroy
+	cache_aredis_cb cb;    // NULL for the handshake
 	void *arg;
 	int64_t sent_us;
 	enum req_kind kind;

@@ -102,8 +102,9 @@ static void got_value(const redisReply *r, void *arg)
 				const char *args[2] = {g->key, r->str};
 				const size_t lens[2] = {strlen(g->key), r->len};
 				obs_counter_add(c->errors[OP_GET], 1);
-				cache_aredis_eval(client(c, g->ctx), cache_scripts[CACHE_SCRIPT_DEL_IF],
-				            1, 1, args, lens, ignore_reply, NULL);
+				cache_aredis_eval(client(c, g->ctx),
+				                  cache_scripts[CACHE_SCRIPT_DEL_IF], 1, 1, args,
+				                  lens, ignore_reply, NULL);
 			}
 		}
 	}
@@ -177,8 +178,8 @@ static void invalidate_replied(const redisReply *r, void *arg)
 }
 
 // Sends the put script for p (or, p NULL, a tombstone at version).
-static void send_put(cache_redis *c, prop_ctx *ctx, const Property__V1__Property *p, uint64_t version,
-                     const char *key, cache_aredis_cb cb, void *arg)
+static void send_put(cache_redis *c, prop_ctx *ctx, const Property__V1__Property *p,
+                     uint64_t version, const char *key, cache_aredis_cb cb, void *arg)
 {
 	char hdr[CACHE_VALUE_HEADER_MAX], ver[24], rank[4], ttl[16];
 	cache_kind kind = p != NULL ? CACHE_KIND_ROW : CACHE_KIND_TOMB;
@@ -205,7 +206,8 @@ static void send_put(cache_redis *c, prop_ctx *ctx, const Property__V1__Property
 	snprintf(ttl, sizeof ttl, "%u", ttl_jittered(c, ctx));
 	const char *args[5] = {key, ver, rank, value, ttl};
 	const size_t lens[5] = {strlen(key), strlen(ver), strlen(rank), value_len, strlen(ttl)};
-	cache_aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_PUT], 1, 4, args, lens, cb, arg);
+	cache_aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_PUT], 1, 4, args, lens, cb,
+	                  arg);
 }
 
 static void op_fill(void *self, prop_ctx *ctx, const Property__V1__Property *p)
@@ -249,8 +251,8 @@ static void op_after_write(void *self, prop_ctx *ctx, const prop_cache_change *c
 	if (owner_ok) {
 		snprintf(ttl, sizeof ttl, "%d", CACHE_GEN_TTL_S);
 		const char *args[3] = {hash, gen, ttl};
-		cache_aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_OWNER_INVALIDATE], 2, 1,
-		            args, NULL, invalidate_replied, w);
+		cache_aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_OWNER_INVALIDATE], 2,
+		                  1, args, NULL, invalidate_replied, w);
 	}
 	write_step(w);
 }
@@ -374,7 +376,7 @@ static void op_owner_page_fill(void *self, prop_ctx *ctx, const char *owner, con
 	const size_t lens[6] = {strlen(hash), strlen(genkey), strlen(g), strlen(page_key),
 	                        len,          strlen(ttl)};
 	cache_aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_OWNER_PUT], 2, 4, args, lens,
-	            page_filled, c);
+	                  page_filled, c);
 }
 
 static const prop_cache_ops OPS = {

@@ -55,7 +55,8 @@ static int append_change(cache_conn *s, const cache_log_change *ch)
 
 // One pipelined attempt. 0 all acknowledged, 1 a script was missing (the
 // connection is reopened to load them), -1 a failure.
-static int send_batch(cache_redis *c, const cache_log_change *ch, size_t n, char *why, size_t whycap)
+static int send_batch(cache_redis *c, const cache_log_change *ch, size_t n, char *why,
+                      size_t whycap)
 {
 	cache_conn *s = &c->log_conn;
 	int expected = 0, missing = 0, bad = 0;

@@ -63,8 +63,8 @@ static void *sync_main(void *arg)
 	return NULL;
 }
 
-int events_cachesync_start(events_cachesync **out, const char *conninfo, events_cachesync_apply apply, void *arg,
-                    char *err, size_t errcap)
+int events_cachesync_start(events_cachesync **out, const char *conninfo,
+                           events_cachesync_apply apply, void *arg, char *err, size_t errcap)
 {
 	*out = NULL;
 	events_cachesync *s = calloc(1, sizeof *s);

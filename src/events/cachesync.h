@@ -30,8 +30,8 @@ typedef struct events_cachesync events_cachesync;
 typedef int (*events_cachesync_apply)(void *arg, const outbox_change *ch, size_t n);
 
 // Starts the thread. 0, or -1 with a reason in err.
-int events_cachesync_start(events_cachesync **out, const char *conninfo, events_cachesync_apply apply, void *arg,
-                    char *err, size_t errcap);
+int events_cachesync_start(events_cachesync **out, const char *conninfo,
+                           events_cachesync_apply apply, void *arg, char *err, size_t errcap);
 // Stops and joins the thread (promptly: it sleeps in short slices). NULL: no-op.
 void events_cachesync_stop(events_cachesync *s);
 

@@ -380,8 +380,8 @@ void events_relay_connections(const events_relay *r, int *open, uint64_t *refuse
 	*refused = atomic_load(&cl->refused);
 }
 
-static int open_socket(events_relay *r, const char *url, const nrpc_tls *tls, unsigned max_subscribers,
-                       char *err, size_t errcap)
+static int open_socket(events_relay *r, const char *url, const nrpc_tls *tls,
+                       unsigned max_subscribers, char *err, size_t errcap)
 {
 	int rv;
 	const char *what = "pub0_open";

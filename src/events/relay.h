@@ -40,12 +40,12 @@
 typedef struct events_relay events_relay;
 
 typedef struct events_relay_config {
-	const char *conninfo;     // libpq conninfo for the outbox's direct connection (copied)
-	const char *pub_url;      // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
-	const nrpc_tls *pub_tls;  // for a tls+tcp:// pub_url (read by events_relay_start); else NULL
-	obs_registry *metrics;    // borrowed, must outlive the relay; NULL: a private registry
-	int64_t retention_s;      // published events older than this are pruned; 0: 7 days
-	int poll_ms;              // longest sleep between claims when idle; 0: 250
+	const char *conninfo;    // libpq conninfo for the outbox's direct connection (copied)
+	const char *pub_url;     // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
+	const nrpc_tls *pub_tls; // for a tls+tcp:// pub_url (read by events_relay_start); else NULL
+	obs_registry *metrics;   // borrowed, must outlive the relay; NULL: a private registry
+	int64_t retention_s;     // published events older than this are pruned; 0: 7 days
+	int poll_ms;             // longest sleep between claims when idle; 0: 250
 	unsigned max_subscribers; // PUB connections kept at once; more are closed; 0: no cap
 } events_relay_config;
 
@@ -56,7 +56,8 @@ void events_relay_connections(const events_relay *r, int *open, uint64_t *refuse
 // failure returns -1 with a reason in err[errcap] and *out untouched (nothing
 // is left running). A database that is down is not a failure: the thread
 // keeps retrying. A URL that cannot be bound is.
-int events_relay_start(events_relay **out, const events_relay_config *cfg, char *err, size_t errcap);
+int events_relay_start(events_relay **out, const events_relay_config *cfg, char *err,
+                       size_t errcap);
 
 // Stops the thread: when leading, it first claims and publishes what is
 // pending (bounded by RELAY_FLUSH_BUDGET_MS), then the socket and the

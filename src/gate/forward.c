@@ -32,8 +32,8 @@ typedef struct fwd {
 	struct event timer;
 	gate_link *link;
 	uint32_t id;
-	int b;            // backend of the current send, -1: none
-	uint64_t tried;   // backends sent to (bit per slot)
+	int b;                 // backend of the current send, -1: none
+	uint64_t tried;        // backends sent to (bit per slot)
 	base_ioloop_task task; // the hand-off of a request received through nng
 	struct fwd *next_free;
 } fwd;

@@ -81,7 +81,7 @@ static int walk(scan *sc, const uint8_t *buf, size_t len, const ProtobufCMessage
 }
 
 int prop_pbscan_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
-                   const char *strip_prefix, prop_violations *vs)
+                        const char *strip_prefix, prop_violations *vs)
 {
 	scan sc = {.strip = strip_prefix, .vs = vs};
 	if (buf == NULL) {

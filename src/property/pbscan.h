@@ -27,6 +27,6 @@
 // well-formed wire format (base/pbwire.h) or nest too deep (the violations
 // found so far stay).
 int prop_pbscan_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
-                   const char *strip_prefix, prop_violations *vs);
+                        const char *strip_prefix, prop_violations *vs);
 
 #endif

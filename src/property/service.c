@@ -470,8 +470,8 @@ static void list_looked_up(prop_ctx *ctx, nrpc_code rc)
 		prop_violations bad;
 		prop_violations_init(&bad);
 		if (prop_pbscan_strings(c->st.data, c->st.len,
-		                   &property__v1__list_properties_response__descriptor, NULL,
-		                   &bad) == 0 &&
+		                        &property__v1__list_properties_response__descriptor, NULL,
+		                        &bad) == 0 &&
 		    bad.n == 0) {
 			c->packed = c->st.data;
 			c->packed_len = c->st.len;

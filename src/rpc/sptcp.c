@@ -548,8 +548,8 @@ static void setup_loop(void *arg)
 static void setup_accept(void *arg)
 {
 	nrpc_sptcp *t = arg;
-	t->accept_ev = event_new(base_ioloop_base(t->loops[0].io), t->listen_fd, EV_READ | EV_PERSIST,
-	                         on_accept, t);
+	t->accept_ev = event_new(base_ioloop_base(t->loops[0].io), t->listen_fd,
+	                         EV_READ | EV_PERSIST, on_accept, t);
 	if (t->accept_ev != NULL)
 		event_add(t->accept_ev, NULL);
 }

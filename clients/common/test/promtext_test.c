@@ -48,7 +48,8 @@ static void parse_sample(void)
 	const char *get_ok[] = {"method", "/property.v1.PropertyService/GetProperty", "code", "0",
 	                        NULL};
 	CHECK(near(pdc_promtext_sum(&p, "propertyd_requests_total", get), 100), "sum_by_method");
-	CHECK(near(pdc_promtext_sum(&p, "propertyd_requests_total", get_ok), 90), "sum_by_method_code");
+	CHECK(near(pdc_promtext_sum(&p, "propertyd_requests_total", get_ok), 90),
+	      "sum_by_method_code");
 	CHECK(near(pdc_promtext_sum(&p, "propertyd_requests_total", NULL), 103), "sum_all");
 	CHECK(pdc_promtext_sum(&p, "absent_metric", NULL) == 0, "sum_none");
 	CHECK(near(pdc_promtext_sum(&p, "propertyd_db_pool_size", NULL), 10), "no_labels");

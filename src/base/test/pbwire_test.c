@@ -18,10 +18,11 @@ static void varints(void)
 		CHECK_EQ(n, bits == 0 ? 1 : (bits + 6) / 7);
 		const uint8_t *p = b;
 		uint64_t got = 0;
-		CHECK(base_pbwire_get_varint(&p, b + n, &got) == 0 && got == v && p == b + n, "%u bits",
-		      bits);
+		CHECK(base_pbwire_get_varint(&p, b + n, &got) == 0 && got == v && p == b + n,
+		      "%u bits", bits);
 		p = b; // cut one byte short
-		CHECK(n == 1 || base_pbwire_get_varint(&p, b + n - 1, &got) == -1, "%u bits cut", bits);
+		CHECK(n == 1 || base_pbwire_get_varint(&p, b + n - 1, &got) == -1, "%u bits cut",
+		      bits);
 	}
 	memset(b, 0x80, sizeof b); // eleven bytes with the continuation bit
 	b[PBWIRE_VARINT_MAX] = 0;

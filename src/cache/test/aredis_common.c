@@ -111,12 +111,12 @@ void wait1(res *x)
 cache_aredis *make(const cache_url *u, fails *f)
 {
 	cache_aredis_config cfg = {.url = u,
-	                     .base = B,
-	                     .connect_timeout_ms = CONNECT_MS,
-	                     .command_timeout_ms = COMMAND_MS,
-	                     .reconnect_min_ms = RECONNECT_MS,
-	                     .on_failure = on_failure,
-	                     .arg = f};
+	                           .base = B,
+	                           .connect_timeout_ms = CONNECT_MS,
+	                           .command_timeout_ms = COMMAND_MS,
+	                           .reconnect_min_ms = RECONNECT_MS,
+	                           .on_failure = on_failure,
+	                           .arg = f};
 	cache_aredis *a = NULL;
 	char err[256];
 	if (cache_aredis_create(&a, &cfg, err, sizeof(err)) != 0)

@@ -63,12 +63,12 @@ static void destroy_case(int mode, const cache_url *u, pid_t pid)
 	dctx d = {.destroy_at = -1, .issue_at = -1};
 	dres *es = calloc(D_N, sizeof(dres));
 	cache_aredis_config cfg = {.url = u,
-	                     .base = B,
-	                     .connect_timeout_ms = CONNECT_MS,
-	                     .command_timeout_ms = COMMAND_MS,
-	                     .reconnect_min_ms = RECONNECT_MS,
-	                     .on_failure = mode == 2 ? d_on_failure : NULL,
-	                     .arg = &d};
+	                           .base = B,
+	                           .connect_timeout_ms = CONNECT_MS,
+	                           .command_timeout_ms = COMMAND_MS,
+	                           .reconnect_min_ms = RECONNECT_MS,
+	                           .on_failure = mode == 2 ? d_on_failure : NULL,
+	                           .arg = &d};
 	char err[256];
 
 	d.xs = calloc(D_N, sizeof(res));

@@ -122,7 +122,8 @@ static inline void cs_pinged(const redisReply *r, void *arg)
 static inline void cs_ping(cs_call *s)
 {
 	static const char *const argv[1] = {"PING"};
-	cache_aredis_command(s->rig->c->shards[0].client, 1, (const char **)argv, NULL, cs_pinged, s);
+	cache_aredis_command(s->rig->c->shards[0].client, 1, (const char **)argv, NULL, cs_pinged,
+	                     s);
 }
 
 // On the loop thread: waits for what the call left queued on the connection.

@@ -115,19 +115,24 @@ const fake_entry *fake_cache_entry(const fake_cache *c, const char *id);
 // c->done, runs the use case, fails the test process if it did not end, and
 // returns its code with the output in *out (NULL on error).
 void fake_call_init(prop_call *c, ProtobufCAllocator *alloc, const char *subject);
-nrpc_code fake_run_create(prop_service *s, prop_call *c, const Property__V1__CreatePropertyRequest *r,
-                     Property__V1__Property **out);
+nrpc_code fake_run_create(prop_service *s, prop_call *c,
+                          const Property__V1__CreatePropertyRequest *r,
+                          Property__V1__Property **out);
 nrpc_code fake_run_get(prop_service *s, prop_call *c, const Property__V1__GetPropertyRequest *r,
-                  Property__V1__Property **out);
-nrpc_code fake_run_update(prop_service *s, prop_call *c, const Property__V1__UpdatePropertyRequest *r,
-                     Property__V1__Property **out);
-nrpc_code fake_run_delete(prop_service *s, prop_call *c, const Property__V1__DeletePropertyRequest *r);
+                       Property__V1__Property **out);
+nrpc_code fake_run_update(prop_service *s, prop_call *c,
+                          const Property__V1__UpdatePropertyRequest *r,
+                          Property__V1__Property **out);
+nrpc_code fake_run_delete(prop_service *s, prop_call *c,
+                          const Property__V1__DeletePropertyRequest *r);
 nrpc_code fake_run_list(prop_service *s, prop_call *c,
-                   const Property__V1__ListPropertiesByOwnerRequest *r,
-                   Property__V1__ListPropertiesResponse **out);
-nrpc_code fake_run_search(prop_service *s, prop_call *c, const Property__V1__SearchPropertiesRequest *r,
-                     Property__V1__ListPropertiesResponse **out);
-nrpc_code fake_run_read_events(prop_service *s, prop_call *c, const Property__V1__ReadEventsRequest *r,
-                          Property__V1__ReadEventsResponse **out);
+                        const Property__V1__ListPropertiesByOwnerRequest *r,
+                        Property__V1__ListPropertiesResponse **out);
+nrpc_code fake_run_search(prop_service *s, prop_call *c,
+                          const Property__V1__SearchPropertiesRequest *r,
+                          Property__V1__ListPropertiesResponse **out);
+nrpc_code fake_run_read_events(prop_service *s, prop_call *c,
+                               const Property__V1__ReadEventsRequest *r,
+                               Property__V1__ReadEventsResponse **out);
 
 #endif

@@ -203,7 +203,8 @@ static void test_idempotency(void)
 	r = create_req("", "Another flat");
 	call_init(&w, &c, "alice");
 	c.idempotency_key = "key-1";
-	CHECK(fake_run_create(w.svc, &c, &r, &p3) == NRPC_ALREADY_EXISTS, "same key, other request");
+	CHECK(fake_run_create(w.svc, &c, &r, &p3) == NRPC_ALREADY_EXISTS,
+	      "same key, other request");
 	CHECK(strcmp(w.repo.last_hash, hash1) != 0, "other request, other hash");
 
 	// No key: none passed.
@@ -279,7 +280,8 @@ static void test_get_cache(void)
 	w.repo.fail_all = NRPC_UNAVAILABLE;
 	g.id = made->id;
 	call_init(&w, &c, NULL);
-	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_UNAVAILABLE && strstr(c.ctx.err, "fake") != NULL,
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_UNAVAILABLE &&
+	          strstr(c.ctx.err, "fake") != NULL,
 	      "repository error passes through");
 	world_fini(&w);
 }
@@ -338,14 +340,16 @@ static void test_update_delete(void)
 	// Invalid update: violations named as in Property.
 	values.title = "";
 	call_init(&w, &c, "alice");
-	CHECK(fake_run_update(w.svc, &c, &u, &p) == NRPC_INVALID_ARGUMENT && has_violation(&c, "title"),
+	CHECK(fake_run_update(w.svc, &c, &u, &p) == NRPC_INVALID_ARGUMENT &&
+	          has_violation(&c, "title"),
 	      "update empty title");
 	static const uint8_t wire[] = {0x1a, 0x04, 0x1a, 0x02, 'x', 0x00}; // property.title "x\0"
 	values.title = "x";
 	call_init(&w, &c, "alice");
 	c.payload = wire;
 	c.payload_len = sizeof(wire);
-	CHECK(fake_run_update(w.svc, &c, &u, &p) == NRPC_INVALID_ARGUMENT && has_violation(&c, "title"),
+	CHECK(fake_run_update(w.svc, &c, &u, &p) == NRPC_INVALID_ARGUMENT &&
+	          has_violation(&c, "title"),
 	      "update NUL title named as in Property");
 
 	// Delete: another owner, then the owner; a tombstone, and Get says 5.
