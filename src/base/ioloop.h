@@ -6,7 +6,7 @@
 // (Redis, PostgreSQL, the reply) happens on the loop's thread, driven by
 // socket readiness. Nothing on a loop ever blocks on a socket.
 //
-// Posting: tasks are intrusive (the caller embeds an base_ioloop_task in its own
+// Posting: tasks are intrusive (the caller embeds a base_ioloop_task in its own
 // state), kept in FIFO order, and run on the loop thread. A burst of posts
 // costs one wake-up: the eventfd is written only when the queue goes from
 // empty to non-empty, and the loop drains the whole queue at once.
