@@ -4,7 +4,7 @@
 // that variable (all are unset before each input); every other field is a
 // command-line argument after argv[0].
 //
-// Checks beyond the sanitizers: config_load returns 0, 1 or -1; -1 comes with
+// Checks beyond the sanitizers: app_config_load returns 0, 1 or -1; -1 comes with
 // one line of text (unless the input brought the newline); with FUZZ_STRICT=1
 // a second call on the same argv gives the same verdict; 0 leaves every setting within its
 // documented range and a secret of at least CONFIG_MIN_SECRET bytes unless --insecure-no-auth; the
@@ -74,7 +74,7 @@ static int env_index(const char *f)
 	return -1;
 }
 
-static void check(const config *c)
+static void check(const app_config *c)
 {
 	FUZZ_ASSERT(c->rpc_url && c->events_url && c->http_addr && c->database_url &&
 	                c->redis_url && c->log_level,
@@ -124,18 +124,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	argv[argc] = NULL;
 	if (!skip) {
-		config cfg;
+		app_config cfg;
 		char err[256];
 		memset(err, 0, sizeof(err));
-		int rc = config_load(&cfg, argc, argv, err, sizeof(err));
+		int rc = app_config_load(&cfg, argc, argv, err, sizeof(err));
 		{
 			// The same argv twice must give the same verdict (getopt's state
-			// is reset by config_load itself).
-			config again;
+			// is reset by app_config_load itself).
+			app_config again;
 			char err2[256];
 			memset(err2, 0, sizeof(err2));
-			int rc2 = config_load(&again, argc, argv, err2, sizeof(err2));
-			config_free(&again);
+			int rc2 = app_config_load(&again, argc, argv, err2, sizeof(err2));
+			app_config_free(&again);
 			FUZZ_ASSERT(rc == rc2 && strcmp(err, err2) == 0,
 			            "a second call disagrees: %d '%s', then %d '%s'", rc, err, rc2,
 			            err2);
@@ -148,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			            "not one line of reason: '%s'", err);
 		if (rc == 0)
 			check(&cfg);
-		config_free(&cfg);
+		app_config_free(&cfg);
 	}
 	free(text);
 	return skip ? -1 : 0;

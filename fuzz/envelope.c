@@ -28,7 +28,7 @@
 static fake_repo repo;
 static fake_cache cache;
 static prop_service *svc;
-static ioloop *loop;
+static base_ioloop *loop;
 static nrpc_server *server;
 static nrpc_health *health;
 static prop_handlers *handlers;
@@ -69,8 +69,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	prop_service_config sc = {.repo = fake_repo_port(&repo), .cache = fake_cache_port(&cache)};
 	if (prop_service_create(&svc, &sc) != 0)
 		die("service", "cannot create");
-	if (ioloop_create(&loop, "fuzz", err, sizeof(err)) != 0 ||
-	    ioloop_start(loop, err, sizeof(err)) != 0)
+	if (base_ioloop_create(&loop, "fuzz", err, sizeof(err)) != 0 ||
+	    base_ioloop_start(loop, err, sizeof(err)) != 0)
 		die("loop", err);
 	nrpc_server_config cfg = {
 	    .url = FUZZ_URL,
@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > NRPC_MAX_MESSAGE)
 		return -1;
 	if (fakes_nearly_full())
-		ioloop_call(loop, reset_fakes, NULL);
+		base_ioloop_call(loop, reset_fakes, NULL);
 
 	nng_msg *m;
 	int rv = nng_msg_alloc(&m, size);

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *err = malloc(errcap > 0 ? errcap : 1);
 	FUZZ_ASSERT(err != NULL, "malloc");
 	memset(err, 'x', errcap > 0 ? errcap : 1);
-	ProtobufCMessage *m = pbjson_decode(d, json, err, errcap);
+	ProtobufCMessage *m = pdc_pbjson_decode(d, json, err, errcap);
 	if (m == NULL) {
 		if (errcap > 0)
 			FUZZ_ASSERT(memchr(err, 0, errcap) != NULL, "reason not terminated");
@@ -69,10 +69,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		            d->name);
 		size_t len1, len2;
 		uint8_t *b1 = pack(m, &len1);
-		char *text = pbjson_encode(m, flags);
+		char *text = pdc_pbjson_encode(m, flags);
 		FUZZ_ASSERT(text != NULL, "cannot encode what was decoded");
 		char again_err[256];
-		ProtobufCMessage *m2 = pbjson_decode(d, text, again_err, sizeof(again_err));
+		ProtobufCMessage *m2 = pdc_pbjson_decode(d, text, again_err, sizeof(again_err));
 		FUZZ_ASSERT(m2 != NULL, "own encoding refused: %s\n  input: %s\n  encoded: %s",
 		            again_err, json, text);
 		uint8_t *b2 = pack(m2, &len2);

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(buf != NULL, "malloc");
 	if (size > 0)
 		memcpy(buf, data, size);
-	int rc = pbscan_strings(size > 0 ? buf : NULL, size, d, strip, &vs);
+	int rc = prop_pbscan_strings(size > 0 ? buf : NULL, size, d, strip, &vs);
 	FUZZ_ASSERT(rc == 0 || rc == -1, "rc %d", rc);
 	FUZZ_ASSERT(vs.n <= PROP_MAX_VIOLATIONS && vs.n <= vs.total, "n %zu total %zu", vs.n,
 	            vs.total);

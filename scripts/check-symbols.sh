@@ -13,15 +13,9 @@
 # PREFIX entry fails too: a new library declares its prefix here. Names starting with two
 # underscores are the compiler's and sanitizers' (e.g. __odr_asan_gen_*), not ours.
 #
-# Where things stand (the allowlist is the remaining work, one line per symbol):
-#   nrpc, pdclient's pdc_ part, propload_core, propsub, pd_fds, pd_proto, pd_check, pd_gate,
-#   obs, store, store_testutil, it_harness: clean, no allowlist entries.
-#   Not yet prefixed, listed in scripts/symbol-allowlist.txt until renamed:
-#     pd_base (ioloop_*, pbwire_*), cache (aredis_*), events (relay_*, cachesync_*),
-#     pd_app (config_*, observer_*, standby_*), property (pbscan_*),
-#     property_fakes (run_*, test_*), pdclient (rtdesc_*, promtext_*, pbjson_*, b64_*).
-#   An allowlist entry whose symbol is gone (renamed or removed) is reported as stale, so
-#   the list only shrinks.
+# Where things stand: every library is clean and scripts/symbol-allowlist.txt holds no
+#   entry. An allowlist entry whose symbol is gone (renamed or removed) is reported as
+#   stale, so the list only shrinks.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)

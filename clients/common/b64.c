@@ -5,7 +5,7 @@
 
 #include "base/b64url.h"
 
-char *b64_encode(const uint8_t *data, size_t len)
+char *pdc_b64_encode(const uint8_t *data, size_t len)
 {
 	char *out = malloc(base_b64_len(len) + 1);
 	if (out != NULL)
@@ -13,7 +13,7 @@ char *b64_encode(const uint8_t *data, size_t len)
 	return out;
 }
 
-int b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen)
+int pdc_b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen)
 {
 	*out = NULL;
 	*outlen = 0;

@@ -10,11 +10,11 @@
 #include <stdint.h>
 
 // Returns a malloc'd NUL-terminated string, or NULL on allocation failure.
-char *b64_encode(const uint8_t *data, size_t len);
+char *pdc_b64_encode(const uint8_t *data, size_t len);
 
 // Decodes s[n]. On success returns 0 with *out malloc'd (NULL when the result
 // is empty) and *outlen set. Returns -1 on malformed input, -2 on allocation
 // failure; *out is then NULL.
-int b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
+int pdc_b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
 
 #endif

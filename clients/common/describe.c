@@ -30,20 +30,20 @@ static void indent(FILE *out, int depth)
 }
 
 // The map entry message a field refers to, or NULL when it is not a map.
-static const Pdc__Descset__DescriptorProto *map_entry(const rtdesc *r, const fdp *f)
+static const Pdc__Descset__DescriptorProto *map_entry(const pdc_rtdesc *r, const fdp *f)
 {
 	if (!f->has_label ||
 	    f->label != PDC__DESCSET__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED ||
 	    f->type_name == NULL)
 		return NULL;
-	const Pdc__Descset__DescriptorProto *e = rtdesc_message_def(r, f->type_name, NULL);
+	const Pdc__Descset__DescriptorProto *e = pdc_rtdesc_message_def(r, f->type_name, NULL);
 	if (e == NULL || e->options == NULL || !e->options->has_map_entry ||
 	    !e->options->map_entry || e->n_field != 2)
 		return NULL;
 	return e;
 }
 
-static void print_field(FILE *out, const rtdesc *r, const fdp *f, int proto3, int depth)
+static void print_field(FILE *out, const pdc_rtdesc *r, const fdp *f, int proto3, int depth)
 {
 	indent(out, depth);
 	const Pdc__Descset__DescriptorProto *e = map_entry(r, f);
@@ -78,7 +78,7 @@ static void print_enum(FILE *out, const Pdc__Descset__EnumDescriptorProto *e, in
 	fputs("}\n", out);
 }
 
-static void print_message(FILE *out, const rtdesc *r, const Pdc__Descset__DescriptorProto *m,
+static void print_message(FILE *out, const pdc_rtdesc *r, const Pdc__Descset__DescriptorProto *m,
                           int proto3, int depth)
 {
 	indent(out, depth);
@@ -139,24 +139,24 @@ static void print_service(FILE *out, const Pdc__Descset__ServiceDescriptorProto 
 	fputs("}\n", out);
 }
 
-int pdc_describe(FILE *out, const rtdesc *r, const char *symbol)
+int pdc_describe(FILE *out, const pdc_rtdesc *r, const char *symbol)
 {
 	if (symbol[0] == '.')
 		symbol++;
 	const ProtobufCServiceDescriptor *sd = pdc_reflect_find_service(r, symbol);
 	if (sd != NULL) {
 		fprintf(out, "%s is a service:\n", sd->name);
-		print_service(out, rtdesc_service_def(r, sd->name));
+		print_service(out, pdc_rtdesc_service_def(r, sd->name));
 		return 0;
 	}
 	int proto3 = 1;
-	const Pdc__Descset__DescriptorProto *m = rtdesc_message_def(r, symbol, &proto3);
+	const Pdc__Descset__DescriptorProto *m = pdc_rtdesc_message_def(r, symbol, &proto3);
 	if (m != NULL) {
 		fprintf(out, "%s is a message:\n", symbol);
 		print_message(out, r, m, proto3, 0);
 		return 0;
 	}
-	const Pdc__Descset__EnumDescriptorProto *e = rtdesc_enum_def(r, symbol);
+	const Pdc__Descset__EnumDescriptorProto *e = pdc_rtdesc_enum_def(r, symbol);
 	if (e != NULL) {
 		fprintf(out, "%s is an enum:\n", symbol);
 		print_enum(out, e, 0);
@@ -174,7 +174,7 @@ int pdc_describe(FILE *out, const rtdesc *r, const char *symbol)
 		return -1;
 	memcpy(svc, symbol, n);
 	svc[n] = '\0';
-	const Pdc__Descset__ServiceDescriptorProto *sp = rtdesc_service_def(r, svc);
+	const Pdc__Descset__ServiceDescriptorProto *sp = pdc_rtdesc_service_def(r, svc);
 	for (size_t i = 0; sp != NULL && i < sp->n_method; i++) {
 		if (strcmp(sp->method[i]->name, sep + 1) == 0) {
 			fprintf(out, "%s.%s is a method:\n", svc, sep + 1);

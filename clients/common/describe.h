@@ -21,6 +21,6 @@
 // "property.v1.PropertyService.GetProperty", "property.v1.Location",
 // ".property.v1.PropertyStatus"); a service may also be named by its short
 // name when that is unique. Returns 0, or -1 when nothing has that name.
-int pdc_describe(FILE *out, const rtdesc *r, const char *symbol);
+int pdc_describe(FILE *out, const pdc_rtdesc *r, const char *symbol);
 
 #endif

@@ -24,11 +24,11 @@
 //   field given twice (under both names), or a value of the wrong type is an
 //   error that names the field by its path (`location.latitude`).
 //
-// Memory: pbjson_decode() builds the message exactly as protobuf-c's unpack
+// Memory: pdc_pbjson_decode() builds the message exactly as protobuf-c's unpack
 // does with the default allocator (every string, array, bytes buffer and
 // submessage malloc'd; unset strings point to the field's default value), so
 // the caller frees it with protobuf_c_message_free_unpacked(msg, NULL).
-// pbjson_encode() returns a malloc'd string the caller frees.
+// pdc_pbjson_encode() returns a malloc'd string the caller frees.
 //
 // Pure functions: no state, thread-safe, no blocking.
 #ifndef PBJSON_H
@@ -48,14 +48,14 @@
 
 // Decodes a JSON object into a new message of type `d`. Returns the message,
 // or NULL with a one-line reason in err[errcap] (errcap 0 allowed).
-ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *d, const char *json, char *err,
-                                size_t errcap);
+ProtobufCMessage *pdc_pbjson_decode(const ProtobufCMessageDescriptor *d, const char *json,
+                                    char *err, size_t errcap);
 
 // Encodes `m` as JSON. Returns a malloc'd NUL-terminated string, or NULL on
 // allocation failure or nesting deeper than PBJSON_MAX_DEPTH. Pretty output
 // ends with a newline; compact does not. Doubles are written in their
 // shortest round-trip form, NaN and infinities as "NaN", "Infinity",
 // "-Infinity"; bytes of a string that are not UTF-8 become U+FFFD.
-char *pbjson_encode(const ProtobufCMessage *m, int flags);
+char *pdc_pbjson_encode(const ProtobufCMessage *m, int flags);
 
 #endif

@@ -213,7 +213,7 @@ static int decode_submessage(dec *x, const ProtobufCMessageDescriptor *d, json_t
 	ProtobufCMessage *sub = malloc(d->sizeof_message);
 	if (sub == NULL)
 		return fail(x, "out of memory");
-	pbjson_message_init(d, sub);
+	pdc_pbjson_message_init(d, sub);
 	if (decode_message(x, d, v, sub, depth + 1) != 0) {
 		protobuf_c_message_free_unpacked(sub, NULL);
 		return -1;
@@ -321,7 +321,7 @@ static int decode_value(dec *x, const ProtobufCFieldDescriptor *f, json_t *v, vo
 		ProtobufCBinaryData *bd = slot;
 		uint8_t *data = NULL;
 		size_t len = 0;
-		int rc = b64_decode(json_string_value(v), json_string_length(v), &data, &len);
+		int rc = pdc_b64_decode(json_string_value(v), json_string_length(v), &data, &len);
 		if (rc == -2)
 			return fail(x, "out of memory");
 		if (rc != 0)
@@ -357,7 +357,7 @@ static int decode_map(dec *x, const ProtobufCFieldDescriptor *f, json_t *obj,
 		ProtobufCMessage *e = malloc(ed->sizeof_message);
 		if (e == NULL)
 			return fail(x, "out of memory");
-		pbjson_message_init(ed, e);
+		pdc_pbjson_message_init(ed, e);
 		arr[(*count)++] = e; // valid (all defaults) from here on
 		json_t *k = json_string(key);
 		if (k == NULL)
@@ -378,7 +378,7 @@ static int decode_map(dec *x, const ProtobufCFieldDescriptor *f, json_t *obj,
 static int decode_repeated(dec *x, const ProtobufCFieldDescriptor *f, json_t *v,
                            ProtobufCMessage *m, int depth)
 {
-	int map = f->type == PROTOBUF_C_TYPE_MESSAGE && pbjson_is_map_entry(f->descriptor);
+	int map = f->type == PROTOBUF_C_TYPE_MESSAGE && pdc_pbjson_is_map_entry(f->descriptor);
 	size_t n;
 	if (map && json_is_object(v))
 		n = json_object_size(v);
@@ -388,7 +388,7 @@ static int decode_repeated(dec *x, const ProtobufCFieldDescriptor *f, json_t *v,
 		return fail(x, map ? "expected an object (map)" : "expected an array");
 	if (n == 0)
 		return 0;
-	size_t esz = pbjson_elem_size(f->type);
+	size_t esz = pdc_pbjson_elem_size(f->type);
 	void *arr = calloc(n, esz);
 	if (arr == NULL)
 		return fail(x, "out of memory");
@@ -461,8 +461,8 @@ static int decode_message(dec *x, const ProtobufCMessageDescriptor *d, json_t *o
 	return rc;
 }
 
-ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *d, const char *json, char *err,
-                                size_t errcap)
+ProtobufCMessage *pdc_pbjson_decode(const ProtobufCMessageDescriptor *d, const char *json,
+                                    char *err, size_t errcap)
 {
 	dec x = {.err = err, .errcap = errcap};
 	if (errcap > 0)
@@ -484,7 +484,7 @@ ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *d, const char 
 		fail(&x, "out of memory");
 		goto out;
 	}
-	pbjson_message_init(d, m);
+	pdc_pbjson_message_init(d, m);
 	if (decode_message(&x, d, root, m, 0) != 0) {
 		protobuf_c_message_free_unpacked(m, NULL);
 		m = NULL;

@@ -211,7 +211,7 @@ static void encode_value(sbuf *b, const ProtobufCFieldDescriptor *f, const void 
 		return;
 	case PROTOBUF_C_TYPE_BYTES: {
 		const ProtobufCBinaryData *bd = slot;
-		char *s = b64_encode(bd->data, bd->data ? bd->len : 0);
+		char *s = pdc_b64_encode(bd->data, bd->data ? bd->len : 0);
 		if (s == NULL) {
 			b->t.failed = true;
 			return;
@@ -237,7 +237,7 @@ static void encode_repeated(sbuf *b, const ProtobufCFieldDescriptor *f, const Pr
 {
 	size_t n = *PBJSON_AT(size_t, m, f->quantifier_offset);
 	const char *arr = *PBJSON_AT(const char *, m, f->offset);
-	int map = f->type == PROTOBUF_C_TYPE_MESSAGE && pbjson_is_map_entry(f->descriptor);
+	int map = f->type == PROTOBUF_C_TYPE_MESSAGE && pdc_pbjson_is_map_entry(f->descriptor);
 	const char *sep = b->flags & PBJSON_PRETTY ? ": " : ":";
 	put(b, map ? "{" : "[", 1);
 	for (size_t i = 0; i < n; i++) {
@@ -245,7 +245,7 @@ static void encode_repeated(sbuf *b, const ProtobufCFieldDescriptor *f, const Pr
 			put(b, ",", 1);
 		newline(b, depth + 1);
 		if (!map) {
-			encode_value(b, f, arr + i * pbjson_elem_size(f->type), depth + 1, 0);
+			encode_value(b, f, arr + i * pdc_pbjson_elem_size(f->type), depth + 1, 0);
 			continue;
 		}
 		const ProtobufCMessage *e = ((ProtobufCMessage *const *)arr)[i];
@@ -338,7 +338,7 @@ static void encode_message(sbuf *b, const ProtobufCMessage *m, int depth)
 	put(b, "}", 1);
 }
 
-char *pbjson_encode(const ProtobufCMessage *m, int flags)
+char *pdc_pbjson_encode(const ProtobufCMessage *m, int flags)
 {
 	sbuf b = {.flags = flags};
 	encode_message(&b, m, 0);

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-int pbjson_is_map_entry(const ProtobufCMessageDescriptor *d)
+int pdc_pbjson_is_map_entry(const ProtobufCMessageDescriptor *d)
 {
 	size_t n = strlen(d->name);
 	if (d->n_fields != 2 || n < 5 || strcmp(d->name + n - 5, "Entry") != 0)
@@ -13,7 +13,7 @@ int pbjson_is_map_entry(const ProtobufCMessageDescriptor *d)
 	       strcmp(v->name, "value") == 0;
 }
 
-size_t pbjson_elem_size(ProtobufCType t)
+size_t pdc_pbjson_elem_size(ProtobufCType t)
 {
 	switch (t) {
 	case PROTOBUF_C_TYPE_INT64:
@@ -46,7 +46,7 @@ size_t pbjson_elem_size(ProtobufCType t)
 	return sizeof(uint32_t);
 }
 
-void pbjson_message_init(const ProtobufCMessageDescriptor *d, void *m)
+void pdc_pbjson_message_init(const ProtobufCMessageDescriptor *d, void *m)
 {
 	if (d->message_init != NULL) {
 		protobuf_c_message_init(d, m);
@@ -62,6 +62,6 @@ void pbjson_message_init(const ProtobufCMessageDescriptor *d, void *m)
 		if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)
 			*(const void **)at = f->default_value;
 		else
-			memcpy(at, f->default_value, pbjson_elem_size(f->type));
+			memcpy(at, f->default_value, pdc_pbjson_elem_size(f->type));
 	}
 }

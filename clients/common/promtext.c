@@ -83,7 +83,7 @@ static char *read_quoted(cursor *c)
 	return out;
 }
 
-static void sample_free(promtext_sample *s)
+static void sample_free(pdc_promtext_sample *s)
 {
 	free(s->name);
 	for (size_t i = 0; i < s->n_labels; i++) {
@@ -94,7 +94,7 @@ static void sample_free(promtext_sample *s)
 }
 
 // `{a="x",b="y"}` into s->labels; the cursor is on '{'.
-static const char *read_labels(cursor *c, promtext_sample *s)
+static const char *read_labels(cursor *c, pdc_promtext_sample *s)
 {
 	c->p++;
 	for (;;) {
@@ -110,7 +110,7 @@ static const char *read_labels(cursor *c, promtext_sample *s)
 			if (s->labels == NULL)
 				return "out of memory";
 		}
-		promtext_label *l = &s->labels[s->n_labels];
+		pdc_promtext_label *l = &s->labels[s->n_labels];
 		l->name = read_name(c);
 		if (l->name == NULL)
 			return "bad label name";
@@ -132,7 +132,7 @@ static const char *read_labels(cursor *c, promtext_sample *s)
 }
 
 // One sample line (without its newline) into *s; returns an error text or NULL.
-static const char *parse_line(const char *line, size_t len, promtext_sample *s)
+static const char *parse_line(const char *line, size_t len, pdc_promtext_sample *s)
 {
 	cursor c = {line, line + len};
 	s->name = read_name(&c);
@@ -158,7 +158,7 @@ static const char *parse_line(const char *line, size_t len, promtext_sample *s)
 	return NULL; // an optional timestamp may follow; it is ignored
 }
 
-int promtext_parse(const char *text, size_t len, promtext *out, char *err, size_t errcap)
+int pdc_promtext_parse(const char *text, size_t len, pdc_promtext *out, char *err, size_t errcap)
 {
 	out->samples = NULL;
 	out->n = 0;
@@ -180,32 +180,32 @@ int promtext_parse(const char *text, size_t len, promtext *out, char *err, size_
 		if (n == 0 || s[0] == '#')
 			continue;
 		if (out->n == PROMTEXT_MAX_SAMPLES) {
-			promtext_free(out);
+			pdc_promtext_free(out);
 			return fail(err, errcap, lineno, "too many samples");
 		}
 		if (out->n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
-			promtext_sample *ns = realloc(out->samples, ncap * sizeof *ns);
+			pdc_promtext_sample *ns = realloc(out->samples, ncap * sizeof *ns);
 			if (ns == NULL) {
-				promtext_free(out);
+				pdc_promtext_free(out);
 				return fail(err, errcap, lineno, "out of memory");
 			}
 			out->samples = ns;
 			cap = ncap;
 		}
-		promtext_sample *smp = &out->samples[out->n];
+		pdc_promtext_sample *smp = &out->samples[out->n];
 		memset(smp, 0, sizeof *smp);
 		const char *e = parse_line(s, n, smp);
-		out->n++; // counted even when bad, so that promtext_free releases it
+		out->n++; // counted even when bad, so that pdc_promtext_free releases it
 		if (e != NULL) {
-			promtext_free(out);
+			pdc_promtext_free(out);
 			return fail(err, errcap, lineno, e);
 		}
 	}
 	return 0;
 }
 
-void promtext_free(promtext *p)
+void pdc_promtext_free(pdc_promtext *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		sample_free(&p->samples[i]);
@@ -214,7 +214,7 @@ void promtext_free(promtext *p)
 	p->n = 0;
 }
 
-const char *promtext_label_value(const promtext_sample *s, const char *name)
+const char *pdc_promtext_label_value(const pdc_promtext_sample *s, const char *name)
 {
 	for (size_t i = 0; i < s->n_labels; i++)
 		if (strcmp(s->labels[i].name, name) == 0)
@@ -222,28 +222,28 @@ const char *promtext_label_value(const promtext_sample *s, const char *name)
 	return NULL;
 }
 
-int promtext_matches(const promtext_sample *s, const char *name, const char *const *match)
+int pdc_promtext_matches(const pdc_promtext_sample *s, const char *name, const char *const *match)
 {
 	if (strcmp(s->name, name) != 0)
 		return 0;
 	for (size_t i = 0; match != NULL && match[i] != NULL && match[i + 1] != NULL; i += 2) {
-		const char *v = promtext_label_value(s, match[i]);
+		const char *v = pdc_promtext_label_value(s, match[i]);
 		if (v == NULL || strcmp(v, match[i + 1]) != 0)
 			return 0;
 	}
 	return 1;
 }
 
-double promtext_sum(const promtext *p, const char *name, const char *const *match)
+double pdc_promtext_sum(const pdc_promtext *p, const char *name, const char *const *match)
 {
 	double sum = 0;
 	for (size_t i = 0; i < p->n; i++)
-		if (promtext_matches(&p->samples[i], name, match))
+		if (pdc_promtext_matches(&p->samples[i], name, match))
 			sum += p->samples[i].value;
 	return sum;
 }
 
-double promtext_quantile(double q, const promtext_bucket *b, size_t n)
+double pdc_promtext_quantile(double q, const pdc_promtext_bucket *b, size_t n)
 {
 	if (n == 0 || !(b[n - 1].count > 0))
 		return NAN;
@@ -269,31 +269,31 @@ double promtext_quantile(double q, const promtext_bucket *b, size_t n)
 
 static int by_le(const void *a, const void *b)
 {
-	double x = ((const promtext_bucket *)a)->le;
-	double y = ((const promtext_bucket *)b)->le;
+	double x = ((const pdc_promtext_bucket *)a)->le;
+	double y = ((const pdc_promtext_bucket *)b)->le;
 	return (x > y) - (x < y);
 }
 
-size_t promtext_buckets(const promtext *p, const char *name, const char *const *match,
-                        promtext_bucket **out)
+size_t pdc_promtext_buckets(const pdc_promtext *p, const char *name, const char *const *match,
+                            pdc_promtext_bucket **out)
 {
 	*out = NULL;
 	char bname[256]; // metric names are short; a longer one simply matches nothing
 	if (snprintf(bname, sizeof bname, "%s_bucket", name) >= (int)sizeof bname)
 		return 0;
 	size_t n = 0;
-	promtext_bucket *b = NULL;
+	pdc_promtext_bucket *b = NULL;
 	for (size_t i = 0; i < p->n; i++) {
-		const promtext_sample *s = &p->samples[i];
-		const char *les = promtext_label_value(s, "le");
-		if (les == NULL || !promtext_matches(s, bname, match))
+		const pdc_promtext_sample *s = &p->samples[i];
+		const char *les = pdc_promtext_label_value(s, "le");
+		if (les == NULL || !pdc_promtext_matches(s, bname, match))
 			continue;
 		double le = strtod(les, NULL);
 		size_t j = 0;
 		while (j < n && b[j].le != le)
 			j++;
 		if (j == n) {
-			promtext_bucket *nb = realloc(b, (n + 1) * sizeof *nb);
+			pdc_promtext_bucket *nb = realloc(b, (n + 1) * sizeof *nb);
 			if (nb == NULL) {
 				free(b);
 				return 0;

@@ -47,8 +47,8 @@ void pdc_reflect_free_names(char **names, size_t n)
 	free(names);
 }
 
-rtdesc *pdc_reflect_load(nrpc_client *c, uint32_t timeout_ms, nrpc_result *res, char *err,
-                         size_t errcap)
+pdc_rtdesc *pdc_reflect_load(nrpc_client *c, uint32_t timeout_ms, nrpc_result *res, char *err,
+                             size_t errcap)
 {
 	Rpc__V1__GetFileDescriptorSetRequest req = RPC__V1__GET_FILE_DESCRIPTOR_SET_REQUEST__INIT;
 	ProtobufCMessage *out = NULL;
@@ -62,20 +62,20 @@ rtdesc *pdc_reflect_load(nrpc_client *c, uint32_t timeout_ms, nrpc_result *res, 
 		return NULL;
 	const Rpc__V1__GetFileDescriptorSetResponse *r =
 	    (const Rpc__V1__GetFileDescriptorSetResponse *)out;
-	rtdesc *d =
-	    rtdesc_load(r->file_descriptor_set.data, r->file_descriptor_set.len, err, errcap);
+	pdc_rtdesc *d =
+	    pdc_rtdesc_load(r->file_descriptor_set.data, r->file_descriptor_set.len, err, errcap);
 	protobuf_c_message_free_unpacked(out, NULL);
 	return d;
 }
 
-const ProtobufCServiceDescriptor *pdc_reflect_find_service(const rtdesc *r, const char *name)
+const ProtobufCServiceDescriptor *pdc_reflect_find_service(const pdc_rtdesc *r, const char *name)
 {
 	if (name[0] == '.')
 		name++;
 	const ProtobufCServiceDescriptor *found = NULL;
 	int n = 0;
-	for (size_t i = 0; i < rtdesc_service_count(r); i++) {
-		const ProtobufCServiceDescriptor *s = rtdesc_service_at(r, i);
+	for (size_t i = 0; i < pdc_rtdesc_service_count(r); i++) {
+		const ProtobufCServiceDescriptor *s = pdc_rtdesc_service_at(r, i);
 		if (pdc_service_matches(s, name, strlen(name)) && n++ == 0)
 			found = s;
 	}
@@ -84,10 +84,10 @@ const ProtobufCServiceDescriptor *pdc_reflect_find_service(const rtdesc *r, cons
 
 static const ProtobufCServiceDescriptor *rtdesc_at(const void *list, size_t i)
 {
-	return rtdesc_service_at(list, i);
+	return pdc_rtdesc_service_at(list, i);
 }
 
-int pdc_reflect_find_method(const rtdesc *r, const char *name, pdc_method *out)
+int pdc_reflect_find_method(const pdc_rtdesc *r, const char *name, pdc_method *out)
 {
-	return pdc_method_find_in(rtdesc_at, r, rtdesc_service_count(r), name, out);
+	return pdc_method_find_in(rtdesc_at, r, pdc_rtdesc_service_count(r), name, out);
 }

@@ -23,16 +23,16 @@ int pdc_reflect_services(nrpc_client *c, uint32_t timeout_ms, char ***names, siz
                          nrpc_result *res, char *err, size_t errcap);
 void pdc_reflect_free_names(char **names, size_t n);
 
-// GetFileDescriptorSet, built into descriptors (the caller frees with rtdesc_free).
-rtdesc *pdc_reflect_load(nrpc_client *c, uint32_t timeout_ms, nrpc_result *res, char *err,
-                         size_t errcap);
+// GetFileDescriptorSet, built into descriptors (the caller frees with pdc_rtdesc_free).
+pdc_rtdesc *pdc_reflect_load(nrpc_client *c, uint32_t timeout_ms, nrpc_result *res, char *err,
+                             size_t errcap);
 
 // Finds a method in r by "/pkg.Service/Method", "pkg.Service/Method",
 // "pkg.Service.Method", "Service.Method", "Service/Method" or a bare name unique
 // across the services. Returns 0 and fills *out (pointers into r), or -1.
-int pdc_reflect_find_method(const rtdesc *r, const char *name, pdc_method *out);
+int pdc_reflect_find_method(const pdc_rtdesc *r, const char *name, pdc_method *out);
 
 // A service of r by full or short name (unique), or NULL.
-const ProtobufCServiceDescriptor *pdc_reflect_find_service(const rtdesc *r, const char *name);
+const ProtobufCServiceDescriptor *pdc_reflect_find_service(const pdc_rtdesc *r, const char *name);
 
 #endif

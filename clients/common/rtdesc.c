@@ -42,7 +42,7 @@ typedef struct sentry {
 	ProtobufCServiceDescriptor *d;
 } sentry;
 
-struct rtdesc {
+struct pdc_rtdesc {
 	Pdc__Descset__FileDescriptorSet *set;
 	blk *mem;
 	mentry *msgs;
@@ -55,8 +55,8 @@ struct rtdesc {
 	size_t errcap;
 };
 
-static void fail(rtdesc *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(rtdesc *r, const char *fmt, ...)
+static void fail(pdc_rtdesc *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(pdc_rtdesc *r, const char *fmt, ...)
 {
 	if (r->errcap == 0)
 		return;
@@ -66,7 +66,7 @@ static void fail(rtdesc *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void *xalloc(rtdesc *r, size_t n)
+static void *xalloc(pdc_rtdesc *r, size_t n)
 {
 	blk *b = calloc(1, sizeof(blk) + (n > 0 ? n : 1));
 	if (b == NULL)
@@ -76,7 +76,7 @@ static void *xalloc(rtdesc *r, size_t n)
 	return b->data;
 }
 
-static char *xstrdup(rtdesc *r, const char *s)
+static char *xstrdup(pdc_rtdesc *r, const char *s)
 {
 	size_t n = strlen(s);
 	char *p = xalloc(r, n + 1);
@@ -84,7 +84,7 @@ static char *xstrdup(rtdesc *r, const char *s)
 	return p;
 }
 
-static char *join(rtdesc *r, const char *prefix, const char *name)
+static char *join(pdc_rtdesc *r, const char *prefix, const char *name)
 {
 	if (prefix == NULL || prefix[0] == '\0')
 		return xstrdup(r, name);
@@ -97,7 +97,7 @@ static char *join(rtdesc *r, const char *prefix, const char *name)
 }
 
 // "property.v1.Property" -> "property__v1__property"-like C name (informative only).
-static char *c_name(rtdesc *r, const char *full)
+static char *c_name(pdc_rtdesc *r, const char *full)
 {
 	size_t n = strlen(full);
 	char *p = xalloc(r, 2 * n + 1), *o = p;
@@ -125,7 +125,7 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
 
 // ---- pass 1: names ----------------------------------------------------------------------
 
-static void add_enum(rtdesc *r, const char *scope, const char *pkg,
+static void add_enum(pdc_rtdesc *r, const char *scope, const char *pkg,
                      const Pdc__Descset__EnumDescriptorProto *ep)
 {
 	r->enums = grow(r->enums, &r->capenums, r->nenums, sizeof(*r->enums));
@@ -136,7 +136,7 @@ static void add_enum(rtdesc *r, const char *scope, const char *pkg,
 	e->d = xalloc(r, sizeof(*e->d));
 }
 
-static void add_message(rtdesc *r, const char *scope, const char *pkg, bool proto3,
+static void add_message(pdc_rtdesc *r, const char *scope, const char *pkg, bool proto3,
                         const Pdc__Descset__DescriptorProto *dp)
 {
 	r->msgs = grow(r->msgs, &r->capmsgs, r->nmsgs, sizeof(*r->msgs));
@@ -153,7 +153,7 @@ static void add_message(rtdesc *r, const char *scope, const char *pkg, bool prot
 		add_message(r, me, pkg, proto3, dp->nested_type[i]);
 }
 
-static void add_file(rtdesc *r, const Pdc__Descset__FileDescriptorProto *f)
+static void add_file(pdc_rtdesc *r, const Pdc__Descset__FileDescriptorProto *f)
 {
 	const char *pkg = xstrdup(r, f->package ? f->package : "");
 	bool proto3 = f->syntax != NULL && strcmp(f->syntax, "proto3") == 0;
@@ -178,7 +178,7 @@ static const char *undot(const char *n)
 	return n != NULL && n[0] == '.' ? n + 1 : (n ? n : "");
 }
 
-const ProtobufCMessageDescriptor *rtdesc_message(const rtdesc *r, const char *name)
+const ProtobufCMessageDescriptor *pdc_rtdesc_message(const pdc_rtdesc *r, const char *name)
 {
 	name = undot(name);
 	for (size_t i = 0; i < r->nmsgs; i++)
@@ -187,7 +187,7 @@ const ProtobufCMessageDescriptor *rtdesc_message(const rtdesc *r, const char *na
 	return NULL;
 }
 
-const ProtobufCEnumDescriptor *rtdesc_enum(const rtdesc *r, const char *name)
+const ProtobufCEnumDescriptor *pdc_rtdesc_enum(const pdc_rtdesc *r, const char *name)
 {
 	name = undot(name);
 	for (size_t i = 0; i < r->nenums; i++)
@@ -196,7 +196,7 @@ const ProtobufCEnumDescriptor *rtdesc_enum(const rtdesc *r, const char *name)
 	return NULL;
 }
 
-const ProtobufCServiceDescriptor *rtdesc_service(const rtdesc *r, const char *name)
+const ProtobufCServiceDescriptor *pdc_rtdesc_service(const pdc_rtdesc *r, const char *name)
 {
 	name = undot(name);
 	for (size_t i = 0; i < r->nsvcs; i++)
@@ -205,8 +205,8 @@ const ProtobufCServiceDescriptor *rtdesc_service(const rtdesc *r, const char *na
 	return NULL;
 }
 
-const Pdc__Descset__DescriptorProto *rtdesc_message_def(const rtdesc *r, const char *name,
-                                                        int *proto3)
+const Pdc__Descset__DescriptorProto *pdc_rtdesc_message_def(const pdc_rtdesc *r, const char *name,
+                                                            int *proto3)
 {
 	name = undot(name);
 	for (size_t i = 0; i < r->nmsgs; i++) {
@@ -219,7 +219,7 @@ const Pdc__Descset__DescriptorProto *rtdesc_message_def(const rtdesc *r, const c
 	return NULL;
 }
 
-const Pdc__Descset__EnumDescriptorProto *rtdesc_enum_def(const rtdesc *r, const char *name)
+const Pdc__Descset__EnumDescriptorProto *pdc_rtdesc_enum_def(const pdc_rtdesc *r, const char *name)
 {
 	name = undot(name);
 	for (size_t i = 0; i < r->nenums; i++)
@@ -228,7 +228,8 @@ const Pdc__Descset__EnumDescriptorProto *rtdesc_enum_def(const rtdesc *r, const 
 	return NULL;
 }
 
-const Pdc__Descset__ServiceDescriptorProto *rtdesc_service_def(const rtdesc *r, const char *name)
+const Pdc__Descset__ServiceDescriptorProto *pdc_rtdesc_service_def(const pdc_rtdesc *r,
+                                                                   const char *name)
 {
 	name = undot(name);
 	for (size_t i = 0; i < r->nsvcs; i++)
@@ -237,17 +238,17 @@ const Pdc__Descset__ServiceDescriptorProto *rtdesc_service_def(const rtdesc *r, 
 	return NULL;
 }
 
-size_t rtdesc_service_count(const rtdesc *r)
+size_t pdc_rtdesc_service_count(const pdc_rtdesc *r)
 {
 	return r->nsvcs;
 }
 
-const ProtobufCServiceDescriptor *rtdesc_service_at(const rtdesc *r, size_t i)
+const ProtobufCServiceDescriptor *pdc_rtdesc_service_at(const pdc_rtdesc *r, size_t i)
 {
 	return i < r->nsvcs ? r->svcs[i].d : NULL;
 }
 
-const Pdc__Descset__FileDescriptorSet *rtdesc_set(const rtdesc *r)
+const Pdc__Descset__FileDescriptorSet *pdc_rtdesc_set(const pdc_rtdesc *r)
 {
 	return r->set;
 }
@@ -256,7 +257,7 @@ const Pdc__Descset__FileDescriptorSet *rtdesc_set(const rtdesc *r)
 
 // Ranges of consecutive values over a sorted array: ranges[k] = {first value,
 // its index}, then a sentinel {0, n}. Returns the count without the sentinel.
-static unsigned make_ranges(rtdesc *r, const int *vals, unsigned n, ProtobufCIntRange **out)
+static unsigned make_ranges(pdc_rtdesc *r, const int *vals, unsigned n, ProtobufCIntRange **out)
 {
 	ProtobufCIntRange *rg = xalloc(r, (n + 1) * sizeof(*rg));
 	unsigned k = 0;
@@ -273,7 +274,7 @@ static unsigned make_ranges(rtdesc *r, const int *vals, unsigned n, ProtobufCInt
 	return k;
 }
 
-static void build_enum(rtdesc *r, eentry *e)
+static void build_enum(pdc_rtdesc *r, eentry *e)
 {
 	const Pdc__Descset__EnumDescriptorProto *ep = e->ep;
 	ProtobufCEnumDescriptor *d = e->d;
@@ -374,10 +375,10 @@ static ProtobufCType field_type(int t)
 	}
 }
 
-// Alignment of one value of type t in a message struct (its size: pbjson_elem_size).
+// Alignment of one value of type t in a message struct (its size: pdc_pbjson_elem_size).
 static size_t value_align(ProtobufCType t)
 {
-	return t == PROTOBUF_C_TYPE_BYTES ? sizeof(void *) : pbjson_elem_size(t);
+	return t == PROTOBUF_C_TYPE_BYTES ? sizeof(void *) : pdc_pbjson_elem_size(t);
 }
 
 static unsigned place(size_t *off, size_t size, size_t align)
@@ -395,7 +396,7 @@ static bool packable(ProtobufCType t)
 }
 
 // The default value of a proto2 field with [default = ...], in the pool.
-static const void *proto2_default(rtdesc *r, const Pdc__Descset__FieldDescriptorProto *fp,
+static const void *proto2_default(pdc_rtdesc *r, const Pdc__Descset__FieldDescriptorProto *fp,
                                   ProtobufCType t, const ProtobufCEnumDescriptor *ed)
 {
 	const char *s = fp->default_value;
@@ -468,7 +469,7 @@ static const void *proto2_default(rtdesc *r, const Pdc__Descset__FieldDescriptor
 }
 
 // Fills one field descriptor; the caller places it. Returns -1 on failure.
-static int build_field(rtdesc *r, const mentry *m, const Pdc__Descset__FieldDescriptorProto *fp,
+static int build_field(pdc_rtdesc *r, const mentry *m, const Pdc__Descset__FieldDescriptorProto *fp,
                        ProtobufCFieldDescriptor *f)
 {
 	const char *fname = fp->name ? fp->name : "";
@@ -482,8 +483,8 @@ static int build_field(rtdesc *r, const mentry *m, const Pdc__Descset__FieldDesc
 	f->type = t;
 	if (t == PROTOBUF_C_TYPE_MESSAGE || t == PROTOBUF_C_TYPE_ENUM) {
 		const void *ref = t == PROTOBUF_C_TYPE_MESSAGE
-		                      ? (const void *)rtdesc_message(r, fp->type_name)
-		                      : (const void *)rtdesc_enum(r, fp->type_name);
+		                      ? (const void *)pdc_rtdesc_message(r, fp->type_name)
+		                      : (const void *)pdc_rtdesc_enum(r, fp->type_name);
 		if (ref == NULL) {
 			fail(r, "%s.%s: unknown type %s", m->name, fname,
 			     fp->type_name ? fp->type_name : "(none)");
@@ -494,7 +495,7 @@ static int build_field(rtdesc *r, const mentry *m, const Pdc__Descset__FieldDesc
 	return 0;
 }
 
-static void build_message(rtdesc *r, mentry *m, int *rc)
+static void build_message(pdc_rtdesc *r, mentry *m, int *rc)
 {
 	const Pdc__Descset__DescriptorProto *dp = m->dp;
 	ProtobufCMessageDescriptor *d = m->d;
@@ -564,12 +565,12 @@ static void build_message(rtdesc *r, mentry *m, int *rc)
 			    t != PROTOBUF_C_TYPE_MESSAGE)
 				f->quantifier_offset = place(&off, sizeof(protobuf_c_boolean),
 				                             sizeof(protobuf_c_boolean));
-			f->offset = place(&off, pbjson_elem_size(t), value_align(t));
+			f->offset = place(&off, pdc_pbjson_elem_size(t), value_align(t));
 			if (!m->proto3)
 				f->default_value = proto2_default(r, fp, t, ed);
 		} else {
 			f->label = PROTOBUF_C_LABEL_NONE;
-			f->offset = place(&off, pbjson_elem_size(t), value_align(t));
+			f->offset = place(&off, pdc_pbjson_elem_size(t), value_align(t));
 			if (t == PROTOBUF_C_TYPE_STRING)
 				f->default_value = protobuf_c_empty_string;
 		}
@@ -600,7 +601,7 @@ static void build_message(rtdesc *r, mentry *m, int *rc)
 
 // ---- pass 4: services -------------------------------------------------------------------
 
-static int build_service(rtdesc *r, sentry *s)
+static int build_service(pdc_rtdesc *r, sentry *s)
 {
 	const Pdc__Descset__ServiceDescriptorProto *sp = s->sp;
 	ProtobufCServiceDescriptor *d = s->d;
@@ -610,8 +611,8 @@ static int build_service(rtdesc *r, sentry *s)
 	for (unsigned i = 0; i < n; i++) {
 		const Pdc__Descset__MethodDescriptorProto *mp = sp->method[i];
 		ms[i].name = mp->name ? mp->name : "";
-		ms[i].input = rtdesc_message(r, mp->input_type);
-		ms[i].output = rtdesc_message(r, mp->output_type);
+		ms[i].input = pdc_rtdesc_message(r, mp->input_type);
+		ms[i].output = pdc_rtdesc_message(r, mp->output_type);
 		if (ms[i].input == NULL || ms[i].output == NULL) {
 			fail(r, "%s.%s: unknown message type", s->name, ms[i].name);
 			return -1;
@@ -634,9 +635,9 @@ static int build_service(rtdesc *r, sentry *s)
 	return 0;
 }
 
-rtdesc *rtdesc_load(const uint8_t *fds, size_t len, char *err, size_t errcap)
+pdc_rtdesc *pdc_rtdesc_load(const uint8_t *fds, size_t len, char *err, size_t errcap)
 {
-	rtdesc *r = calloc(1, sizeof(*r));
+	pdc_rtdesc *r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		if (errcap > 0)
 			snprintf(err, errcap, "out of memory");
@@ -647,7 +648,7 @@ rtdesc *rtdesc_load(const uint8_t *fds, size_t len, char *err, size_t errcap)
 	r->set = pdc__descset__file_descriptor_set__unpack(NULL, len, fds);
 	if (r->set == NULL) {
 		fail(r, "the file descriptor set does not decode");
-		rtdesc_free(r);
+		pdc_rtdesc_free(r);
 		return NULL;
 	}
 	for (size_t i = 0; i < r->set->n_file; i++)
@@ -660,13 +661,13 @@ rtdesc *rtdesc_load(const uint8_t *fds, size_t len, char *err, size_t errcap)
 	for (size_t i = 0; i < r->nsvcs && rc == 0; i++)
 		rc = build_service(r, &r->svcs[i]);
 	if (rc != 0) {
-		rtdesc_free(r);
+		pdc_rtdesc_free(r);
 		return NULL;
 	}
 	return r;
 }
 
-void rtdesc_free(rtdesc *r)
+void pdc_rtdesc_free(pdc_rtdesc *r)
 {
 	if (r == NULL)
 		return;

@@ -13,7 +13,7 @@
 // (refused), extensions (ignored), proto2 default values of bytes fields.
 //
 // Ownership: the pool owns every descriptor and string it hands out, and the
-// decoded set; they live until rtdesc_free(). A message unpacked or decoded
+// decoded set; they live until pdc_rtdesc_free(). A message unpacked or decoded
 // with one of its descriptors must be freed before the pool. Not thread-safe
 // while being built; read-only (any thread) afterwards.
 #ifndef PDC_RTDESC_H
@@ -25,31 +25,32 @@
 
 #include "descset.pb-c.h"
 
-typedef struct rtdesc rtdesc;
+typedef struct pdc_rtdesc pdc_rtdesc;
 
 // Builds the descriptors of fds[len]. Returns NULL with a one-line reason in
 // err[errcap] (undecodable set, unknown type name, group field, ...).
-rtdesc *rtdesc_load(const uint8_t *fds, size_t len, char *err, size_t errcap);
-void rtdesc_free(rtdesc *r);
+pdc_rtdesc *pdc_rtdesc_load(const uint8_t *fds, size_t len, char *err, size_t errcap);
+void pdc_rtdesc_free(pdc_rtdesc *r);
 
 // Lookups by full name without a leading dot ("property.v1.Property"); NULL
 // when absent.
-const ProtobufCMessageDescriptor *rtdesc_message(const rtdesc *r, const char *name);
-const ProtobufCEnumDescriptor *rtdesc_enum(const rtdesc *r, const char *name);
-const ProtobufCServiceDescriptor *rtdesc_service(const rtdesc *r, const char *name);
+const ProtobufCMessageDescriptor *pdc_rtdesc_message(const pdc_rtdesc *r, const char *name);
+const ProtobufCEnumDescriptor *pdc_rtdesc_enum(const pdc_rtdesc *r, const char *name);
+const ProtobufCServiceDescriptor *pdc_rtdesc_service(const pdc_rtdesc *r, const char *name);
 
 // Every service of the set, in file order.
-size_t rtdesc_service_count(const rtdesc *r);
-const ProtobufCServiceDescriptor *rtdesc_service_at(const rtdesc *r, size_t i);
+size_t pdc_rtdesc_service_count(const pdc_rtdesc *r);
+const ProtobufCServiceDescriptor *pdc_rtdesc_service_at(const pdc_rtdesc *r, size_t i);
 
 // The definitions behind a descriptor, by full name (no leading dot; NULL
 // when absent); *proto3 (may be NULL) tells the file's syntax.
-const Pdc__Descset__DescriptorProto *rtdesc_message_def(const rtdesc *r, const char *name,
-                                                        int *proto3);
-const Pdc__Descset__EnumDescriptorProto *rtdesc_enum_def(const rtdesc *r, const char *name);
-const Pdc__Descset__ServiceDescriptorProto *rtdesc_service_def(const rtdesc *r, const char *name);
+const Pdc__Descset__DescriptorProto *pdc_rtdesc_message_def(const pdc_rtdesc *r, const char *name,
+                                                            int *proto3);
+const Pdc__Descset__EnumDescriptorProto *pdc_rtdesc_enum_def(const pdc_rtdesc *r, const char *name);
+const Pdc__Descset__ServiceDescriptorProto *pdc_rtdesc_service_def(const pdc_rtdesc *r,
+                                                                   const char *name);
 
 // The decoded set itself (for printing definitions, describe.h).
-const Pdc__Descset__FileDescriptorSet *rtdesc_set(const rtdesc *r);
+const Pdc__Descset__FileDescriptorSet *pdc_rtdesc_set(const pdc_rtdesc *r);
 
 #endif

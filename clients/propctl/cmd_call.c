@@ -208,7 +208,7 @@ static int print_reply(const ProtobufCMessage *out, const nrpc_result *res, cons
 		for (size_t i = 0; i < res->n_metadata; i++)
 			fprintf(stderr, "%s: %s\n", res->metadata_keys[i], res->metadata_values[i]);
 	int flags = PBJSON_EMIT_DEFAULTS | (o->compact ? 0 : PBJSON_PRETTY);
-	char *json = pbjson_encode(out, flags);
+	char *json = pdc_pbjson_encode(out, flags);
 	if (json == NULL) {
 		fprintf(stderr, "propctl call: out of memory\n");
 		return PROPCTL_EXIT_FAIL;
@@ -242,7 +242,7 @@ int propctl_call_main(int argc, char **argv)
 	ProtobufCMessage *req = NULL, *out = NULL;
 	nrpc_client *cl = NULL;
 	nrpc_result res = {0};
-	rtdesc *rd = NULL; // with --reflect: m's descriptors live in it
+	pdc_rtdesc *rd = NULL; // with --reflect: m's descriptors live in it
 	pdc_method m;
 	bool env_reflect = false;
 	if (pdc_env_flag("PROPCTL_REFLECT", &env_reflect, err, sizeof err) != 0) {
@@ -284,7 +284,7 @@ int propctl_call_main(int argc, char **argv)
 	}
 	if ((text = request_text(json_arg)) == NULL)
 		goto done;
-	if ((req = pbjson_decode(m.input, text, err, sizeof err)) == NULL) {
+	if ((req = pdc_pbjson_decode(m.input, text, err, sizeof err)) == NULL) {
 		fprintf(stderr, "propctl call: bad %s: %s\n", m.input->name, err);
 		goto done;
 	}
@@ -329,7 +329,7 @@ done:
 		protobuf_c_message_free_unpacked(req, NULL);
 	nrpc_result_free(&res);
 	nrpc_client_close(cl);
-	rtdesc_free(rd); // after every message of its types
+	pdc_rtdesc_free(rd); // after every message of its types
 	free(text);
 	free(token);
 	free(auth);

@@ -135,7 +135,7 @@ int propctl_list_main(int argc, char **argv)
 			pdc_reflect_free_names(names, n);
 		}
 	} else {
-		rtdesc *r = pdc_reflect_load(cl, (uint32_t)o.timeout, &res, err, sizeof err);
+		pdc_rtdesc *r = pdc_reflect_load(cl, (uint32_t)o.timeout, &res, err, sizeof err);
 		const ProtobufCServiceDescriptor *s =
 		    r ? pdc_reflect_find_service(r, service) : NULL;
 		if (r == NULL) {
@@ -147,7 +147,7 @@ int propctl_list_main(int argc, char **argv)
 			for (unsigned i = 0; i < s->n_methods; i++)
 				printf("%s.%s\n", s->name, s->methods[i].name);
 		}
-		rtdesc_free(r);
+		pdc_rtdesc_free(r);
 	}
 	nrpc_result_free(&res);
 	nrpc_client_close(cl);
@@ -167,7 +167,7 @@ int propctl_describe_main(int argc, char **argv)
 	int rc = PROPCTL_EXIT_OK;
 	char err[512] = "";
 	nrpc_result res = {0};
-	rtdesc *r = pdc_reflect_load(cl, (uint32_t)o.timeout, &res, err, sizeof err);
+	pdc_rtdesc *r = pdc_reflect_load(cl, (uint32_t)o.timeout, &res, err, sizeof err);
 	if (r == NULL) {
 		rc = failed(&res, "describe", err);
 	} else if (symbol != NULL) {
@@ -177,10 +177,10 @@ int propctl_describe_main(int argc, char **argv)
 			rc = PROPCTL_EXIT_FAIL;
 		}
 	} else {
-		for (size_t i = 0; i < rtdesc_service_count(r); i++)
-			pdc_describe(stdout, r, rtdesc_service_at(r, i)->name);
+		for (size_t i = 0; i < pdc_rtdesc_service_count(r); i++)
+			pdc_describe(stdout, r, pdc_rtdesc_service_at(r, i)->name);
 	}
-	rtdesc_free(r);
+	pdc_rtdesc_free(r);
 	nrpc_result_free(&res);
 	nrpc_client_close(cl);
 	return rc;

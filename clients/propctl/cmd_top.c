@@ -36,7 +36,7 @@ static const char usage[] =
     "64 usage error.\n";
 
 // One scrape into *p; prints why and returns -1 on failure.
-static int scrape(const char *addr, promtext *p)
+static int scrape(const char *addr, pdc_promtext *p)
 {
 	char err[256];
 	char *body = NULL;
@@ -52,7 +52,7 @@ static int scrape(const char *addr, promtext *p)
 		free(body);
 		return -1;
 	}
-	int rc = promtext_parse(body, len, p, err, sizeof err);
+	int rc = pdc_promtext_parse(body, len, p, err, sizeof err);
 	free(body);
 	if (rc != 0)
 		fprintf(stderr, "propctl top: /metrics: %s\n", err);
@@ -113,24 +113,24 @@ int propctl_top_main(int argc, char **argv)
 		return PROPCTL_EXIT_USAGE;
 	}
 	int tty = !once && isatty(STDOUT_FILENO);
-	promtext prev, cur;
+	pdc_promtext prev, cur;
 	if (scrape(addr, &prev) != 0)
 		return PROPCTL_EXIT_TRANSPORT;
 	for (;;) {
 		sleep_s(interval);
 		if (scrape(addr, &cur) != 0) {
-			promtext_free(&prev);
+			pdc_promtext_free(&prev);
 			return PROPCTL_EXIT_TRANSPORT;
 		}
 		if (tty)
 			fputs("\033[H\033[2J", stdout); // home, clear screen
 		top_render(stdout, &prev, &cur, interval, addr);
 		fflush(stdout);
-		promtext_free(&prev);
+		pdc_promtext_free(&prev);
 		prev = cur;
 		if (once)
 			break;
 	}
-	promtext_free(&prev);
+	pdc_promtext_free(&prev);
 	return PROPCTL_EXIT_OK;
 }

@@ -20,14 +20,14 @@ static double delta(double cur, double prev)
 	return cur >= prev ? cur - prev : cur;
 }
 
-static double sum_delta(const promtext *prev, const promtext *cur, const char *name,
+static double sum_delta(const pdc_promtext *prev, const pdc_promtext *cur, const char *name,
                         const char *const *match)
 {
-	return delta(promtext_sum(cur, name, match), promtext_sum(prev, name, match));
+	return delta(pdc_promtext_sum(cur, name, match), pdc_promtext_sum(prev, name, match));
 }
 
 // True when the metric appears in the scrape at all.
-static int has_metric(const promtext *p, const char *name)
+static int has_metric(const pdc_promtext *p, const char *name)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (strcmp(p->samples[i].name, name) == 0)
@@ -35,32 +35,32 @@ static int has_metric(const promtext *p, const char *name)
 	return 0;
 }
 
-static void quantiles(const promtext *prev, const promtext *cur, const char *method, double *p50,
-                      double *p99)
+static void quantiles(const pdc_promtext *prev, const pdc_promtext *cur, const char *method,
+                      double *p50, double *p99)
 {
 	const char *match[] = {"method", method, NULL};
-	promtext_bucket *bc = NULL, *bp = NULL;
-	size_t nc = promtext_buckets(cur, M_DURATION, match, &bc);
-	size_t np = promtext_buckets(prev, M_DURATION, match, &bp);
+	pdc_promtext_bucket *bc = NULL, *bp = NULL;
+	size_t nc = pdc_promtext_buckets(cur, M_DURATION, match, &bc);
+	size_t np = pdc_promtext_buckets(prev, M_DURATION, match, &bp);
 	for (size_t i = 0; i < nc; i++)
 		for (size_t j = 0; j < np; j++)
 			if (bp[j].le == bc[i].le) {
 				bc[i].count = delta(bc[i].count, bp[j].count);
 				break;
 			}
-	*p50 = promtext_quantile(0.5, bc, nc) * 1000;
-	*p99 = promtext_quantile(0.99, bc, nc) * 1000;
+	*p50 = pdc_promtext_quantile(0.5, bc, nc) * 1000;
+	*p99 = pdc_promtext_quantile(0.99, bc, nc) * 1000;
 	free(bc);
 	free(bp);
 }
 
-static size_t collect_methods(const promtext *cur, method_row *rows)
+static size_t collect_methods(const pdc_promtext *cur, method_row *rows)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < cur->n && n < TOP_MAX_METHODS; i++) {
 		if (strcmp(cur->samples[i].name, M_REQUESTS) != 0)
 			continue;
-		const char *m = promtext_label_value(&cur->samples[i], "method");
+		const char *m = pdc_promtext_label_value(&cur->samples[i], "method");
 		if (m == NULL)
 			continue;
 		size_t j = 0;
@@ -96,17 +96,17 @@ static void put_percent(FILE *out, double ratio)
 		fprintf(out, " %6.1f%%", ratio * 100);
 }
 
-static void header(FILE *out, const promtext *prev, const promtext *cur, double interval_s,
+static void header(FILE *out, const pdc_promtext *prev, const pdc_promtext *cur, double interval_s,
                    const char *addr)
 {
 	fprintf(out, "propertyd %s   interval %.1f s\n", addr, interval_s);
 
 	const char *leader = "-";
 	if (has_metric(cur, "propertyd_relay_leader"))
-		leader = promtext_sum(cur, "propertyd_relay_leader", NULL) > 0 ? "yes" : "no";
+		leader = pdc_promtext_sum(cur, "propertyd_relay_leader", NULL) > 0 ? "yes" : "no";
 	fprintf(out, "leader: %s   pool: %.0f/%.0f in use", leader,
-	        promtext_sum(cur, "propertyd_db_pool_in_use", NULL),
-	        promtext_sum(cur, "propertyd_db_pool_size", NULL));
+	        pdc_promtext_sum(cur, "propertyd_db_pool_in_use", NULL),
+	        pdc_promtext_sum(cur, "propertyd_db_pool_size", NULL));
 	if (has_metric(cur, "propertyd_db_pool_waits_total"))
 		fprintf(out, ", %.1f waits/s",
 		        sum_delta(prev, cur, "propertyd_db_pool_waits_total", NULL) / interval_s);
@@ -121,13 +121,13 @@ static void header(FILE *out, const promtext *prev, const promtext *cur, double 
 	else
 		fprintf(out, "cache hit: - (no lookups)");
 	fprintf(out, "   relay lag: %.0f rows, %.3f s",
-	        promtext_sum(cur, "propertyd_relay_lag_rows", NULL),
-	        promtext_sum(cur, "propertyd_relay_lag_seconds", NULL));
+	        pdc_promtext_sum(cur, "propertyd_relay_lag_rows", NULL),
+	        pdc_promtext_sum(cur, "propertyd_relay_lag_seconds", NULL));
 	fprintf(out, "   events: %.1f/s\n",
 	        sum_delta(prev, cur, "propertyd_events_published_total", NULL) / interval_s);
 }
 
-void top_render(FILE *out, const promtext *prev, const promtext *cur, double interval_s,
+void top_render(FILE *out, const pdc_promtext *prev, const pdc_promtext *cur, double interval_s,
                 const char *addr)
 {
 	if (!(interval_s > 0))

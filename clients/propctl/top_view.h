@@ -4,7 +4,7 @@
 // Rates come from counter deltas (a counter that went down, after a restart,
 // counts from zero); latency quantiles from the deltas of the
 // propertyd_request_duration_seconds histogram buckets, interpolated
-// linearly inside a bucket (promtext_quantile). Pure: writes to `out` only.
+// linearly inside a bucket (pdc_promtext_quantile). Pure: writes to `out` only.
 #ifndef TOP_VIEW_H
 #define TOP_VIEW_H
 
@@ -15,7 +15,7 @@
 // Methods shown; propertyd serves eight.
 #define TOP_MAX_METHODS 64
 
-void top_render(FILE *out, const promtext *prev, const promtext *cur, double interval_s,
+void top_render(FILE *out, const pdc_promtext *prev, const pdc_promtext *cur, double interval_s,
                 const char *addr);
 
 #endif

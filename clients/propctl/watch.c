@@ -93,7 +93,7 @@ static json_t *event_json(const Property__V1__Event *ev)
 	json_object_set_new(o, "occurred_at_us", json_integer(ev->occurred_at_us));
 	json_t *prop = NULL;
 	if (ev->property != NULL) {
-		char *text = pbjson_encode(&ev->property->base, PBJSON_EMIT_DEFAULTS);
+		char *text = pdc_pbjson_encode(&ev->property->base, PBJSON_EMIT_DEFAULTS);
 		if (text != NULL)
 			prop = json_loads(text, 0, NULL);
 		free(text);

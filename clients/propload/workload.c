@@ -105,8 +105,8 @@ static int envelope(const pl_workload *w, const char *method, const uint8_t *pay
 }
 
 // A method not compiled in: its descriptors from the server's reflection
-// service (*rd: the caller frees it with rtdesc_free once done with m).
-static int reflect_method(pl_workload *w, rtdesc **rd, pdc_method *m, char *err, size_t errcap)
+// service (*rd: the caller frees it with pdc_rtdesc_free once done with m).
+static int reflect_method(pl_workload *w, pdc_rtdesc **rd, pdc_method *m, char *err, size_t errcap)
 {
 	nrpc_client *cl = NULL;
 	char rerr[256] = "";
@@ -133,7 +133,7 @@ static int reflect_method(pl_workload *w, rtdesc **rd, pdc_method *m, char *err,
 	if (pdc_reflect_find_method(*rd, w->cfg.call_method, m) != 0) {
 		snprintf(err, errcap, "--call: the server has no method %s, or more than one",
 		         w->cfg.call_method);
-		rtdesc_free(*rd);
+		pdc_rtdesc_free(*rd);
 		*rd = NULL;
 		return -1;
 	}
@@ -143,17 +143,17 @@ static int reflect_method(pl_workload *w, rtdesc **rd, pdc_method *m, char *err,
 static int prepare_generic(pl_workload *w, char *err, size_t errcap)
 {
 	pdc_method m;
-	rtdesc *rd = NULL;
+	pdc_rtdesc *rd = NULL;
 	if (pdc_method_find(w->cfg.call_method, &m) != 0 &&
 	    reflect_method(w, &rd, &m, err, errcap) != 0)
 		return -1;
 	snprintf(w->method, sizeof w->method, "%s", m.path);
 	char jerr[256];
-	ProtobufCMessage *msg =
-	    pbjson_decode(m.input, w->cfg.call_data ? w->cfg.call_data : "{}", jerr, sizeof jerr);
+	ProtobufCMessage *msg = pdc_pbjson_decode(
+	    m.input, w->cfg.call_data ? w->cfg.call_data : "{}", jerr, sizeof jerr);
 	if (!msg) {
 		snprintf(err, errcap, "--data: %s", jerr);
-		rtdesc_free(rd);
+		pdc_rtdesc_free(rd);
 		return -1;
 	}
 	size_t n = protobuf_c_message_get_packed_size(msg);
@@ -166,7 +166,7 @@ static int prepare_generic(pl_workload *w, char *err, size_t errcap)
 	}
 	free(buf);
 	protobuf_c_message_free_unpacked(msg, NULL);
-	rtdesc_free(rd); // the request is packed: its descriptors are no longer needed
+	pdc_rtdesc_free(rd); // the request is packed: its descriptors are no longer needed
 	if (rc != 0)
 		snprintf(err, errcap, "out of memory");
 	return rc;

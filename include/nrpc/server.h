@@ -155,7 +155,7 @@ typedef struct nrpc_server_config {
 	// loop, the request's handler called there (nrpc_call_loop), no thread
 	// hand-off. Without loops, or with use_nng, or for ipc://, nng serves the
 	// URL.
-	struct ioloop *const *loops;
+	struct base_ioloop *const *loops;
 	unsigned nloops;
 	bool use_nng;
 	// A proxy instead of services (see nrpc_proxy_handler): every request

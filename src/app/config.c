@@ -97,7 +97,7 @@ static bool allowed_peers_ok(const char *list)
 }
 
 // The TLS settings against the URLs that use them (docs/security.md).
-static int check_tls(const config *cfg, char *err, size_t errcap)
+static int check_tls(const app_config *cfg, char *err, size_t errcap)
 {
 	bool rpc_tls = strncmp(cfg->rpc_url, "tls+", 4) == 0;
 	bool ev_tls = strncmp(cfg->events_url, "tls+", 4) == 0;
@@ -136,7 +136,7 @@ static int check_tls(const config *cfg, char *err, size_t errcap)
 
 // The file's secret by the rule the clients share (base/secret.h): a trailing
 // newline (as editors and `echo` write) is not part of it.
-static int read_secret_file(config *cfg, const char *path, char *err, size_t errcap)
+static int read_secret_file(app_config *cfg, const char *path, char *err, size_t errcap)
 {
 	switch (base_secret_read(path, CONFIG_MAX_SECRET, &cfg->secret, &cfg->secret_len)) {
 	case BASE_SECRET_OK:
@@ -159,7 +159,7 @@ static int read_secret_file(config *cfg, const char *path, char *err, size_t err
 	return -1;
 }
 
-int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
+int app_config_load(app_config *cfg, int argc, char **argv, char *err, size_t errcap)
 {
 	enum { O_RPC = 256, O_EVENTS, O_HTTP, O_DB, O_REDIS, O_SECRET, O_WORKERS, O_INSECURE };
 	static const struct option opts[] = {
@@ -419,7 +419,7 @@ int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap)
 	return 0;
 }
 
-void config_free(config *cfg)
+void app_config_free(app_config *cfg)
 {
 	free(cfg->secret);
 	cfg->secret = NULL;

@@ -1,10 +1,10 @@
 // app config: propertyd's settings from flags, then environment, then defaults
 // (docs/contract.md section 1).
 //
-// config_load() never exits: it returns 0, or -1 with exactly one line of text
+// app_config_load() never exits: it returns 0, or -1 with exactly one line of text
 // in err naming the bad or missing setting, or 1 when --help/--version was
 // printed. Strings point into argv, the environment, or cfg->secret_buf (owned
-// by cfg, freed by config_free).
+// by cfg, freed by app_config_free).
 #ifndef APP_CONFIG_H
 #define APP_CONFIG_H
 
@@ -15,7 +15,7 @@
 #define CONFIG_MAX_SECRET 4096 // bytes of an auth secret file
 #define CONFIG_MIN_SECRET 32   // shortest auth secret accepted, bytes
 
-typedef struct config {
+typedef struct app_config {
 	const char *rpc_url;
 	const char *events_url;
 	const char *http_addr;
@@ -53,9 +53,9 @@ typedef struct config {
 	// TLS_ALLOWED_PEERS: identities let into a tls+tcp:// RPC_URL
 	// (comma-separated; needs TLS_CA_FILE and RPC_TRANSPORT=loops). NULL: all.
 	const char *tls_allowed_peers;
-} config;
+} app_config;
 
-int config_load(config *cfg, int argc, char **argv, char *err, size_t errcap);
-void config_free(config *cfg);
+int app_config_load(app_config *cfg, int argc, char **argv, char *err, size_t errcap);
+void app_config_free(app_config *cfg);
 
 #endif

@@ -63,22 +63,22 @@ static const char *const methods[] = {
 
 // Everything the process owns; the one place with process-wide state.
 struct app {
-	config cfg;
+	app_config cfg;
 	obs_registry *metrics;
-	ioloop *loops[MAX_LOOPS];
+	base_ioloop *loops[MAX_LOOPS];
 	unsigned nloops;
 	base_resolver *resolver; // host names for the loops' connects
 	store_apg *dbs[MAX_LOOPS];
 	store_pgprobe *probe;
 	store_repo_pg *repo;
 	prop_handlers *handlers;
-	cache *cache;
+	cache_redis *cache;
 	prop_service *svc;
 	nrpc_health *health;
-	observer *obs;
+	app_observer *obs;
 	nrpc_server *server;
-	relay *relay;
-	cachesync *cachesync;
+	events_relay *relay;
+	events_cachesync *cachesync;
 	obs_http *http;
 	pthread_t prober;
 	bool prober_started;
@@ -94,8 +94,8 @@ struct app {
 	nrpc_tls_stats tls_stats;     // refused TLS connections of the RPC socket
 	obs_counter *tls_refused[2];  // propertyd_tls_refused_total{reason=handshake|peer}
 	obs_process *proc;            // process_* families
-	pthread_mutex_t kick_mu;      // guards kick_target against relay_stop
-	relay *kick_target;           // the relay a committed write wakes, or NULL
+	pthread_mutex_t kick_mu;      // guards kick_target against events_relay_stop
+	events_relay *kick_target;    // the relay a committed write wakes, or NULL
 };
 
 static int ready(void *arg)
@@ -136,7 +136,7 @@ static void kick_relay(void *arg)
 {
 	struct app *a = arg;
 	pthread_mutex_lock(&a->kick_mu);
-	relay_kick(a->kick_target);
+	events_relay_kick(a->kick_target);
 	pthread_mutex_unlock(&a->kick_mu);
 }
 
@@ -165,7 +165,7 @@ static void collect(void *arg)
 		counter_to(a->throttles, nrpc_server_throttles(a->server));
 	}
 	if (a->relay) {
-		relay_connections(a->relay, &open, &refused);
+		events_relay_connections(a->relay, &open, &refused);
 		obs_gauge_set(a->conn_open[1], open);
 		counter_to(a->conn_refused[1], refused);
 	}
@@ -192,7 +192,7 @@ static void *watchdog_main(void *arg)
 static int migrate_with_retry(struct app *a)
 {
 	char err[512];
-	standby *sb = NULL;
+	app_standby *sb = NULL;
 	int rc = 0;
 	for (int waited = 0;; waited++) {
 		int applied = store_migrate_run(a->cfg.database_url, err, sizeof(err));
@@ -210,15 +210,15 @@ static int migrate_with_retry(struct app *a)
 			                .key_file = a->cfg.tls_key_file,
 			                .ca_file = a->cfg.tls_ca_file};
 			char why[256];
-			sb = standby_start(a->cfg.rpc_url, &tls, a->cfg.max_connections, why,
-			                   sizeof why);
+			sb = app_standby_start(a->cfg.rpc_url, &tls, a->cfg.max_connections, why,
+			                       sizeof why);
 			if (sb == NULL)
 				OBS_LOG(OBS_WARN, "no standby on the RPC URL meanwhile",
 				        OBS_S("error", why));
 		}
 		sleep(1);
 	}
-	standby_stop(sb);
+	app_standby_stop(sb);
 	return rc;
 }
 
@@ -255,11 +255,11 @@ static int start_loops(struct app *a)
 	for (unsigned i = 0; i < a->nloops; i++) {
 		char name[24]; // the thread name keeps the first 15 bytes
 		snprintf(name, sizeof name, "pd-io-%u", i);
-		if (ioloop_create(&a->loops[i], name, err, sizeof err) != 0) {
+		if (base_ioloop_create(&a->loops[i], name, err, sizeof err) != 0) {
 			fprintf(stderr, "propertyd: %s\n", err);
 			return -1;
 		}
-		bases[i] = ioloop_base(a->loops[i]);
+		bases[i] = base_ioloop_base(a->loops[i]);
 		store_apg_config pc = {
 		    .conninfo = a->cfg.database_url,
 		    .base = bases[i],
@@ -294,7 +294,7 @@ static int start_loops(struct app *a)
 		return -1;
 	}
 	for (unsigned i = 0; i < a->nloops; i++) {
-		if (ioloop_start(a->loops[i], err, sizeof err) != 0) {
+		if (base_ioloop_start(a->loops[i], err, sizeof err) != 0) {
 			fprintf(stderr, "propertyd: %s\n", err);
 			return -1;
 		}
@@ -307,7 +307,7 @@ static int start_loops(struct app *a)
 static void stop_loops(struct app *a)
 {
 	for (unsigned i = 0; i < a->nloops; i++)
-		ioloop_stop(a->loops[i]);
+		base_ioloop_stop(a->loops[i]);
 	for (unsigned i = 0; i < a->nloops; i++) {
 		store_apg_destroy(a->dbs[i]);
 		a->dbs[i] = NULL;
@@ -379,13 +379,13 @@ static int start(struct app *a)
 		return -1;
 	}
 	a->health = nrpc_health_create(services, sizeof(services) / sizeof(services[0]));
-	a->obs = observer_create(a->metrics, methods, sizeof(methods) / sizeof(methods[0]),
-	                         a->cfg.log_requests);
+	a->obs = app_observer_create(a->metrics, methods, sizeof(methods) / sizeof(methods[0]),
+	                             a->cfg.log_requests);
 	if (a->health == NULL || a->obs == NULL) {
 		fprintf(stderr, "propertyd: out of memory\n");
 		return -1;
 	}
-	// Read at start only (nrpc_server_start, relay_start below); the stats
+	// Read at start only (nrpc_server_start, events_relay_start below); the stats
 	// are the app's and outlive both.
 	nrpc_tls tls = {
 	    .cert_file = a->cfg.tls_cert_file,
@@ -410,7 +410,7 @@ static int start(struct app *a)
 	    .auth_secret_len = a->cfg.secret_len,
 	    .insecure_no_auth = a->cfg.insecure_no_auth,
 	    .max_token_lifetime_s = a->cfg.token_max_lifetime_s,
-	    .observer = a->cfg.observe ? observer_on_call : NULL,
+	    .observer = a->cfg.observe ? app_observer_on_call : NULL,
 	    .observer_arg = a->obs,
 	    .max_inflight_per_caller = a->cfg.max_inflight_per_caller,
 	    .refusal_rate = a->cfg.refusal_rate == 0 ? -1 : (int)a->cfg.refusal_rate,
@@ -426,7 +426,7 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: rpc server: %s\n", err);
 		return -1;
 	}
-	relay_config ec = {
+	events_relay_config ec = {
 	    .conninfo = a->cfg.database_url,
 	    .pub_url = a->cfg.events_url,
 	    .pub_tls = &events_tls,
@@ -434,13 +434,13 @@ static int start(struct app *a)
 	    .retention_s = a->cfg.event_retention_s,
 	    .max_subscribers = a->cfg.max_subscribers,
 	};
-	if (a->cfg.relay && relay_start(&a->relay, &ec, err, sizeof(err)) != 0) {
+	if (a->cfg.relay && events_relay_start(&a->relay, &ec, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: event relay: %s\n", err);
 		return -1;
 	}
 	a->kick_target = a->relay;
-	if (cachesync_start(&a->cachesync, a->cfg.database_url, apply_to_cache, a, err,
-	                    sizeof(err)) != 0) {
+	if (events_cachesync_start(&a->cachesync, a->cfg.database_url, apply_to_cache, a, err,
+	                           sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: cache sync: %s\n", err);
 		return -1;
 	}
@@ -479,26 +479,26 @@ static void stop(struct app *a)
 	a->kick_target = NULL; // a late handler's commit must not touch a stopped relay
 	pthread_mutex_unlock(&a->kick_mu);
 	if (a->relay)
-		relay_stop(a->relay); // flushes what is pending
+		events_relay_stop(a->relay); // flushes what is pending
 	if (a->http)
 		obs_http_stop(a->http);
 	nrpc_server_destroy(a->server);
 	prop_handlers_destroy(a->handlers);
-	observer_destroy(a->obs);
+	app_observer_destroy(a->obs);
 	nrpc_health_destroy(a->health);
 	prop_service_destroy(a->svc);
-	cachesync_stop(a->cachesync);
+	events_cachesync_stop(a->cachesync);
 	if (a->cache)
 		cache_destroy(a->cache);
 	if (a->repo)
 		store_repo_pg_destroy(a->repo);
 	store_pgprobe_destroy(a->probe);
 	for (unsigned i = 0; i < a->nloops; i++)
-		ioloop_destroy(a->loops[i]);
+		base_ioloop_destroy(a->loops[i]);
 	base_resolver_stop(a->resolver); // after the loops: none asks any more
 	obs_process_free(a->proc);
 	obs_registry_destroy(a->metrics);
-	config_free(&a->cfg);
+	app_config_free(&a->cfg);
 }
 
 int main(int argc, char **argv)
@@ -506,11 +506,11 @@ int main(int argc, char **argv)
 	static struct app a; // zero-initialised; the process's one owner of state
 	pthread_mutex_init(&a.kick_mu, NULL);
 	char err[512];
-	int rc = config_load(&a.cfg, argc, argv, err, sizeof(err));
+	int rc = app_config_load(&a.cfg, argc, argv, err, sizeof(err));
 	if (rc != 0) {
 		if (rc < 0)
 			fprintf(stderr, "propertyd: %s\n", err);
-		config_free(&a.cfg);
+		app_config_free(&a.cfg);
 		return rc < 0 ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(a.cfg.log_level, OBS_INFO), 2);

@@ -15,17 +15,17 @@ struct method_series {
 	obs_histogram *latency;
 };
 
-struct observer {
+struct app_observer {
 	obs_registry *reg;
 	bool log_requests;
 	size_t n;
 	struct method_series m[MAX_METHODS];
 };
 
-observer *observer_create(obs_registry *reg, const char *const *methods, size_t n,
-                          bool log_requests)
+app_observer *app_observer_create(obs_registry *reg, const char *const *methods, size_t n,
+                                  bool log_requests)
 {
-	observer *o = calloc(1, sizeof(*o));
+	app_observer *o = calloc(1, sizeof(*o));
 	if (o == NULL)
 		return NULL;
 	o->reg = reg;
@@ -45,12 +45,12 @@ observer *observer_create(obs_registry *reg, const char *const *methods, size_t 
 	return o;
 }
 
-void observer_destroy(observer *o)
+void app_observer_destroy(app_observer *o)
 {
 	free(o);
 }
 
-static struct method_series *find(observer *o, const nrpc_call_summary *s)
+static struct method_series *find(app_observer *o, const nrpc_call_summary *s)
 {
 	if (s->known_method)
 		for (size_t i = 0; i + 1 < o->n; i++)
@@ -59,9 +59,9 @@ static struct method_series *find(observer *o, const nrpc_call_summary *s)
 	return &o->m[o->n - 1];
 }
 
-void observer_on_call(const nrpc_call_summary *s, void *arg)
+void app_observer_on_call(const nrpc_call_summary *s, void *arg)
 {
-	observer *o = arg;
+	app_observer *o = arg;
 	struct method_series *ms = find(o, s);
 	unsigned code = s->code < NRPC_CODE_COUNT ? s->code : NRPC_UNKNOWN;
 	obs_counter *c = atomic_load_explicit(&ms->by_code[code], memory_order_acquire);

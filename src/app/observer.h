@@ -12,15 +12,15 @@
 #include "nrpc/server.h"
 #include "obs/metrics.h"
 
-typedef struct observer observer;
+typedef struct app_observer app_observer;
 
 // `methods` are the full paths that get their own label; any other method
 // name is recorded as "unknown" so a caller cannot grow the label space.
-observer *observer_create(obs_registry *reg, const char *const *methods, size_t n,
-                          bool log_requests);
-void observer_destroy(observer *o);
+app_observer *app_observer_create(obs_registry *reg, const char *const *methods, size_t n,
+                                  bool log_requests);
+void app_observer_destroy(app_observer *o);
 
 // The nrpc_observer callback; arg is the observer.
-void observer_on_call(const nrpc_call_summary *s, void *arg);
+void app_observer_on_call(const nrpc_call_summary *s, void *arg);
 
 #endif

@@ -10,7 +10,7 @@
 
 static const char health_method[] = "/grpc.health.v1.Health/Check";
 
-struct standby {
+struct app_standby {
 	nrpc_server *srv;
 };
 
@@ -43,10 +43,10 @@ static void answer(nrpc_call *call, const nrpc_envelope *env, void *arg)
 	nrpc_call_finish_raw(call, NRPC_OK, buf, n);
 }
 
-standby *standby_start(const char *url, const nrpc_tls *tls, unsigned max_connections, char *err,
-                       size_t errcap)
+app_standby *app_standby_start(const char *url, const nrpc_tls *tls, unsigned max_connections,
+                               char *err, size_t errcap)
 {
-	standby *s = calloc(1, sizeof *s);
+	app_standby *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return NULL;
 	nrpc_server_config sc = {
@@ -69,7 +69,7 @@ standby *standby_start(const char *url, const nrpc_tls *tls, unsigned max_connec
 	return s;
 }
 
-void standby_stop(standby *s)
+void app_standby_stop(app_standby *s)
 {
 	if (s == NULL)
 		return;

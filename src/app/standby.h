@@ -16,13 +16,13 @@
 
 #include "nrpc/tls.h"
 
-typedef struct standby standby;
+typedef struct app_standby app_standby;
 
 // Listens on url (tls+tcp:// with tls). Returns NULL, with a reason in err,
 // when it cannot (the caller goes on without: nothing listens meanwhile).
-standby *standby_start(const char *url, const nrpc_tls *tls, unsigned max_connections, char *err,
-                       size_t errcap);
+app_standby *app_standby_start(const char *url, const nrpc_tls *tls, unsigned max_connections,
+                               char *err, size_t errcap);
 // Stops listening (the port is free when this returns) and frees. NULL: no-op.
-void standby_stop(standby *s);
+void app_standby_stop(app_standby *s);
 
 #endif

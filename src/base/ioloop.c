@@ -12,16 +12,16 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-struct ioloop {
+struct base_ioloop {
 	char name[16];
 	struct event_base *base;
 	struct event *wake_ev;
 	int wake_fd;
 
 	pthread_mutex_t mu;
-	ioloop_task *head, *tail; // guarded by mu
-	bool signalled;           // guarded by mu: the eventfd was written, not yet drained
-	bool stopping;            // guarded by mu
+	base_ioloop_task *head, *tail; // guarded by mu
+	bool signalled;                // guarded by mu: the eventfd was written, not yet drained
+	bool stopping;                 // guarded by mu
 
 	pthread_t thread;
 	bool running;
@@ -29,16 +29,16 @@ struct ioloop {
 	atomic_bool has_tid;
 };
 
-static void drain(ioloop *l)
+static void drain(base_ioloop *l)
 {
 	pthread_mutex_lock(&l->mu);
-	ioloop_task *t = l->head;
+	base_ioloop_task *t = l->head;
 	l->head = l->tail = NULL;
 	l->signalled = false;
 	bool stop = l->stopping;
 	pthread_mutex_unlock(&l->mu);
 	while (t != NULL) {
-		ioloop_task *next = t->next;
+		base_ioloop_task *next = t->next;
 		t->fn(t);
 		t = next;
 	}
@@ -59,7 +59,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 static void *loop_main(void *arg)
 {
-	ioloop *l = arg;
+	base_ioloop *l = arg;
 	atomic_store(&l->tid, pthread_self());
 	atomic_store(&l->has_tid, true);
 	event_base_dispatch(l->base);
@@ -68,10 +68,10 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-int ioloop_create(ioloop **out, const char *name, char *err, size_t errcap)
+int base_ioloop_create(base_ioloop **out, const char *name, char *err, size_t errcap)
 {
 	*out = NULL;
-	ioloop *l = calloc(1, sizeof *l);
+	base_ioloop *l = calloc(1, sizeof *l);
 	if (l == NULL) {
 		snprintf(err, errcap, "out of memory");
 		return -1;
@@ -82,20 +82,20 @@ int ioloop_create(ioloop **out, const char *name, char *err, size_t errcap)
 	l->base = event_base_new();
 	if (l->wake_fd < 0 || l->base == NULL) {
 		snprintf(err, errcap, "cannot create event loop: %s", strerror(errno));
-		ioloop_destroy(l);
+		base_ioloop_destroy(l);
 		return -1;
 	}
 	l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, on_wake, l);
 	if (l->wake_ev == NULL || event_add(l->wake_ev, NULL) != 0) {
 		snprintf(err, errcap, "cannot register the loop's wake-up");
-		ioloop_destroy(l);
+		base_ioloop_destroy(l);
 		return -1;
 	}
 	*out = l;
 	return 0;
 }
 
-int ioloop_start(ioloop *l, char *err, size_t errcap)
+int base_ioloop_start(base_ioloop *l, char *err, size_t errcap)
 {
 	if (l->running)
 		return 0;
@@ -108,19 +108,19 @@ int ioloop_start(ioloop *l, char *err, size_t errcap)
 	return 0;
 }
 
-static void wake(ioloop *l)
+static void wake(base_ioloop *l)
 {
 	uint64_t one = 1;
 	ssize_t n = write(l->wake_fd, &one, sizeof one);
 	(void)n; // EAGAIN: the counter is saturated, the loop is awake anyway
 }
 
-void ioloop_post(ioloop *l, ioloop_task *t)
+void base_ioloop_post(base_ioloop *l, base_ioloop_task *t)
 {
-	(void)ioloop_try_post(l, t);
+	(void)base_ioloop_try_post(l, t);
 }
 
-bool ioloop_try_post(ioloop *l, ioloop_task *t)
+bool base_ioloop_try_post(base_ioloop *l, base_ioloop_task *t)
 {
 	bool need_wake = false, queued = false;
 	t->next = NULL;
@@ -144,7 +144,7 @@ bool ioloop_try_post(ioloop *l, ioloop_task *t)
 }
 
 struct sync_call {
-	ioloop_task task;
+	base_ioloop_task task;
 	void (*fn)(void *arg);
 	void *arg;
 	pthread_mutex_t mu;
@@ -152,7 +152,7 @@ struct sync_call {
 	bool done;
 };
 
-static void run_sync(ioloop_task *t)
+static void run_sync(base_ioloop_task *t)
 {
 	struct sync_call *s = (struct sync_call *)t;
 	s->fn(s->arg);
@@ -162,20 +162,20 @@ static void run_sync(ioloop_task *t)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void ioloop_call(ioloop *l, void (*fn)(void *arg), void *arg)
+void base_ioloop_call(base_ioloop *l, void (*fn)(void *arg), void *arg)
 {
 	bool stopping;
 	pthread_mutex_lock(&l->mu);
 	stopping = l->stopping;
 	pthread_mutex_unlock(&l->mu);
-	if (!l->running || stopping || ioloop_on_thread(l)) {
+	if (!l->running || stopping || base_ioloop_on_thread(l)) {
 		fn(arg);
 		return;
 	}
 	struct sync_call s = {.task.fn = run_sync, .fn = fn, .arg = arg};
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cv, NULL);
-	ioloop_post(l, &s.task);
+	base_ioloop_post(l, &s.task);
 	pthread_mutex_lock(&s.mu);
 	while (!s.done)
 		pthread_cond_wait(&s.cv, &s.mu);
@@ -184,18 +184,18 @@ void ioloop_call(ioloop *l, void (*fn)(void *arg), void *arg)
 	pthread_mutex_destroy(&s.mu);
 }
 
-bool ioloop_on_thread(const ioloop *l)
+bool base_ioloop_on_thread(const base_ioloop *l)
 {
-	ioloop *m = (ioloop *)l;
+	base_ioloop *m = (base_ioloop *)l;
 	return atomic_load(&m->has_tid) && pthread_equal(atomic_load(&m->tid), pthread_self());
 }
 
-struct event_base *ioloop_base(ioloop *l)
+struct event_base *base_ioloop_base(base_ioloop *l)
 {
 	return l->base;
 }
 
-void ioloop_stop(ioloop *l)
+void base_ioloop_stop(base_ioloop *l)
 {
 	if (!l->running)
 		return;
@@ -210,11 +210,11 @@ void ioloop_stop(ioloop *l)
 	l->running = false;
 }
 
-void ioloop_destroy(ioloop *l)
+void base_ioloop_destroy(base_ioloop *l)
 {
 	if (l == NULL)
 		return;
-	ioloop_stop(l);
+	base_ioloop_stop(l);
 	if (l->wake_ev != NULL)
 		event_free(l->wake_ev);
 	if (l->base != NULL)

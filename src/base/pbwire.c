@@ -1,7 +1,7 @@
 // base pbwire: see pbwire.h.
 #include "base/pbwire.h"
 
-int pbwire_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+int base_pbwire_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
 	uint64_t r = 0;
 	for (unsigned shift = 0; shift < 7 * PBWIRE_VARINT_MAX && *p < end; shift += 7) {
@@ -15,7 +15,7 @@ int pbwire_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return -1;
 }
 
-int pbwire_next(const uint8_t **p, const uint8_t *end, pbwire_field *f)
+int base_pbwire_next(const uint8_t **p, const uint8_t *end, base_pbwire_field *f)
 {
 	// The tag as protobuf-c 1.4.1 reads it (parse_tag_and_wiretype): at most
 	// five bytes, the field number kept in 32 bits (higher bits dropped), and
@@ -36,17 +36,17 @@ int pbwire_next(const uint8_t **p, const uint8_t *end, pbwire_field *f)
 		return -1;
 	*p += used;
 	f->num = num;
-	f->wt = (enum pbwire_type)(q[0] & 7);
+	f->wt = (enum base_pbwire_type)(q[0] & 7);
 	f->body = NULL;
 	switch (f->wt) {
 	case PBWIRE_VARINT:
-		return pbwire_get_varint(p, end, &f->value);
+		return base_pbwire_get_varint(p, end, &f->value);
 	case PBWIRE_I64:
 	case PBWIRE_I32:
 		f->value = f->wt == PBWIRE_I64 ? 8 : 4;
 		break;
 	case PBWIRE_LEN:
-		if (pbwire_get_varint(p, end, &f->value) != 0)
+		if (base_pbwire_get_varint(p, end, &f->value) != 0)
 			return -1;
 		break;
 	default: // groups (3, 4) and 6, 7: protobuf-c refuses them too
@@ -59,7 +59,7 @@ int pbwire_next(const uint8_t **p, const uint8_t *end, pbwire_field *f)
 	return 0;
 }
 
-size_t pbwire_varint_size(uint64_t v)
+size_t base_pbwire_varint_size(uint64_t v)
 {
 	size_t n = 1;
 	while (v >= 0x80) {
@@ -69,7 +69,7 @@ size_t pbwire_varint_size(uint64_t v)
 	return n;
 }
 
-size_t pbwire_put_varint(uint8_t *p, uint64_t v)
+size_t base_pbwire_put_varint(uint8_t *p, uint64_t v)
 {
 	size_t n = 0;
 	while (v >= 0x80) {

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum pbwire_type { PBWIRE_VARINT = 0, PBWIRE_I64 = 1, PBWIRE_LEN = 2, PBWIRE_I32 = 5 };
+enum base_pbwire_type { PBWIRE_VARINT = 0, PBWIRE_I64 = 1, PBWIRE_LEN = 2, PBWIRE_I32 = 5 };
 
 #define PBWIRE_VARINT_MAX 10         // bytes of the longest varint
 #define PBWIRE_FIELD_MAX  0x1fffffff // the largest field number
@@ -26,25 +26,25 @@ enum pbwire_type { PBWIRE_VARINT = 0, PBWIRE_I64 = 1, PBWIRE_LEN = 2, PBWIRE_I32
 // A tag of one byte (field numbers 1..15), e.g. PBWIRE_TAG1(3, PBWIRE_LEN).
 #define PBWIRE_TAG1(num, wt) ((uint8_t)((num) << 3 | (wt)))
 
-// One field as read by pbwire_next.
-typedef struct pbwire_field {
-	uint32_t num;        // as protobuf-c reads it (see above)
-	enum pbwire_type wt; // one of the four above
-	uint64_t value;      // VARINT: the value; LEN: the body's length; I32/I64: 4 or 8
-	const uint8_t *body; // LEN, I32, I64: the body's bytes; VARINT: NULL
-} pbwire_field;
+// One field as read by base_pbwire_next.
+typedef struct base_pbwire_field {
+	uint32_t num;             // as protobuf-c reads it (see above)
+	enum base_pbwire_type wt; // one of the four above
+	uint64_t value;           // VARINT: the value; LEN: the body's length; I32/I64: 4 or 8
+	const uint8_t *body;      // LEN, I32, I64: the body's bytes; VARINT: NULL
+} base_pbwire_field;
 
 // Reads a varint at *p (< end) into *v and advances *p past it. 0, or -1 when
 // it is cut short or longer than PBWIRE_VARINT_MAX bytes (*p is then
 // somewhere inside it).
-int pbwire_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+int base_pbwire_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 // Reads the whole field at *p (< end) into *f and advances *p past it. 0, or
 // -1 when malformed (see above).
-int pbwire_next(const uint8_t **p, const uint8_t *end, pbwire_field *f);
+int base_pbwire_next(const uint8_t **p, const uint8_t *end, base_pbwire_field *f);
 
 // Bytes the varint of v takes (1..PBWIRE_VARINT_MAX).
-size_t pbwire_varint_size(uint64_t v);
-// Writes the varint of v at p (pbwire_varint_size(v) bytes); returns its length.
-size_t pbwire_put_varint(uint8_t *p, uint64_t v);
+size_t base_pbwire_varint_size(uint64_t v);
+// Writes the varint of v at p (base_pbwire_varint_size(v) bytes); returns its length.
+size_t base_pbwire_put_varint(uint8_t *p, uint64_t v);
 
 #endif

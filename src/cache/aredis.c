@@ -10,34 +10,34 @@
 
 #include "cache/aredis_int.h"
 
-static void really_free(aredis *a);
+static void really_free(cache_aredis *a);
 
-void cache_aredis_enter(aredis *a)
+void cache_aredis_enter(cache_aredis *a)
 {
 	a->depth++;
 }
 
-void cache_aredis_leave(aredis *a)
+void cache_aredis_leave(cache_aredis *a)
 {
 	if (--a->depth == 0 && a->closing)
 		really_free(a);
 }
 
-static void wake(aredis *a)
+static void wake(cache_aredis *a)
 {
 	event_active(a->wake, EV_TIMEOUT, 0);
 }
 
 // The req never reached hiredis: it gets NULL from the wake event (or from
-// aredis_destroy, which drains failq).
-void cache_aredis_fail_fast(aredis *a, req *q)
+// cache_aredis_destroy, which drains failq).
+void cache_aredis_fail_fast(cache_aredis *a, req *q)
 {
 	list_push(&a->failq, q);
 	if (!a->closing)
 		wake(a);
 }
 
-void cache_aredis_note_failure(aredis *a, const char *why)
+void cache_aredis_note_failure(cache_aredis *a, const char *why)
 {
 	if (a->closing || a->failure_pending)
 		return;
@@ -51,7 +51,7 @@ void cache_aredis_note_failure(aredis *a, const char *why)
 // Fails the commands that never reached hiredis, then reports a failure.
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
-	aredis *a = arg;
+	cache_aredis *a = arg;
 	size_t n = a->failq.n; // those queued meanwhile wait for the next round
 	req *q;
 	(void)fd;
@@ -73,9 +73,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 // ---- life cycle ---------------------------------------------------------------------------
 
-int aredis_create(aredis **out, const aredis_config *cfg, char *err, size_t errcap)
+int cache_aredis_create(cache_aredis **out, const cache_aredis_config *cfg, char *err,
+                        size_t errcap)
 {
-	aredis *a;
+	cache_aredis *a;
 
 	*out = NULL;
 	if (cfg == NULL || cfg->url == NULL || cfg->base == NULL) {
@@ -113,10 +114,10 @@ int aredis_create(aredis **out, const aredis_config *cfg, char *err, size_t errc
 	return 0;
 }
 
-static void really_free(aredis *a)
+static void really_free(cache_aredis *a)
 {
 	req *q;
-	// Only commands queued against the rules after aredis_destroy returned.
+	// Only commands queued against the rules after cache_aredis_destroy returned.
 	while ((q = list_pop(&a->failq)) != NULL) {
 		deliver(q, NULL);
 		req_free(q);
@@ -133,7 +134,7 @@ static void really_free(aredis *a)
 	free(a);
 }
 
-void aredis_destroy(aredis *a)
+void cache_aredis_destroy(cache_aredis *a)
 {
 	redisAsyncContext *ac;
 	req *q;
@@ -172,7 +173,7 @@ void aredis_destroy(aredis *a)
 	cache_aredis_leave(a);
 }
 
-bool aredis_connected(const aredis *a)
+bool cache_aredis_connected(const cache_aredis *a)
 {
 	return a != NULL && a->ac != NULL && a->up;
 }

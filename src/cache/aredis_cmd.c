@@ -1,4 +1,4 @@
-// cache aredis commands: aredis_command queues an argv command; aredis_eval
+// cache aredis commands: cache_aredis_command queues an argv command; cache_aredis_eval
 // queues EVALSHA (formatted here, RESP) with the script's SHA1 from the
 // client's script cache, keeping the text for the EVAL fallback on NOSCRIPT
 // (aredis_conn.c). A command that cannot be queued fails fast (aredis.c).
@@ -14,8 +14,8 @@
 
 // ---- commands -----------------------------------------------------------------------------
 
-void aredis_command(aredis *a, int argc, const char **argv, const size_t *lens, aredis_cb cb,
-                    void *arg)
+void cache_aredis_command(cache_aredis *a, int argc, const char **argv, const size_t *lens,
+                          cache_aredis_cb cb, void *arg)
 {
 	req *q = req_new(a, REQ_USER, cb, arg);
 
@@ -26,7 +26,8 @@ void aredis_command(aredis *a, int argc, const char **argv, const size_t *lens, 
 
 // The script's SHA1 (hex), from the cache or computed (and cached if room);
 // *text: the client's copy of the text when cached, else NULL. 0 or -1.
-static int script_sha(aredis *a, const char *script, size_t len, char sha[41], const char **text)
+static int script_sha(cache_aredis *a, const char *script, size_t len, char sha[41],
+                      const char **text)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -100,8 +101,8 @@ static int format_evalsha(req *q, const char *sha, int nkeys, int n, const char 
 	return 0;
 }
 
-void aredis_eval(aredis *a, const char *script, int nkeys, int nargs, const char **args,
-                 const size_t *lens, aredis_cb cb, void *arg)
+void cache_aredis_eval(cache_aredis *a, const char *script, int nkeys, int nargs, const char **args,
+                       const size_t *lens, cache_aredis_cb cb, void *arg)
 {
 	req *q = req_new(a, REQ_EVAL, cb, arg);
 	char sha[41];

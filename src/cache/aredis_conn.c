@@ -25,12 +25,12 @@ static bool is_noscript(const redisReply *r)
 
 // When the oldest unanswered command started waiting: those queued while
 // connecting are timed from the moment the connection came up.
-static int64_t req_start(const aredis *a, const req *q)
+static int64_t req_start(const cache_aredis *a, const req *q)
 {
 	return q->sent_us > a->up_us ? q->sent_us : a->up_us;
 }
 
-static void arm_cmd_timer(aredis *a)
+static void arm_cmd_timer(cache_aredis *a)
 {
 	struct timeval tv;
 	if (!a->up || a->sent.head == NULL || evtimer_pending(a->cmd_timer, NULL))
@@ -43,7 +43,7 @@ static void arm_cmd_timer(aredis *a)
 // them back with NULL: at once if we free it here outside its callbacks,
 // else when the running callback returns, or right after this when hiredis
 // itself is tearing it down), and on_failure is owed.
-static void drop_conn(aredis *a, const char *why, bool free_it)
+static void drop_conn(cache_aredis *a, const char *why, bool free_it)
 {
 	redisAsyncContext *ac = a->ac;
 	int64_t t = base_now_us() + a->reconnect_min_us;
@@ -76,7 +76,7 @@ static void on_cleanup(void *privdata)
 {
 	redisLibeventEvents *e = privdata;
 	redisAsyncContext *ac = e->context;
-	aredis *a = ac->data;
+	cache_aredis *a = ac->data;
 
 	redisLibeventCleanup(privdata);
 	if (a != NULL && a->ac == ac) {
@@ -92,7 +92,7 @@ static void on_reply(redisAsyncContext *ac, void *rv, void *privdata);
 
 // Queues q on the current context, as an argv command or (cmd != NULL) a
 // formatted one. 0, or -1 when hiredis refused it.
-int cache_aredis_send_req(aredis *a, req *q, int argc, const char **argv, const size_t *lens,
+int cache_aredis_send_req(cache_aredis *a, req *q, int argc, const char **argv, const size_t *lens,
                           const char *cmd, size_t cmd_len)
 {
 	int rc;
@@ -110,7 +110,7 @@ int cache_aredis_send_req(aredis *a, req *q, int argc, const char **argv, const 
 
 // Starts a non-blocking connect and queues the handshake. 0 with a->ac set,
 // or -1 (a failure was noted).
-int cache_aredis_start_conn(aredis *a)
+int cache_aredis_start_conn(cache_aredis *a)
 {
 	redisAsyncContext *ac;
 	struct timeval tv;
@@ -192,7 +192,7 @@ int cache_aredis_start_conn(aredis *a)
 
 // A context to queue on: the current one, or a new attempt unless the
 // back-off forbids it. 0 or -1.
-int cache_aredis_ensure_conn(aredis *a)
+int cache_aredis_ensure_conn(cache_aredis *a)
 {
 	if (a->ac != NULL)
 		return 0;
@@ -201,7 +201,7 @@ int cache_aredis_ensure_conn(aredis *a)
 	return cache_aredis_start_conn(a);
 }
 
-static void handshake_reply(aredis *a, const req *q, const redisReply *r)
+static void handshake_reply(cache_aredis *a, const req *q, const redisReply *r)
 {
 	const char *what = q->kind == REQ_AUTH ? "AUTH" : "SELECT";
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -220,7 +220,7 @@ static void handshake_reply(aredis *a, const req *q, const redisReply *r)
 }
 
 // NOSCRIPT: sends the same call as EVAL with the text. 0, or -1 (not sent).
-static int resend_eval(aredis *a, req *q)
+static int resend_eval(cache_aredis *a, req *q)
 {
 	char head[64];
 	size_t hl, tail_len = q->cmd_len - q->tail_off, len;
@@ -247,10 +247,10 @@ static int resend_eval(aredis *a, req *q)
 static void on_reply(redisAsyncContext *ac, void *rv, void *privdata)
 {
 	req *q = privdata;
-	aredis *a = q->a;
+	cache_aredis *a = q->a;
 	const redisReply *r = rv;
 
-	if (a == NULL) { // called back by aredis_destroy already
+	if (a == NULL) { // called back by cache_aredis_destroy already
 		req_free(q);
 		return;
 	}
@@ -279,7 +279,7 @@ static void on_reply(redisAsyncContext *ac, void *rv, void *privdata)
 
 void cache_aredis_on_connect_timer(evutil_socket_t fd, short what, void *arg)
 {
-	aredis *a = arg;
+	cache_aredis *a = arg;
 	(void)fd;
 	(void)what;
 	cache_aredis_enter(a);
@@ -290,7 +290,7 @@ void cache_aredis_on_connect_timer(evutil_socket_t fd, short what, void *arg)
 
 void cache_aredis_on_cmd_timer(evutil_socket_t fd, short what, void *arg)
 {
-	aredis *a = arg;
+	cache_aredis *a = arg;
 	(void)fd;
 	(void)what;
 	cache_aredis_enter(a);

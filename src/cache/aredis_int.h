@@ -9,7 +9,7 @@
 //   aredis_conn.c   the connection: connect and handshake (AUTH, SELECT),
 //                   queueing on hiredis, replies, NOSCRIPT fallback, the
 //                   connect and command timers, dropping a context;
-//   aredis_cmd.c    the commands: aredis_command, aredis_eval (EVALSHA with
+//   aredis_cmd.c    the commands: cache_aredis_command, cache_aredis_eval (EVALSHA with
 //                   the script cache).
 //
 // Bookkeeping. Every command is a `req`. While hiredis holds it (as the
@@ -19,7 +19,7 @@
 //   dying  queued on a context we gave up on (or that hiredis is tearing
 //          down): hiredis calls on_reply for each of them with NULL shortly
 // A req that never reached hiredis sits in `failq` until the wake event
-// fails it. aredis_destroy calls back every req of the three lists itself;
+// fails it. cache_aredis_destroy calls back every req of the three lists itself;
 // those held by hiredis are then marked orphans (a == NULL) and only freed
 // when hiredis hands them back. A context we drop gets ac->data = NULL, so
 // its remaining hooks never touch the client.
@@ -34,7 +34,7 @@
 // idle connection closed by the server is noticed.
 //
 // Re-entrancy: user code (callbacks, on_failure) may destroy the client. Every
-// loop entry point brackets its work with enter/leave; aredis_destroy called
+// loop entry point brackets its work with enter/leave; cache_aredis_destroy called
 // inside one does all its work but leaves the final free to the outermost
 // leave.
 //
@@ -64,8 +64,8 @@ struct req_list {
 typedef struct req {
 	struct req *prev, *next;
 	struct req_list *list; // the list holding it, or NULL
-	aredis *a;             // NULL: already called back by aredis_destroy
-	aredis_cb cb;          // NULL for the handshake
+	cache_aredis *a;       // NULL: already called back by cache_aredis_destroy
+	cache_aredis_cb cb;    // NULL for the handshake
 	void *arg;
 	int64_t sent_us;
 	enum req_kind kind;
@@ -86,7 +86,7 @@ struct script {
 	char sha[41];
 };
 
-struct aredis {
+struct cache_aredis {
 	cache_url url;
 	struct event_base *base;
 	int64_t connect_timeout_us, command_timeout_us, reconnect_min_us;
@@ -170,7 +170,7 @@ static inline void list_move_all(struct req_list *to, struct req_list *from)
 		list_push(to, q);
 }
 
-static inline req *req_new(aredis *a, enum req_kind kind, aredis_cb cb, void *arg)
+static inline req *req_new(cache_aredis *a, enum req_kind kind, cache_aredis_cb cb, void *arg)
 {
 	req *q = calloc(1, sizeof(*q));
 	if (q == NULL)
@@ -197,25 +197,25 @@ static inline void deliver(req *q, const redisReply *r)
 
 // ---- aredis.c ----
 // Brackets a loop entry point (or destroy): the client is freed at the
-// outermost leave once aredis_destroy ran.
-void cache_aredis_enter(aredis *a);
-void cache_aredis_leave(aredis *a);
+// outermost leave once cache_aredis_destroy ran.
+void cache_aredis_enter(cache_aredis *a);
+void cache_aredis_leave(cache_aredis *a);
 // The req never reached hiredis: it gets NULL from the wake event (or from
-// aredis_destroy, which drains failq).
-void cache_aredis_fail_fast(aredis *a, req *q);
+// cache_aredis_destroy, which drains failq).
+void cache_aredis_fail_fast(cache_aredis *a, req *q);
 // Owes on_failure(why), from the wake event (once per pending failure).
-void cache_aredis_note_failure(aredis *a, const char *why);
+void cache_aredis_note_failure(cache_aredis *a, const char *why);
 
 // ---- aredis_conn.c ----
 // Starts a non-blocking connect and queues the handshake. 0 with a->ac set,
 // or -1 (a failure was noted).
-int cache_aredis_start_conn(aredis *a);
+int cache_aredis_start_conn(cache_aredis *a);
 // A context to queue on: the current one, or a new attempt unless the
 // back-off forbids it. 0 or -1.
-int cache_aredis_ensure_conn(aredis *a);
+int cache_aredis_ensure_conn(cache_aredis *a);
 // Queues q on the current context, as an argv command or (cmd != NULL) a
 // formatted one. 0, or -1 when hiredis refused it.
-int cache_aredis_send_req(aredis *a, req *q, int argc, const char **argv, const size_t *lens,
+int cache_aredis_send_req(cache_aredis *a, req *q, int argc, const char **argv, const size_t *lens,
                           const char *cmd, size_t cmd_len);
 // The connect and command timers' callbacks (arg: the client).
 void cache_aredis_on_connect_timer(evutil_socket_t fd, short what, void *arg);

@@ -15,19 +15,19 @@
 #include "cache/cache_impl.h"
 #include "cache/scripts.h"
 
-static aredis *client(cache *c, const prop_ctx *ctx)
+static cache_aredis *client(cache_redis *c, const prop_ctx *ctx)
 {
 	return c->shards[ctx->shard < c->nshards ? ctx->shard : 0].client;
 }
 
-static unsigned ttl_jittered(cache *c, const prop_ctx *ctx)
+static unsigned ttl_jittered(cache_redis *c, const prop_ctx *ctx)
 {
 	struct cache_shard *sh = &c->shards[ctx->shard < c->nshards ? ctx->shard : 0];
 	unsigned span = CACHE_TTL_S / 10;
 	return CACHE_TTL_S - span + (unsigned)rand_r(&sh->seed) % (2 * span + 1);
 }
 
-static void count_lookup(cache *c, enum cache_family f, bool hit)
+static void count_lookup(cache_redis *c, enum cache_family f, bool hit)
 {
 	obs_counter_add(hit ? c->hit[f] : c->miss[f], 1);
 }
@@ -35,7 +35,7 @@ static void count_lookup(cache *c, enum cache_family f, bool hit)
 // A reply that is not what a call expects: NULL (connection failed or timed
 // out) takes the cache down; an error reply to a call that owes nothing is
 // just counted (a miss). Returns true when the reply is unusable.
-static bool failed(cache *c, enum cache_op op, const cache_owed *rec, const redisReply *r,
+static bool failed(cache_redis *c, enum cache_op op, const cache_owed *rec, const redisReply *r,
                    int want_type)
 {
 	if (r != NULL && r->type == want_type)
@@ -53,7 +53,7 @@ static bool failed(cache *c, enum cache_op op, const cache_owed *rec, const redi
 // ---- get -----------------------------------------------------------------------------------
 
 typedef struct get_op {
-	cache *c;
+	cache_redis *c;
 	prop_ctx *ctx;
 	prop_k k;
 	const char *id;
@@ -71,7 +71,7 @@ static void ignore_reply(const redisReply *r, void *arg)
 static void got_value(const redisReply *r, void *arg)
 {
 	get_op *g = arg;
-	cache *c = g->c;
+	cache_redis *c = g->c;
 	int res = PROP_CACHE_MISS;
 	cache_kind kind;
 	uint64_t version;
@@ -102,8 +102,9 @@ static void got_value(const redisReply *r, void *arg)
 				const char *args[2] = {g->key, r->str};
 				const size_t lens[2] = {strlen(g->key), r->len};
 				obs_counter_add(c->errors[OP_GET], 1);
-				aredis_eval(client(c, g->ctx), cache_scripts[CACHE_SCRIPT_DEL_IF],
-				            1, 1, args, lens, ignore_reply, NULL);
+				cache_aredis_eval(client(c, g->ctx),
+				                  cache_scripts[CACHE_SCRIPT_DEL_IF], 1, 1, args,
+				                  lens, ignore_reply, NULL);
 			}
 		}
 	}
@@ -115,7 +116,7 @@ static void got_value(const redisReply *r, void *arg)
 static void op_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Property **out,
                    int *result, prop_k k)
 {
-	cache *c = self;
+	cache_redis *c = self;
 	get_op *g = prop_alloc(ctx, sizeof *g);
 	*out = NULL;
 	*result = PROP_CACHE_MISS;
@@ -132,13 +133,13 @@ static void op_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Prop
 	g->result = result;
 	const char *av[2] = {"GET", g->key};
 	const size_t lv[2] = {3, strlen(g->key)};
-	aredis_command(client(c, ctx), 2, av, lv, got_value, g);
+	cache_aredis_command(client(c, ctx), 2, av, lv, got_value, g);
 }
 
 // ---- versioned puts (fill, after_write) -----------------------------------------------------
 
 typedef struct write_op {
-	cache *c;
+	cache_redis *c;
 	prop_ctx *ctx;
 	prop_k k;
 	int waiting;
@@ -177,8 +178,8 @@ static void invalidate_replied(const redisReply *r, void *arg)
 }
 
 // Sends the put script for p (or, p NULL, a tombstone at version).
-static void send_put(cache *c, prop_ctx *ctx, const Property__V1__Property *p, uint64_t version,
-                     const char *key, aredis_cb cb, void *arg)
+static void send_put(cache_redis *c, prop_ctx *ctx, const Property__V1__Property *p,
+                     uint64_t version, const char *key, cache_aredis_cb cb, void *arg)
 {
 	char hdr[CACHE_VALUE_HEADER_MAX], ver[24], rank[4], ttl[16];
 	cache_kind kind = p != NULL ? CACHE_KIND_ROW : CACHE_KIND_TOMB;
@@ -205,12 +206,13 @@ static void send_put(cache *c, prop_ctx *ctx, const Property__V1__Property *p, u
 	snprintf(ttl, sizeof ttl, "%u", ttl_jittered(c, ctx));
 	const char *args[5] = {key, ver, rank, value, ttl};
 	const size_t lens[5] = {strlen(key), strlen(ver), strlen(rank), value_len, strlen(ttl)};
-	aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_PUT], 1, 4, args, lens, cb, arg);
+	cache_aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_PUT], 1, 4, args, lens, cb,
+	                  arg);
 }
 
 static void op_fill(void *self, prop_ctx *ctx, const Property__V1__Property *p)
 {
-	cache *c = self;
+	cache_redis *c = self;
 	char key[CACHE_KEY_MAX];
 	// Not storing a fill is always safe: it owes nothing.
 	if (p == NULL || p->id == NULL || !atomic_load(&c->up) ||
@@ -221,7 +223,7 @@ static void op_fill(void *self, prop_ctx *ctx, const Property__V1__Property *p)
 
 static void op_after_write(void *self, prop_ctx *ctx, const prop_cache_change *ch, prop_k k)
 {
-	cache *c = self;
+	cache_redis *c = self;
 	char key[CACHE_KEY_MAX], hash[CACHE_KEY_MAX], gen[CACHE_KEY_MAX], ttl[16];
 	write_op *w = prop_alloc(ctx, sizeof *w);
 	memset(w, 0, sizeof *w);
@@ -249,8 +251,8 @@ static void op_after_write(void *self, prop_ctx *ctx, const prop_cache_change *c
 	if (owner_ok) {
 		snprintf(ttl, sizeof ttl, "%d", CACHE_GEN_TTL_S);
 		const char *args[3] = {hash, gen, ttl};
-		aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_OWNER_INVALIDATE], 2, 1,
-		            args, NULL, invalidate_replied, w);
+		cache_aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_OWNER_INVALIDATE], 2,
+		                  1, args, NULL, invalidate_replied, w);
 	}
 	write_step(w);
 }
@@ -258,7 +260,7 @@ static void op_after_write(void *self, prop_ctx *ctx, const prop_cache_change *c
 // ---- owner pages ---------------------------------------------------------------------------
 
 typedef struct page_op {
-	cache *c;
+	cache_redis *c;
 	prop_ctx *ctx;
 	prop_k k;
 	uint8_t **data;
@@ -310,7 +312,7 @@ static void got_gen(const redisReply *r, void *arg)
 static void got_page(const redisReply *r, void *arg)
 {
 	page_op *p = arg;
-	cache *c = p->c;
+	cache_redis *c = p->c;
 	int res = PROP_CACHE_MISS;
 	if (r != NULL && r->type == REDIS_REPLY_NIL) {
 		// not cached
@@ -333,7 +335,7 @@ static void got_page(const redisReply *r, void *arg)
 static void op_owner_page_get(void *self, prop_ctx *ctx, const char *owner, const char *page_key,
                               uint8_t **data, size_t *len, uint64_t *gen, int *result, prop_k k)
 {
-	cache *c = self;
+	cache_redis *c = self;
 	char hash[CACHE_KEY_MAX], genkey[CACHE_KEY_MAX];
 	*gen = CACHE_GEN_UNKNOWN;
 	*result = PROP_CACHE_MISS;
@@ -347,23 +349,23 @@ static void op_owner_page_get(void *self, prop_ctx *ctx, const char *owner, cons
 	    .c = c, .ctx = ctx, .k = k, .data = data, .len = len, .gen = gen, .result = result};
 	// Two plain commands pipelined (a Lua script doing the same cost Redis
 	// ~20 us of CPU per page, 10x these two).
-	aredis *a = client(c, ctx);
+	cache_aredis *a = client(c, ctx);
 	const char *get[2] = {"GET", genkey};
-	aredis_command(a, 2, get, NULL, got_gen, p);
+	cache_aredis_command(a, 2, get, NULL, got_gen, p);
 	const char *hget[3] = {"HGET", hash, page_key};
-	aredis_command(a, 3, hget, NULL, got_page, p);
+	cache_aredis_command(a, 3, hget, NULL, got_page, p);
 }
 
 static void page_filled(const redisReply *r, void *arg)
 {
-	cache *c = arg;
+	cache_redis *c = arg;
 	(void)failed(c, OP_OWNER_PUT, NULL, r, REDIS_REPLY_INTEGER);
 }
 
 static void op_owner_page_fill(void *self, prop_ctx *ctx, const char *owner, const char *page_key,
                                uint64_t gen, const uint8_t *data, size_t len)
 {
-	cache *c = self;
+	cache_redis *c = self;
 	char hash[CACHE_KEY_MAX], genkey[CACHE_KEY_MAX], g[24], ttl[16];
 	if (gen == CACHE_GEN_UNKNOWN || len > CACHE_PAGE_MAX || !atomic_load(&c->up) ||
 	    cache_owner_keys(hash, genkey, owner) != 0)
@@ -373,8 +375,8 @@ static void op_owner_page_fill(void *self, prop_ctx *ctx, const char *owner, con
 	const char *args[6] = {hash, genkey, g, page_key, (const char *)data, ttl};
 	const size_t lens[6] = {strlen(hash), strlen(genkey), strlen(g), strlen(page_key),
 	                        len,          strlen(ttl)};
-	aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_OWNER_PUT], 2, 4, args, lens,
-	            page_filled, c);
+	cache_aredis_eval(client(c, ctx), cache_scripts[CACHE_SCRIPT_OWNER_PUT], 2, 4, args, lens,
+	                  page_filled, c);
 }
 
 static const prop_cache_ops OPS = {
@@ -385,7 +387,7 @@ static const prop_cache_ops OPS = {
     .owner_page_fill = op_owner_page_fill,
 };
 
-prop_cache cache_port(cache *c)
+prop_cache cache_port(cache_redis *c)
 {
 	prop_cache p = {.ops = &OPS, .self = c};
 	return p;

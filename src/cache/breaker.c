@@ -32,7 +32,7 @@ int cache_owner_keys(char *hash, char *gen, const char *owner)
 
 // Under mu. Returns true when this call took the cache down (the caller logs
 // after unlocking).
-static bool mark_down_locked(cache *c)
+static bool mark_down_locked(cache_redis *c)
 {
 	if (!atomic_load(&c->up))
 		return false;
@@ -44,21 +44,21 @@ static bool mark_down_locked(cache *c)
 }
 
 // Under mu: remembers an invalidation Redis did not get.
-static void record_locked(cache *c, const cache_owed *rec)
+static void record_locked(cache_redis *c, const cache_owed *rec)
 {
 	cache_pending_add(&c->pending, rec->type, rec->id, rec->kind, rec->version);
 	if (c->pending.overflow)
 		c->purge_not_before_us = base_now_us() + (int64_t)CACHE_PURGE_GRACE_MS * 1000;
 }
 
-static void log_down(const cache *c, enum cache_op op, const char *why)
+static void log_down(const cache_redis *c, enum cache_op op, const char *why)
 {
 	OBS_LOG(OBS_WARN, "redis cache down; serving from the database",
 	        OBS_S("op", cache_op_names[op]), OBS_S("error", why), OBS_S("host", c->url.host),
 	        OBS_I("port", c->url.port));
 }
 
-void cache_mark_down(cache *c, enum cache_op op, const cache_owed *rec, const char *why)
+void cache_mark_down(cache_redis *c, enum cache_op op, const cache_owed *rec, const char *why)
 {
 	bool went_down;
 	obs_counter_add(c->errors[op], 1);
@@ -71,7 +71,7 @@ void cache_mark_down(cache *c, enum cache_op op, const cache_owed *rec, const ch
 		log_down(c, op, why);
 }
 
-void cache_owe(cache *c, const cache_owed *a, const cache_owed *b)
+void cache_owe(cache_redis *c, const cache_owed *a, const cache_owed *b)
 {
 	pthread_mutex_lock(&c->mu);
 	if (!atomic_load(&c->up)) {

@@ -61,11 +61,11 @@ enum cache_family { FAM_PROPERTY, FAM_OWNER, FAM_N };
 
 // One event loop's connection to Redis (async_ops.c).
 struct cache_shard {
-	struct aredis *client;
+	struct cache_aredis *client;
 	unsigned seed; // rand_r state for TTL jitter; only its loop touches it
 };
 
-struct cache {
+struct cache_redis {
 	cache_url url;
 	struct cache_shard *shards; // [nshards], set by cache_attach_loops
 	unsigned nshards;
@@ -107,13 +107,13 @@ int cache_owner_keys(char *hash, char *gen, const char *owner);
 
 // A command of the request path failed (why: a short text): counts it,
 // records what it owed (rec, may be NULL) and takes the cache down.
-void cache_mark_down(cache *c, enum cache_op op, const cache_owed *rec, const char *why);
+void cache_mark_down(cache_redis *c, enum cache_op op, const cache_owed *rec, const char *why);
 // Records what a write-side call owes while the cache is down (either may be NULL).
-void cache_owe(cache *c, const cache_owed *a, const cache_owed *b);
+void cache_owe(cache_redis *c, const cache_owed *a, const cache_owed *b);
 
 // One attempt to bring the cache up (open a probe connection, replay what is
 // owed, purge after an overflow, go up); and the background thread's body.
-void cache_try_recover(cache *c);
+void cache_try_recover(cache_redis *c);
 void *cache_bg_main(void *arg);
 
 #endif

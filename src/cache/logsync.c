@@ -9,7 +9,7 @@
 
 // Records every change as owed (the replay sends them before the cache
 // serves again).
-static void owe_all(cache *c, const cache_log_change *ch, size_t n)
+static void owe_all(cache_redis *c, const cache_log_change *ch, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		cache_owed put = {.type = CACHE_PENDING_PROPERTY,
@@ -55,7 +55,8 @@ static int append_change(cache_conn *s, const cache_log_change *ch)
 
 // One pipelined attempt. 0 all acknowledged, 1 a script was missing (the
 // connection is reopened to load them), -1 a failure.
-static int send_batch(cache *c, const cache_log_change *ch, size_t n, char *why, size_t whycap)
+static int send_batch(cache_redis *c, const cache_log_change *ch, size_t n, char *why,
+                      size_t whycap)
 {
 	cache_conn *s = &c->log_conn;
 	int expected = 0, missing = 0, bad = 0;
@@ -89,7 +90,7 @@ static int send_batch(cache *c, const cache_log_change *ch, size_t n, char *why,
 	return bad ? -1 : missing;
 }
 
-int cache_apply_log(cache *c, const cache_log_change *in, size_t n_in)
+int cache_apply_log(cache_redis *c, const cache_log_change *in, size_t n_in)
 {
 	char why[256] = "";
 	cache_log_change ch[CACHE_LOG_BATCH_MAX];

@@ -135,7 +135,7 @@ static int purge(cache_conn *s)
 
 // Replays what is pending over s until nothing is. Returns 0, or -1 with
 // what was not replayed put back.
-static int replay_all(cache *c, cache_conn *s, size_t *replayed)
+static int replay_all(cache_redis *c, cache_conn *s, size_t *replayed)
 {
 	for (;;) {
 		cache_pending *t = &c->replaying;
@@ -177,7 +177,7 @@ static int replay_all(cache *c, cache_conn *s, size_t *replayed)
 // One attempt to bring the cache up: connect, replay, and go up if nothing
 // is pending (under the lock, so that no write-side call can slip an entry
 // in between the last check and `up`).
-void cache_try_recover(cache *c)
+void cache_try_recover(cache_redis *c)
 {
 	cache_conn probe = {.seed = (unsigned)base_now_us()};
 	char err[256];
@@ -212,7 +212,7 @@ void cache_try_recover(cache *c)
 
 void *cache_bg_main(void *arg)
 {
-	cache *c = arg;
+	cache_redis *c = arg;
 
 	cache_try_recover(c); // the first attempt, which cache_create waits for
 	pthread_mutex_lock(&c->mu);

@@ -13,7 +13,7 @@
 
 // ---- lifecycle ---------------------------------------------------------------------------
 
-static void register_metrics(cache *c, obs_registry *m)
+static void register_metrics(cache_redis *c, obs_registry *m)
 {
 	static const char *const fam[FAM_N] = {"property", "owner_list"};
 	static const char REQ[] = "propertyd_cache_requests_total";
@@ -37,7 +37,7 @@ static void register_metrics(cache *c, obs_registry *m)
 	                  "1 while the Redis cache is serving, 0 while it is down.", NULL);
 }
 
-static void free_cache(cache *c)
+static void free_cache(cache_redis *c)
 {
 	cache_conn_close(&c->log_conn);
 	if (c->own_metrics != NULL)
@@ -46,10 +46,10 @@ static void free_cache(cache *c)
 	free(c);
 }
 
-int cache_create(cache **out, const char *redis_url, obs_registry *metrics, char *err,
+int cache_create(cache_redis **out, const char *redis_url, obs_registry *metrics, char *err,
                  size_t errcap)
 {
-	cache *c;
+	cache_redis *c;
 	pthread_condattr_t ca;
 	int locks = 0;
 
@@ -102,7 +102,7 @@ fail:
 	return -1;
 }
 
-void cache_destroy(cache *c)
+void cache_destroy(cache_redis *c)
 {
 	if (c == NULL)
 		return;
@@ -125,7 +125,7 @@ static void client_failed(void *arg, const char *why)
 	cache_mark_down(arg, OP_CONNECT, NULL, why);
 }
 
-int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n,
+int cache_attach_loops(cache_redis *c, struct event_base *const *bases, unsigned n,
                        struct base_resolver *resolver, char *err, size_t errcap)
 {
 	c->shards = calloc(n, sizeof *c->shards);
@@ -135,7 +135,7 @@ int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n,
 	}
 	c->nshards = n;
 	for (unsigned i = 0; i < n; i++) {
-		aredis_config ac = {
+		cache_aredis_config ac = {
 		    .url = &c->url,
 		    .base = bases[i],
 		    .connect_timeout_ms = CACHE_COMMAND_TIMEOUT_MS,
@@ -148,22 +148,22 @@ int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n,
 		    .resolver = resolver,
 		};
 		c->shards[i].seed = (unsigned)base_now_us() ^ (i * 2654435761u);
-		if (aredis_create(&c->shards[i].client, &ac, err, errcap) != 0)
+		if (cache_aredis_create(&c->shards[i].client, &ac, err, errcap) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-void cache_detach_loops(cache *c)
+void cache_detach_loops(cache_redis *c)
 {
 	for (unsigned i = 0; i < c->nshards; i++)
-		aredis_destroy(c->shards[i].client);
+		cache_aredis_destroy(c->shards[i].client);
 	free(c->shards);
 	c->shards = NULL;
 	c->nshards = 0;
 }
 
-bool cache_available(cache *c)
+bool cache_available(cache_redis *c)
 {
 	return atomic_load(&c->up);
 }

@@ -75,7 +75,7 @@ struct event_base;
 // reader is in flight, so expiry (back to 0) cannot make an old page current.
 #define CACHE_GEN_TTL_S 86400
 
-typedef struct cache cache;
+typedef struct cache_redis cache_redis;
 
 // Creates the cache for redis_url (redis://[[user]:password@]host[:port][/db])
 // and starts its background thread. Tries one connection now (the recovery
@@ -85,12 +85,12 @@ typedef struct cache cache;
 // outlive the cache), or a private registry when NULL.
 // Returns 0 and *out (owned by the caller, freed with cache_destroy), or -1
 // with a message in err[errcap] (a bad URL, no memory, no thread).
-int cache_create(cache **out, const char *redis_url, obs_registry *metrics, char *err,
+int cache_create(cache_redis **out, const char *redis_url, obs_registry *metrics, char *err,
                  size_t errcap);
 
 // Detaches the loops' clients (cache_detach_loops) and stops the background
 // thread. No other call may be running or made afterwards. NULL is a no-op.
-void cache_destroy(cache *c);
+void cache_destroy(cache_redis *c);
 
 // Gives the cache one asynchronous connection per event loop (shard i runs
 // on bases[i]): the request path's commands go there. Their connects
@@ -98,10 +98,10 @@ void cache_destroy(cache *c);
 // NULL: hiredis resolves, blocking the loop). Call before the loops run. 0,
 // or -1 with a reason in err.
 struct base_resolver;
-int cache_attach_loops(cache *c, struct event_base *const *bases, unsigned n,
+int cache_attach_loops(cache_redis *c, struct event_base *const *bases, unsigned n,
                        struct base_resolver *resolver, char *err, size_t errcap);
 // Closes them: after the loops stopped (cache_destroy does it too).
-void cache_detach_loops(cache *c);
+void cache_detach_loops(cache_redis *c);
 
 // A change committed by any instance, as the event log tells it.
 typedef struct cache_log_change {
@@ -125,13 +125,13 @@ typedef struct cache_log_change {
 // At most CACHE_LOG_BATCH_MAX changes per call; changes this instance
 // delivered to Redis itself are skipped.
 #define CACHE_LOG_BATCH_MAX 256
-int cache_apply_log(cache *c, const cache_log_change *ch, size_t n);
+int cache_apply_log(cache_redis *c, const cache_log_change *ch, size_t n);
 
 // The port: {ops, c}; valid while c lives. Its operations run on the loop
 // of ctx->shard (see cache_attach_loops).
-prop_cache cache_port(cache *c);
+prop_cache cache_port(cache_redis *c);
 
 // True while the cache is up (serving from Redis).
-bool cache_available(cache *c);
+bool cache_available(cache_redis *c);
 
 #endif

@@ -12,8 +12,8 @@
 
 #define RETRY_MS 1000 // after a database error
 
-struct cachesync {
-	cachesync_apply apply;
+struct events_cachesync {
+	events_cachesync_apply apply;
 	void *arg;
 	store_outbox *ob;
 	atomic_bool stop;
@@ -21,7 +21,7 @@ struct cachesync {
 	store_outbox_change batch[CACHESYNC_BATCH];
 };
 
-static void nap(cachesync *s, int ms)
+static void nap(events_cachesync *s, int ms)
 {
 	while (ms > 0 && !atomic_load(&s->stop)) {
 		int slice = ms < 20 ? ms : 20;
@@ -32,7 +32,7 @@ static void nap(cachesync *s, int ms)
 
 static void *sync_main(void *arg)
 {
-	cachesync *s = arg;
+	events_cachesync *s = arg;
 	uint64_t cursor = 0;
 	bool started = false, logged = false;
 	while (!atomic_load(&s->stop)) {
@@ -63,11 +63,11 @@ static void *sync_main(void *arg)
 	return NULL;
 }
 
-int cachesync_start(cachesync **out, const char *conninfo, cachesync_apply apply, void *arg,
-                    char *err, size_t errcap)
+int events_cachesync_start(events_cachesync **out, const char *conninfo,
+                           events_cachesync_apply apply, void *arg, char *err, size_t errcap)
 {
 	*out = NULL;
-	cachesync *s = calloc(1, sizeof *s);
+	events_cachesync *s = calloc(1, sizeof *s);
 	if (s == NULL) {
 		snprintf(err, errcap, "out of memory");
 		return -1;
@@ -88,7 +88,7 @@ int cachesync_start(cachesync **out, const char *conninfo, cachesync_apply apply
 	return 0;
 }
 
-void cachesync_stop(cachesync *s)
+void events_cachesync_stop(events_cachesync *s)
 {
 	if (s == NULL)
 		return;

@@ -23,16 +23,16 @@
 #define CACHESYNC_POLL_MS 50  // how often the log is read while it is quiet
 #define CACHESYNC_BATCH   256 // changes per read and per apply
 
-typedef struct cachesync cachesync;
+typedef struct events_cachesync events_cachesync;
 
 // Applies n changes; returns 0 (taken) or -1 (recorded for later: the
 // reader moves on either way).
-typedef int (*cachesync_apply)(void *arg, const store_outbox_change *ch, size_t n);
+typedef int (*events_cachesync_apply)(void *arg, const store_outbox_change *ch, size_t n);
 
 // Starts the thread. 0, or -1 with a reason in err.
-int cachesync_start(cachesync **out, const char *conninfo, cachesync_apply apply, void *arg,
-                    char *err, size_t errcap);
+int events_cachesync_start(events_cachesync **out, const char *conninfo,
+                           events_cachesync_apply apply, void *arg, char *err, size_t errcap);
 // Stops and joins the thread (promptly: it sleeps in short slices). NULL: no-op.
-void cachesync_stop(cachesync *s);
+void events_cachesync_stop(events_cachesync *s);
 
 #endif

@@ -34,7 +34,7 @@
 #define RELAY_LEAD_RETRY_MS 1000
 // Back-off after a connection error, so a database that is down is not hammered.
 #define RELAY_RETRY_MS 1000
-// The relay thread never sleeps longer than this at once, so relay_stop() is
+// The relay thread never sleeps longer than this at once, so events_relay_stop() is
 // answered quickly even while waiting for notifications.
 #define RELAY_SLICE_MS 100
 // How often the lag gauges are refreshed.
@@ -66,7 +66,7 @@ typedef struct type_counter {
 	obs_counter *counter;
 } type_counter;
 
-struct relay {
+struct events_relay {
 	store_outbox *ob; // owned by the relay thread while it runs
 	nng_socket sock;
 	nrpc_connlimit conns; // subscribers of sock
@@ -77,7 +77,7 @@ struct relay {
 	pthread_t thread;
 	atomic_bool stop;
 	atomic_bool leader;
-	int kick_fd;        // eventfd: relay_kick() -> the relay thread
+	int kick_fd;        // eventfd: events_relay_kick() -> the relay thread
 	atomic_bool kicked; // a kick is pending (saves a write per commit)
 
 	obs_gauge *g_leader;
@@ -97,7 +97,7 @@ struct relay {
 	bool caught_up; // leading: the last claim took every row there was
 };
 
-static obs_counter *type_counter_for(relay *r, const char *type)
+static obs_counter *type_counter_for(events_relay *r, const char *type)
 {
 	for (size_t i = 0; i < r->n_types; i++) {
 		if (strcmp(r->types[i].type, type) == 0)
@@ -116,7 +116,7 @@ static obs_counter *type_counter_for(relay *r, const char *type)
 }
 
 // One event, one message: type bytes, 0x00, serialized Event.
-static int publish_one(relay *r, const Property__V1__Event *ev)
+static int publish_one(events_relay *r, const Property__V1__Event *ev)
 {
 	const char *type = ev->type != NULL ? ev->type : "";
 	size_t tlen = strlen(type);
@@ -143,7 +143,7 @@ static int publish_one(relay *r, const Property__V1__Event *ev)
 	return 0;
 }
 
-void relay_kick(relay *r)
+void events_relay_kick(events_relay *r)
 {
 	if (r == NULL || atomic_exchange(&r->kicked, true))
 		return; // one pending kick is enough
@@ -158,7 +158,7 @@ void relay_kick(relay *r)
 // flag still set and writes nothing, but its commit happened before it, so
 // the claim that follows this call sees its row. (Clearing the flag first
 // could swallow a kick's write and leave the relay deaf to every later one.)
-static bool take_kick(relay *r)
+static bool take_kick(events_relay *r)
 {
 	uint64_t v;
 	while (read(r->kick_fd, &v, sizeof(v)) > 0)
@@ -166,7 +166,7 @@ static bool take_kick(relay *r)
 	return atomic_exchange(&r->kicked, false);
 }
 
-static void set_leader(relay *r, bool on)
+static void set_leader(events_relay *r, bool on)
 {
 	atomic_store(&r->leader, on);
 	r->caught_up = false; // a new leader asks until its first claim
@@ -174,7 +174,7 @@ static void set_leader(relay *r, bool on)
 }
 
 // A -1 from the outbox: the connection broke, and leadership with it.
-static void conn_error(relay *r, const char *during)
+static void conn_error(events_relay *r, const char *during)
 {
 	if (atomic_load(&r->leader)) {
 		set_leader(r, false);
@@ -187,7 +187,7 @@ static void conn_error(relay *r, const char *during)
 	r->conn_error_logged = true;
 }
 
-static void sleep_sliced(relay *r, int ms)
+static void sleep_sliced(events_relay *r, int ms)
 {
 	int64_t until = base_now_ms() + ms;
 	while (!atomic_load(&r->stop)) {
@@ -199,7 +199,7 @@ static void sleep_sliced(relay *r, int ms)
 }
 
 // Claims one batch and publishes it. Returns the count or -1 (connection error).
-static int claim_and_publish(relay *r)
+static int claim_and_publish(events_relay *r)
 {
 	Property__V1__Event **evs = NULL;
 	int n = store_outbox_claim(r->ob, RELAY_BATCH, &evs);
@@ -224,7 +224,7 @@ static int claim_and_publish(relay *r)
 
 // The periodic chores: lag gauges (every instance) and pruning (the leader).
 // Returns -1 on a connection error.
-static int chores(relay *r)
+static int chores(events_relay *r)
 {
 	int64_t now = base_now_ms();
 	// The leader asks only while behind (its last claim was full); its claims
@@ -255,7 +255,7 @@ static int chores(relay *r)
 }
 
 // Waits up to ms for a kick (or a stop). True when kicked.
-static bool wait_kick(relay *r, int64_t ms)
+static bool wait_kick(events_relay *r, int64_t ms)
 {
 	int64_t until = base_now_ms() + ms;
 	while (!atomic_load(&r->stop)) {
@@ -269,7 +269,7 @@ static bool wait_kick(relay *r, int64_t ms)
 	return false;
 }
 
-static void follow_step(relay *r)
+static void follow_step(events_relay *r)
 {
 	int64_t now = base_now_ms();
 	if (now >= r->next_try_lead_ms) {
@@ -306,7 +306,7 @@ static void follow_step(relay *r)
 // Sleeps until rows are announced or poll_ms passed, in slices so a stop is
 // seen promptly. Returns 1 when woken by an announcement, 0 on timeout or
 // stop, -1 on a connection error.
-static int idle_wait(relay *r)
+static int idle_wait(events_relay *r)
 {
 	int64_t until = base_now_ms() + r->poll_ms;
 	while (!atomic_load(&r->stop)) {
@@ -329,7 +329,7 @@ static int idle_wait(relay *r)
 	return 0;
 }
 
-static void lead_step(relay *r)
+static void lead_step(events_relay *r)
 {
 	int n = claim_and_publish(r);
 	r->last_claim_ms = base_now_ms();
@@ -351,7 +351,7 @@ static void lead_step(relay *r)
 		nng_msleep((nng_duration)(RELAY_GATHER_MS - since));
 }
 
-static void flush(relay *r)
+static void flush(events_relay *r)
 {
 	int64_t until = base_now_ms() + RELAY_FLUSH_BUDGET_MS;
 	while (atomic_load(&r->leader) && base_now_ms() < until) {
@@ -362,7 +362,7 @@ static void flush(relay *r)
 
 static void *relay_main(void *arg)
 {
-	relay *r = arg;
+	events_relay *r = arg;
 	while (!atomic_load(&r->stop)) {
 		if (atomic_load(&r->leader))
 			lead_step(r);
@@ -373,15 +373,15 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-void relay_connections(const relay *r, int *open, uint64_t *refused)
+void events_relay_connections(const events_relay *r, int *open, uint64_t *refused)
 {
-	nrpc_connlimit *cl = &((relay *)r)->conns;
+	nrpc_connlimit *cl = &((events_relay *)r)->conns;
 	*open = atomic_load(&cl->open);
 	*refused = atomic_load(&cl->refused);
 }
 
-static int open_socket(relay *r, const char *url, const nrpc_tls *tls, unsigned max_subscribers,
-                       char *err, size_t errcap)
+static int open_socket(events_relay *r, const char *url, const nrpc_tls *tls,
+                       unsigned max_subscribers, char *err, size_t errcap)
 {
 	int rv;
 	const char *what = "pub0_open";
@@ -410,13 +410,13 @@ fail:
 	return -1;
 }
 
-int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap)
+int events_relay_start(events_relay **out, const events_relay_config *cfg, char *err, size_t errcap)
 {
 	if (cfg == NULL || cfg->conninfo == NULL || cfg->pub_url == NULL) {
 		snprintf(err, errcap, "relay: conninfo and pub_url are required");
 		return -1;
 	}
-	relay *r = calloc(1, sizeof(*r));
+	events_relay *r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		snprintf(err, errcap, "relay: out of memory");
 		return -1;
@@ -473,7 +473,7 @@ fail:
 	return -1;
 }
 
-void relay_stop(relay *r)
+void events_relay_stop(events_relay *r)
 {
 	if (r == NULL)
 		return;
@@ -492,7 +492,7 @@ void relay_stop(relay *r)
 	free(r);
 }
 
-bool relay_is_leader(relay *r)
+bool events_relay_is_leader(events_relay *r)
 {
 	return atomic_load(&r->leader);
 }

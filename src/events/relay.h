@@ -17,9 +17,9 @@
 // A failed send is logged and counted; the event stays in the log and
 // subscribers fill the gap through ReadEvents.
 //
-// Threads: relay_start() starts one thread that owns the outbox connection and
-// does all the work. relay_start() and relay_stop() block (connect, bind,
-// join, flush) and are called from one controlling thread; relay_is_leader()
+// Threads: events_relay_start() starts one thread that owns the outbox connection and
+// does all the work. events_relay_start() and events_relay_stop() block (connect, bind,
+// join, flush) and are called from one controlling thread; events_relay_is_leader()
 // may be called from any thread.
 //
 // Metrics (in cfg->metrics): propertyd_events_published_total{type},
@@ -37,26 +37,27 @@
 #include "nrpc/tls.h"
 #include "obs/metrics.h"
 
-typedef struct relay relay;
+typedef struct events_relay events_relay;
 
-typedef struct relay_config {
-	const char *conninfo;     // libpq conninfo for the outbox's direct connection (copied)
-	const char *pub_url;      // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
-	const nrpc_tls *pub_tls;  // for a tls+tcp:// pub_url (read by relay_start); else NULL
-	obs_registry *metrics;    // borrowed, must outlive the relay; NULL: a private registry
-	int64_t retention_s;      // published events older than this are pruned; 0: 7 days
-	int poll_ms;              // longest sleep between claims when idle; 0: 250
+typedef struct events_relay_config {
+	const char *conninfo;    // libpq conninfo for the outbox's direct connection (copied)
+	const char *pub_url;     // nng listen URL of the PUB socket, e.g. tcp://127.0.0.1:7701
+	const nrpc_tls *pub_tls; // for a tls+tcp:// pub_url (read by events_relay_start); else NULL
+	obs_registry *metrics;   // borrowed, must outlive the relay; NULL: a private registry
+	int64_t retention_s;     // published events older than this are pruned; 0: 7 days
+	int poll_ms;             // longest sleep between claims when idle; 0: 250
 	unsigned max_subscribers; // PUB connections kept at once; more are closed; 0: no cap
-} relay_config;
+} events_relay_config;
 
 // Subscriber connections open now and refused so far (max_subscribers).
-void relay_connections(const relay *r, int *open, uint64_t *refused);
+void events_relay_connections(const events_relay *r, int *open, uint64_t *refused);
 
 // Opens the outbox, binds the PUB socket and starts the relay thread. On
 // failure returns -1 with a reason in err[errcap] and *out untouched (nothing
 // is left running). A database that is down is not a failure: the thread
 // keeps retrying. A URL that cannot be bound is.
-int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap);
+int events_relay_start(events_relay **out, const events_relay_config *cfg, char *err,
+                       size_t errcap);
 
 // Stops the thread: when leading, it first claims and publishes what is
 // pending (bounded by RELAY_FLUSH_BUDGET_MS), then the socket and the
@@ -64,14 +65,14 @@ int relay_start(relay **out, const relay_config *cfg, char *err, size_t errcap);
 // call in progress (bounded by the store's statement timeout), the flush
 // budget, a short linger (200 ms) and the close watchdog: normally well under a
 // second. Frees r; NULL is a no-op.
-void relay_stop(relay *r);
+void events_relay_stop(events_relay *r);
 
 // Whether this relay currently holds leadership (a snapshot).
-bool relay_is_leader(relay *r);
+bool events_relay_is_leader(events_relay *r);
 
 // Tells the relay that a write committed an event: the leader claims and
 // publishes at once (after gathering a burst for a few ms); a follower
 // NOTIFYs the leading instance. Never blocks; any thread; r may be NULL.
-void relay_kick(relay *r);
+void events_relay_kick(events_relay *r);
 
 #endif

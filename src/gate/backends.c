@@ -29,7 +29,7 @@ struct gate_backends {
 	bool stop;
 	bool thread_started;
 	pthread_t thread;
-	ioloop *loop0;
+	base_ioloop *loop0;
 	struct event *tick; // loop 0's health timer
 	uint8_t hreq[64];   // the Health/Check request
 	size_t hreq_len;
@@ -328,7 +328,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		if (b->hlink == NULL)
 			b->hlink =
-			    gate_link_open(ioloop_base(bs->loop0), (struct sockaddr *)&b->addr,
+			    gate_link_open(base_ioloop_base(bs->loop0), (struct sockaddr *)&b->addr,
 			                   b->alen, gate_backends_tls(bs, b), &ops);
 		if (b->hlink == NULL)
 			continue;
@@ -344,7 +344,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void start_ticks(void *arg)
 {
 	gate_backends *bs = arg;
-	bs->tick = event_new(ioloop_base(bs->loop0), -1, EV_PERSIST, on_tick, bs);
+	bs->tick = event_new(base_ioloop_base(bs->loop0), -1, EV_PERSIST, on_tick, bs);
 	struct timeval tv = {0, GATE_HEALTH_MS * 1000};
 	if (bs->tick != NULL) {
 		event_add(bs->tick, &tv);
@@ -365,7 +365,7 @@ static void stop_ticks(void *arg)
 	}
 }
 
-int gate_backends_start(gate_backends *bs, ioloop *loop0, char *err, size_t errcap)
+int gate_backends_start(gate_backends *bs, base_ioloop *loop0, char *err, size_t errcap)
 {
 	resolve_all(bs);
 	bs->loop0 = loop0;
@@ -374,7 +374,7 @@ int gate_backends_start(gate_backends *bs, ioloop *loop0, char *err, size_t errc
 		return -1;
 	}
 	bs->thread_started = true;
-	ioloop_call(loop0, start_ticks, bs);
+	base_ioloop_call(loop0, start_ticks, bs);
 	if (bs->tick == NULL) {
 		snprintf(err, errcap, "cannot start the health checks");
 		return -1;
@@ -394,7 +394,7 @@ void gate_backends_destroy(gate_backends *bs)
 		pthread_join(bs->thread, NULL);
 	}
 	if (bs->loop0 != NULL)
-		ioloop_call(bs->loop0, stop_ticks, bs);
+		base_ioloop_call(bs->loop0, stop_ticks, bs);
 	pthread_mutex_destroy(&bs->mu);
 	pthread_cond_destroy(&bs->cv);
 	free(bs);

@@ -39,7 +39,7 @@
 #define GATE_HEALTH_MS         250
 #define GATE_HEALTH_TIMEOUT_MS 500
 
-struct ioloop;
+struct base_ioloop;
 struct gate_link;
 
 typedef struct gate_backend {
@@ -82,7 +82,7 @@ int gate_backends_create(gate_backends **out, const char *const *urls, size_t nu
 struct gate_tls *gate_backends_tls(const gate_backends *bs, const gate_backend *b);
 // Resolves once (blocking) and starts the resolver thread and, on loop0, the
 // health checks. Returns 0 or -1 with a reason in err.
-int gate_backends_start(gate_backends *bs, struct ioloop *loop0, char *err, size_t errcap);
+int gate_backends_start(gate_backends *bs, struct base_ioloop *loop0, char *err, size_t errcap);
 // Stops the resolver and the health checks (before loop0 stops) and frees.
 void gate_backends_destroy(gate_backends *bs);
 

@@ -32,15 +32,15 @@ typedef struct fwd {
 	struct event timer;
 	gate_link *link;
 	uint32_t id;
-	int b;            // backend of the current send, -1: none
-	uint64_t tried;   // backends sent to (bit per slot)
-	ioloop_task task; // the hand-off of a request received through nng
+	int b;                 // backend of the current send, -1: none
+	uint64_t tried;        // backends sent to (bit per slot)
+	base_ioloop_task task; // the hand-off of a request received through nng
 	struct fwd *next_free;
 } fwd;
 
 struct gloop {
 	gate_forward *g;
-	ioloop *io;
+	base_ioloop *io;
 	struct event_base *base;
 	gate_link *links[GATE_MAX_BACKENDS];
 	bool dirty[GATE_MAX_BACKENDS];
@@ -288,7 +288,7 @@ static void start(fwd *f)
 	send_next(f);
 }
 
-static void start_task(ioloop_task *t)
+static void start_task(base_ioloop_task *t)
 {
 	start((fwd *)(void *)((char *)t - offsetof(fwd, task)));
 }
@@ -324,7 +324,7 @@ void gate_forward_proxy(nrpc_call *call, const nrpc_envelope *env, void *arg)
 		return;
 	}
 	f->task.fn = start_task;
-	if (!ioloop_try_post(gl->io, &f->task)) {
+	if (!base_ioloop_try_post(gl->io, &f->task)) {
 		free(f);
 		nrpc_call_error(call, NRPC_UNAVAILABLE, "gateway is shutting down");
 		nrpc_call_finish(call, NRPC_UNAVAILABLE, NULL);
@@ -336,7 +336,7 @@ void gate_forward_proxy(nrpc_call *call, const nrpc_envelope *env, void *arg)
 static void setup_loop(void *arg)
 {
 	gloop *gl = arg;
-	gl->base = ioloop_base(gl->io);
+	gl->base = base_ioloop_base(gl->io);
 	gl->flush_ev = event_new(gl->base, -1, 0, on_flush, gl);
 }
 
@@ -359,7 +359,7 @@ static void teardown_loop(void *arg)
 	gl->nfree = 0;
 }
 
-int gate_forward_create(gate_forward **out, ioloop *const *loops, unsigned nloops,
+int gate_forward_create(gate_forward **out, base_ioloop *const *loops, unsigned nloops,
                         gate_backends *bs, obs_registry *reg, char *err, size_t errcap)
 {
 	*out = NULL;
@@ -386,7 +386,7 @@ int gate_forward_create(gate_forward **out, ioloop *const *loops, unsigned nloop
 	for (unsigned i = 0; i < nloops; i++) {
 		gls[i].g = g;
 		gls[i].io = loops[i];
-		ioloop_call(loops[i], setup_loop, &gls[i]);
+		base_ioloop_call(loops[i], setup_loop, &gls[i]);
 		if (gls[i].flush_ev == NULL) {
 			snprintf(err, errcap, "cannot register on the event loops");
 			gate_forward_destroy(g);
@@ -403,7 +403,7 @@ void gate_forward_destroy(gate_forward *g)
 		return;
 	for (unsigned i = 0; i < g->nloops; i++)
 		if (g->loops[i].io != NULL)
-			ioloop_call(g->loops[i].io, teardown_loop, &g->loops[i]);
+			base_ioloop_call(g->loops[i].io, teardown_loop, &g->loops[i]);
 	free(g->loops);
 	free(g);
 }

@@ -26,10 +26,10 @@
 #include "nrpc/server.h"
 #include "obs/metrics.h"
 
-struct ioloop;
+struct base_ioloop;
 typedef struct gate_forward gate_forward;
 
-int gate_forward_create(gate_forward **out, struct ioloop *const *loops, unsigned nloops,
+int gate_forward_create(gate_forward **out, struct base_ioloop *const *loops, unsigned nloops,
                         gate_backends *bs, obs_registry *reg, char *err, size_t errcap);
 // The nrpc proxy handler (arg: the gate_forward).
 void gate_forward_proxy(nrpc_call *call, const nrpc_envelope *env, void *arg);

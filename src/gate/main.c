@@ -29,7 +29,7 @@
 
 typedef struct gate {
 	gate_options opt;
-	ioloop *loops[MAX_LOOPS];
+	base_ioloop *loops[MAX_LOOPS];
 	unsigned nloops;
 	obs_registry *reg;
 	obs_process *proc;
@@ -81,8 +81,8 @@ static int start(gate *g)
 	for (unsigned i = 0; i < g->nloops; i++) {
 		char name[24];
 		snprintf(name, sizeof name, "gate-io%u", i);
-		if (ioloop_create(&g->loops[i], name, err, sizeof err) != 0 ||
-		    ioloop_start(g->loops[i], err, sizeof err) != 0) {
+		if (base_ioloop_create(&g->loops[i], name, err, sizeof err) != 0 ||
+		    base_ioloop_start(g->loops[i], err, sizeof err) != 0) {
 			OBS_LOG(OBS_ERROR, "cannot start the event loops", OBS_S("error", err));
 			return -1;
 		}
@@ -150,7 +150,7 @@ static void stop(gate *g)
 	for (size_t i = 0; i < g->nsrv; i++)
 		nrpc_server_destroy(g->srv[i]);
 	for (unsigned i = 0; i < g->nloops; i++)
-		ioloop_destroy(g->loops[i]);
+		base_ioloop_destroy(g->loops[i]);
 	obs_process_free(g->proc);
 	if (g->reg != NULL)
 		obs_registry_destroy(g->reg);

@@ -20,8 +20,8 @@ size_t gate_env_strip_timeout(const uint8_t *in, size_t len, uint8_t *out)
 	size_t n = 0;
 	while (p < end) {
 		const uint8_t *start = p;
-		pbwire_field f;
-		if (pbwire_next(&p, end, &f) != 0)
+		base_pbwire_field f;
+		if (base_pbwire_next(&p, end, &f) != 0)
 			return 0;
 		if (f.num == REQ_TIMEOUT)
 			continue;
@@ -34,19 +34,19 @@ size_t gate_env_strip_timeout(const uint8_t *in, size_t len, uint8_t *out)
 size_t gate_env_put_timeout(uint8_t *p, uint32_t ms)
 {
 	p[0] = PBWIRE_TAG1(REQ_TIMEOUT, PBWIRE_VARINT);
-	return 1 + pbwire_put_varint(p + 1, ms);
+	return 1 + base_pbwire_put_varint(p + 1, ms);
 }
 
 // Bytes of a MetadataEntry's body: its key and value fields.
 static size_t entry_size(size_t klen, size_t vlen)
 {
-	return 1 + pbwire_varint_size(klen) + klen + 1 + pbwire_varint_size(vlen) + vlen;
+	return 1 + base_pbwire_varint_size(klen) + klen + 1 + base_pbwire_varint_size(vlen) + vlen;
 }
 
 size_t gate_env_meta_size(size_t klen, size_t vlen)
 {
 	size_t entry = entry_size(klen, vlen);
-	return 1 + pbwire_varint_size(entry) + entry;
+	return 1 + base_pbwire_varint_size(entry) + entry;
 }
 
 size_t gate_env_put_meta(uint8_t *p, const char *key, size_t klen, const char *value, size_t vlen)
@@ -54,13 +54,13 @@ size_t gate_env_put_meta(uint8_t *p, const char *key, size_t klen, const char *v
 	size_t entry = entry_size(klen, vlen);
 	size_t n = 0;
 	p[n++] = PBWIRE_TAG1(REQ_METADATA, PBWIRE_LEN);
-	n += pbwire_put_varint(p + n, entry);
+	n += base_pbwire_put_varint(p + n, entry);
 	p[n++] = PBWIRE_TAG1(1, PBWIRE_LEN);
-	n += pbwire_put_varint(p + n, klen);
+	n += base_pbwire_put_varint(p + n, klen);
 	memcpy(p + n, key, klen);
 	n += klen;
 	p[n++] = PBWIRE_TAG1(2, PBWIRE_LEN);
-	n += pbwire_put_varint(p + n, vlen);
+	n += base_pbwire_put_varint(p + n, vlen);
 	memcpy(p + n, value, vlen);
 	return n + vlen;
 }
@@ -75,8 +75,8 @@ static int resp_fields(const uint8_t *b, size_t len, uint64_t *code, const uint8
 	*payload = NULL;
 	*plen = 0;
 	while (p < end) {
-		pbwire_field f;
-		if (pbwire_next(&p, end, &f) != 0)
+		base_pbwire_field f;
+		if (base_pbwire_next(&p, end, &f) != 0)
 			return -1;
 		if (f.num == RESP_CODE && f.wt == PBWIRE_VARINT) {
 			*code = f.value;
@@ -106,8 +106,8 @@ int gate_health_status(const uint8_t *b, size_t len)
 	uint64_t status = 0; // UNKNOWN when absent
 	const uint8_t *p = payload, *end = payload != NULL ? payload + plen : NULL;
 	while (p != NULL && p < end) {
-		pbwire_field f;
-		if (pbwire_next(&p, end, &f) != 0)
+		base_pbwire_field f;
+		if (base_pbwire_next(&p, end, &f) != 0)
 			return -1;
 		if (f.num == HEALTH_STAT && f.wt == PBWIRE_VARINT)
 			status = f.value;

@@ -10,7 +10,7 @@
 
 struct prop_handlers {
 	prop_service *svc;
-	ioloop *loops[MAX_LOOPS];
+	base_ioloop *loops[MAX_LOOPS];
 	unsigned nloops;
 	atomic_uint next; // round robin over the loops
 };
@@ -20,7 +20,7 @@ typedef void (*use_case)(prop_service *s, prop_call *c, const void *req);
 // One request on its way to a loop: the task and what the use case needs.
 typedef struct hcall {
 	prop_call pc; // first: the use case's ending finds us from it
-	ioloop_task task;
+	base_ioloop_task task;
 	nrpc_call *call;
 	prop_handlers *h;
 	use_case run;
@@ -69,7 +69,7 @@ static void done(prop_call *pc, nrpc_code rc, void *out)
 	nrpc_call_finish(call, NRPC_OK, out);
 }
 
-static void run_task(ioloop_task *t)
+static void run_task(base_ioloop_task *t)
 {
 	hcall *hc = (hcall *)(void *)((char *)t - offsetof(hcall, task));
 	hc->run(hc->h->svc, &hc->pc, hc->in);
@@ -99,14 +99,14 @@ static void start(nrpc_call *call, const ProtobufCMessage *in, void *arg, use_ca
 	// A call that arrived on one of our loops (the server's own transport)
 	// runs right here, on that loop's thread: no hand-off.
 	int here = nrpc_call_loop(call);
-	if (here >= 0 && (unsigned)here < h->nloops && ioloop_on_thread(h->loops[here])) {
+	if (here >= 0 && (unsigned)here < h->nloops && base_ioloop_on_thread(h->loops[here])) {
 		hc->pc.ctx.shard = (unsigned)here;
 		run_task(&hc->task);
 		return;
 	}
 	unsigned i = atomic_fetch_add_explicit(&h->next, 1, memory_order_relaxed) % h->nloops;
 	hc->pc.ctx.shard = i;
-	ioloop_post(h->loops[i], &hc->task);
+	base_ioloop_post(h->loops[i], &hc->task);
 }
 
 #define HANDLER(name, fn, req_t, is_delete, idem)                                                  \
@@ -141,7 +141,7 @@ static const nrpc_method_impl event_methods[] = {
 };
 
 int prop_handlers_register(prop_handlers **out, nrpc_server *s, prop_service *svc,
-                           ioloop *const *loops, unsigned nloops)
+                           base_ioloop *const *loops, unsigned nloops)
 {
 	*out = NULL;
 	if (nloops > MAX_LOOPS) {

@@ -27,7 +27,7 @@ typedef struct prop_handlers prop_handlers;
 // Returns 0 or the first error of nrpc_server_add_service(); *out is freed
 // with prop_handlers_destroy after the server is gone.
 int prop_handlers_register(prop_handlers **out, nrpc_server *s, prop_service *svc,
-                           ioloop *const *loops, unsigned nloops);
+                           base_ioloop *const *loops, unsigned nloops);
 void prop_handlers_destroy(prop_handlers *h);
 
 #endif

@@ -55,8 +55,8 @@ static int walk(scan *sc, const uint8_t *buf, size_t len, const ProtobufCMessage
 		return -1;
 	}
 	while (p < end) {
-		pbwire_field wf;
-		if (pbwire_next(&p, end, &wf) != 0) {
+		base_pbwire_field wf;
+		if (base_pbwire_next(&p, end, &wf) != 0) {
 			return -1;
 		}
 		if (wf.wt != PBWIRE_LEN) {
@@ -80,8 +80,8 @@ static int walk(scan *sc, const uint8_t *buf, size_t len, const ProtobufCMessage
 	return 0;
 }
 
-int pbscan_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
-                   const char *strip_prefix, prop_violations *vs)
+int prop_pbscan_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
+                        const char *strip_prefix, prop_violations *vs)
 {
 	scan sc = {.strip = strip_prefix, .vs = vs};
 	if (buf == NULL) {

@@ -26,7 +26,7 @@
 // NULL) is reported without it. Returns 0, or -1 when the bytes are not
 // well-formed wire format (base/pbwire.h) or nest too deep (the violations
 // found so far stay).
-int pbscan_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
-                   const char *strip_prefix, prop_violations *vs);
+int prop_pbscan_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
+                        const char *strip_prefix, prop_violations *vs);
 
 #endif

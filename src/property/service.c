@@ -111,7 +111,7 @@ static nrpc_code invalid(prop_call *c)
 static void scan_payload(prop_call *c, const ProtobufCMessageDescriptor *desc, const char *strip)
 {
 	if (c->payload != NULL) {
-		(void)pbscan_strings(c->payload, c->payload_len, desc, strip, &c->viol);
+		(void)prop_pbscan_strings(c->payload, c->payload_len, desc, strip, &c->viol);
 	}
 }
 
@@ -469,9 +469,9 @@ static void list_looked_up(prop_ctx *ctx, nrpc_code rc)
 		// miss, and is replaced below.
 		prop_violations bad;
 		prop_violations_init(&bad);
-		if (pbscan_strings(c->st.data, c->st.len,
-		                   &property__v1__list_properties_response__descriptor, NULL,
-		                   &bad) == 0 &&
+		if (prop_pbscan_strings(c->st.data, c->st.len,
+		                        &property__v1__list_properties_response__descriptor, NULL,
+		                        &bad) == 0 &&
 		    bad.n == 0) {
 			c->packed = c->st.data;
 			c->packed_len = c->st.len;

@@ -29,8 +29,8 @@ enum nrpc_envscan_result nrpc_envscan_request(const uint8_t *buf, size_t len, si
 	out->has_timeout = false;
 	out->has_idempotency = false;
 	while (p < end) {
-		pbwire_field f;
-		if (pbwire_next(&p, end, &f) != 0)
+		base_pbwire_field f;
+		if (base_pbwire_next(&p, end, &f) != 0)
 			return ENVSCAN_MALFORMED;
 		if (f.num == F_METHOD && f.wt == PBWIRE_LEN) {
 			out->method = f.body;
@@ -53,8 +53,8 @@ enum nrpc_envscan_result nrpc_envscan_request(const uint8_t *buf, size_t len, si
 		const uint8_t *q = f.body, *qend = f.body + f.value, *key = NULL, *val = NULL;
 		size_t klen = 0, vlen = 0;
 		while (q < qend) {
-			pbwire_field e;
-			if (pbwire_next(&q, qend, &e) != 0)
+			base_pbwire_field e;
+			if (base_pbwire_next(&q, qend, &e) != 0)
 				return ENVSCAN_MALFORMED;
 			if (e.num != F_KEY && e.num != F_VALUE)
 				continue;

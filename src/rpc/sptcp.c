@@ -42,7 +42,7 @@ typedef struct sloop sloop;
 // One request's call slot; the nrpc_call must stay the first member.
 typedef struct ncall {
 	struct nrpc_call call;
-	ioloop_task task; // delivery from another thread
+	base_ioloop_task task; // delivery from another thread
 	conn *cn;
 	nng_msg *reply;
 	uint8_t bt[SP_MAX_HOPS * 4]; // the request's backtrace, echoed in the reply
@@ -75,7 +75,7 @@ struct conn {
 
 struct sloop {
 	nrpc_sptcp *t;
-	ioloop *io;
+	base_ioloop *io;
 	int index;
 	struct event *flush_ev; // runs after the callbacks of this pass
 	conn *dirty;            // connections with replies to write
@@ -98,7 +98,7 @@ struct nrpc_sptcp {
 
 // Accepted connection on its way to another loop.
 typedef struct handoff {
-	ioloop_task task;
+	base_ioloop_task task;
 	sloop *lp;
 	int fd;
 } handoff;
@@ -405,7 +405,7 @@ static void deliver_here(ncall *nc)
 	conn_unref(cn);
 }
 
-static void deliver_task(ioloop_task *task)
+static void deliver_task(base_ioloop_task *task)
 {
 	deliver_here((ncall *)(void *)((char *)task - offsetof(ncall, task)));
 }
@@ -415,12 +415,12 @@ static void deliver(struct nrpc_call *c, nng_msg *reply)
 	ncall *nc = c->c_slot;
 	sloop *lp = nc->cn->lp;
 	nc->reply = reply;
-	if (ioloop_on_thread(lp->io)) {
+	if (base_ioloop_on_thread(lp->io)) {
 		deliver_here(nc);
 		return;
 	}
 	nc->task.fn = deliver_task;
-	if (ioloop_try_post(lp->io, &nc->task))
+	if (base_ioloop_try_post(lp->io, &nc->task))
 		return;
 	// The loop has stopped (shutdown): nothing runs on it any more, so this
 	// thread may finish the call; the reply has no one left to take it.
@@ -459,7 +459,7 @@ static void on_greet_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void conn_open(sloop *lp, int fd)
 {
-	struct event_base *base = ioloop_base(lp->io);
+	struct event_base *base = base_ioloop_base(lp->io);
 	conn *cn = calloc(1, sizeof *cn);
 	bool tls_ok = true;
 	if (cn != NULL) {
@@ -505,7 +505,7 @@ static void conn_open(sloop *lp, int fd)
 	conn_flush(cn);
 }
 
-static void handoff_task(ioloop_task *task)
+static void handoff_task(base_ioloop_task *task)
 {
 	handoff *h = (handoff *)(void *)task;
 	conn_open(h->lp, h->fd);
@@ -544,7 +544,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		h->task.fn = handoff_task;
 		h->lp = lp;
 		h->fd = fd;
-		if (!ioloop_try_post(lp->io, &h->task)) {
+		if (!base_ioloop_try_post(lp->io, &h->task)) {
 			free(h);
 			close(fd);
 			atomic_fetch_sub(&cl->open, 1);
@@ -593,20 +593,20 @@ static int listen_on(const char *url, char *err, size_t errcap)
 static void setup_loop(void *arg)
 {
 	sloop *lp = arg;
-	lp->flush_ev = event_new(ioloop_base(lp->io), -1, 0, on_flush, lp);
+	lp->flush_ev = event_new(base_ioloop_base(lp->io), -1, 0, on_flush, lp);
 }
 
 static void setup_accept(void *arg)
 {
 	nrpc_sptcp *t = arg;
-	t->accept_ev = event_new(ioloop_base(t->loops[0].io), t->listen_fd, EV_READ | EV_PERSIST,
-	                         on_accept, t);
+	t->accept_ev = event_new(base_ioloop_base(t->loops[0].io), t->listen_fd,
+	                         EV_READ | EV_PERSIST, on_accept, t);
 	if (t->accept_ev != NULL)
 		event_add(t->accept_ev, NULL);
 }
 
 int nrpc_sptcp_start(nrpc_sptcp **out, struct nrpc_server *srv, const char *url,
-                     const nrpc_tls *tls, struct ioloop *const *loops, unsigned nloops,
+                     const nrpc_tls *tls, struct base_ioloop *const *loops, unsigned nloops,
                      nrpc_connlimit *cl, int greet_ms, char *err, size_t errcap)
 {
 	*out = NULL;
@@ -645,11 +645,11 @@ int nrpc_sptcp_start(nrpc_sptcp **out, struct nrpc_server *srv, const char *url,
 		ls[i].t = t;
 		ls[i].io = loops[i];
 		ls[i].index = (int)i;
-		ioloop_call(loops[i], setup_loop, &ls[i]);
+		base_ioloop_call(loops[i], setup_loop, &ls[i]);
 		ok = ok && ls[i].flush_ev != NULL;
 	}
 	if (ok)
-		ioloop_call(loops[0], setup_accept, t);
+		base_ioloop_call(loops[0], setup_accept, t);
 	if (!ok || t->accept_ev == NULL) {
 		snprintf(err, errcap, "cannot register %s on the event loops", url);
 		nrpc_sptcp_destroy(t);
@@ -692,7 +692,7 @@ void nrpc_sptcp_destroy(nrpc_sptcp *t)
 		return;
 	for (unsigned i = 0; i < t->nloops; i++)
 		if (t->loops[i].io != NULL)
-			ioloop_call(t->loops[i].io, teardown_loop, &t->loops[i]);
+			base_ioloop_call(t->loops[i].io, teardown_loop, &t->loops[i]);
 	if (t->listen_fd >= 0)
 		close(t->listen_fd);
 	nrpc_sptls_ctx_free(t->tls); // connections still alive keep their own hold on it

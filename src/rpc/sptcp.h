@@ -47,7 +47,7 @@
 
 #define SPTCP_MAX_INFLIGHT 256 // requests of one connection in flight at once
 
-struct ioloop;
+struct base_ioloop;
 struct nrpc_server;
 typedef struct nrpc_sptcp nrpc_sptcp;
 
@@ -59,7 +59,7 @@ bool nrpc_sptcp_serves(const char *url);
 // `tls` (read now: the files are loaded and the allow-list copied; its stats
 // are borrowed); a tcp:// URL ignores it. Returns 0, or -1 with a reason in err.
 int nrpc_sptcp_start(nrpc_sptcp **out, struct nrpc_server *srv, const char *url,
-                     const nrpc_tls *tls, struct ioloop *const *loops, unsigned nloops,
+                     const nrpc_tls *tls, struct base_ioloop *const *loops, unsigned nloops,
                      nrpc_connlimit *cl, int greet_ms, char *err, size_t errcap);
 
 // Closes the listener and every connection and frees the transport. Calls

@@ -76,7 +76,7 @@ static int run(const err_case *c)
 {
 	char err[256];
 	memset(err, 'x', sizeof err);
-	ProtobufCMessage *m = pbjson_decode(c->desc, c->in, err, sizeof err);
+	ProtobufCMessage *m = pdc_pbjson_decode(c->desc, c->in, err, sizeof err);
 	if (m != NULL) {
 		printf("FAIL %s: decoded, want an error\n", c->name);
 		protobuf_c_message_free_unpacked(m, NULL);
@@ -92,7 +92,7 @@ static int run(const err_case *c)
 // A zero-capacity error buffer must not be written.
 static int no_err_buffer(void)
 {
-	ProtobufCMessage *m = pbjson_decode(PROP, "{\"nope\":1}", NULL, 0);
+	ProtobufCMessage *m = pdc_pbjson_decode(PROP, "{\"nope\":1}", NULL, 0);
 	if (m != NULL) {
 		protobuf_c_message_free_unpacked(m, NULL);
 		printf("FAIL no_err_buffer: decoded\n");

@@ -92,7 +92,7 @@ int main(void)
 			if (in == NULL)
 				return 1;
 			char err[256] = "";
-			ProtobufCMessage *m = pbjson_decode(seeds[k].desc, in, err, sizeof err);
+			ProtobufCMessage *m = pdc_pbjson_decode(seeds[k].desc, in, err, sizeof err);
 			if (m == NULL) {
 				refused++;
 				if (err[0] == '\0') {
@@ -100,7 +100,7 @@ int main(void)
 					bad++;
 				}
 			} else {
-				char *js = pbjson_encode(m, PBJSON_EMIT_DEFAULTS);
+				char *js = pdc_pbjson_encode(m, PBJSON_EMIT_DEFAULTS);
 				size_t len = protobuf_c_message_get_packed_size(m);
 				uint8_t *buf = malloc(len + 1);
 				if (js == NULL || buf == NULL) {

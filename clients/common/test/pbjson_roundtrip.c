@@ -134,12 +134,12 @@ static int run(const rt_case *c)
 	uint8_t *wire = NULL;
 	char *direct = NULL, *again = NULL;
 	ProtobufCMessage *back = NULL;
-	ProtobufCMessage *m = pbjson_decode(c->desc, c->in, err, sizeof err);
+	ProtobufCMessage *m = pdc_pbjson_decode(c->desc, c->in, err, sizeof err);
 	if (m == NULL) {
 		printf("FAIL %s: decode: %s\n", c->name, err);
 		return 0;
 	}
-	direct = pbjson_encode(m, c->flags);
+	direct = pdc_pbjson_encode(m, c->flags);
 	size_t n = protobuf_c_message_get_packed_size(m);
 	wire = malloc(n ? n : 1);
 	if (direct == NULL || wire == NULL) {
@@ -152,7 +152,7 @@ static int run(const rt_case *c)
 		printf("FAIL %s: the packed message does not unpack\n", c->name);
 		goto out;
 	}
-	again = pbjson_encode(back, c->flags);
+	again = pdc_pbjson_encode(back, c->flags);
 	if (again == NULL) {
 		printf("FAIL %s: encode after unpack\n", c->name);
 		goto out;
@@ -181,7 +181,7 @@ out:
 static int check_struct(void)
 {
 	char err[256];
-	ProtobufCMessage *m = pbjson_decode(
+	ProtobufCMessage *m = pdc_pbjson_decode(
 	    &rpc__v1__request__descriptor,
 	    "{\"payload\":\"AAEC/w==\",\"metadata\":{\"a\":\"1\",\"b\":\"2\"}}", err, sizeof err);
 	if (m == NULL) {

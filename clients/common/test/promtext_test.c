@@ -37,9 +37,9 @@ static int near(double a, double b)
 
 static void parse_sample(void)
 {
-	promtext p;
+	pdc_promtext p;
 	char err[128];
-	if (promtext_parse(sample, strlen(sample), &p, err, sizeof err) != 0) {
+	if (pdc_promtext_parse(sample, strlen(sample), &p, err, sizeof err) != 0) {
 		CHECK_FAIL("parse_sample: %s", err);
 		return;
 	}
@@ -47,47 +47,48 @@ static void parse_sample(void)
 	const char *get[] = {"method", "/property.v1.PropertyService/GetProperty", NULL};
 	const char *get_ok[] = {"method", "/property.v1.PropertyService/GetProperty", "code", "0",
 	                        NULL};
-	CHECK(near(promtext_sum(&p, "propertyd_requests_total", get), 100), "sum_by_method");
-	CHECK(near(promtext_sum(&p, "propertyd_requests_total", get_ok), 90), "sum_by_method_code");
-	CHECK(near(promtext_sum(&p, "propertyd_requests_total", NULL), 103), "sum_all");
-	CHECK(promtext_sum(&p, "absent_metric", NULL) == 0, "sum_none");
-	CHECK(near(promtext_sum(&p, "propertyd_db_pool_size", NULL), 10), "no_labels");
+	CHECK(near(pdc_promtext_sum(&p, "propertyd_requests_total", get), 100), "sum_by_method");
+	CHECK(near(pdc_promtext_sum(&p, "propertyd_requests_total", get_ok), 90),
+	      "sum_by_method_code");
+	CHECK(near(pdc_promtext_sum(&p, "propertyd_requests_total", NULL), 103), "sum_all");
+	CHECK(pdc_promtext_sum(&p, "absent_metric", NULL) == 0, "sum_none");
+	CHECK(near(pdc_promtext_sum(&p, "propertyd_db_pool_size", NULL), 10), "no_labels");
 	const char *hit[] = {"result", "hit", NULL};
-	CHECK(near(promtext_sum(&p, "propertyd_cache_requests_total", hit), 75), "cache_hit");
+	CHECK(near(pdc_promtext_sum(&p, "propertyd_cache_requests_total", hit), 75), "cache_hit");
 	CHECK(p.samples[13].n_labels == 1 &&
-	          strcmp(promtext_label_value(&p.samples[13], "v"),
+	          strcmp(pdc_promtext_label_value(&p.samples[13], "v"),
 	                 "a \"quoted\" \\ back\nslash") == 0 &&
 	          isnan(p.samples[13].value),
 	      "escaped_label");
 	CHECK(isinf(p.samples[14].value) && p.samples[14].value < 0, "neg_inf");
 	CHECK(near(p.samples[15].value, 1.5e9), "exponent");
 
-	promtext_bucket *b = NULL;
+	pdc_promtext_bucket *b = NULL;
 	const char *abc[] = {"method", "/a.B/C", NULL};
-	size_t nb = promtext_buckets(&p, "propertyd_request_duration_seconds", abc, &b);
+	size_t nb = pdc_promtext_buckets(&p, "propertyd_request_duration_seconds", abc, &b);
 	CHECK(nb == 4 && b != NULL && isinf(b[3].le) && near(b[1].count, 60), "bucket_count");
 	if (nb == 4) {
 		// p50: rank 50 lies in (0.001, 0.01] holding 50 of them, 40 in: 0.001 + 0.009*0.8
-		CHECK(near(promtext_quantile(0.5, b, nb), 0.001 + 0.009 * 40.0 / 50.0), "p50");
+		CHECK(near(pdc_promtext_quantile(0.5, b, nb), 0.001 + 0.009 * 40.0 / 50.0), "p50");
 		// p99: rank 99 in (0.01, 0.1] holding 40, 39 in
-		CHECK(near(promtext_quantile(0.99, b, nb), 0.01 + 0.09 * 39.0 / 40.0), "p99");
+		CHECK(near(pdc_promtext_quantile(0.99, b, nb), 0.01 + 0.09 * 39.0 / 40.0), "p99");
 		// p5: in the first bucket, which starts at 0
-		CHECK(near(promtext_quantile(0.05, b, nb), 0.001 * 5.0 / 10.0), "p05");
+		CHECK(near(pdc_promtext_quantile(0.05, b, nb), 0.001 * 5.0 / 10.0), "p05");
 	}
 	free(b);
-	promtext_free(&p);
+	pdc_promtext_free(&p);
 }
 
 static void quantile_edges(void)
 {
-	promtext_bucket inf_only[] = {{0.1, 0}, {1, 0}, {INFINITY, 4}};
-	CHECK(near(promtext_quantile(0.5, inf_only, 3), 1), "rank_in_inf_bucket");
-	promtext_bucket empty[] = {{0.1, 0}, {INFINITY, 0}};
-	CHECK(isnan(promtext_quantile(0.5, empty, 2)), "empty_is_nan");
-	CHECK(isnan(promtext_quantile(0.5, NULL, 0)), "no_buckets_is_nan");
-	promtext_bucket b[] = {{1, 10}, {2, 20}, {INFINITY, 20}};
-	CHECK(near(promtext_quantile(1, b, 3), 2), "q1_top_bucket");
-	CHECK(near(promtext_quantile(0, b, 3), 0), "q0");
+	pdc_promtext_bucket inf_only[] = {{0.1, 0}, {1, 0}, {INFINITY, 4}};
+	CHECK(near(pdc_promtext_quantile(0.5, inf_only, 3), 1), "rank_in_inf_bucket");
+	pdc_promtext_bucket empty[] = {{0.1, 0}, {INFINITY, 0}};
+	CHECK(isnan(pdc_promtext_quantile(0.5, empty, 2)), "empty_is_nan");
+	CHECK(isnan(pdc_promtext_quantile(0.5, NULL, 0)), "no_buckets_is_nan");
+	pdc_promtext_bucket b[] = {{1, 10}, {2, 20}, {INFINITY, 20}};
+	CHECK(near(pdc_promtext_quantile(1, b, 3), 2), "q1_top_bucket");
+	CHECK(near(pdc_promtext_quantile(0, b, 3), 0), "q0");
 }
 
 typedef struct bad_case {
@@ -106,13 +107,13 @@ static void bad_input(void)
 	    {"bad_name", "9m 1\n", "bad metric name"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		promtext p;
+		pdc_promtext p;
 		char err[128] = "";
-		int rc = promtext_parse(bad[i].text, strlen(bad[i].text), &p, err, sizeof err);
+		int rc = pdc_promtext_parse(bad[i].text, strlen(bad[i].text), &p, err, sizeof err);
 		if (rc == 0 || strstr(err, bad[i].want) == NULL || p.n != 0) {
 			CHECK_FAIL("%s: rc %d err \"%s\"", bad[i].name, rc, err);
 			if (rc == 0)
-				promtext_free(&p);
+				pdc_promtext_free(&p);
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // ioloop: tasks posted from many threads all run, on the loop thread, in
-// each poster's order; ioloop_call waits; tasks queued before a stop run.
+// each poster's order; base_ioloop_call waits; tasks queued before a stop run.
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,8 +12,8 @@
 #define PER     50000
 
 struct item {
-	ioloop_task task;
-	ioloop *loop;
+	base_ioloop_task task;
+	base_ioloop *loop;
 	int poster, seq;
 };
 
@@ -22,10 +22,10 @@ static atomic_int ran;
 static atomic_int off_thread;
 static atomic_int out_of_order;
 
-static void run_item(ioloop_task *t)
+static void run_item(base_ioloop_task *t)
 {
 	struct item *it = (struct item *)t;
-	if (!ioloop_on_thread(it->loop))
+	if (!base_ioloop_on_thread(it->loop))
 		atomic_fetch_add(&off_thread, 1);
 	// Only the loop thread touches last_seq.
 	if (it->seq != last_seq[it->poster] + 1)
@@ -35,7 +35,7 @@ static void run_item(ioloop_task *t)
 }
 
 struct poster {
-	ioloop *loop;
+	base_ioloop *loop;
 	int id;
 	struct item *items;
 };
@@ -46,7 +46,7 @@ static void *poster_main(void *arg)
 	for (int i = 0; i < PER; i++) {
 		p->items[i] = (struct item){
 		    .task.fn = run_item, .loop = p->loop, .poster = p->id, .seq = i + 1};
-		ioloop_post(p->loop, &p->items[i].task);
+		base_ioloop_post(p->loop, &p->items[i].task);
 	}
 	return NULL;
 }
@@ -59,10 +59,10 @@ static void set_flag(void *arg)
 int main(void)
 {
 	char err[128];
-	ioloop *l;
-	CHECK(ioloop_create(&l, "test", err, sizeof err) == 0);
-	CHECK(ioloop_start(l, err, sizeof err) == 0);
-	CHECK(!ioloop_on_thread(l));
+	base_ioloop *l;
+	CHECK(base_ioloop_create(&l, "test", err, sizeof err) == 0);
+	CHECK(base_ioloop_start(l, err, sizeof err) == 0);
+	CHECK(!base_ioloop_on_thread(l));
 
 	struct poster ps[POSTERS];
 	pthread_t th[POSTERS];
@@ -74,7 +74,7 @@ int main(void)
 	for (int i = 0; i < POSTERS; i++)
 		pthread_join(th[i], NULL);
 	int flag = 0;
-	ioloop_call(l, set_flag, &flag); // FIFO: runs after every task posted above
+	base_ioloop_call(l, set_flag, &flag); // FIFO: runs after every task posted above
 	CHECK(flag == 1);
 	CHECK(atomic_load(&ran) == POSTERS * PER);
 	CHECK(atomic_load(&off_thread) == 0);
@@ -86,12 +86,12 @@ int main(void)
 	for (int i = 0; i < 3; i++) {
 		tail[i] = (struct item){
 		    .task.fn = run_item, .loop = l, .poster = 0, .seq = last_seq[0] + 1 + i};
-		ioloop_post(l, &tail[i].task);
+		base_ioloop_post(l, &tail[i].task);
 	}
-	ioloop_stop(l);
-	ioloop_stop(l);
+	base_ioloop_stop(l);
+	base_ioloop_stop(l);
 	CHECK(atomic_load(&ran) == 3);
-	ioloop_destroy(l);
+	base_ioloop_destroy(l);
 	for (int i = 0; i < POSTERS; i++)
 		free(ps[i].items);
 	return check_summary("base_ioloop");

@@ -13,30 +13,31 @@ static void varints(void)
 	uint8_t b[PBWIRE_VARINT_MAX + 1];
 	for (unsigned bits = 0; bits <= 64; bits++) {
 		uint64_t v = bits == 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1;
-		size_t n = pbwire_put_varint(b, v);
-		CHECK_EQ(n, pbwire_varint_size(v));
+		size_t n = base_pbwire_put_varint(b, v);
+		CHECK_EQ(n, base_pbwire_varint_size(v));
 		CHECK_EQ(n, bits == 0 ? 1 : (bits + 6) / 7);
 		const uint8_t *p = b;
 		uint64_t got = 0;
-		CHECK(pbwire_get_varint(&p, b + n, &got) == 0 && got == v && p == b + n, "%u bits",
-		      bits);
+		CHECK(base_pbwire_get_varint(&p, b + n, &got) == 0 && got == v && p == b + n,
+		      "%u bits", bits);
 		p = b; // cut one byte short
-		CHECK(n == 1 || pbwire_get_varint(&p, b + n - 1, &got) == -1, "%u bits cut", bits);
+		CHECK(n == 1 || base_pbwire_get_varint(&p, b + n - 1, &got) == -1, "%u bits cut",
+		      bits);
 	}
 	memset(b, 0x80, sizeof b); // eleven bytes with the continuation bit
 	b[PBWIRE_VARINT_MAX] = 0;
 	const uint8_t *p = b;
 	uint64_t v;
-	CHECK(pbwire_get_varint(&p, b + sizeof b, &v) == -1, "11-byte varint");
+	CHECK(base_pbwire_get_varint(&p, b + sizeof b, &v) == -1, "11-byte varint");
 	b[PBWIRE_VARINT_MAX - 1] = 0x01; // ten bytes: accepted
 	p = b;
-	CHECK(pbwire_get_varint(&p, b + sizeof b, &v) == 0 && p == b + PBWIRE_VARINT_MAX);
+	CHECK(base_pbwire_get_varint(&p, b + sizeof b, &v) == 0 && p == b + PBWIRE_VARINT_MAX);
 }
 
-static int read_one(const uint8_t *b, size_t n, pbwire_field *f)
+static int read_one(const uint8_t *b, size_t n, base_pbwire_field *f)
 {
 	const uint8_t *p = b;
-	int rc = pbwire_next(&p, b + n, f);
+	int rc = base_pbwire_next(&p, b + n, f);
 	if (rc == 0 && p != b + n)
 		CHECK_FAIL("field read %zu of %zu bytes", (size_t)(p - b), n);
 	return rc;
@@ -44,7 +45,7 @@ static int read_one(const uint8_t *b, size_t n, pbwire_field *f)
 
 static void fields(void)
 {
-	pbwire_field f;
+	base_pbwire_field f;
 	static const uint8_t varint[] = {PBWIRE_TAG1(4, PBWIRE_VARINT), 0xAC, 0x02};
 	CHECK(read_one(varint, sizeof varint, &f) == 0 && f.num == 4 && f.wt == PBWIRE_VARINT &&
 	      f.value == 300 && f.body == NULL);
@@ -59,14 +60,14 @@ static void fields(void)
 	      f.body == i64 + 1);
 	// The largest field number, in a five-byte tag.
 	uint8_t big[8];
-	size_t n = pbwire_put_varint(big, (uint64_t)PBWIRE_FIELD_MAX << 3 | PBWIRE_VARINT);
+	size_t n = base_pbwire_put_varint(big, (uint64_t)PBWIRE_FIELD_MAX << 3 | PBWIRE_VARINT);
 	big[n++] = 7;
 	CHECK(read_one(big, n, &f) == 0 && f.num == PBWIRE_FIELD_MAX && f.value == 7);
 
 	// Beyond it, in five bytes: protobuf-c reads the number in 32 bits and
 	// decodes the message (an unknown field), so the scan must not refuse it
 	// (a fuzz finding of fuzz/pbscan.c).
-	n = pbwire_put_varint(big, (uint64_t)(PBWIRE_FIELD_MAX + 1u) << 3 | PBWIRE_VARINT);
+	n = base_pbwire_put_varint(big, (uint64_t)(PBWIRE_FIELD_MAX + 1u) << 3 | PBWIRE_VARINT);
 	big[n++] = 7;
 	CHECK(read_one(big, n, &f) == 0 && f.num == PBWIRE_FIELD_MAX + 1u, "field number 2^29");
 	static const uint8_t wide[] = {0xe8, 0xe8, 0xe8, 0xe8, 0x7f, 0xff, 0xff, 0x0f};

@@ -19,7 +19,7 @@ cache_url SHARED; // REDIS_URL with db 9
 // ---- recording callbacks ------------------------------------------------------------------
 
 long SEQ;
-bool IN_CALL; // set around aredis_command/aredis_eval: no callback may run then
+bool IN_CALL; // set around cache_aredis_command/cache_aredis_eval: no callback may run then
 
 void record(const redisReply *r, void *arg)
 {
@@ -27,7 +27,7 @@ void record(const redisReply *r, void *arg)
 	x->calls++;
 	x->seq = SEQ++;
 	x->at_us = base_now_us();
-	CHECK(!IN_CALL, "a callback ran inside aredis_command");
+	CHECK(!IN_CALL, "a callback ran inside cache_aredis_command");
 	if (r == NULL) {
 		x->type = -1;
 		return;
@@ -42,14 +42,14 @@ void record(const redisReply *r, void *arg)
 	}
 }
 
-void cmd(aredis *a, res *x, int argc, const char **argv)
+void cmd(cache_aredis *a, res *x, int argc, const char **argv)
 {
 	IN_CALL = true;
-	aredis_command(a, argc, argv, NULL, record, x);
+	cache_aredis_command(a, argc, argv, NULL, record, x);
 	IN_CALL = false;
 }
 
-void cmd1(aredis *a, res *x, const char *c)
+void cmd1(cache_aredis *a, res *x, const char *c)
 {
 	cmd(a, x, 1, &c);
 }
@@ -108,23 +108,23 @@ void wait1(res *x)
 	run_until(&x->calls, 1, WAIT_MS);
 }
 
-aredis *make(const cache_url *u, fails *f)
+cache_aredis *make(const cache_url *u, fails *f)
 {
-	aredis_config cfg = {.url = u,
-	                     .base = B,
-	                     .connect_timeout_ms = CONNECT_MS,
-	                     .command_timeout_ms = COMMAND_MS,
-	                     .reconnect_min_ms = RECONNECT_MS,
-	                     .on_failure = on_failure,
-	                     .arg = f};
-	aredis *a = NULL;
+	cache_aredis_config cfg = {.url = u,
+	                           .base = B,
+	                           .connect_timeout_ms = CONNECT_MS,
+	                           .command_timeout_ms = COMMAND_MS,
+	                           .reconnect_min_ms = RECONNECT_MS,
+	                           .on_failure = on_failure,
+	                           .arg = f};
+	cache_aredis *a = NULL;
 	char err[256];
-	if (aredis_create(&a, &cfg, err, sizeof(err)) != 0)
-		printf("aredis_create: %s\n", err);
+	if (cache_aredis_create(&a, &cfg, err, sizeof(err)) != 0)
+		printf("cache_aredis_create: %s\n", err);
 	return a;
 }
 
-bool ping_ok(aredis *a)
+bool ping_ok(cache_aredis *a)
 {
 	res x = {0};
 	cmd1(a, &x, "PING");
@@ -133,7 +133,7 @@ bool ping_ok(aredis *a)
 }
 
 // Pings every 50 ms until one succeeds.
-bool wait_ping(aredis *a)
+bool wait_ping(cache_aredis *a)
 {
 	for (int i = 0; i < WAIT_MS / 50; i++) {
 		if (ping_ok(a))

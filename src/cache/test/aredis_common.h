@@ -42,13 +42,13 @@ typedef struct res {
 } res;
 
 extern long SEQ;
-extern bool IN_CALL; // set around aredis_command/aredis_eval: no callback may run then
+extern bool IN_CALL; // set around cache_aredis_command/cache_aredis_eval: no callback may run then
 
 // Records a reply (or NULL) into the res at arg.
 void record(const redisReply *r, void *arg);
-// aredis_command with IN_CALL set, recording into x.
-void cmd(aredis *a, res *x, int argc, const char **argv);
-void cmd1(aredis *a, res *x, const char *c);
+// cache_aredis_command with IN_CALL set, recording into x.
+void cmd(cache_aredis *a, res *x, int argc, const char **argv);
+void cmd1(cache_aredis *a, res *x, const char *c);
 
 typedef struct fails {
 	int n;
@@ -69,10 +69,10 @@ int calls(const res *xs, int n);
 // Runs until the single command x is answered.
 void wait1(res *x);
 // A client of u on B with the timeouts above, reporting failures into f; NULL on error.
-aredis *make(const cache_url *u, fails *f);
-bool ping_ok(aredis *a);
+cache_aredis *make(const cache_url *u, fails *f);
+bool ping_ok(cache_aredis *a);
 // Pings every 50 ms until one succeeds.
-bool wait_ping(aredis *a);
+bool wait_ping(cache_aredis *a);
 
 // ---- servers of our own -------------------------------------------------------------------
 

@@ -9,7 +9,7 @@
 // ---- destroy ------------------------------------------------------------------------------
 
 typedef struct dctx {
-	aredis *a;
+	cache_aredis *a;
 	int destroy_at; // index whose callback destroys the client
 	int issue_at;   // index whose callback queues one more command
 	res *xs;
@@ -31,7 +31,7 @@ static void d_destroy(dctx *d)
 	if (d->a == NULL || d->destroying)
 		return;
 	d->destroying = true;
-	aredis_destroy(d->a);
+	cache_aredis_destroy(d->a);
 	d->a = NULL;
 	d->destroyed_after = d->n_done;
 }
@@ -62,17 +62,17 @@ static void destroy_case(int mode, const cache_url *u, pid_t pid)
 {
 	dctx d = {.destroy_at = -1, .issue_at = -1};
 	dres *es = calloc(D_N, sizeof(dres));
-	aredis_config cfg = {.url = u,
-	                     .base = B,
-	                     .connect_timeout_ms = CONNECT_MS,
-	                     .command_timeout_ms = COMMAND_MS,
-	                     .reconnect_min_ms = RECONNECT_MS,
-	                     .on_failure = mode == 2 ? d_on_failure : NULL,
-	                     .arg = &d};
+	cache_aredis_config cfg = {.url = u,
+	                           .base = B,
+	                           .connect_timeout_ms = CONNECT_MS,
+	                           .command_timeout_ms = COMMAND_MS,
+	                           .reconnect_min_ms = RECONNECT_MS,
+	                           .on_failure = mode == 2 ? d_on_failure : NULL,
+	                           .arg = &d};
 	char err[256];
 
 	d.xs = calloc(D_N, sizeof(res));
-	if (es == NULL || d.xs == NULL || aredis_create(&d.a, &cfg, err, sizeof(err)) != 0) {
+	if (es == NULL || d.xs == NULL || cache_aredis_create(&d.a, &cfg, err, sizeof(err)) != 0) {
 		CHECK(false, "setup");
 		free(es);
 		free(d.xs);
@@ -93,7 +93,7 @@ static void destroy_case(int mode, const cache_url *u, pid_t pid)
 	for (int i = 0; i < D_N; i++) {
 		const char *ping = "PING";
 		es[i] = (dres){&d, i};
-		aredis_command(d.a, 1, &ping, NULL, d_record, &es[i]);
+		cache_aredis_command(d.a, 1, &ping, NULL, d_record, &es[i]);
 	}
 	IN_CALL = false;
 	if (mode == 0) {

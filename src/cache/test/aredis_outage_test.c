@@ -16,7 +16,7 @@ void case_frozen(void)
 	pid_t pid = start_redis(port, NULL, NULL);
 	cache_url u = local_url(port, 0);
 	fails f = {0};
-	aredis *a;
+	cache_aredis *a;
 	res xs[FROZEN_N], x = {0};
 	int64_t t0, worst = 0;
 
@@ -67,8 +67,8 @@ void case_frozen(void)
 
 	kill(pid, SIGCONT);
 	CHECK(wait_ping(a), "no PONG after SIGCONT");
-	CHECK(aredis_connected(a), "not connected after SIGCONT");
-	aredis_destroy(a);
+	CHECK(cache_aredis_connected(a), "not connected after SIGCONT");
+	cache_aredis_destroy(a);
 	stop_redis(pid);
 }
 
@@ -80,7 +80,7 @@ void case_restart(void)
 	pid_t pid = start_redis(port, NULL, NULL);
 	cache_url u = local_url(port, 0);
 	fails f = {0};
-	aredis *a;
+	cache_aredis *a;
 	res x = {0};
 
 	CHECK(pid > 0, "no redis-server");
@@ -90,7 +90,7 @@ void case_restart(void)
 	CHECK(ping_ok(a), "no PONG at first");
 	stop_redis(pid);
 	run_until(&f.n, 1, WAIT_MS);
-	CHECK(f.n == 1 && !aredis_connected(a), "the closed connection went unnoticed");
+	CHECK(f.n == 1 && !cache_aredis_connected(a), "the closed connection went unnoticed");
 	run_ms(RECONNECT_MS + 20);
 	cmd1(a, &x, "PING");
 	wait1(&x);
@@ -98,17 +98,17 @@ void case_restart(void)
 	pid = start_redis(port, NULL, NULL);
 	CHECK(pid > 0, "no redis-server after the restart");
 	CHECK(wait_ping(a), "no PONG after the restart");
-	aredis_destroy(a);
+	cache_aredis_destroy(a);
 	stop_redis(pid);
 }
 
 // Nothing listens: every command fails (refused, then the back-off), never
-// inside aredis_command.
+// inside cache_aredis_command.
 void case_closed_port(void)
 {
 	cache_url u = local_url(free_port(), 0);
 	fails f = {0};
-	aredis *a = make(&u, &f);
+	cache_aredis *a = make(&u, &f);
 	res xs[10];
 
 	memset(xs, 0, sizeof(xs));
@@ -122,5 +122,5 @@ void case_closed_port(void)
 		CHECK(xs[i].calls == 1 && xs[i].type == -1, "command %d: %d %d", i, xs[i].calls,
 		      xs[i].type);
 	CHECK(f.n >= 1, "on_failure not called");
-	aredis_destroy(a);
+	cache_aredis_destroy(a);
 }

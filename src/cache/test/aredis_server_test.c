@@ -15,7 +15,7 @@ void case_auth(void)
 	pid_t pid = start_redis(port, "--requirepass", "s3cret");
 	cache_url u = local_url(port, 3);
 	fails f = {0};
-	aredis *a;
+	cache_aredis *a;
 	res x = {0}, y = {0};
 	const char *set[3] = {"SET", "k", "v"};
 	const char *whoami[2] = {"ACL", "WHOAMI"};
@@ -30,8 +30,8 @@ void case_auth(void)
 	cmd(a, &x, 3, set);
 	wait1(&x);
 	CHECK(x.type == REDIS_REPLY_STATUS, "SET with a password failed (%d %s)", x.type, x.str);
-	CHECK(aredis_connected(a), "not connected");
-	aredis_destroy(a);
+	CHECK(cache_aredis_connected(a), "not connected");
+	cache_aredis_destroy(a);
 	rc = raw_connect(&u);
 	r = rc != NULL ? redisCommand(rc, "GET k") : NULL;
 	CHECK(r != NULL && r->type == REDIS_REPLY_STRING, "the key is not in database 3");
@@ -51,7 +51,7 @@ void case_auth(void)
 	wait1(&x);
 	CHECK(x.type == REDIS_REPLY_STRING && strcmp(x.str, "alice") == 0, "not alice: %d %s",
 	      x.type, x.str);
-	aredis_destroy(a);
+	cache_aredis_destroy(a);
 	CHECK(f.n == 0, "on_failure called: %s", f.why);
 
 	snprintf(u.password, sizeof(u.password), "wrong");
@@ -66,8 +66,8 @@ void case_auth(void)
 	CHECK(y.calls == 1 && y.type == -1, "a command behind a failed AUTH: %d %d", y.calls,
 	      y.type);
 	CHECK(f.n == 1 && strncmp(f.why, "AUTH", 4) == 0, "on_failure: %d %s", f.n, f.why);
-	CHECK(!aredis_connected(a), "connected with a wrong password");
-	aredis_destroy(a);
+	CHECK(!cache_aredis_connected(a), "connected with a wrong password");
+	cache_aredis_destroy(a);
 	stop_redis(pid);
 }
 
@@ -78,7 +78,7 @@ void case_bad_db(void)
 	pid_t pid = start_redis(port, "--databases", "2");
 	cache_url u = local_url(port, 5);
 	fails f = {0};
-	aredis *a;
+	cache_aredis *a;
 	res x = {0};
 
 	CHECK(pid > 0, "no redis-server");
@@ -90,11 +90,11 @@ void case_bad_db(void)
 	run_until(&f.n, 1, WAIT_MS);
 	CHECK(x.calls == 1 && x.type == -1, "a command behind a failed SELECT: %d", x.type);
 	CHECK(f.n == 1 && strncmp(f.why, "SELECT", 6) == 0, "on_failure: %d %s", f.n, f.why);
-	aredis_destroy(a);
+	cache_aredis_destroy(a);
 	u.db = 1;
 	a = make(&u, &f);
 	CHECK(ping_ok(a), "no PONG in database 1");
-	aredis_destroy(a);
+	cache_aredis_destroy(a);
 	stop_redis(pid);
 }
 
@@ -124,7 +124,7 @@ void case_eval(void)
 	pid_t pid = start_redis(port, NULL, NULL);
 	cache_url u = local_url(port, 0);
 	fails f = {0};
-	aredis *a;
+	cache_aredis *a;
 	redisContext *rc;
 	res x = {0};
 	res *xs = calloc(EVAL_N, sizeof(res));
@@ -144,14 +144,14 @@ void case_eval(void)
 
 	// 1: the server never saw the script: NOSCRIPT, then EVAL.
 	IN_CALL = true;
-	aredis_eval(a, echo, 1, 1, args, lens, record, &x);
+	cache_aredis_eval(a, echo, 1, 1, args, lens, record, &x);
 	IN_CALL = false;
 	wait1(&x);
 	CHECK(x.type == REDIS_REPLY_ARRAY && x.elements == 3, "echo: %d %zu", x.type, x.elements);
 	// 2: by SHA.
 	memset(&x, 0, sizeof(x));
 	IN_CALL = true;
-	aredis_eval(a, echo, 1, 1, args, lens, record, &x);
+	cache_aredis_eval(a, echo, 1, 1, args, lens, record, &x);
 	IN_CALL = false;
 	wait1(&x);
 	CHECK(x.type == REDIS_REPLY_ARRAY, "echo by sha: %d", x.type);
@@ -161,7 +161,7 @@ void case_eval(void)
 	cmd(a, &x, 2, flush);
 	IN_CALL = true;
 	for (int i = 0; i < EVAL_N; i++)
-		aredis_eval(a, echo, 1, 1, args, lens, record, &xs[i]);
+		cache_aredis_eval(a, echo, 1, 1, args, lens, record, &xs[i]);
 	IN_CALL = false;
 	run_until(&xs[EVAL_N - 1].calls, 1, WAIT_MS);
 	CHECK(x.type == REDIS_REPLY_STATUS, "SCRIPT FLUSH failed");
@@ -187,7 +187,7 @@ void case_eval(void)
 	// One of the adapter's scripts: delete-if-equal of an absent key, 0.
 	memset(&x, 0, sizeof(x));
 	IN_CALL = true;
-	aredis_eval(a, cache_scripts[CACHE_SCRIPT_DEL_IF], 1, 1, delif, NULL, record, &x);
+	cache_aredis_eval(a, cache_scripts[CACHE_SCRIPT_DEL_IF], 1, 1, delif, NULL, record, &x);
 	IN_CALL = false;
 	wait1(&x);
 	CHECK(x.type == REDIS_REPLY_INTEGER && x.integer == 0, "del-if script: %d %s", x.type,
@@ -196,6 +196,6 @@ void case_eval(void)
 	if (rc != NULL)
 		redisFree(rc);
 	free(xs);
-	aredis_destroy(a);
+	cache_aredis_destroy(a);
 	stop_redis(pid);
 }

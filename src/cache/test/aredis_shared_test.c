@@ -14,7 +14,7 @@
 void case_pipeline(void)
 {
 	fails f = {0};
-	aredis *a = make(&SHARED, &f);
+	cache_aredis *a = make(&SHARED, &f);
 	res *xs = calloc(2 * PIPE_N, sizeof(res));
 	char key[64], val[64];
 	long iters;
@@ -23,7 +23,7 @@ void case_pipeline(void)
 	if (a == NULL || xs == NULL) {
 		CHECK(false, "setup");
 		free(xs);
-		aredis_destroy(a);
+		cache_aredis_destroy(a);
 		return;
 	}
 	IN_CALL = true;
@@ -33,8 +33,8 @@ void case_pipeline(void)
 		size_t lset[5] = {3, 0, 0, 2, 2}, lget[2] = {3, 0};
 		lset[1] = lget[1] = (size_t)snprintf(key, sizeof(key), "aredis-test:pipe:%d", i);
 		lset[2] = (size_t)snprintf(val, sizeof(val), "value-%d", i);
-		aredis_command(a, 5, set, lset, record, &xs[2 * i]);
-		aredis_command(a, 2, get, lget, record, &xs[2 * i + 1]);
+		cache_aredis_command(a, 5, set, lset, record, &xs[2 * i]);
+		cache_aredis_command(a, 2, get, lget, record, &xs[2 * i + 1]);
 	}
 	IN_CALL = false;
 	iters = 0;
@@ -61,18 +61,18 @@ void case_pipeline(void)
 	CHECK(order, "replies out of order");
 	CHECK(replies, "wrong replies");
 	CHECK(iters < 2000, "%ld loop iterations for %d commands", iters, 2 * PIPE_N);
-	CHECK(aredis_connected(a), "not connected");
+	CHECK(cache_aredis_connected(a), "not connected");
 	CHECK(f.n == 0, "on_failure called: %s", f.why);
 	printf("     pipeline: %d commands in %ld loop iterations\n", 2 * PIPE_N, iters);
 	free(xs);
-	aredis_destroy(a);
+	cache_aredis_destroy(a);
 }
 
 // The database of the URL is selected.
 void case_select(void)
 {
 	fails f = {0};
-	aredis *a = make(&SHARED, &f);
+	cache_aredis *a = make(&SHARED, &f);
 	res x = {0};
 	const char *set[5] = {"SET", "aredis-test:db", "nine", "EX", "60"};
 	cache_url u0 = SHARED;
@@ -106,5 +106,5 @@ out:
 		redisFree(r9);
 	if (r0 != NULL)
 		redisFree(r0);
-	aredis_destroy(a);
+	cache_aredis_destroy(a);
 }

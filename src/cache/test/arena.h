@@ -12,14 +12,14 @@ typedef struct arena_block {
 	max_align_t data[];
 } arena_block;
 
-typedef struct test_arena {
+typedef struct fake_arena {
 	ProtobufCAllocator pa;
 	arena_block *blocks;
-} test_arena;
+} fake_arena;
 
 static inline void *arena_alloc(void *data, size_t n)
 {
-	test_arena *a = data;
+	fake_arena *a = data;
 	arena_block *b = malloc(sizeof(*b) + n);
 	if (b == NULL)
 		abort();
@@ -34,7 +34,7 @@ static inline void arena_free_one(void *data, void *p)
 	(void)p;
 }
 
-static inline void arena_init(test_arena *a)
+static inline void arena_init(fake_arena *a)
 {
 	a->pa.alloc = arena_alloc;
 	a->pa.free = arena_free_one;
@@ -42,7 +42,7 @@ static inline void arena_init(test_arena *a)
 	a->blocks = NULL;
 }
 
-static inline void arena_fini(test_arena *a)
+static inline void arena_fini(fake_arena *a)
 {
 	while (a->blocks != NULL) {
 		arena_block *n = a->blocks->next;

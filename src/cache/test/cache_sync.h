@@ -34,8 +34,8 @@
 
 // A cache on a loop of its own (shard 0), as the server runs it.
 typedef struct cache_rig {
-	ioloop *loop;
-	cache *c;
+	base_ioloop *loop;
+	cache_redis *c;
 	prop_cache port;
 } cache_rig;
 
@@ -47,19 +47,19 @@ static inline int rig_open(cache_rig *r, const char *url, obs_registry *metrics,
 	struct event_base *base;
 
 	memset(r, 0, sizeof *r);
-	if (ioloop_create(&r->loop, "cache-test", err, errcap) != 0)
+	if (base_ioloop_create(&r->loop, "cache-test", err, errcap) != 0)
 		return -1;
 	if (cache_create(&r->c, url, metrics, err, errcap) != 0)
 		goto fail;
-	base = ioloop_base(r->loop);
+	base = base_ioloop_base(r->loop);
 	if (cache_attach_loops(r->c, &base, 1, NULL, err, errcap) != 0 ||
-	    ioloop_start(r->loop, err, errcap) != 0)
+	    base_ioloop_start(r->loop, err, errcap) != 0)
 		goto fail;
 	r->port = cache_port(r->c);
 	return 0;
 fail:
 	cache_destroy(r->c); // detaches what was attached
-	ioloop_destroy(r->loop);
+	base_ioloop_destroy(r->loop);
 	memset(r, 0, sizeof *r);
 	return -1;
 }
@@ -69,9 +69,9 @@ static inline void rig_close(cache_rig *r)
 {
 	if (r->loop == NULL)
 		return;
-	ioloop_stop(r->loop);
+	base_ioloop_stop(r->loop);
 	cache_destroy(r->c);
-	ioloop_destroy(r->loop);
+	base_ioloop_destroy(r->loop);
 	memset(r, 0, sizeof *r);
 }
 
@@ -79,7 +79,7 @@ enum { CS_GET, CS_FILL, CS_AFTER_WRITE, CS_PAGE_GET, CS_PAGE_FILL };
 
 typedef struct cs_call {
 	prop_ctx ctx; // first: the continuation finds the call from it
-	ioloop_task task;
+	base_ioloop_task task;
 	cache_rig *rig;
 	int op;
 	const char *id, *owner, *page_key;
@@ -122,7 +122,8 @@ static inline void cs_pinged(const redisReply *r, void *arg)
 static inline void cs_ping(cs_call *s)
 {
 	static const char *const argv[1] = {"PING"};
-	aredis_command(s->rig->c->shards[0].client, 1, (const char **)argv, NULL, cs_pinged, s);
+	cache_aredis_command(s->rig->c->shards[0].client, 1, (const char **)argv, NULL, cs_pinged,
+	                     s);
 }
 
 // On the loop thread: waits for what the call left queued on the connection.
@@ -144,7 +145,7 @@ static inline void cs_k(prop_ctx *ctx, nrpc_code rc)
 		cs_done(s);
 }
 
-static inline void cs_start(ioloop_task *t)
+static inline void cs_start(base_ioloop_task *t)
 {
 	cs_call *s = (cs_call *)(void *)((char *)t - offsetof(cs_call, task));
 	const prop_cache_ops *o = s->rig->port.ops;
@@ -178,7 +179,7 @@ static inline int cs_run(cs_call *s, cache_rig *r, const prop_ctx *ctx)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->task.fn = cs_start;
-	ioloop_post(r->loop, &s->task);
+	base_ioloop_post(r->loop, &s->task);
 	pthread_mutex_lock(&s->mu);
 	while (!s->done)
 		pthread_cond_wait(&s->cv, &s->mu);

@@ -15,7 +15,7 @@
 #include "property/ports.h"
 
 typedef struct test_req {
-	test_arena arena;
+	fake_arena arena;
 	prop_ctx ctx;
 } test_req;
 

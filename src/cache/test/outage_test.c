@@ -84,7 +84,7 @@ static void stop_redis(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-static bool wait_up(cache *c)
+static bool wait_up(cache_redis *c)
 {
 	for (int i = 0; i < WAIT_UP_MS / POLL_MS; i++) {
 		if (cache_available(c))
@@ -95,7 +95,7 @@ static bool wait_up(cache *c)
 }
 
 // The cache for the Redis on `port`, on a loop of its own; NULL on failure.
-static cache *make_cache(cache_rig *r, int port)
+static cache_redis *make_cache(cache_rig *r, int port)
 {
 	char url[64], err[256];
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
@@ -110,7 +110,7 @@ static void case_closed_port(void)
 {
 	int port = free_port();
 	cache_rig r;
-	cache *c = make_cache(&r, port);
+	cache_redis *c = make_cache(&r, port);
 	test_req q;
 	Property__V1__Property p = prop("11111111-1111-1111-1111-111111111111", "x", 1), *g = NULL;
 	uint8_t *data = NULL;
@@ -143,7 +143,7 @@ static void case_frozen(void)
 	int port = free_port();
 	pid_t pid = start_redis(port);
 	cache_rig r;
-	cache *c;
+	cache_redis *c;
 	test_req q;
 	const char *id = "22222222-2222-2222-2222-222222222222";
 	Property__V1__Property v1 = prop(id, "v1", 1), v2 = prop(id, "v2", 2), *g = NULL;
@@ -187,7 +187,7 @@ static void case_frozen(void)
 	stop_redis(pid);
 }
 
-static uint64_t errors(const cache *c, enum cache_op op)
+static uint64_t errors(const cache_redis *c, enum cache_op op)
 {
 	return obs_counter_value(c->errors[op]);
 }
@@ -200,7 +200,7 @@ static void case_frozen_counts(void)
 	int port = free_port();
 	pid_t pid = start_redis(port);
 	cache_rig r;
-	cache *c;
+	cache_redis *c;
 	test_req q;
 
 	CHECK(pid > 0, "no redis-server");
@@ -243,7 +243,7 @@ static void case_restart(void)
 	int port = free_port();
 	pid_t pid = start_redis(port);
 	cache_rig r;
-	cache *c;
+	cache_redis *c;
 	test_req q;
 	const char *id = "33333333-3333-3333-3333-333333333333";
 	Property__V1__Property v1 = prop(id, "v1", 1), v2 = prop(id, "v2", 2), *g = NULL;
@@ -283,7 +283,7 @@ static void case_overflow(void)
 	int port = free_port();
 	pid_t pid = start_redis(port);
 	cache_rig r;
-	cache *c;
+	cache_redis *c;
 	test_req q;
 	const char *keep = "44444444-4444-4444-4444-444444444444";
 	Property__V1__Property v1 = prop(keep, "v1", 1), *g = NULL;

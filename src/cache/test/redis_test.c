@@ -9,7 +9,7 @@
 #include "obs/metrics.h"
 
 static cache_rig R; // the cache, on an event loop of its own
-static cache *C;
+static cache_redis *C;
 static redisContext *RAW;
 static obs_registry *M;
 

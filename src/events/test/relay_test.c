@@ -284,9 +284,9 @@ static int sub_expect_quiet(sub *s)
 	return 0;
 }
 
-static int start_relay_poll(relay **r, const char *url, obs_registry *reg, int poll_ms)
+static int start_relay_poll(events_relay **r, const char *url, obs_registry *reg, int poll_ms)
 {
-	relay_config cfg = {
+	events_relay_config cfg = {
 	    .conninfo = fx.conninfo,
 	    .pub_url = url,
 	    .metrics = reg,
@@ -294,24 +294,24 @@ static int start_relay_poll(relay **r, const char *url, obs_registry *reg, int p
 	    .poll_ms = poll_ms,
 	};
 	char err[256];
-	if (relay_start(r, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "  relay_start: %s\n", err);
+	if (events_relay_start(r, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "  events_relay_start: %s\n", err);
 		return -1;
 	}
 	return 0;
 }
 
-static int start_relay(relay **r, const char *url, obs_registry *reg)
+static int start_relay(events_relay **r, const char *url, obs_registry *reg)
 {
 	return start_relay_poll(r, url, reg, 500);
 }
 
-static int wait_leader(relay *r)
+static int wait_leader(events_relay *r)
 {
 	int64_t limit = base_now_ms() + WAIT_LEADER_MS;
-	while (!relay_is_leader(r) && base_now_ms() < limit)
+	while (!events_relay_is_leader(r) && base_now_ms() < limit)
 		nng_msleep(20);
-	return relay_is_leader(r) ? 0 : -1;
+	return events_relay_is_leader(r) ? 0 : -1;
 }
 
 static uint64_t counter(obs_registry *reg, const char *type)
@@ -325,7 +325,7 @@ static uint64_t counter(obs_registry *reg, const char *type)
 static int case_publishes_in_seq_order(void)
 {
 	obs_registry *reg = obs_registry_create();
-	relay *r = NULL;
+	events_relay *r = NULL;
 	sub s = {.sock = NNG_SOCKET_INITIALIZER};
 	int bad = 0;
 	const char *urls[] = {fx.url_a};
@@ -351,7 +351,7 @@ static int case_publishes_in_seq_order(void)
 		bad += fail("rows left unclaimed");
 out:
 	nng_close(s.sock);
-	relay_stop(r);
+	events_relay_stop(r);
 	obs_registry_destroy(reg);
 	return bad;
 }
@@ -362,7 +362,7 @@ out:
 // case would time out (regression: the flag was once cleared before the
 // eventfd was drained).
 typedef struct hammer {
-	relay *r;
+	events_relay *r;
 	atomic_bool stop;
 } hammer;
 
@@ -370,14 +370,14 @@ static void *hammer_main(void *arg)
 {
 	hammer *h = arg;
 	while (!atomic_load(&h->stop))
-		relay_kick(h->r);
+		events_relay_kick(h->r);
 	return NULL;
 }
 
 static int case_kick_wakes_the_relay(void)
 {
 	obs_registry *reg = obs_registry_create();
-	relay *r = NULL;
+	events_relay *r = NULL;
 	sub s = {.sock = NNG_SOCKET_INITIALIZER};
 	int bad = 0;
 	const char *urls[] = {fx.url_a};
@@ -404,22 +404,22 @@ static int case_kick_wakes_the_relay(void)
 			bad = 1;
 			break;
 		}
-		relay_kick(r);
-		relay_kick(r); // a second kick in the race window
+		events_relay_kick(r);
+		events_relay_kick(r); // a second kick in the race window
 		bad += sub_expect(&s, 1 + round % 3);
 	}
 	bad += sub_expect_quiet(&s);
 out:
 	nng_close(s.sock);
-	relay_stop(r);
+	events_relay_stop(r);
 	obs_registry_destroy(reg);
 	return bad;
 }
 
-// Rows appended just before relay_stop() are claimed by its flush.
+// Rows appended just before events_relay_stop() are claimed by its flush.
 static int case_stop_flushes(void)
 {
-	relay *r = NULL;
+	events_relay *r = NULL;
 	int bad = 0;
 	if (start_relay(&r, fx.url_a, NULL) != 0)
 		return 1;
@@ -427,7 +427,7 @@ static int case_stop_flushes(void)
 		bad += fail("never led");
 	if (append_rows(40) != 0)
 		bad++;
-	relay_stop(r);
+	events_relay_stop(r);
 	if (scalar(fx.pg, UNCLAIMED_SQL) != 0)
 		bad += fail("the stop did not flush pending rows");
 	if (scalar(fx.pg, "SELECT max(seq) FROM event_seq") != (int64_t)fx.next_seq + 39)
@@ -440,14 +440,14 @@ static int case_stop_flushes(void)
 // over and the stream goes on with no gap and no duplicate.
 static int case_failover(void)
 {
-	relay *a = NULL, *b = NULL;
+	events_relay *a = NULL, *b = NULL;
 	sub s = {.sock = NNG_SOCKET_INITIALIZER};
 	int bad = 0;
 	const char *urls[] = {fx.url_a, fx.url_b};
 	if (start_relay(&a, fx.url_a, NULL) != 0)
 		return 1;
 	if (start_relay(&b, fx.url_b, NULL) != 0) {
-		relay_stop(a);
+		events_relay_stop(a);
 		return 1;
 	}
 	if (sub_open(&s, urls, 2) != 0) {
@@ -455,23 +455,23 @@ static int case_failover(void)
 		goto out;
 	}
 	int64_t limit = base_now_ms() + WAIT_LEADER_MS;
-	while (!relay_is_leader(a) && !relay_is_leader(b) && base_now_ms() < limit)
+	while (!events_relay_is_leader(a) && !events_relay_is_leader(b) && base_now_ms() < limit)
 		nng_msleep(20);
 	// For a while, exactly one leads.
 	for (int i = 0; i < 20 && !bad; i++) {
-		if (relay_is_leader(a) == relay_is_leader(b))
+		if (events_relay_is_leader(a) == events_relay_is_leader(b))
 			bad = fail("not exactly one leader");
 		nng_msleep(50);
 	}
 	if (bad)
 		goto out;
-	relay **leader = relay_is_leader(a) ? &a : &b;
-	relay *other = relay_is_leader(a) ? b : a;
+	events_relay **leader = events_relay_is_leader(a) ? &a : &b;
+	events_relay *other = events_relay_is_leader(a) ? b : a;
 	if (append_rows(100) != 0)
 		bad++;
 	bad += sub_expect(&s, 100);
 
-	relay_stop(*leader);
+	events_relay_stop(*leader);
 	*leader = NULL;
 	// Appended with no leader: published once the other takes over.
 	if (append_rows(100) != 0)
@@ -485,18 +485,18 @@ static int case_failover(void)
 	bad += sub_expect_quiet(&s);
 out:
 	nng_close(s.sock);
-	relay_stop(a);
-	relay_stop(b);
+	events_relay_stop(a);
+	events_relay_stop(b);
 	return bad;
 }
 
 static int case_bad_url(void)
 {
-	relay *r = NULL;
-	relay_config cfg = {.conninfo = fx.conninfo, .pub_url = "nosuch://x"};
+	events_relay *r = NULL;
+	events_relay_config cfg = {.conninfo = fx.conninfo, .pub_url = "nosuch://x"};
 	char err[256] = "";
-	if (relay_start(&r, &cfg, err, sizeof(err)) == 0) {
-		relay_stop(r);
+	if (events_relay_start(&r, &cfg, err, sizeof(err)) == 0) {
+		events_relay_stop(r);
 		return fail("a bad URL was accepted");
 	}
 	return strstr(err, "nosuch://x") != NULL ? 0 : fail("the error names the URL");

@@ -6,15 +6,15 @@
 
 // ---- test arena -----------------------------------------------------------------------------
 
-struct test_block {
-	struct test_block *next;
+struct fake_block {
+	struct fake_block *next;
 	max_align_t data[];
 };
 
 static void *arena_alloc(void *data, size_t n)
 {
-	test_arena *t = data;
-	struct test_block *b = calloc(1, sizeof(*b) + (n == 0 ? 1 : n));
+	fake_arena *t = data;
+	struct fake_block *b = calloc(1, sizeof(*b) + (n == 0 ? 1 : n));
 	if (b == NULL) {
 		abort();
 	}
@@ -29,7 +29,7 @@ static void arena_free(void *data, void *p)
 	(void)p; // freed with the arena
 }
 
-void test_arena_init(test_arena *t)
+void fake_arena_init(fake_arena *t)
 {
 	t->a.alloc = arena_alloc;
 	t->a.free = arena_free;
@@ -37,21 +37,21 @@ void test_arena_init(test_arena *t)
 	t->head = NULL;
 }
 
-void test_arena_fini(test_arena *t)
+void fake_arena_fini(fake_arena *t)
 {
 	while (t->head != NULL) {
-		struct test_block *b = t->head;
+		struct fake_block *b = t->head;
 		t->head = b->next;
 		free(b);
 	}
 }
 
-void *test_arena_alloc(test_arena *t, size_t n)
+void *fake_arena_alloc(fake_arena *t, size_t n)
 {
 	return arena_alloc(t, n);
 }
 
-char *test_arena_strdup(test_arena *t, const char *s)
+char *fake_arena_strdup(fake_arena *t, const char *s)
 {
 	size_t n = strlen(s) + 1;
 	char *d = arena_alloc(t, n);
@@ -59,7 +59,7 @@ char *test_arena_strdup(test_arena *t, const char *s)
 	return d;
 }
 
-void *test_msg_copy(ProtobufCAllocator *alloc, const ProtobufCMessage *m)
+void *fake_msg_copy(ProtobufCAllocator *alloc, const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	uint8_t *buf = malloc(len + 1);

@@ -10,12 +10,12 @@
 void fake_cache_init(fake_cache *c)
 {
 	memset(c, 0, sizeof(*c));
-	test_arena_init(&c->mem);
+	fake_arena_init(&c->mem);
 }
 
 void fake_cache_fini(fake_cache *c)
 {
-	test_arena_fini(&c->mem);
+	fake_arena_fini(&c->mem);
 }
 
 void fake_cache_clear(fake_cache *c)
@@ -56,7 +56,7 @@ static int cache_get(void *self, prop_ctx *ctx, const char *id, Property__V1__Pr
 	if (e->tombstone) {
 		return PROP_CACHE_GONE;
 	}
-	*out = test_msg_copy(ctx->alloc, &e->p->base);
+	*out = fake_msg_copy(ctx->alloc, &e->p->base);
 	return PROP_CACHE_HIT;
 }
 
@@ -71,7 +71,7 @@ static void cache_put(void *self, prop_ctx *ctx, const Property__V1__Property *p
 	}
 	e->tombstone = false;
 	e->version = p->version;
-	e->p = test_msg_copy(&c->mem.a, &p->base);
+	e->p = fake_msg_copy(&c->mem.a, &p->base);
 }
 
 static void cache_put_deleted(void *self, prop_ctx *ctx, const char *id, uint64_t version)
@@ -149,7 +149,7 @@ static void cache_page_put(void *self, prop_ctx *ctx, const char *owner, const c
 	}
 	snprintf(p->owner, sizeof(p->owner), "%s", owner);
 	snprintf(p->key, sizeof(p->key), "%s", page_key);
-	p->data = test_arena_alloc(&c->mem, len + 1);
+	p->data = fake_arena_alloc(&c->mem, len + 1);
 	memcpy(p->data, data, len);
 	p->len = len;
 	p->live = true;

@@ -15,13 +15,13 @@ static const char *s0(const char *s)
 void fake_repo_init(fake_repo *r)
 {
 	memset(r, 0, sizeof(*r));
-	test_arena_init(&r->mem);
+	fake_arena_init(&r->mem);
 	r->clock_us = 1700000000000000;
 }
 
 void fake_repo_fini(fake_repo *r)
 {
-	test_arena_fini(&r->mem);
+	fake_arena_fini(&r->mem);
 }
 
 static Property__V1__Property *find_row(fake_repo *r, const char *id, size_t *idx)
@@ -42,17 +42,17 @@ static void append_event(fake_repo *r, const char *type, const Property__V1__Pro
 	if (r->n_events == FAKE_MAX_EVENTS) {
 		abort(); // a test wrote more than it should
 	}
-	Property__V1__Event *e = test_arena_alloc(&r->mem, sizeof(*e));
+	Property__V1__Event *e = fake_arena_alloc(&r->mem, sizeof(*e));
 	char id[37];
 	property__v1__event__init(e);
 	e->seq = r->n_events + 1;
 	snprintf(id, sizeof(id), "eeeeeeee-0000-4000-8000-%012llu", (unsigned long long)e->seq);
-	e->id = test_arena_strdup(&r->mem, id);
-	e->type = test_arena_strdup(&r->mem, type);
-	e->aggregate_id = test_arena_strdup(&r->mem, p->id);
-	e->owner_id = test_arena_strdup(&r->mem, p->owner_id);
+	e->id = fake_arena_strdup(&r->mem, id);
+	e->type = fake_arena_strdup(&r->mem, type);
+	e->aggregate_id = fake_arena_strdup(&r->mem, p->id);
+	e->owner_id = fake_arena_strdup(&r->mem, p->owner_id);
 	e->occurred_at_us = r->clock_us;
-	e->property = test_msg_copy(&r->mem.a, &p->base);
+	e->property = fake_msg_copy(&r->mem.a, &p->base);
 	r->events[r->n_events++] = e;
 }
 
@@ -88,7 +88,7 @@ static nrpc_code repo_create(void *self, prop_ctx *ctx, const Property__V1__Prop
 				         "idempotency-key reused with another request");
 				return NRPC_ALREADY_EXISTS;
 			}
-			*out = test_msg_copy(ctx->alloc, &find_row(r, k->id, NULL)->base);
+			*out = fake_msg_copy(ctx->alloc, &find_row(r, k->id, NULL)->base);
 			*replayed = true;
 			return NRPC_OK;
 		}
@@ -96,11 +96,11 @@ static nrpc_code repo_create(void *self, prop_ctx *ctx, const Property__V1__Prop
 	if (r->n_rows == FAKE_MAX_ROWS) {
 		abort();
 	}
-	Property__V1__Property *row = test_msg_copy(&r->mem.a, &p->base);
+	Property__V1__Property *row = fake_msg_copy(&r->mem.a, &p->base);
 	char id[37];
 	snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012llu",
 	         (unsigned long long)++r->next_id);
-	row->id = test_arena_strdup(&r->mem, id);
+	row->id = fake_arena_strdup(&r->mem, id);
 	row->version = 1;
 	row->created_at_us = ++r->clock_us;
 	row->updated_at_us = row->created_at_us;
@@ -113,7 +113,7 @@ static nrpc_code repo_create(void *self, prop_ctx *ctx, const Property__V1__Prop
 		snprintf(k->hash, sizeof(k->hash), "%s", request_hash);
 		snprintf(k->id, sizeof(k->id), "%s", row->id);
 	}
-	*out = test_msg_copy(ctx->alloc, &row->base);
+	*out = fake_msg_copy(ctx->alloc, &row->base);
 	return NRPC_OK;
 }
 
@@ -130,7 +130,7 @@ static nrpc_code repo_get(void *self, prop_ctx *ctx, const char *id, Property__V
 		snprintf(ctx->err, sizeof(ctx->err), "not found");
 		return NRPC_NOT_FOUND;
 	}
-	*out = test_msg_copy(ctx->alloc, &row->base);
+	*out = fake_msg_copy(ctx->alloc, &row->base);
 	return NRPC_OK;
 }
 
@@ -168,19 +168,19 @@ static nrpc_code repo_update(void *self, prop_ctx *ctx, const char *id, uint64_t
 		return rc;
 	}
 	if (mask & PROP_F_TITLE) {
-		row->title = test_arena_strdup(&r->mem, v->title);
+		row->title = fake_arena_strdup(&r->mem, v->title);
 	}
 	if (mask & PROP_F_DESCRIPTION) {
-		row->description = test_arena_strdup(&r->mem, v->description);
+		row->description = fake_arena_strdup(&r->mem, v->description);
 	}
 	if (mask & PROP_F_LOCATION) {
-		row->location = test_msg_copy(&r->mem.a, &v->location->base);
+		row->location = fake_msg_copy(&r->mem.a, &v->location->base);
 	}
 	if (mask & PROP_F_PRICE) {
 		row->price_cents = v->price_cents;
 	}
 	if (mask & PROP_F_CURRENCY) {
-		row->currency = test_arena_strdup(&r->mem, v->currency);
+		row->currency = fake_arena_strdup(&r->mem, v->currency);
 	}
 	if (mask & PROP_F_BEDROOMS) {
 		row->bedrooms = v->bedrooms;
@@ -191,7 +191,7 @@ static nrpc_code repo_update(void *self, prop_ctx *ctx, const char *id, uint64_t
 	row->version++;
 	row->updated_at_us = ++r->clock_us;
 	append_event(r, "property.updated", row);
-	*out = test_msg_copy(ctx->alloc, &row->base);
+	*out = fake_msg_copy(ctx->alloc, &row->base);
 	return NRPC_OK;
 }
 
@@ -209,7 +209,7 @@ static nrpc_code repo_remove(void *self, prop_ctx *ctx, const char *id, uint64_t
 	}
 	r->clock_us++;
 	append_event(r, "property.deleted", row);
-	*last = test_msg_copy(ctx->alloc, &row->base);
+	*last = fake_msg_copy(ctx->alloc, &row->base);
 	r->rows[idx] = r->rows[--r->n_rows];
 	return NRPC_OK;
 }
@@ -260,7 +260,7 @@ static void fill_page(prop_ctx *ctx, Property__V1__Property **match, size_t n,
 				continue;
 			}
 		}
-		out->items[out->n++] = test_msg_copy(ctx->alloc, &match[i]->base);
+		out->items[out->n++] = fake_msg_copy(ctx->alloc, &match[i]->base);
 	}
 }
 
@@ -358,7 +358,7 @@ static nrpc_code repo_read_events(void *self, prop_ctx *ctx, uint64_t after_seq,
 		Property__V1__Event *e = r->events[i];
 		if (e->seq > after_seq && e->seq > r->pruned_through &&
 		    strncmp(e->type, type_prefix, strlen(type_prefix)) == 0) {
-			(*events)[(*n)++] = test_msg_copy(ctx->alloc, &e->base);
+			(*events)[(*n)++] = fake_msg_copy(ctx->alloc, &e->base);
 		}
 	}
 	*last_seq = r->n_events;

@@ -43,25 +43,28 @@ void fake_call_init(prop_call *c, ProtobufCAllocator *alloc, const char *subject
 		return e.rc;                                                                       \
 	} while (0)
 
-nrpc_code run_create(prop_service *s, prop_call *c, const Property__V1__CreatePropertyRequest *r,
-                     Property__V1__Property **out)
+nrpc_code fake_run_create(prop_service *s, prop_call *c,
+                          const Property__V1__CreatePropertyRequest *r,
+                          Property__V1__Property **out)
 {
 	RUN(prop_create_property(s, c, r), out);
 }
 
-nrpc_code run_get(prop_service *s, prop_call *c, const Property__V1__GetPropertyRequest *r,
-                  Property__V1__Property **out)
+nrpc_code fake_run_get(prop_service *s, prop_call *c, const Property__V1__GetPropertyRequest *r,
+                       Property__V1__Property **out)
 {
 	RUN(prop_get_property(s, c, r), out);
 }
 
-nrpc_code run_update(prop_service *s, prop_call *c, const Property__V1__UpdatePropertyRequest *r,
-                     Property__V1__Property **out)
+nrpc_code fake_run_update(prop_service *s, prop_call *c,
+                          const Property__V1__UpdatePropertyRequest *r,
+                          Property__V1__Property **out)
 {
 	RUN(prop_update_property(s, c, r), out);
 }
 
-nrpc_code run_delete(prop_service *s, prop_call *c, const Property__V1__DeletePropertyRequest *r)
+nrpc_code fake_run_delete(prop_service *s, prop_call *c,
+                          const Property__V1__DeletePropertyRequest *r)
 {
 	void *none = NULL; // delete has no output
 	RUN(prop_delete_property(s, c, r), &none);
@@ -74,9 +77,9 @@ static nrpc_code run_list_raw(prop_service *s, prop_call *c,
 	RUN(prop_list_by_owner(s, c, r), out);
 }
 
-nrpc_code run_list(prop_service *s, prop_call *c,
-                   const Property__V1__ListPropertiesByOwnerRequest *r,
-                   Property__V1__ListPropertiesResponse **out)
+nrpc_code fake_run_list(prop_service *s, prop_call *c,
+                        const Property__V1__ListPropertiesByOwnerRequest *r,
+                        Property__V1__ListPropertiesResponse **out)
 {
 	c->packed = NULL;
 	nrpc_code rc = run_list_raw(s, c, r, out);
@@ -88,14 +91,16 @@ nrpc_code run_list(prop_service *s, prop_call *c,
 	return rc;
 }
 
-nrpc_code run_search(prop_service *s, prop_call *c, const Property__V1__SearchPropertiesRequest *r,
-                     Property__V1__ListPropertiesResponse **out)
+nrpc_code fake_run_search(prop_service *s, prop_call *c,
+                          const Property__V1__SearchPropertiesRequest *r,
+                          Property__V1__ListPropertiesResponse **out)
 {
 	RUN(prop_search_properties(s, c, r), out);
 }
 
-nrpc_code run_read_events(prop_service *s, prop_call *c, const Property__V1__ReadEventsRequest *r,
-                          Property__V1__ReadEventsResponse **out)
+nrpc_code fake_run_read_events(prop_service *s, prop_call *c,
+                               const Property__V1__ReadEventsRequest *r,
+                               Property__V1__ReadEventsResponse **out)
 {
 	RUN(prop_read_events(s, c, r), out);
 }

@@ -16,19 +16,19 @@
 #include "property/ports.h"
 #include "property/service.h"
 
-// A ProtobufCAllocator whose blocks are all freed by test_arena_fini.
-typedef struct test_arena {
+// A ProtobufCAllocator whose blocks are all freed by fake_arena_fini.
+typedef struct fake_arena {
 	ProtobufCAllocator a; // pass &arena.a
-	struct test_block *head;
-} test_arena;
+	struct fake_block *head;
+} fake_arena;
 
-void test_arena_init(test_arena *t);
-void test_arena_fini(test_arena *t);
-// A block of n bytes (zeroed), freed by test_arena_fini.
-void *test_arena_alloc(test_arena *t, size_t n);
-char *test_arena_strdup(test_arena *t, const char *s);
+void fake_arena_init(fake_arena *t);
+void fake_arena_fini(fake_arena *t);
+// A block of n bytes (zeroed), freed by fake_arena_fini.
+void *fake_arena_alloc(fake_arena *t, size_t n);
+char *fake_arena_strdup(fake_arena *t, const char *s);
 // Deep copy of a message (pack + unpack) into `alloc`.
-void *test_msg_copy(ProtobufCAllocator *alloc, const ProtobufCMessage *m);
+void *fake_msg_copy(ProtobufCAllocator *alloc, const ProtobufCMessage *m);
 
 #define FAKE_MAX_ROWS   512
 #define FAKE_MAX_EVENTS 2048
@@ -42,7 +42,7 @@ typedef struct fake_idem {
 } fake_idem;
 
 typedef struct fake_repo {
-	test_arena mem;
+	fake_arena mem;
 	Property__V1__Property *rows[FAKE_MAX_ROWS];
 	size_t n_rows;
 	Property__V1__Event *events[FAKE_MAX_EVENTS];
@@ -90,7 +90,7 @@ typedef struct fake_gen {
 } fake_gen;
 
 typedef struct fake_cache {
-	test_arena mem;
+	fake_arena mem;
 	fake_entry entries[FAKE_MAX_ROWS];
 	size_t n_entries;
 	fake_page pages[FAKE_MAX_PAGES];
@@ -115,19 +115,24 @@ const fake_entry *fake_cache_entry(const fake_cache *c, const char *id);
 // c->done, runs the use case, fails the test process if it did not end, and
 // returns its code with the output in *out (NULL on error).
 void fake_call_init(prop_call *c, ProtobufCAllocator *alloc, const char *subject);
-nrpc_code run_create(prop_service *s, prop_call *c, const Property__V1__CreatePropertyRequest *r,
-                     Property__V1__Property **out);
-nrpc_code run_get(prop_service *s, prop_call *c, const Property__V1__GetPropertyRequest *r,
-                  Property__V1__Property **out);
-nrpc_code run_update(prop_service *s, prop_call *c, const Property__V1__UpdatePropertyRequest *r,
-                     Property__V1__Property **out);
-nrpc_code run_delete(prop_service *s, prop_call *c, const Property__V1__DeletePropertyRequest *r);
-nrpc_code run_list(prop_service *s, prop_call *c,
-                   const Property__V1__ListPropertiesByOwnerRequest *r,
-                   Property__V1__ListPropertiesResponse **out);
-nrpc_code run_search(prop_service *s, prop_call *c, const Property__V1__SearchPropertiesRequest *r,
-                     Property__V1__ListPropertiesResponse **out);
-nrpc_code run_read_events(prop_service *s, prop_call *c, const Property__V1__ReadEventsRequest *r,
-                          Property__V1__ReadEventsResponse **out);
+nrpc_code fake_run_create(prop_service *s, prop_call *c,
+                          const Property__V1__CreatePropertyRequest *r,
+                          Property__V1__Property **out);
+nrpc_code fake_run_get(prop_service *s, prop_call *c, const Property__V1__GetPropertyRequest *r,
+                       Property__V1__Property **out);
+nrpc_code fake_run_update(prop_service *s, prop_call *c,
+                          const Property__V1__UpdatePropertyRequest *r,
+                          Property__V1__Property **out);
+nrpc_code fake_run_delete(prop_service *s, prop_call *c,
+                          const Property__V1__DeletePropertyRequest *r);
+nrpc_code fake_run_list(prop_service *s, prop_call *c,
+                        const Property__V1__ListPropertiesByOwnerRequest *r,
+                        Property__V1__ListPropertiesResponse **out);
+nrpc_code fake_run_search(prop_service *s, prop_call *c,
+                          const Property__V1__SearchPropertiesRequest *r,
+                          Property__V1__ListPropertiesResponse **out);
+nrpc_code fake_run_read_events(prop_service *s, prop_call *c,
+                               const Property__V1__ReadEventsRequest *r,
+                               Property__V1__ReadEventsResponse **out);
 
 #endif

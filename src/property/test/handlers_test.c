@@ -25,7 +25,7 @@ typedef struct rig {
 	fake_cache cache;
 	prop_service *svc;
 	nrpc_server *server;
-	ioloop *loop; // the use cases run here, as in propertyd
+	base_ioloop *loop; // the use cases run here, as in propertyd
 	prop_handlers *handlers;
 	nrpc_client *client;
 	char *alice; // "Bearer <token>"
@@ -58,8 +58,8 @@ static int rig_start(rig *r)
 	cfg.url = r->url;
 	cfg.workers = 1;
 	// One loop: the fakes are single-threaded, and every use case runs on it.
-	if (ioloop_create(&r->loop, "handlers", err, sizeof(err)) != 0 ||
-	    ioloop_start(r->loop, err, sizeof(err)) != 0) {
+	if (base_ioloop_create(&r->loop, "handlers", err, sizeof(err)) != 0 ||
+	    base_ioloop_start(r->loop, err, sizeof(err)) != 0) {
 		printf("loop: %s\n", err);
 		return -1;
 	}
@@ -85,7 +85,7 @@ static void rig_stop(rig *r)
 {
 	nrpc_client_close(r->client);
 	nrpc_server_drain(r->server, 1000);
-	ioloop_destroy(r->loop);
+	base_ioloop_destroy(r->loop);
 	nrpc_server_destroy(r->server);
 	prop_handlers_destroy(r->handlers);
 	prop_service_destroy(r->svc);

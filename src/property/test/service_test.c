@@ -14,7 +14,7 @@ typedef struct world {
 	fake_cache cache;
 	obs_registry *metrics;
 	prop_service *svc;
-	test_arena arena; // every call of the test allocates here
+	fake_arena arena; // every call of the test allocates here
 } world;
 
 static void world_init(world *w, bool with_cache)
@@ -22,7 +22,7 @@ static void world_init(world *w, bool with_cache)
 	prop_service_config cfg = {0};
 	fake_repo_init(&w->repo);
 	fake_cache_init(&w->cache);
-	test_arena_init(&w->arena);
+	fake_arena_init(&w->arena);
 	w->metrics = obs_registry_create();
 	cfg.repo = fake_repo_port(&w->repo);
 	cfg.cache = with_cache ? fake_cache_port(&w->cache) : (prop_cache){0};
@@ -38,7 +38,7 @@ static void world_fini(world *w)
 {
 	prop_service_destroy(w->svc);
 	obs_registry_destroy(w->metrics);
-	test_arena_fini(&w->arena);
+	fake_arena_fini(&w->arena);
 	fake_cache_fini(&w->cache);
 	fake_repo_fini(&w->repo);
 }
@@ -81,7 +81,7 @@ static Property__V1__Property *create(world *w, const char *subject, const char 
 	Property__V1__CreatePropertyRequest r = create_req(owner, "Flat");
 	r.price_cents = price;
 	call_init(w, &c, subject);
-	nrpc_code rc = run_create(w->svc, &c, &r, &p);
+	nrpc_code rc = fake_run_create(w->svc, &c, &r, &p);
 	CHECK(rc == NRPC_OK, "create: %d %s", rc, c.ctx.err);
 	return p;
 }
@@ -124,7 +124,7 @@ static void test_owner_rules(void)
 		Property__V1__CreatePropertyRequest r = create_req(cases[i].owner_id, "Flat");
 		world_init(&w, true);
 		call_init(&w, &c, cases[i].subject);
-		nrpc_code rc = run_create(w.svc, &c, &r, &p);
+		nrpc_code rc = fake_run_create(w.svc, &c, &r, &p);
 		CHECK(rc == cases[i].want, "%s: code %d, want %d (%s)", cases[i].name, rc,
 		      cases[i].want, c.ctx.err);
 		if (rc == NRPC_OK) {
@@ -156,7 +156,7 @@ static void test_create_validation(void)
 	r.currency = "eur";
 	world_init(&w, true);
 	call_init(&w, &c, "alice");
-	nrpc_code rc = run_create(w.svc, &c, &r, &p);
+	nrpc_code rc = fake_run_create(w.svc, &c, &r, &p);
 	CHECK(rc == NRPC_INVALID_ARGUMENT && c.viol.n == 2 && has_violation(&c, "title") &&
 	          has_violation(&c, "currency"),
 	      "create violations: %d n=%zu", rc, c.viol.n);
@@ -167,7 +167,7 @@ static void test_create_validation(void)
 	call_init(&w, &c, "alice");
 	c.payload = wire;
 	c.payload_len = sizeof(wire);
-	rc = run_create(w.svc, &c, &r, &p);
+	rc = fake_run_create(w.svc, &c, &r, &p);
 	CHECK(rc == NRPC_INVALID_ARGUMENT && c.viol.n == 1 && has_violation(&c, "title"),
 	      "embedded NUL: %d n=%zu", rc, c.viol.n);
 	CHECK(w.repo.n_create == 0, "no write on invalid input");
@@ -186,7 +186,7 @@ static void test_idempotency(void)
 	Property__V1__CreatePropertyRequest r = create_req("", "Flat");
 	call_init(&w, &c, "alice");
 	c.idempotency_key = "key-1";
-	CHECK(run_create(w.svc, &c, &r, &p1) == NRPC_OK, "first create");
+	CHECK(fake_run_create(w.svc, &c, &r, &p1) == NRPC_OK, "first create");
 	CHECK(strcmp(w.repo.last_idem_key, "key-1") == 0, "key passed");
 	CHECK(strlen(w.repo.last_hash) == 64, "hash is hex SHA-256");
 	snprintf(hash1, sizeof(hash1), "%s", w.repo.last_hash);
@@ -194,7 +194,7 @@ static void test_idempotency(void)
 	r = create_req("alice", "Flat");
 	call_init(&w, &c, "alice");
 	c.idempotency_key = "key-1";
-	CHECK(run_create(w.svc, &c, &r, &p2) == NRPC_OK, "replay");
+	CHECK(fake_run_create(w.svc, &c, &r, &p2) == NRPC_OK, "replay");
 	CHECK(strcmp(w.repo.last_hash, hash1) == 0, "stable hash");
 	CHECK(p1 != NULL && p2 != NULL && strcmp(p1->id, p2->id) == 0, "replay returns the first");
 	CHECK(w.repo.n_rows == 1, "replay creates nothing");
@@ -203,12 +203,13 @@ static void test_idempotency(void)
 	r = create_req("", "Another flat");
 	call_init(&w, &c, "alice");
 	c.idempotency_key = "key-1";
-	CHECK(run_create(w.svc, &c, &r, &p3) == NRPC_ALREADY_EXISTS, "same key, other request");
+	CHECK(fake_run_create(w.svc, &c, &r, &p3) == NRPC_ALREADY_EXISTS,
+	      "same key, other request");
 	CHECK(strcmp(w.repo.last_hash, hash1) != 0, "other request, other hash");
 
 	// No key: none passed.
 	call_init(&w, &c, "alice");
-	CHECK(run_create(w.svc, &c, &r, &p3) == NRPC_OK, "no key");
+	CHECK(fake_run_create(w.svc, &c, &r, &p3) == NRPC_OK, "no key");
 	CHECK(w.repo.last_idem_key[0] == '\0' && w.repo.last_hash[0] == '\0', "no key, no hash");
 
 	// Over-long key: 3, nothing written.
@@ -218,12 +219,12 @@ static void test_idempotency(void)
 	int before = w.repo.n_create;
 	call_init(&w, &c, "alice");
 	c.idempotency_key = longkey;
-	CHECK(run_create(w.svc, &c, &r, &p3) == NRPC_INVALID_ARGUMENT, "key over 200 bytes");
+	CHECK(fake_run_create(w.svc, &c, &r, &p3) == NRPC_INVALID_ARGUMENT, "key over 200 bytes");
 	CHECK(w.repo.n_create == before, "long key reaches no repo");
 	longkey[200] = '\0';
 	call_init(&w, &c, "alice");
 	c.idempotency_key = longkey;
-	CHECK(run_create(w.svc, &c, &r, &p3) == NRPC_OK, "key of 200 bytes");
+	CHECK(fake_run_create(w.svc, &c, &r, &p3) == NRPC_OK, "key of 200 bytes");
 	world_fini(&w);
 }
 
@@ -243,16 +244,16 @@ static void test_get_cache(void)
 	Property__V1__GetPropertyRequest g = PROPERTY__V1__GET_PROPERTY_REQUEST__INIT;
 	g.id = made->id;
 	call_init(&w, &c, "bob");
-	CHECK(run_get(w.svc, &c, &g, &p) == NRPC_OK && p != NULL, "get hit");
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_OK && p != NULL, "get hit");
 	CHECK(w.repo.n_get == 0, "a cache hit does not touch the repository");
 
 	fake_cache_clear(&w.cache);
 	call_init(&w, &c, "bob");
-	CHECK(run_get(w.svc, &c, &g, &p) == NRPC_OK, "get miss");
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_OK, "get miss");
 	CHECK(w.repo.n_get == 1 && fake_cache_entry(&w.cache, made->id) != NULL,
 	      "a miss reads the repository and fills the cache");
 	call_init(&w, &c, "bob");
-	CHECK(run_get(w.svc, &c, &g, &p) == NRPC_OK && w.repo.n_get == 1, "then hits");
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_OK && w.repo.n_get == 1, "then hits");
 
 	// Upper case ids are the same property (and the same cache key).
 	char upper[37];
@@ -262,16 +263,16 @@ static void test_get_cache(void)
 	}
 	g.id = upper;
 	call_init(&w, &c, NULL);
-	CHECK(run_get(w.svc, &c, &g, &p) == NRPC_OK && w.repo.n_get == 1,
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_OK && w.repo.n_get == 1,
 	      "upper-case id hits the canonical key");
 
 	// Not found; bad id.
 	g.id = "00000000-0000-4000-8000-999999999999";
 	call_init(&w, &c, NULL);
-	CHECK(run_get(w.svc, &c, &g, &p) == NRPC_NOT_FOUND, "absent id");
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_NOT_FOUND, "absent id");
 	g.id = "nope";
 	call_init(&w, &c, NULL);
-	CHECK(run_get(w.svc, &c, &g, &p) == NRPC_INVALID_ARGUMENT && has_violation(&c, "id"),
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_INVALID_ARGUMENT && has_violation(&c, "id"),
 	      "bad id");
 
 	// Repository down, cache cold: the repository's code and message.
@@ -279,7 +280,8 @@ static void test_get_cache(void)
 	w.repo.fail_all = NRPC_UNAVAILABLE;
 	g.id = made->id;
 	call_init(&w, &c, NULL);
-	CHECK(run_get(w.svc, &c, &g, &p) == NRPC_UNAVAILABLE && strstr(c.ctx.err, "fake") != NULL,
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_UNAVAILABLE &&
+	          strstr(c.ctx.err, "fake") != NULL,
 	      "repository error passes through");
 	world_fini(&w);
 }
@@ -316,7 +318,7 @@ static void test_update_delete(void)
 		int puts = w.cache.n_put, inv = w.cache.n_invalidate;
 		u.expected_version = cases[i].expected;
 		call_init(&w, &c, cases[i].subject);
-		nrpc_code rc = run_update(w.svc, &c, &u, &p);
+		nrpc_code rc = fake_run_update(w.svc, &c, &u, &p);
 		CHECK(rc == cases[i].want, "update %s: %d (%s)", cases[i].name, rc, c.ctx.err);
 		CHECK(strcmp(w.repo.last_owner, cases[i].subject ? cases[i].subject : "(null)") ==
 		          0,
@@ -338,23 +340,25 @@ static void test_update_delete(void)
 	// Invalid update: violations named as in Property.
 	values.title = "";
 	call_init(&w, &c, "alice");
-	CHECK(run_update(w.svc, &c, &u, &p) == NRPC_INVALID_ARGUMENT && has_violation(&c, "title"),
+	CHECK(fake_run_update(w.svc, &c, &u, &p) == NRPC_INVALID_ARGUMENT &&
+	          has_violation(&c, "title"),
 	      "update empty title");
 	static const uint8_t wire[] = {0x1a, 0x04, 0x1a, 0x02, 'x', 0x00}; // property.title "x\0"
 	values.title = "x";
 	call_init(&w, &c, "alice");
 	c.payload = wire;
 	c.payload_len = sizeof(wire);
-	CHECK(run_update(w.svc, &c, &u, &p) == NRPC_INVALID_ARGUMENT && has_violation(&c, "title"),
+	CHECK(fake_run_update(w.svc, &c, &u, &p) == NRPC_INVALID_ARGUMENT &&
+	          has_violation(&c, "title"),
 	      "update NUL title named as in Property");
 
 	// Delete: another owner, then the owner; a tombstone, and Get says 5.
 	Property__V1__DeletePropertyRequest d = PROPERTY__V1__DELETE_PROPERTY_REQUEST__INIT;
 	d.id = made->id;
 	call_init(&w, &c, "bob");
-	CHECK(run_delete(w.svc, &c, &d) == NRPC_PERMISSION_DENIED, "delete other's");
+	CHECK(fake_run_delete(w.svc, &c, &d) == NRPC_PERMISSION_DENIED, "delete other's");
 	call_init(&w, &c, "alice");
-	CHECK(run_delete(w.svc, &c, &d) == NRPC_OK, "delete own");
+	CHECK(fake_run_delete(w.svc, &c, &d) == NRPC_OK, "delete own");
 	const fake_entry *e = fake_cache_entry(&w.cache, made->id);
 	CHECK(e != NULL && e->tombstone && e->version == 3, "tombstone at the last version");
 	CHECK(strcmp(w.cache.last_invalidated, "alice") == 0, "delete invalidates");
@@ -364,10 +368,10 @@ static void test_update_delete(void)
 	Property__V1__GetPropertyRequest g = PROPERTY__V1__GET_PROPERTY_REQUEST__INIT;
 	g.id = made->id;
 	call_init(&w, &c, NULL);
-	CHECK(run_get(w.svc, &c, &g, &p) == NRPC_NOT_FOUND && w.repo.n_get == gets,
+	CHECK(fake_run_get(w.svc, &c, &g, &p) == NRPC_NOT_FOUND && w.repo.n_get == gets,
 	      "GONE answers 5 without the repository");
 	call_init(&w, &c, NULL);
-	CHECK(run_delete(w.svc, &c, &d) == NRPC_NOT_FOUND, "delete twice");
+	CHECK(fake_run_delete(w.svc, &c, &d) == NRPC_NOT_FOUND, "delete twice");
 	world_fini(&w);
 }
 
@@ -382,7 +386,7 @@ static nrpc_code list(world *w, const char *owner, uint32_t size, const char *to
 	r.page_size = size;
 	r.page_token = (char *)token;
 	call_init(w, c, "viewer");
-	return run_list(w->svc, c, &r, out);
+	return fake_run_list(w->svc, c, &r, out);
 }
 
 static void test_list(void)
@@ -495,7 +499,7 @@ static nrpc_code search(world *w, const char *city, int64_t min, int64_t max, ui
 	r.page_size = size;
 	r.page_token = (char *)token;
 	call_init(w, c, NULL);
-	return run_search(w->svc, c, &r, out);
+	return fake_run_search(w->svc, c, &r, out);
 }
 
 static void test_search(void)
@@ -580,7 +584,7 @@ static void test_events(void)
 		q.after_seq = cases[i].after;
 		q.type_prefix = (char *)cases[i].prefix;
 		call_init(&w, &c, "x");
-		CHECK(run_read_events(w.svc, &c, &q, &r) == NRPC_OK, "read events %zu", i);
+		CHECK(fake_run_read_events(w.svc, &c, &q, &r) == NRPC_OK, "read events %zu", i);
 		CHECK(w.repo.last_limit == cases[i].want_limit && r->n_events == cases[i].n &&
 		          r->last_seq == 2,
 		      "events case %zu: limit %u n %zu", i, w.repo.last_limit, r->n_events);
@@ -591,12 +595,12 @@ static void test_events(void)
 	q.type_prefix = (char *)"";
 	q.after_seq = 0;
 	call_init(&w, &c, "x");
-	CHECK(run_read_events(w.svc, &c, &q, &r) == NRPC_OUT_OF_RANGE &&
+	CHECK(fake_run_read_events(w.svc, &c, &q, &r) == NRPC_OUT_OF_RANGE &&
 	          strstr(c.ctx.err, "the oldest kept is 2") != NULL,
 	      "pruned: %s", c.ctx.err);
 	q.after_seq = 1;
 	call_init(&w, &c, "x");
-	CHECK(run_read_events(w.svc, &c, &q, &r) == NRPC_OK && r->n_events == 1 &&
+	CHECK(fake_run_read_events(w.svc, &c, &q, &r) == NRPC_OK && r->n_events == 1 &&
 	          r->events[0]->seq == 2,
 	      "gap edge");
 	w.repo.pruned_through = 0;
@@ -605,7 +609,7 @@ static void test_events(void)
 	prefix[101] = '\0';
 	q.type_prefix = prefix;
 	call_init(&w, &c, "x");
-	CHECK(run_read_events(w.svc, &c, &q, &r) == NRPC_INVALID_ARGUMENT &&
+	CHECK(fake_run_read_events(w.svc, &c, &q, &r) == NRPC_INVALID_ARGUMENT &&
 	          has_violation(&c, "type_prefix"),
 	      "long prefix");
 	world_fini(&w);

@@ -593,7 +593,7 @@ static void run_scan_case(const struct scan_case *tc)
 	size_t len = build_scan(tc->kind, buf, &desc);
 	prop_violations vs;
 	prop_violations_init(&vs);
-	int rc = pbscan_strings(buf, len, desc, tc->strip, &vs);
+	int rc = prop_pbscan_strings(buf, len, desc, tc->strip, &vs);
 	if (rc != tc->rc) {
 		CHECK_FAIL("%s: rc %d, want %d", tc->name, rc, tc->rc);
 	}

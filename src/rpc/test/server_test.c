@@ -31,7 +31,7 @@ static const char secret[] = "test-secret-of-at-least-32-bytes-2f7a";
 static char url[64];
 // With "loops" on the command line, every case runs against the server's own
 // tcp:// transport on two event loops instead of nng over ipc://.
-static ioloop *loops[2];
+static base_ioloop *loops[2];
 static unsigned nloops;
 static nrpc_code check(nrpc_call *call, const ProtobufCMessage *in, ProtobufCMessage **out,
                        void *arg)
@@ -804,8 +804,8 @@ int main(int argc, char **argv)
 	char err0[256];
 	if (argc > 1 && strcmp(argv[1], "loops") == 0) {
 		for (unsigned i = 0; i < 2; i++) {
-			if (ioloop_create(&loops[i], "test-io", err0, sizeof err0) != 0 ||
-			    ioloop_start(loops[i], err0, sizeof err0) != 0) {
+			if (base_ioloop_create(&loops[i], "test-io", err0, sizeof err0) != 0 ||
+			    base_ioloop_start(loops[i], err0, sizeof err0) != 0) {
 				fprintf(stderr, "loop: %s\n", err0);
 				return 1;
 			}
@@ -841,6 +841,6 @@ int main(int argc, char **argv)
 	if (nloops == 0)
 		unlink(url + strlen("ipc://"));
 	for (unsigned i = 0; i < nloops; i++)
-		ioloop_destroy(loops[i]);
+		base_ioloop_destroy(loops[i]);
 	return check_summary("rpc_server_test");
 }

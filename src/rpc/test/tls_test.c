@@ -22,7 +22,7 @@
 #include "nrpc/server.h"
 
 static char dir[512];
-static ioloop *loops[2]; // "loops" mode only
+static base_ioloop *loops[2]; // "loops" mode only
 static unsigned nloops;
 static nrpc_tls_stats stats; // of every server of the run
 
@@ -129,8 +129,8 @@ int main(int argc, char **argv)
 	if (argc > 4 && strcmp(argv[4], "loops") == 0) {
 		char err0[256];
 		for (unsigned i = 0; i < 2; i++) {
-			if (ioloop_create(&loops[i], "tls-test-io", err0, sizeof err0) != 0 ||
-			    ioloop_start(loops[i], err0, sizeof err0) != 0) {
+			if (base_ioloop_create(&loops[i], "tls-test-io", err0, sizeof err0) != 0 ||
+			    base_ioloop_start(loops[i], err0, sizeof err0) != 0) {
 				fprintf(stderr, "loops: %s\n", err0);
 				return 1;
 			}
@@ -337,6 +337,6 @@ int main(int argc, char **argv)
 	nrpc_server_destroy(s2);
 	nrpc_health_destroy(h);
 	for (unsigned i = 0; i < nloops; i++)
-		ioloop_destroy(loops[i]);
+		base_ioloop_destroy(loops[i]);
 	return check_summary("rpc_tls_test");
 }

@@ -19,7 +19,7 @@
 
 static char *conninfo;
 static obs_registry *reg;
-static ioloop *loop;
+static base_ioloop *loop;
 static store_apg *pool;
 static store_repo_pg *repo;
 static PGconn *admin;
@@ -38,7 +38,7 @@ typedef struct one {
 } one;
 
 typedef struct pass {
-	ioloop_task task;
+	base_ioloop_task task;
 	one *ones;
 	size_t n;
 	pthread_mutex_t mu;
@@ -60,7 +60,7 @@ static void one_done(prop_ctx *ctx, nrpc_code rc)
 }
 
 // On the loop: every create of the pass, before the loop runs anything else.
-static void start_pass(ioloop_task *t)
+static void start_pass(base_ioloop_task *t)
 {
 	pass *ps = (pass *)(void *)t;
 	prop_repo port = store_repo_pg_port(repo);
@@ -77,7 +77,7 @@ static void run_pass(one *ones, size_t n)
 	pthread_mutex_init(&ps.mu, NULL);
 	pthread_cond_init(&ps.cv, NULL);
 	current = &ps;
-	ioloop_post(loop, &ps.task);
+	base_ioloop_post(loop, &ps.task);
 	pthread_mutex_lock(&ps.mu);
 	while (ps.ended < n)
 		pthread_cond_wait(&ps.cv, &ps.mu);
@@ -242,7 +242,7 @@ struct setup_args {
 static void setup_on_loop(void *arg)
 {
 	struct setup_args *s = arg;
-	struct event_base *base = ioloop_base(loop);
+	struct event_base *base = base_ioloop_base(loop);
 	store_apg_config cfg = {
 	    .conninfo = conninfo, .base = base, .connections = 2, .metrics = reg};
 	// One batch in flight: the creates of a pass gather behind the first.
@@ -277,12 +277,12 @@ int main(int argc, char **argv)
 	}
 	reg = obs_registry_create();
 	struct setup_args s = {0};
-	if (ioloop_create(&loop, "batch", err, sizeof err) != 0 ||
-	    ioloop_start(loop, err, sizeof err) != 0) {
+	if (base_ioloop_create(&loop, "batch", err, sizeof err) != 0 ||
+	    base_ioloop_start(loop, err, sizeof err) != 0) {
 		fprintf(stderr, "loop: %s\n", err);
 		return 2;
 	}
-	ioloop_call(loop, setup_on_loop, &s);
+	base_ioloop_call(loop, setup_on_loop, &s);
 	if (s.rc != 0) {
 		fprintf(stderr, "setup: %s\n", s.err);
 		return 2;
@@ -290,8 +290,8 @@ int main(int argc, char **argv)
 	admin = tu_connect(conninfo);
 	int rc = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
 	PQfinish(admin);
-	ioloop_call(loop, teardown_on_loop, NULL);
-	ioloop_destroy(loop);
+	base_ioloop_call(loop, teardown_on_loop, NULL);
+	base_ioloop_destroy(loop);
 	obs_registry_destroy(reg);
 	tu_drop_schema(SCHEMA);
 	free(conninfo);

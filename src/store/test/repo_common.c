@@ -19,7 +19,7 @@ struct open_args {
 static void open_on_loop(void *arg)
 {
 	struct open_args *o = arg;
-	struct event_base *base = ioloop_base(sync_loop);
+	struct event_base *base = base_ioloop_base(sync_loop);
 	store_apg_config cfg = {.conninfo = o->conninfo,
 	                        .base = base,
 	                        .connections = 4,
@@ -36,7 +36,7 @@ int open_repo(const char *ci, bool no_prepare, store_apg **pool_out, store_repo_
               char *err, size_t errcap)
 {
 	struct open_args o = {ci, no_prepare, pool_out, repo_out, err, errcap, 0};
-	ioloop_call(sync_loop, open_on_loop, &o);
+	base_ioloop_call(sync_loop, open_on_loop, &o);
 	return o.rc;
 }
 
@@ -55,7 +55,7 @@ static void close_on_loop(void *arg)
 void close_repo(store_apg *p, store_repo_pg *r)
 {
 	struct close_args c = {p, r};
-	ioloop_call(sync_loop, close_on_loop, &c);
+	base_ioloop_call(sync_loop, close_on_loop, &c);
 }
 
 // ---- fixtures ---------------------------------------------------------------------------

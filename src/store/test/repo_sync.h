@@ -13,7 +13,7 @@
 
 typedef struct sync_call {
 	prop_ctx ctx; // first: the continuation finds the call from it
-	ioloop_task task;
+	base_ioloop_task task;
 	prop_repo port;
 	int op;
 	const void *a1, *a2, *a3, *a4;
@@ -29,7 +29,7 @@ typedef struct sync_call {
 
 enum { S_CREATE, S_GET, S_UPDATE, S_REMOVE, S_LIST, S_SEARCH, S_EVENTS };
 
-extern ioloop *sync_loop; // the loop the repository runs on (set by the test)
+extern base_ioloop *sync_loop; // the loop the repository runs on (set by the test)
 
 static void sync_k(prop_ctx *ctx, nrpc_code rc)
 {
@@ -41,7 +41,7 @@ static void sync_k(prop_ctx *ctx, nrpc_code rc)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void sync_start(ioloop_task *t)
+static void sync_start(base_ioloop_task *t)
 {
 	sync_call *s = (sync_call *)(void *)((char *)t - offsetof(sync_call, task));
 	const prop_repo_ops *o = s->port.ops;
@@ -76,7 +76,7 @@ static nrpc_code sync_run(sync_call *s, prop_ctx *ctx)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->task.fn = sync_start;
-	ioloop_post(sync_loop, &s->task);
+	base_ioloop_post(sync_loop, &s->task);
 	pthread_mutex_lock(&s->mu);
 	while (!s->done)
 		pthread_cond_wait(&s->cv, &s->mu);

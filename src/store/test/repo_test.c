@@ -18,7 +18,7 @@ static const char *schema = "test_repo";
 
 char *conninfo;
 obs_registry *reg;
-ioloop *sync_loop;
+base_ioloop *sync_loop;
 static store_apg *pool;
 static store_repo_pg *repo;
 prop_repo port;
@@ -45,8 +45,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	reg = obs_registry_create();
-	if (ioloop_create(&sync_loop, "repo", err, sizeof err) != 0 ||
-	    ioloop_start(sync_loop, err, sizeof err) != 0 ||
+	if (base_ioloop_create(&sync_loop, "repo", err, sizeof err) != 0 ||
+	    base_ioloop_start(sync_loop, err, sizeof err) != 0 ||
 	    open_repo(conninfo, no_prepare, &pool, &repo, err, sizeof err) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return 2;
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	int rc = tu_run(cases, sizeof cases / sizeof cases[0], argc, argv);
 	PQfinish(admin);
 	close_repo(pool, repo);
-	ioloop_destroy(sync_loop);
+	base_ioloop_destroy(sync_loop);
 	obs_registry_destroy(reg);
 	tu_drop_schema(schema);
 	free(conninfo);
