@@ -274,15 +274,15 @@ static void follow_step(events_relay *r)
 	int64_t now = base_now_ms();
 	if (now >= r->next_try_lead_ms) {
 		r->next_try_lead_ms = now + RELAY_LEAD_RETRY_MS;
-		int rc = store_outbox_try_lead(r->ob);
-		if (rc == 1) {
+		store_outbox_lead rc = store_outbox_try_lead(r->ob);
+		if (rc == STORE_OUTBOX_LEAD_HELD) {
 			set_leader(r, true);
 			r->conn_error_logged = false;
 			r->next_prune_ms = base_now_ms(); // prune once on taking over
 			OBS_LOG(OBS_INFO, "relay is the leader; publishing events");
 			return;
 		}
-		if (rc < 0) {
+		if (rc == STORE_OUTBOX_LEAD_ERROR) {
 			conn_error(r, "try_lead");
 			sleep_sliced(r, RELAY_RETRY_MS);
 			return;
@@ -313,15 +313,15 @@ static int idle_wait(events_relay *r)
 		int64_t left = until - base_now_ms();
 		if (left <= 0)
 			return 0;
-		int rc = store_outbox_wait(
+		store_outbox_wake rc = store_outbox_wait(
 		    r->ob, (int)(left < RELAY_SLICE_MS ? left : RELAY_SLICE_MS), r->kick_fd);
-		if (rc < 0) {
+		if (rc == STORE_OUTBOX_WAIT_ERROR) {
 			conn_error(r, "wait");
 			return -1;
 		}
-		if (rc == 2)
+		if (rc == STORE_OUTBOX_WAIT_KICKED)
 			take_kick(r);
-		if (rc >= 1)
+		if (rc != STORE_OUTBOX_WAIT_TIMEOUT)
 			return 1;
 		if (chores(r) < 0)
 			return -1;

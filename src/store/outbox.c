@@ -301,28 +301,28 @@ void store_outbox_close(store_outbox *o)
 	free(o);
 }
 
-int store_outbox_try_lead(store_outbox *o)
+store_outbox_lead store_outbox_try_lead(store_outbox *o)
 {
 	if (ensure(o) != 0)
-		return -1;
+		return STORE_OUTBOX_LEAD_ERROR;
 	if (o->leading)
-		return 1;
+		return STORE_OUTBOX_LEAD_HELD;
 	PGresult *r =
 	    run(o, "SELECT pg_try_advisory_lock(" STORE_LOCK_ARGS(STORE_LOCK_RELAY) ")", 0, NULL);
 	if (r == NULL)
-		return -1;
+		return STORE_OUTBOX_LEAD_ERROR;
 	bool won = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	PQclear(r);
 	if (!won)
-		return 0;
+		return STORE_OUTBOX_LEAD_OTHER;
 	// Notifications sent before LISTEN are not seen: the new leader claims
 	// once before it first waits.
 	r = run(o, "LISTEN " STORE_EVENTS_CHANNEL, 0, NULL);
 	if (r == NULL)
-		return -1;
+		return STORE_OUTBOX_LEAD_ERROR;
 	PQclear(r);
 	o->leading = true;
-	return 1;
+	return STORE_OUTBOX_LEAD_HELD;
 }
 
 // Consumes every queued notification; true if there was one.
@@ -337,33 +337,33 @@ static bool drain(PGconn *pg)
 	return any;
 }
 
-int store_outbox_wait(store_outbox *o, int timeout_ms, int wake_fd)
+store_outbox_wake store_outbox_wait(store_outbox *o, int timeout_ms, int wake_fd)
 {
 	if (ensure(o) != 0)
-		return -1;
+		return STORE_OUTBOX_WAIT_ERROR;
 	int64_t deadline = store_pgconn_now_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
 		if (!PQconsumeInput(o->pg)) {
 			disconnect(o);
-			return -1;
+			return STORE_OUTBOX_WAIT_ERROR;
 		}
 		if (drain(o->pg))
-			return 1;
+			return STORE_OUTBOX_WAIT_NOTIFIED;
 		struct pollfd fds[2] = {{.fd = PQsocket(o->pg), .events = POLLIN},
 		                        {.fd = wake_fd, .events = POLLIN}};
 		int64_t left_us = deadline - store_pgconn_now_us();
 		if (left_us <= 0)
-			return 0;
+			return STORE_OUTBOX_WAIT_TIMEOUT;
 		int rv = poll(fds, wake_fd >= 0 ? 2 : 1, (int)((left_us + 999) / 1000));
 		if (rv < 0 && errno != EINTR) {
 			disconnect(o);
-			return -1;
+			return STORE_OUTBOX_WAIT_ERROR;
 		}
 		if (rv > 0 && wake_fd >= 0 && (fds[1].revents & POLLIN))
-			return 2;
+			return STORE_OUTBOX_WAIT_KICKED;
 		if (rv > 0 && (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))) {
 			disconnect(o);
-			return -1;
+			return STORE_OUTBOX_WAIT_ERROR;
 		}
 	}
 }

@@ -32,13 +32,25 @@ typedef struct store_outbox store_outbox;
 int store_outbox_open(store_outbox **out, const char *conninfo, char *err, size_t errcap);
 void store_outbox_close(store_outbox *o);
 
-// 1: this connection holds leadership (kept until the connection drops);
-// 0: another instance leads; -1: connection error.
-int store_outbox_try_lead(store_outbox *o);
+typedef enum store_outbox_lead {
+	STORE_OUTBOX_LEAD_ERROR = -1, // connection error
+	STORE_OUTBOX_LEAD_OTHER = 0,  // another instance leads
+	STORE_OUTBOX_LEAD_HELD = 1,   // this connection leads (until it drops)
+} store_outbox_lead;
+
+// Takes leadership if no instance holds it.
+store_outbox_lead store_outbox_try_lead(store_outbox *o);
+
+typedef enum store_outbox_wake {
+	STORE_OUTBOX_WAIT_ERROR = -1,   // connection error
+	STORE_OUTBOX_WAIT_TIMEOUT = 0,  // timeout_ms passed
+	STORE_OUTBOX_WAIT_NOTIFIED = 1, // a notification: rows were appended
+	STORE_OUTBOX_WAIT_KICKED = 2,   // wake_fd became readable (the caller drains it)
+} store_outbox_wake;
+
 // Waits up to timeout_ms for a notification that rows were appended, or for
-// `wake_fd` (-1: none) to become readable (the caller drains it). 1 woken by
-// a notification, 2 by wake_fd, 0 timed out, -1 connection error.
-int store_outbox_wait(store_outbox *o, int timeout_ms, int wake_fd);
+// `wake_fd` (-1: none) to become readable.
+store_outbox_wake store_outbox_wait(store_outbox *o, int timeout_ms, int wake_fd);
 // Tells the leader (on whatever instance) that rows were appended: one
 // NOTIFY in its own transaction. Writers never NOTIFY inside their write:
 // PostgreSQL serializes the commits of notifying transactions, which halved

@@ -84,14 +84,14 @@ static void test_claim_gap_free(void)
 static void test_one_leader(void)
 {
 	store_outbox *a = open_ok(conninfo), *b = open_ok(conninfo);
-	CHECK(store_outbox_try_lead(a) == 1, "a leads");
-	CHECK(store_outbox_try_lead(b) == 0, "b follows");
-	CHECK(store_outbox_try_lead(a) == 1, "a still leads");
+	CHECK(store_outbox_try_lead(a) == STORE_OUTBOX_LEAD_HELD, "a leads");
+	CHECK(store_outbox_try_lead(b) == STORE_OUTBOX_LEAD_OTHER, "b follows");
+	CHECK(store_outbox_try_lead(a) == STORE_OUTBOX_LEAD_HELD, "a still leads");
 	store_outbox_close(a);
-	int r = 0;
-	for (int i = 0; i < 100 && (r = store_outbox_try_lead(b)) == 0; i++)
+	store_outbox_lead r = STORE_OUTBOX_LEAD_OTHER;
+	for (int i = 0; i < 100 && (r = store_outbox_try_lead(b)) == STORE_OUTBOX_LEAD_OTHER; i++)
 		usleep(20 * 1000);
-	CHECK(r == 1, "b takes over: %d", r);
+	CHECK(r == STORE_OUTBOX_LEAD_HELD, "b takes over: %d", r);
 	store_outbox_close(b);
 }
 
@@ -231,19 +231,21 @@ static void test_wait_and_lag(void)
 {
 	reset();
 	store_outbox *o = open_ok(conninfo);
-	CHECK(store_outbox_try_lead(o) == 1, "lead");
-	CHECK(store_outbox_wait(o, 50, -1) == 0, "nothing yet");
+	CHECK(store_outbox_try_lead(o) == STORE_OUTBOX_LEAD_HELD, "lead");
+	CHECK(store_outbox_wait(o, 50, -1) == STORE_OUTBOX_WAIT_TIMEOUT, "nothing yet");
 	insert_events(admin, 3, "w");
 	PQclear(tu_exec(admin, "SELECT pg_notify('propertyd_events', '')"));
-	CHECK(store_outbox_wait(o, 5000, -1) == 1, "woken");
+	CHECK(store_outbox_wait(o, 5000, -1) == STORE_OUTBOX_WAIT_NOTIFIED, "woken");
 	// Another instance's store_outbox_notify wakes the leader; so does the wake fd.
 	store_outbox *o2 = open_ok(conninfo);
 	CHECK(store_outbox_notify(o2) == 0, "notify");
-	CHECK(store_outbox_wait(o, 5000, -1) == 1, "woken by another instance's notify");
+	CHECK(store_outbox_wait(o, 5000, -1) == STORE_OUTBOX_WAIT_NOTIFIED,
+	      "woken by another instance's notify");
 	store_outbox_close(o2);
 	int fds[2];
 	CHECK(pipe(fds) == 0 && write(fds[1], "x", 1) == 1, "pipe");
-	CHECK(store_outbox_wait(o, 5000, fds[0]) == 2, "woken by the wake fd");
+	CHECK(store_outbox_wait(o, 5000, fds[0]) == STORE_OUTBOX_WAIT_KICKED,
+	      "woken by the wake fd");
 	close(fds[0]);
 	close(fds[1]);
 	int64_t rows = -1, oldest = -1;
@@ -294,15 +296,15 @@ static void test_reconnect(void)
 	snprintf(app, sizeof app, "store_outbox_test_%d", (int)getpid());
 	snprintf(ci, sizeof ci, "%s application_name=%s", conninfo, app);
 	store_outbox *o = open_ok(ci);
-	CHECK(store_outbox_try_lead(o) == 1, "lead");
+	CHECK(store_outbox_try_lead(o) == STORE_OUTBOX_LEAD_HELD, "lead");
 	snprintf(
 	    sql, sizeof sql,
 	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'",
 	    app);
 	PQclear(tu_exec(admin, sql));
-	int r = store_outbox_wait(o, 2000, -1);
-	CHECK(r == -1, "wait sees the broken connection: %d", r);
-	CHECK(store_outbox_try_lead(o) == 1, "reconnected and leads again");
+	store_outbox_wake r = store_outbox_wait(o, 2000, -1);
+	CHECK(r == STORE_OUTBOX_WAIT_ERROR, "wait sees the broken connection: %d", r);
+	CHECK(store_outbox_try_lead(o) == STORE_OUTBOX_LEAD_HELD, "reconnected and leads again");
 	insert_events(admin, 1, "r");
 	Property__V1__Event **ev = NULL;
 	int n = store_outbox_claim(o, 10, &ev);
@@ -317,7 +319,7 @@ static void test_unreachable(void)
 	CHECK(store_outbox_try_lead(o) == -1, "lead");
 	Property__V1__Event **ev = NULL;
 	CHECK(store_outbox_claim(o, 10, &ev) == -1 && ev == NULL, "claim");
-	CHECK(store_outbox_wait(o, 10, -1) == -1, "wait");
+	CHECK(store_outbox_wait(o, 10, -1) == STORE_OUTBOX_WAIT_ERROR, "wait");
 	int64_t rows, oldest;
 	CHECK(store_outbox_lag(o, &rows, &oldest) == -1, "lag");
 	CHECK(store_outbox_prune(o, 1) == -1, "prune");
