@@ -19,6 +19,7 @@ void nrpc_call_begin(struct nrpc_call *c, int64_t now_us, size_t mem_limit,
 {
 	nrpc_arena_init_bounded(&c->c_arena, mem_limit, budget);
 	c->c_caller = NULL;
+	c->c_pause_us = 0;
 	c->c_start_us = now_us;
 	c->c_deadline_us = now_us + (int64_t)NRPC_DEFAULT_TIMEOUT * 1000;
 	c->c_req = NULL;

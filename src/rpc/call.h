@@ -43,6 +43,7 @@ struct nrpc_call {
 	size_t c_nmeta, c_capmeta;
 	uint64_t c_rng; // splitmix64 state for generated request ids; kept across calls
 	struct nrpc_caller_entry *c_caller; // per-caller count to release at reply, or NULL
+	int64_t c_pause_us; // a refusal asks the transport not to read the connection this long
 	// Set by the transport that received the request, kept across calls:
 	// c_deliver sends the packed reply (NULL: there is none, drop the request)
 	// and gives the slot back; c_slot is the transport's own state.

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nrpc/jwt.h"
 
@@ -22,7 +23,8 @@
 #define CALLERS_WAYS    32 // 2048 callers tracked at once
 
 struct nrpc_caller_entry {
-	unsigned count; // requests in flight; 0: free for reuse
+	unsigned count;      // requests in flight; 0: free for reuse
+	int64_t refusal_tat; // GCRA of the caller's refusals (monotonic us); 0: none yet
 	unsigned long hash;
 	char sub[NRPC_JWT_MAX_SUB + 1];
 };
@@ -35,6 +37,9 @@ struct nrpc_caller_stripe {
 typedef struct nrpc_callers {
 	struct nrpc_caller_stripe *stripes; // CALLERS_STRIPES, or NULL when unlimited
 	unsigned limit;                     // 0: unlimited
+	// Refusals a second the caller may draw (after a burst of a tenth, at
+	// least 64) before each further one asks its connection to pause; 0: none.
+	unsigned refusal_rate;
 } nrpc_callers;
 
 // Returns 0 or -1 (no memory). limit 0: nothing is tracked.
@@ -45,9 +50,12 @@ enum nrpc_callers_result { CALLERS_ADMITTED, CALLERS_UNTRACKED, CALLERS_REFUSED 
 
 // Counts one more request of `sub`. On CALLERS_ADMITTED *slot is the entry
 // to hand to nrpc_callers_release() once the request's reply is sent; otherwise
-// *slot is NULL and there is nothing to release.
+// *slot is NULL and there is nothing to release. On CALLERS_REFUSED,
+// *pause_us is how long the connection that carried the request should not
+// be read, because the caller draws refusals faster than refusal_rate (0:
+// no pause): a caller flooding over several connections is slowed as one.
 enum nrpc_callers_result nrpc_callers_acquire(nrpc_callers *t, const char *sub,
-                                              struct nrpc_caller_entry **slot);
+                                              struct nrpc_caller_entry **slot, int64_t *pause_us);
 void nrpc_callers_release(nrpc_callers *t, struct nrpc_caller_entry *slot);
 
 #endif

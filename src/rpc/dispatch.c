@@ -119,7 +119,8 @@ static unsigned prepare(nrpc_server *s, struct nrpc_call *c, const uint8_t *body
 	if (code != NRPC_OK)
 		return code;
 	if (c->c_subject != NULL && !(c->c_m->flags & NRPC_OPEN) &&
-	    nrpc_callers_acquire(&s->callers, c->c_subject, &c->c_caller) == CALLERS_REFUSED)
+	    nrpc_callers_acquire(&s->callers, c->c_subject, &c->c_caller, &c->c_pause_us) ==
+	        CALLERS_REFUSED)
 		return nrpc_call_error(c, NRPC_RESOURCE_EXHAUSTED,
 		                       "too many requests in flight for this caller (at most %u)",
 		                       s->callers.limit);

@@ -142,6 +142,7 @@ static int start_own_transport(nrpc_server *s, char *err, size_t errcap)
 	s->conns.refusal_rate = s->cfg.refusal_rate == 0  ? NRPC_DEFAULT_REFUSAL_RATE
 	                        : s->cfg.refusal_rate < 0 ? 0
 	                                                  : (unsigned)s->cfg.refusal_rate;
+	s->callers.refusal_rate = s->conns.refusal_rate;
 	int greet_ms =
 	    s->cfg.greeting_timeout_ms > 0 ? s->cfg.greeting_timeout_ms : NRPC_GREETING_TIMEOUT_MS;
 	if (nrpc_sptcp_start(&s->tcp, s, s->cfg.url, s->cfg.tls, s->cfg.loops, s->cfg.nloops,

@@ -349,12 +349,31 @@ static void resume(conn *cn)
 }
 
 // A reply that refuses (8 or 16) counts against the connection's refusal
-// rate; beyond it, reading pauses until the rate allows the next one, so a
+// rate, or, refused for its caller's share, against the caller's (the pause
+// the callers table computed); beyond it, reading pauses until the rate
+// allows the next one, so a
 // client that keeps sending what is refused costs a bounded share of its
 // loop (GCRA: refusal_tat is when the next refusal would be on schedule).
 // The greeting timer, idle once the peer greeted, times the pause.
-static void count_refusal(conn *cn)
+// Stops reading cn for wait_us (greet_ev resumes it).
+static void pause_conn(conn *cn, int64_t wait_us)
 {
+	if (wait_us <= 0 || cn->throttled || cn->dead)
+		return;
+	struct timeval tv = {(time_t)(wait_us / 1000000), (suseconds_t)(wait_us % 1000000)};
+	if (evtimer_add(cn->greet_ev, &tv) != 0)
+		return;
+	cn->throttled = true;
+	event_del(cn->rev);
+	atomic_fetch_add(&cn->lp->t->cl->throttled, 1);
+}
+
+static void count_refusal(conn *cn, int64_t caller_pause_us)
+{
+	if (caller_pause_us > 0) {
+		pause_conn(cn, caller_pause_us); // the caller is over its refusal rate
+		return;
+	}
 	unsigned rate = cn->lp->t->cl->refusal_rate;
 	if (rate == 0)
 		return;
@@ -364,15 +383,7 @@ static void count_refusal(conn *cn)
 	if (cn->refusal_tat < now)
 		cn->refusal_tat = now;
 	cn->refusal_tat += interval;
-	int64_t wait = cn->refusal_tat - now - burst * interval;
-	if (wait <= 0 || cn->throttled || cn->dead)
-		return;
-	struct timeval tv = {(time_t)(wait / 1000000), (suseconds_t)(wait % 1000000)};
-	if (evtimer_add(cn->greet_ev, &tv) != 0)
-		return;
-	cn->throttled = true;
-	event_del(cn->rev);
-	atomic_fetch_add(&cn->lp->t->cl->throttled, 1);
+	pause_conn(cn, cn->refusal_tat - now - burst * interval);
 }
 
 // ---- replies --------------------------------------------------------------------------------
@@ -396,7 +407,7 @@ static void deliver_here(ncall *nc)
 		nng_msg_free(reply);
 	nc->reply = NULL;
 	if (nc->call.c_code == NRPC_RESOURCE_EXHAUSTED || nc->call.c_code == NRPC_UNAUTHENTICATED)
-		count_refusal(cn);
+		count_refusal(cn, nc->call.c_pause_us);
 	nrpc_server_delivered(lp->t->srv);
 	ncall_put(lp, nc);
 	cn->inflight--;
