@@ -222,17 +222,13 @@ static int decode_submessage(dec *x, const ProtobufCMessageDescriptor *d, json_t
 	return 0;
 }
 
-// Decodes one value of field f's type into `slot` (the struct member, or an
-// element of a repeated array). `as_key`: the value is a map key, so it came
-// as a JSON string whatever its type.
-static int decode_value(dec *x, const ProtobufCFieldDescriptor *f, json_t *v, void *slot, int depth,
-                        int as_key)
+// The integer types: int32/sint32/sfixed32, int64/sint64/sfixed64, uint32/fixed32,
+// uint64/fixed64 (type is one of them).
+static int decode_integer(dec *x, ProtobufCType type, json_t *v, void *slot)
 {
 	int64_t i;
 	uint64_t u;
-	double d;
-
-	switch (f->type) {
+	switch (type) {
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
@@ -253,86 +249,133 @@ static int decode_value(dec *x, const ProtobufCFieldDescriptor *f, json_t *v, vo
 			return -1;
 		*(uint32_t *)slot = (uint32_t)u;
 		return 0;
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
+	default: // UINT64, FIXED64
 		if (parse_uint(x, v, UINT64_MAX, &u) != 0)
 			return -1;
 		*(uint64_t *)slot = u;
 		return 0;
-	case PROTOBUF_C_TYPE_FLOAT:
-		if (parse_double(x, v, &d) != 0)
-			return -1;
-		if (isfinite(d) && fabs(d) > FLT_MAX)
-			return fail(x, "number %g out of range for float", d);
-		*(float *)slot = (float)d;
-		return 0;
-	case PROTOBUF_C_TYPE_DOUBLE:
-		if (parse_double(x, v, &d) != 0)
-			return -1;
+	}
+}
+
+// float or double.
+static int decode_floating(dec *x, ProtobufCType type, json_t *v, void *slot)
+{
+	double d = 0;
+	if (parse_double(x, v, &d) != 0)
+		return -1;
+	if (type == PROTOBUF_C_TYPE_DOUBLE) {
 		*(double *)slot = d;
 		return 0;
+	}
+	if (isfinite(d) && fabs(d) > FLT_MAX)
+		return fail(x, "number %g out of range for float", d);
+	*(float *)slot = (float)d;
+	return 0;
+}
+
+// true or false; a map key also as the string "true" or "false".
+static int decode_bool(dec *x, json_t *v, void *slot, int as_key)
+{
+	if (json_is_boolean(v)) {
+		*(protobuf_c_boolean *)slot = json_is_true(v);
+		return 0;
+	}
+	if (as_key && json_is_string(v) && strcmp(json_string_value(v), "true") == 0) {
+		*(protobuf_c_boolean *)slot = 1;
+		return 0;
+	}
+	if (as_key && json_is_string(v) && strcmp(json_string_value(v), "false") == 0) {
+		*(protobuf_c_boolean *)slot = 0;
+		return 0;
+	}
+	return fail(x, "expected true or false");
+}
+
+// An enum value by name or by number.
+static int decode_enum(dec *x, const ProtobufCEnumDescriptor *ed, json_t *v, void *slot)
+{
+	int64_t i;
+	if (json_is_string(v)) {
+		const ProtobufCEnumValue *ev =
+		    protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(v));
+		if (ev == NULL)
+			return fail(x, "unknown value \"%s\" for enum %s", json_string_value(v),
+			            ed->name);
+		*(int *)slot = ev->value;
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return fail(x, "expected a name or number of enum %s", ed->name);
+	// proto3 enums are open: any int32 number is kept as it is.
+	if (parse_int(x, v, INT32_MIN, INT32_MAX, &i) != 0)
+		return -1;
+	*(int *)slot = (int)i;
+	return 0;
+}
+
+// A string, copied into a malloc'd one.
+static int decode_string(dec *x, json_t *v, void *slot)
+{
+	if (!json_is_string(v))
+		return fail(x, "expected a string");
+	size_t n = json_string_length(v);
+	char *s = malloc(n + 1);
+	if (s == NULL)
+		return fail(x, "out of memory");
+	memcpy(s, json_string_value(v), n + 1);
+	*(char **)slot = s;
+	return 0;
+}
+
+// Bytes, written as a base64 string.
+static int decode_bytes(dec *x, json_t *v, ProtobufCBinaryData *bd)
+{
+	if (!json_is_string(v))
+		return fail(x, "expected a base64 string");
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = pdc_b64_decode(json_string_value(v), json_string_length(v), &data, &len);
+	if (rc == -2)
+		return fail(x, "out of memory");
+	if (rc != 0)
+		return fail(x, "invalid base64");
+	// Empty stays as the default ({0, NULL}), as unpack leaves it.
+	if (len > 0) {
+		bd->data = data;
+		bd->len = len;
+	}
+	return 0;
+}
+
+// Decodes one value of field f's type into `slot` (the struct member, or an
+// element of a repeated array). `as_key`: the value is a map key, so it came
+// as a JSON string whatever its type.
+static int decode_value(dec *x, const ProtobufCFieldDescriptor *f, json_t *v, void *slot, int depth,
+                        int as_key)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return decode_integer(x, f->type, v, slot);
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return decode_floating(x, f->type, v, slot);
 	case PROTOBUF_C_TYPE_BOOL:
-		if (json_is_boolean(v)) {
-			*(protobuf_c_boolean *)slot = json_is_true(v);
-			return 0;
-		}
-		if (as_key && json_is_string(v) && strcmp(json_string_value(v), "true") == 0) {
-			*(protobuf_c_boolean *)slot = 1;
-			return 0;
-		}
-		if (as_key && json_is_string(v) && strcmp(json_string_value(v), "false") == 0) {
-			*(protobuf_c_boolean *)slot = 0;
-			return 0;
-		}
-		return fail(x, "expected true or false");
-	case PROTOBUF_C_TYPE_ENUM: {
-		const ProtobufCEnumDescriptor *ed = f->descriptor;
-		if (json_is_string(v)) {
-			const ProtobufCEnumValue *ev =
-			    protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(v));
-			if (ev == NULL)
-				return fail(x, "unknown value \"%s\" for enum %s",
-				            json_string_value(v), ed->name);
-			*(int *)slot = ev->value;
-			return 0;
-		}
-		if (!json_is_integer(v))
-			return fail(x, "expected a name or number of enum %s", ed->name);
-		// proto3 enums are open: any int32 number is kept as it is.
-		if (parse_int(x, v, INT32_MIN, INT32_MAX, &i) != 0)
-			return -1;
-		*(int *)slot = (int)i;
-		return 0;
-	}
-	case PROTOBUF_C_TYPE_STRING: {
-		if (!json_is_string(v))
-			return fail(x, "expected a string");
-		size_t n = json_string_length(v);
-		char *s = malloc(n + 1);
-		if (s == NULL)
-			return fail(x, "out of memory");
-		memcpy(s, json_string_value(v), n + 1);
-		*(char **)slot = s;
-		return 0;
-	}
-	case PROTOBUF_C_TYPE_BYTES: {
-		if (!json_is_string(v))
-			return fail(x, "expected a base64 string");
-		ProtobufCBinaryData *bd = slot;
-		uint8_t *data = NULL;
-		size_t len = 0;
-		int rc = pdc_b64_decode(json_string_value(v), json_string_length(v), &data, &len);
-		if (rc == -2)
-			return fail(x, "out of memory");
-		if (rc != 0)
-			return fail(x, "invalid base64");
-		// Empty stays as the default ({0, NULL}), as unpack leaves it.
-		if (len > 0) {
-			bd->data = data;
-			bd->len = len;
-		}
-		return 0;
-	}
+		return decode_bool(x, v, slot, as_key);
+	case PROTOBUF_C_TYPE_ENUM:
+		return decode_enum(x, f->descriptor, v, slot);
+	case PROTOBUF_C_TYPE_STRING:
+		return decode_string(x, v, slot);
+	case PROTOBUF_C_TYPE_BYTES:
+		return decode_bytes(x, v, slot);
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return decode_submessage(x, f->descriptor, v, (ProtobufCMessage **)slot, depth);
 	}

@@ -495,12 +495,19 @@ static int build_field(pdc_rtdesc *r, const mentry *m, const Pdc__Descset__Field
 	return 0;
 }
 
-static void build_message(pdc_rtdesc *r, mentry *m, int *rc)
+// Where the fields of a message struct go: the next free offset, and the case and value
+// slot of each oneof (placed with its first member).
+typedef struct layout {
+	size_t off;
+	size_t noneof;
+	unsigned *oneof_case, *oneof_slot;
+	bool *oneof_placed;
+} layout;
+
+// The field protos of dp sorted by number (insertion sort: messages are small).
+static const Pdc__Descset__FieldDescriptorProto **
+fields_by_number(pdc_rtdesc *r, const Pdc__Descset__DescriptorProto *dp, unsigned n)
 {
-	const Pdc__Descset__DescriptorProto *dp = m->dp;
-	ProtobufCMessageDescriptor *d = m->d;
-	unsigned n = (unsigned)dp->n_field;
-	// Field protos sorted by number.
 	const Pdc__Descset__FieldDescriptorProto **fps = xalloc(r, (n + 1) * sizeof(*fps));
 	for (unsigned i = 0; i < n; i++) {
 		unsigned j = i;
@@ -510,71 +517,12 @@ static void build_message(pdc_rtdesc *r, mentry *m, int *rc)
 		}
 		fps[j] = dp->field[i];
 	}
-	ProtobufCFieldDescriptor *fields = xalloc(r, (n + 1) * sizeof(*fields));
-	size_t noneof = dp->n_oneof_decl;
-	unsigned *oneof_case = xalloc(r, (noneof + 1) * sizeof(unsigned));
-	unsigned *oneof_slot = xalloc(r, (noneof + 1) * sizeof(unsigned));
-	bool *oneof_placed = xalloc(r, (noneof + 1) * sizeof(bool));
-	size_t off = sizeof(ProtobufCMessage);
-	int *nums = xalloc(r, (n + 1) * sizeof(int));
-	for (unsigned i = 0; i < n; i++) {
-		const Pdc__Descset__FieldDescriptorProto *fp = fps[i];
-		ProtobufCFieldDescriptor *f = &fields[i];
-		nums[i] = fp->number;
-		if (build_field(r, m, fp, f) != 0) {
-			*rc = -1;
-			return;
-		}
-		ProtobufCType t = f->type;
-		bool repeated =
-		    fp->has_label &&
-		    fp->label == PDC__DESCSET__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
-		bool required =
-		    fp->has_label &&
-		    fp->label == PDC__DESCSET__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REQUIRED;
-		bool p3opt = fp->has_proto3_optional && fp->proto3_optional;
-		bool in_oneof = fp->has_oneof_index && !p3opt && fp->oneof_index >= 0 &&
-		                (size_t)fp->oneof_index < noneof;
-		const ProtobufCEnumDescriptor *ed =
-		    t == PROTOBUF_C_TYPE_ENUM ? (const ProtobufCEnumDescriptor *)f->descriptor
-		                              : NULL;
-		if (repeated) {
-			f->label = PROTOBUF_C_LABEL_REPEATED;
-			f->quantifier_offset = place(&off, sizeof(size_t), sizeof(size_t));
-			f->offset = place(&off, sizeof(void *), sizeof(void *));
-			bool explicit_packed = fp->options != NULL && fp->options->has_packed;
-			bool packed = m->proto3 ? !(explicit_packed && !fp->options->packed)
-			                        : (explicit_packed && fp->options->packed);
-			if (packed && packable(t))
-				f->flags |= PROTOBUF_C_FIELD_FLAG_PACKED;
-		} else if (in_oneof) {
-			size_t k = (size_t)fp->oneof_index;
-			if (!oneof_placed[k]) {
-				oneof_case[k] = place(&off, sizeof(uint32_t), sizeof(uint32_t));
-				oneof_slot[k] =
-				    place(&off, sizeof(ProtobufCBinaryData), sizeof(void *));
-				oneof_placed[k] = true;
-			}
-			f->label = m->proto3 ? PROTOBUF_C_LABEL_NONE : PROTOBUF_C_LABEL_OPTIONAL;
-			f->flags |= PROTOBUF_C_FIELD_FLAG_ONEOF;
-			f->quantifier_offset = oneof_case[k];
-			f->offset = oneof_slot[k];
-		} else if (required || (!m->proto3) || p3opt) {
-			f->label = required ? PROTOBUF_C_LABEL_REQUIRED : PROTOBUF_C_LABEL_OPTIONAL;
-			if (!required && t != PROTOBUF_C_TYPE_STRING &&
-			    t != PROTOBUF_C_TYPE_MESSAGE)
-				f->quantifier_offset = place(&off, sizeof(protobuf_c_boolean),
-				                             sizeof(protobuf_c_boolean));
-			f->offset = place(&off, pdc_pbjson_elem_size(t), value_align(t));
-			if (!m->proto3)
-				f->default_value = proto2_default(r, fp, t, ed);
-		} else {
-			f->label = PROTOBUF_C_LABEL_NONE;
-			f->offset = place(&off, pdc_pbjson_elem_size(t), value_align(t));
-			if (t == PROTOBUF_C_TYPE_STRING)
-				f->default_value = protobuf_c_empty_string;
-		}
-	}
+	return fps;
+}
+
+// The indexes of fields[0..n) in the order of their names.
+static unsigned *fields_by_name(pdc_rtdesc *r, const ProtobufCFieldDescriptor *fields, unsigned n)
+{
 	unsigned *byname = xalloc(r, (n + 1) * sizeof(*byname));
 	for (unsigned i = 0; i < n; i++) {
 		unsigned j = i;
@@ -584,6 +532,94 @@ static void build_message(pdc_rtdesc *r, mentry *m, int *rc)
 		}
 		byname[j] = i;
 	}
+	return byname;
+}
+
+// A repeated field: its count and array pointer, packed as the syntax and [packed] say.
+static void place_repeated(const mentry *m, const Pdc__Descset__FieldDescriptorProto *fp,
+                           ProtobufCFieldDescriptor *f, layout *L)
+{
+	f->label = PROTOBUF_C_LABEL_REPEATED;
+	f->quantifier_offset = place(&L->off, sizeof(size_t), sizeof(size_t));
+	f->offset = place(&L->off, sizeof(void *), sizeof(void *));
+	bool explicit_packed = fp->options != NULL && fp->options->has_packed;
+	bool packed = m->proto3 ? !(explicit_packed && !fp->options->packed)
+	                        : (explicit_packed && fp->options->packed);
+	if (packed && packable(f->type))
+		f->flags |= PROTOBUF_C_FIELD_FLAG_PACKED;
+}
+
+// A member of oneof k: the oneof's case and value slot, shared by all its members.
+static void place_oneof(const mentry *m, size_t k, ProtobufCFieldDescriptor *f, layout *L)
+{
+	if (!L->oneof_placed[k]) {
+		L->oneof_case[k] = place(&L->off, sizeof(uint32_t), sizeof(uint32_t));
+		L->oneof_slot[k] = place(&L->off, sizeof(ProtobufCBinaryData), sizeof(void *));
+		L->oneof_placed[k] = true;
+	}
+	f->label = m->proto3 ? PROTOBUF_C_LABEL_NONE : PROTOBUF_C_LABEL_OPTIONAL;
+	f->flags |= PROTOBUF_C_FIELD_FLAG_ONEOF;
+	f->quantifier_offset = L->oneof_case[k];
+	f->offset = L->oneof_slot[k];
+}
+
+// Label, offsets, flags and default of the built field f (from fp) in the struct laid out
+// by L.
+static void place_field(pdc_rtdesc *r, const mentry *m,
+                        const Pdc__Descset__FieldDescriptorProto *fp, ProtobufCFieldDescriptor *f,
+                        layout *L)
+{
+	ProtobufCType t = f->type;
+	bool repeated = fp->has_label &&
+	                fp->label == PDC__DESCSET__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
+	bool required = fp->has_label &&
+	                fp->label == PDC__DESCSET__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REQUIRED;
+	bool p3opt = fp->has_proto3_optional && fp->proto3_optional;
+	bool in_oneof = fp->has_oneof_index && !p3opt && fp->oneof_index >= 0 &&
+	                (size_t)fp->oneof_index < L->noneof;
+	const ProtobufCEnumDescriptor *ed =
+	    t == PROTOBUF_C_TYPE_ENUM ? (const ProtobufCEnumDescriptor *)f->descriptor : NULL;
+	if (repeated) {
+		place_repeated(m, fp, f, L);
+	} else if (in_oneof) {
+		place_oneof(m, (size_t)fp->oneof_index, f, L);
+	} else if (required || (!m->proto3) || p3opt) {
+		f->label = required ? PROTOBUF_C_LABEL_REQUIRED : PROTOBUF_C_LABEL_OPTIONAL;
+		if (!required && t != PROTOBUF_C_TYPE_STRING && t != PROTOBUF_C_TYPE_MESSAGE)
+			f->quantifier_offset =
+			    place(&L->off, sizeof(protobuf_c_boolean), sizeof(protobuf_c_boolean));
+		f->offset = place(&L->off, pdc_pbjson_elem_size(t), value_align(t));
+		if (!m->proto3)
+			f->default_value = proto2_default(r, fp, t, ed);
+	} else {
+		f->label = PROTOBUF_C_LABEL_NONE;
+		f->offset = place(&L->off, pdc_pbjson_elem_size(t), value_align(t));
+		if (t == PROTOBUF_C_TYPE_STRING)
+			f->default_value = protobuf_c_empty_string;
+	}
+}
+
+static void build_message(pdc_rtdesc *r, mentry *m, int *rc)
+{
+	const Pdc__Descset__DescriptorProto *dp = m->dp;
+	ProtobufCMessageDescriptor *d = m->d;
+	unsigned n = (unsigned)dp->n_field;
+	const Pdc__Descset__FieldDescriptorProto **fps = fields_by_number(r, dp, n);
+	ProtobufCFieldDescriptor *fields = xalloc(r, (n + 1) * sizeof(*fields));
+	layout L = {.off = sizeof(ProtobufCMessage), .noneof = dp->n_oneof_decl};
+	L.oneof_case = xalloc(r, (L.noneof + 1) * sizeof(unsigned));
+	L.oneof_slot = xalloc(r, (L.noneof + 1) * sizeof(unsigned));
+	L.oneof_placed = xalloc(r, (L.noneof + 1) * sizeof(bool));
+	int *nums = xalloc(r, (n + 1) * sizeof(int));
+	for (unsigned i = 0; i < n; i++) {
+		nums[i] = fps[i]->number;
+		if (build_field(r, m, fps[i], &fields[i]) != 0) {
+			*rc = -1;
+			return;
+		}
+		place_field(r, m, fps[i], &fields[i], &L);
+	}
+	unsigned *byname = fields_by_name(r, fields, n);
 	ProtobufCIntRange *rg;
 	d->n_field_ranges = make_ranges(r, nums, n, &rg);
 	d->field_ranges = rg;
@@ -592,7 +628,7 @@ static void build_message(pdc_rtdesc *r, mentry *m, int *rc)
 	d->short_name = dp->name ? dp->name : "";
 	d->c_name = c_name(r, m->name);
 	d->package_name = m->pkg;
-	d->sizeof_message = (off + sizeof(void *) - 1) / sizeof(void *) * sizeof(void *);
+	d->sizeof_message = (L.off + sizeof(void *) - 1) / sizeof(void *) * sizeof(void *);
 	d->n_fields = n;
 	d->fields = fields;
 	d->fields_sorted_by_name = byname;

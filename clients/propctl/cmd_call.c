@@ -80,30 +80,54 @@ static void list_methods(void)
 	}
 }
 
+// One --meta KEY=VALUE (header: -H 'KEY: VALUE', spaces after the colon skipped) into
+// o->meta, splitting arg in place; -1 (after printing why) on a usage error.
+static int add_meta(call_opts *o, bool header, char *arg)
+{
+	char *eq = strchr(arg, header ? ':' : '=');
+	if (eq == NULL || eq == arg) {
+		fprintf(stderr, header ? "propctl call: -H wants 'KEY: VALUE'\n"
+		                       : "propctl call: --meta wants KEY=VALUE\n");
+		return -1;
+	}
+	if (header)
+		while (eq[1] == ' ' || eq[1] == '\t')
+			memmove(eq + 1, eq + 2, strlen(eq + 2) + 1);
+	if (o->n_meta == CALL_MAX_META) {
+		fprintf(stderr, "propctl call: at most %d --meta\n", CALL_MAX_META);
+		return -1;
+	}
+	*eq = '\0'; // argv is ours to split
+	o->meta[o->n_meta].key = arg;
+	o->meta[o->n_meta++].value = eq + 1;
+	return 0;
+}
+
+static const struct option call_flags[] = {
+    {"url", required_argument, NULL, 'u'},
+    {"token", required_argument, NULL, 'T'},
+    {"sub", required_argument, NULL, 's'},
+    {"secret-file", required_argument, NULL, 'f'},
+    {"timeout", required_argument, NULL, 't'},
+    {"meta", required_argument, NULL, 'm'},
+    {"metadata", required_argument, NULL, 'm'},
+    {"header", required_argument, NULL, 'H'},
+    {"idempotency-key", required_argument, NULL, 'i'},
+    {"compact", no_argument, NULL, 'c'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"list", no_argument, NULL, 'l'},
+    {"reflect", no_argument, NULL, 'r'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 // Parses the flags into *o; returns -1 (after printing why) on a usage error,
 // 1 when --help was printed, 0 otherwise.
 static int parse_flags(int argc, char **argv, call_opts *o)
 {
-	static const struct option opts[] = {
-	    {"url", required_argument, NULL, 'u'},
-	    {"token", required_argument, NULL, 'T'},
-	    {"sub", required_argument, NULL, 's'},
-	    {"secret-file", required_argument, NULL, 'f'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"meta", required_argument, NULL, 'm'},
-	    {"metadata", required_argument, NULL, 'm'},
-	    {"header", required_argument, NULL, 'H'},
-	    {"idempotency-key", required_argument, NULL, 'i'},
-	    {"compact", no_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"list", no_argument, NULL, 'l'},
-	    {"reflect", no_argument, NULL, 'r'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	int c;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "u:vhH:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "u:vhH:", call_flags, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			if (o->n_urls == PDC_MAX_URLS) {
@@ -127,27 +151,10 @@ static int parse_flags(int argc, char **argv, call_opts *o)
 				return -1;
 			break;
 		case 'm':
-		case 'H': {
-			// --meta KEY=VALUE, or -H 'KEY: VALUE' (spaces after the colon skipped)
-			char *eq = strchr(optarg, c == 'H' ? ':' : '=');
-			if (eq == NULL || eq == optarg) {
-				fprintf(stderr, c == 'H'
-				                    ? "propctl call: -H wants 'KEY: VALUE'\n"
-				                    : "propctl call: --meta wants KEY=VALUE\n");
+		case 'H':
+			if (add_meta(o, c == 'H', optarg) != 0)
 				return -1;
-			}
-			if (c == 'H')
-				while (eq[1] == ' ' || eq[1] == '\t')
-					memmove(eq + 1, eq + 2, strlen(eq + 2) + 1);
-			if (o->n_meta == CALL_MAX_META) {
-				fprintf(stderr, "propctl call: at most %d --meta\n", CALL_MAX_META);
-				return -1;
-			}
-			*eq = '\0'; // argv is ours to split
-			o->meta[o->n_meta].key = optarg;
-			o->meta[o->n_meta++].value = eq + 1;
 			break;
-		}
 		case 'i':
 			o->idem = optarg;
 			break;
@@ -220,6 +227,142 @@ static int print_reply(const ProtobufCMessage *out, const nrpc_result *res, cons
 	return PROPCTL_EXIT_OK;
 }
 
+// One call in progress: what it has resolved, built and received, freed by call_free.
+// The steps below return 0 to go on, else the exit status (with the reason on stderr).
+typedef struct call_run {
+	char err[512];
+	char urlbuf[4096]; // the URLs from the environment
+	char *text, *token, *auth;
+	ProtobufCMessage *req, *out;
+	nrpc_client *cl;
+	nrpc_result res;
+	pdc_rtdesc *rd; // with --reflect: m's descriptors live in it
+	pdc_method m;
+} call_run;
+
+static void call_free(call_run *r)
+{
+	if (r->out != NULL)
+		protobuf_c_message_free_unpacked(r->out, NULL);
+	if (r->req != NULL)
+		protobuf_c_message_free_unpacked(r->req, NULL);
+	nrpc_result_free(&r->res);
+	nrpc_client_close(r->cl);
+	pdc_rtdesc_free(r->rd); // after every message of its types
+	free(r->text);
+	free(r->token);
+	free(r->auth);
+}
+
+// The status of a failed call: no answer, or an error reply.
+static int rpc_failure(const nrpc_result *res)
+{
+	pdc_print_rpc_error(stderr, res);
+	return res->transport_error ? PROPCTL_EXIT_TRANSPORT : PROPCTL_EXIT_FAIL;
+}
+
+// METHOD through the server's reflection service into r->m (its descriptors in r->rd);
+// opens r->cl for it.
+static int reflect_method(call_run *r, const call_opts *o, const char *name)
+{
+	if (pdc_client_open(&r->cl, o->urls, o->n_urls, r->err, sizeof r->err) != 0) {
+		fprintf(stderr, "propctl call: %s\n", r->err);
+		return PROPCTL_EXIT_USAGE;
+	}
+	r->err[0] = '\0';
+	r->rd = pdc_reflect_load(r->cl, (uint32_t)o->timeout, &r->res, r->err, sizeof r->err);
+	if (r->rd == NULL) {
+		if (r->res.code != 0)
+			return rpc_failure(&r->res);
+		fprintf(stderr, "propctl call: reflection: %s\n", r->err);
+		return PROPCTL_EXIT_FAIL;
+	}
+	nrpc_result_free(&r->res);
+	if (pdc_reflect_find_method(r->rd, name, &r->m) != 0) {
+		fprintf(stderr,
+		        "propctl call: the server has no method \"%s\", or more than one "
+		        "(see propctl list)\n",
+		        name);
+		return PROPCTL_EXIT_USAGE;
+	}
+	return 0;
+}
+
+// The URLs (flags, else the environment) into o, and METHOD into r->m: the built-in
+// descriptors, or with --reflect (or PROPCTL_REFLECT=1) the server's.
+static int resolve_method(call_run *r, call_opts *o, const char *name)
+{
+	bool env_reflect = false;
+	if (pdc_env_flag("PROPCTL_REFLECT", &env_reflect, r->err, sizeof r->err) != 0) {
+		fprintf(stderr, "propctl call: %s\n", r->err);
+		return PROPCTL_EXIT_USAGE;
+	}
+	o->n_urls = propctl_urls(o->urls, o->n_urls, PDC_MAX_URLS, r->urlbuf, sizeof r->urlbuf);
+	if (o->reflect || env_reflect)
+		return reflect_method(r, o, name);
+	if (pdc_method_find(name, &r->m) != 0) {
+		fprintf(stderr, "propctl call: unknown or ambiguous method \"%s\" (see --list)\n",
+		        name);
+		return PROPCTL_EXIT_USAGE;
+	}
+	return 0;
+}
+
+// The JSON argument into the request message r->req.
+static int build_request(call_run *r, const char *json_arg)
+{
+	if ((r->text = request_text(json_arg)) == NULL)
+		return PROPCTL_EXIT_USAGE;
+	r->req = pdc_pbjson_decode(r->m.input, r->text, r->err, sizeof r->err);
+	if (r->req == NULL) {
+		fprintf(stderr, "propctl call: bad %s: %s\n", r->m.input->name, r->err);
+		return PROPCTL_EXIT_USAGE;
+	}
+	return 0;
+}
+
+// The authorization (given or minted token) and idempotency-key metadata into o->meta.
+static int add_call_meta(call_run *r, call_opts *o)
+{
+	if (pdc_token_resolve(o->token, o->sub, o->secret_file, PROPCTL_DEFAULT_TTL_S, &r->token,
+	                      r->err, sizeof r->err) != 0) {
+		fprintf(stderr, "propctl call: %s\n", r->err);
+		return PROPCTL_EXIT_USAGE;
+	}
+	if (r->token != NULL) {
+		if (asprintf(&r->auth, "Bearer %s", r->token) < 0) {
+			r->auth = NULL;
+			fprintf(stderr, "propctl call: out of memory\n");
+			return PROPCTL_EXIT_USAGE;
+		}
+		o->meta[o->n_meta].key = "authorization";
+		o->meta[o->n_meta++].value = r->auth;
+	}
+	if (o->idem != NULL) {
+		o->meta[o->n_meta].key = "idempotency-key";
+		o->meta[o->n_meta++].value = o->idem;
+	}
+	return 0;
+}
+
+// Sends r->req (opening r->cl unless reflection did) and prints the reply; the exit status.
+static int send_call(call_run *r, const call_opts *o)
+{
+	if (r->cl == NULL &&
+	    pdc_client_open(&r->cl, o->urls, o->n_urls, r->err, sizeof r->err) != 0) {
+		fprintf(stderr, "propctl call: %s\n", r->err);
+		return PROPCTL_EXIT_USAGE;
+	}
+	if (nrpc_client_call(r->cl, r->m.path, r->req, r->m.output, o->meta, o->n_meta,
+	                     (uint32_t)o->timeout, &r->out, &r->res) != 0) {
+		fprintf(stderr, "propctl call: out of memory\n");
+		return PROPCTL_EXIT_FAIL;
+	}
+	if (r->res.code != 0 || r->out == NULL)
+		return rpc_failure(&r->res);
+	return print_reply(r->out, &r->res, o);
+}
+
 int propctl_call_main(int argc, char **argv)
 {
 	call_opts o = {.timeout = PROPCTL_DEFAULT_TIMEOUT_MS};
@@ -235,103 +378,14 @@ int propctl_call_main(int argc, char **argv)
 		return PROPCTL_EXIT_USAGE;
 	}
 	const char *name = argv[optind], *json_arg = argv[optind + 1];
-
-	int rc = PROPCTL_EXIT_USAGE;
-	char err[512];
-	char *text = NULL, *token = NULL, *auth = NULL;
-	ProtobufCMessage *req = NULL, *out = NULL;
-	nrpc_client *cl = NULL;
-	nrpc_result res = {0};
-	pdc_rtdesc *rd = NULL; // with --reflect: m's descriptors live in it
-	pdc_method m;
-	bool env_reflect = false;
-	if (pdc_env_flag("PROPCTL_REFLECT", &env_reflect, err, sizeof err) != 0) {
-		fprintf(stderr, "propctl call: %s\n", err);
-		goto done;
-	}
-	char urlbuf[4096];
-	o.n_urls = propctl_urls(o.urls, o.n_urls, PDC_MAX_URLS, urlbuf, sizeof urlbuf);
-	if (o.reflect || env_reflect) {
-		if (pdc_client_open(&cl, o.urls, o.n_urls, err, sizeof err) != 0) {
-			fprintf(stderr, "propctl call: %s\n", err);
-			goto done;
-		}
-		err[0] = '\0';
-		rd = pdc_reflect_load(cl, (uint32_t)o.timeout, &res, err, sizeof err);
-		if (rd == NULL) {
-			if (res.code != 0) {
-				pdc_print_rpc_error(stderr, &res);
-				rc = res.transport_error ? PROPCTL_EXIT_TRANSPORT
-				                         : PROPCTL_EXIT_FAIL;
-			} else {
-				fprintf(stderr, "propctl call: reflection: %s\n", err);
-				rc = PROPCTL_EXIT_FAIL;
-			}
-			goto done;
-		}
-		nrpc_result_free(&res);
-		if (pdc_reflect_find_method(rd, name, &m) != 0) {
-			fprintf(stderr,
-			        "propctl call: the server has no method \"%s\", or more than one "
-			        "(see propctl list)\n",
-			        name);
-			goto done;
-		}
-	} else if (pdc_method_find(name, &m) != 0) {
-		fprintf(stderr, "propctl call: unknown or ambiguous method \"%s\" (see --list)\n",
-		        name);
-		goto done;
-	}
-	if ((text = request_text(json_arg)) == NULL)
-		goto done;
-	if ((req = pdc_pbjson_decode(m.input, text, err, sizeof err)) == NULL) {
-		fprintf(stderr, "propctl call: bad %s: %s\n", m.input->name, err);
-		goto done;
-	}
-	if (pdc_token_resolve(o.token, o.sub, o.secret_file, PROPCTL_DEFAULT_TTL_S, &token, err,
-	                      sizeof err) != 0) {
-		fprintf(stderr, "propctl call: %s\n", err);
-		goto done;
-	}
-	if (token != NULL) {
-		if (asprintf(&auth, "Bearer %s", token) < 0) {
-			auth = NULL;
-			fprintf(stderr, "propctl call: out of memory\n");
-			goto done;
-		}
-		o.meta[o.n_meta].key = "authorization";
-		o.meta[o.n_meta++].value = auth;
-	}
-	if (o.idem != NULL) {
-		o.meta[o.n_meta].key = "idempotency-key";
-		o.meta[o.n_meta++].value = o.idem;
-	}
-	if (cl == NULL && pdc_client_open(&cl, o.urls, o.n_urls, err, sizeof err) != 0) {
-		fprintf(stderr, "propctl call: %s\n", err);
-		goto done;
-	}
-	if (nrpc_client_call(cl, m.path, req, m.output, o.meta, o.n_meta, (uint32_t)o.timeout, &out,
-	                     &res) != 0) {
-		fprintf(stderr, "propctl call: out of memory\n");
-		rc = PROPCTL_EXIT_FAIL;
-		goto done;
-	}
-	if (res.code != 0 || out == NULL) {
-		pdc_print_rpc_error(stderr, &res);
-		rc = res.transport_error ? PROPCTL_EXIT_TRANSPORT : PROPCTL_EXIT_FAIL;
-		goto done;
-	}
-	rc = print_reply(out, &res, &o);
-done:
-	if (out != NULL)
-		protobuf_c_message_free_unpacked(out, NULL);
-	if (req != NULL)
-		protobuf_c_message_free_unpacked(req, NULL);
-	nrpc_result_free(&res);
-	nrpc_client_close(cl);
-	pdc_rtdesc_free(rd); // after every message of its types
-	free(text);
-	free(token);
-	free(auth);
+	call_run r = {0};
+	int rc = resolve_method(&r, &o, name);
+	if (rc == 0)
+		rc = build_request(&r, json_arg);
+	if (rc == 0)
+		rc = add_call_meta(&r, &o);
+	if (rc == 0)
+		rc = send_call(&r, &o);
+	call_free(&r);
 	return rc;
 }

@@ -188,7 +188,59 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-int propctl_watch_main(int argc, char **argv)
+// The command line of a watch, and the buffers its URLs from the environment live in.
+typedef struct watch_args {
+	const char *ev_urls[PDC_MAX_URLS], *rpc_urls[PDC_MAX_URLS];
+	size_t n_ev, n_rpc;
+	char evbuf[4096], rpcbuf[4096];
+	propsub_config cfg;
+	const char *token;
+	long long count;
+	bool accept_gaps;
+} watch_args;
+
+// One flag into *a: 0, or -1 with the reason on stderr (a usage error).
+static int watch_flag(watch_args *a, int c, const char *arg)
+{
+	switch (c) {
+	case 'u':
+		return add_url(a->ev_urls, &a->n_ev, arg);
+	case 'r':
+		return add_url(a->rpc_urls, &a->n_rpc, arg);
+	case 'f':
+		if (parse_seq(arg, &a->cfg.from_seq) != 0) {
+			fprintf(stderr, "propctl watch: --from wants a seq (0 or more)\n");
+			return -1;
+		}
+		return 0;
+	case 't':
+		a->cfg.type_prefix = arg;
+		return 0;
+	case 'k':
+		a->token = arg;
+		return 0;
+	case 'n':
+		a->count = propctl_parse_positive(arg, INT64_MAX);
+		if (a->count < 0) {
+			fprintf(stderr, "propctl watch: --count wants a positive number\n");
+			return -1;
+		}
+		return 0;
+	case 'l':
+		a->cfg.filter_locally = true;
+		return 0;
+	case 'g':
+		a->accept_gaps = true;
+		return 0;
+	default:
+		fputs(usage, stderr);
+		return -1;
+	}
+}
+
+// The command line into *a, URLs defaulted from the environment: true to go on; false to
+// exit with *rc (--help, or a usage error).
+static bool parse_watch_args(watch_args *a, int argc, char **argv, int *rc)
 {
 	static const struct option opts[] = {
 	    {"url", required_argument, NULL, 'u'},      {"rpc-url", required_argument, NULL, 'r'},
@@ -197,143 +249,152 @@ int propctl_watch_main(int argc, char **argv)
 	    {"filter-locally", no_argument, NULL, 'l'}, {"accept-gaps", no_argument, NULL, 'g'},
 	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
-	const char *ev_urls[PDC_MAX_URLS], *rpc_urls[PDC_MAX_URLS];
-	size_t n_ev = 0, n_rpc = 0;
-	propsub_config cfg = {.from_seq = PROPSUB_FROM_NOW, .type_prefix = ""};
-	const char *token = NULL;
-	watch_state w = {0};
-	bool accept_gaps = false;
+	a->cfg = (propsub_config){.from_seq = PROPSUB_FROM_NOW, .type_prefix = ""};
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "u:r:f:t:k:n:lgh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'u':
-			if (add_url(ev_urls, &n_ev, optarg) != 0)
-				return PROPCTL_EXIT_USAGE;
-			break;
-		case 'r':
-			if (add_url(rpc_urls, &n_rpc, optarg) != 0)
-				return PROPCTL_EXIT_USAGE;
-			break;
-		case 'f':
-			if (parse_seq(optarg, &cfg.from_seq) != 0) {
-				fprintf(stderr, "propctl watch: --from wants a seq (0 or more)\n");
-				return PROPCTL_EXIT_USAGE;
-			}
-			break;
-		case 't':
-			cfg.type_prefix = optarg;
-			break;
-		case 'k':
-			token = optarg;
-			break;
-		case 'n':
-			w.count = propctl_parse_positive(optarg, INT64_MAX);
-			if (w.count < 0) {
-				fprintf(stderr, "propctl watch: --count wants a positive number\n");
-				return PROPCTL_EXIT_USAGE;
-			}
-			break;
-		case 'l':
-			cfg.filter_locally = true;
-			break;
-		case 'g':
-			accept_gaps = true;
-			break;
-		case 'h':
+		if (c == 'h') {
 			fputs(usage, stdout);
-			return PROPCTL_EXIT_OK;
-		default:
-			fputs(usage, stderr);
-			return PROPCTL_EXIT_USAGE;
+			*rc = PROPCTL_EXIT_OK;
+			return false;
+		}
+		if (watch_flag(a, c, optarg) != 0) {
+			*rc = PROPCTL_EXIT_USAGE;
+			return false;
 		}
 	}
 	if (optind != argc) {
 		fputs(usage, stderr);
-		return PROPCTL_EXIT_USAGE;
+		*rc = PROPCTL_EXIT_USAGE;
+		return false;
 	}
-	char evbuf[4096], rpcbuf[4096];
-	if (n_ev == 0)
-		n_ev = pdc_split_urls(getenv("PROPCTL_EVENTS_URL"), evbuf, sizeof evbuf, ev_urls,
-		                      PDC_MAX_URLS);
-	if (n_ev == 0)
-		ev_urls[n_ev++] = WATCH_DEFAULT_EVENTS_URL;
-	n_rpc = propctl_urls(rpc_urls, n_rpc, PDC_MAX_URLS, rpcbuf, sizeof rpcbuf);
+	if (a->n_ev == 0)
+		a->n_ev = pdc_split_urls(getenv("PROPCTL_EVENTS_URL"), a->evbuf, sizeof a->evbuf,
+		                         a->ev_urls, PDC_MAX_URLS);
+	if (a->n_ev == 0)
+		a->ev_urls[a->n_ev++] = WATCH_DEFAULT_EVENTS_URL;
+	a->n_rpc = propctl_urls(a->rpc_urls, a->n_rpc, PDC_MAX_URLS, a->rpcbuf, sizeof a->rpcbuf);
+	return true;
+}
 
+// The token (given, or minted from AUTH_SECRET) into *tok and the TLS settings into *tls;
+// -1 with the reason on stderr.
+static int watch_credentials(const watch_args *a, char **tok, nrpc_tls *tls)
+{
 	char err[256];
-	char *tok = NULL;
 	const char *sub = getenv("AUTH_SECRET") != NULL ? WATCH_TOKEN_SUB : NULL;
-	if (pdc_token_resolve(token, sub, NULL, WATCH_TOKEN_TTL_S, &tok, err, sizeof err) != 0) {
+	if (pdc_token_resolve(a->token, sub, NULL, WATCH_TOKEN_TTL_S, tok, err, sizeof err) != 0) {
 		fprintf(stderr, "propctl watch: %s\n", err);
-		return PROPCTL_EXIT_USAGE;
+		return -1;
 	}
 	// ReadEvents and tls+tcp:// event URLs use the same TLS settings as propctl call.
-	nrpc_tls tls;
-	if (pdc_tls_from_env(&tls, err, sizeof err) != 0 ||
-	    pdc_tls_check(rpc_urls, n_rpc, &tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err,
+	if (pdc_tls_from_env(tls, err, sizeof err) != 0 ||
+	    pdc_tls_check(a->rpc_urls, a->n_rpc, tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err,
 	                  sizeof err) != 0 ||
-	    pdc_tls_check(ev_urls, n_ev, &tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err,
+	    pdc_tls_check(a->ev_urls, a->n_ev, tls, PDC_TLS_CA_HINT, PDC_TLS_INSECURE_HINT, err,
 	                  sizeof err) != 0) {
 		fprintf(stderr, "propctl watch: %s\n", err);
-		free(tok);
-		return PROPCTL_EXIT_USAGE;
+		free(*tok);
+		*tok = NULL;
+		return -1;
 	}
-	cfg.rpc_tls = &tls;
-	cfg.events_tls = &tls;
-	cfg.event_urls = ev_urls;
-	cfg.n_event_urls = n_ev;
-	cfg.rpc_urls = rpc_urls;
-	cfg.n_rpc_urls = n_rpc;
-	cfg.token = tok;
-	cfg.on_event = on_event;
-	cfg.on_reread = on_reread;
-	cfg.on_error = on_error;
-	cfg.arg = &w;
+	return 0;
+}
+
+// Opens w->sub on cfg with SIGINT/SIGTERM routed to it; -1 with the reason on stderr.
+static int open_subscriber(watch_state *w, const propsub_config *cfg)
+{
+	// nng's threads start in propsub_open and inherit this mask: with the
+	// signals blocked there, the handler runs only on this thread, which
+	// is also the one that closes the subscriber.
+	char err[256];
+	sigset_t sigs, old;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	w->err_code = 0;
+	int orc = propsub_open(&w->sub, cfg, err, sizeof err);
+	if (orc == 0) {
+		g_sub = w->sub;
+		install_signals();
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (orc != 0) {
+		fprintf(stderr, "propctl watch: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+// After a run that ended with status rc: true, with the seq to go on after in *from, when
+// the run stopped on pruned events, --accept-gaps was given and the server named a later
+// seq to resume from (says so on stderr); false to stop.
+static bool resume_after_gap(const watch_state *w, bool accept_gaps, int rc, uint64_t *from)
+{
+	bool gap = rc != PROPCTL_EXIT_OK && w->err_code == WATCH_OUT_OF_RANGE;
+	if (!gap || !accept_gaps || !resume_seq(w->err_msg, from) ||
+	    *from <= propsub_position(w->sub)) {
+		if (gap)
+			fprintf(stderr, "propctl watch: events were pruned from the log; "
+			                "--accept-gaps goes on from the oldest one kept\n");
+		return false;
+	}
+	fprintf(stderr,
+	        "propctl watch: gap: events after seq %" PRIu64 " up to %" PRIu64
+	        " were pruned and are skipped; going on after seq %" PRIu64 "\n",
+	        propsub_position(w->sub), *from, *from);
+	return true;
+}
+
+// Runs subscribers on cfg until one stops for good (a new one after each accepted gap);
+// the exit status. w->sub is left for the caller to close.
+static int watch_run(watch_state *w, propsub_config *cfg, bool accept_gaps)
+{
 	int rc = PROPCTL_EXIT_OK;
 	for (;;) {
-		// nng's threads start in propsub_open and inherit this mask: with the
-		// signals blocked there, the handler runs only on this thread, which
-		// is also the one that closes the subscriber.
-		sigset_t sigs, old;
-		sigemptyset(&sigs);
-		sigaddset(&sigs, SIGINT);
-		sigaddset(&sigs, SIGTERM);
-		pthread_sigmask(SIG_BLOCK, &sigs, &old);
-		w.err_code = 0;
-		int orc = propsub_open(&w.sub, &cfg, err, sizeof err);
-		if (orc == 0) {
-			g_sub = w.sub;
-			install_signals();
-		}
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (orc != 0) {
-			fprintf(stderr, "propctl watch: %s\n", err);
-			free(tok);
+		if (open_subscriber(w, cfg) != 0)
 			return PROPCTL_EXIT_USAGE;
-		}
-		if (propsub_run(w.sub, -1) != 0)
+		if (propsub_run(w->sub, -1) != 0)
 			rc = PROPCTL_EXIT_FAIL;
 		g_sub = NULL;
 		uint64_t from = 0;
-		bool gap = rc != PROPCTL_EXIT_OK && w.err_code == WATCH_OUT_OF_RANGE;
-		if (!gap || !accept_gaps || !resume_seq(w.err_msg, &from) ||
-		    from <= propsub_position(w.sub)) {
-			if (gap)
-				fprintf(stderr, "propctl watch: events were pruned from the log; "
-				                "--accept-gaps goes on from the oldest one kept\n");
+		if (!resume_after_gap(w, accept_gaps, rc, &from))
 			break;
-		}
-		fprintf(stderr,
-		        "propctl watch: gap: events after seq %" PRIu64 " up to %" PRIu64
-		        " were pruned and are skipped; going on after seq %" PRIu64 "\n",
-		        propsub_position(w.sub), from, from);
-		propsub_close(w.sub);
-		w.sub = NULL;
-		cfg.from_seq = from;
+		propsub_close(w->sub);
+		w->sub = NULL;
+		cfg->from_seq = from;
 		rc = PROPCTL_EXIT_OK;
 	}
-	if (w.failed)
+	if (w->failed)
 		rc = PROPCTL_EXIT_FAIL;
+	return rc;
+}
+
+int propctl_watch_main(int argc, char **argv)
+{
+	watch_args a = {0};
+	int rc;
+	if (!parse_watch_args(&a, argc, argv, &rc))
+		return rc;
+	char *tok = NULL;
+	nrpc_tls tls;
+	if (watch_credentials(&a, &tok, &tls) != 0)
+		return PROPCTL_EXIT_USAGE;
+	watch_state w = {.count = a.count};
+	propsub_config *cfg = &a.cfg;
+	cfg->rpc_tls = &tls;
+	cfg->events_tls = &tls;
+	cfg->event_urls = a.ev_urls;
+	cfg->n_event_urls = a.n_ev;
+	cfg->rpc_urls = a.rpc_urls;
+	cfg->n_rpc_urls = a.n_rpc;
+	cfg->token = tok;
+	cfg->on_event = on_event;
+	cfg->on_reread = on_reread;
+	cfg->on_error = on_error;
+	cfg->arg = &w;
+	rc = watch_run(&w, cfg, a.accept_gaps);
 	propsub_close(w.sub);
 	free(tok);
 	return rc;

@@ -118,43 +118,58 @@ enum {
 	O_TLS_INSECURE,
 };
 
-int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_t errcap)
+static const struct option longs[] = {{"concurrency", required_argument, 0, 'c'},
+                                      {"rate", required_argument, 0, 'R'},
+                                      {"duration", required_argument, 0, 'd'},
+                                      {"requests", required_argument, 0, 'n'},
+                                      {"url", required_argument, 0, 'u'},
+                                      {"quiet", no_argument, 0, 'q'},
+                                      {"warmup", required_argument, 0, O_WARMUP},
+                                      {"timeout", required_argument, 0, O_TIMEOUT},
+                                      {"mix", required_argument, 0, O_MIX},
+                                      {"seed", required_argument, 0, O_SEED},
+                                      {"zipf", required_argument, 0, O_ZIPF},
+                                      {"sequential", no_argument, 0, O_SEQ},
+                                      {"keys", required_argument, 0, O_KEYS},
+                                      {"owners", required_argument, 0, O_OWNERS},
+                                      {"ids", required_argument, 0, O_IDS},
+                                      {"prepare", required_argument, 0, O_PREPARE},
+                                      {"properties", required_argument, 0, O_PROPS},
+                                      {"call", required_argument, 0, O_CALL},
+                                      {"data", required_argument, 0, O_DATA},
+                                      {"token", required_argument, 0, O_TOKEN},
+                                      {"auth-secret-file", required_argument, 0, O_SECRET},
+                                      {"sockets", required_argument, 0, O_SOCKETS},
+                                      {"json", required_argument, 0, O_JSON},
+                                      {"csv", required_argument, 0, O_CSV},
+                                      {"html", required_argument, 0, O_HTML},
+                                      {"label", required_argument, 0, O_LABEL},
+                                      {"echo", required_argument, 0, O_ECHO},
+                                      {"idempotent", no_argument, 0, O_IDEMPOTENT},
+                                      {"tls-ca", required_argument, 0, O_TLS_CA},
+                                      {"tls-cert", required_argument, 0, O_TLS_CERT},
+                                      {"tls-key", required_argument, 0, O_TLS_KEY},
+                                      {"tls-server-name", required_argument, 0, O_TLS_NAME},
+                                      {"tls-insecure", no_argument, 0, O_TLS_INSECURE},
+                                      {"help", no_argument, 0, 'h'},
+                                      {0, 0, 0, 0}};
+
+// What a flag handler made of its flag: taken; a bad value (the caller says "bad value for
+// FLAG"); an error whose reason is already in err; or not one of this handler's flags.
+enum { FLAG_OK = 0, FLAG_BAD = 1, FLAG_ERR = -1, FLAG_NOT_MINE = 2 };
+
+// The parse in progress: the options being filled and what the checks after the flags need.
+typedef struct parse_state {
+	pl_opts *o;
+	bool seed;      // seed mode: --properties is accepted
+	size_t used;    // bytes of o->urlbuf taken by -u lists
+	bool dur_given; // -d was given (-n alone then runs until that many calls)
+	char *err;
+	size_t errcap;
+} parse_state;
+
+static void set_defaults(pl_opts *o, bool seed)
 {
-	static const struct option longs[] = {{"concurrency", required_argument, 0, 'c'},
-	                                      {"rate", required_argument, 0, 'R'},
-	                                      {"duration", required_argument, 0, 'd'},
-	                                      {"requests", required_argument, 0, 'n'},
-	                                      {"url", required_argument, 0, 'u'},
-	                                      {"quiet", no_argument, 0, 'q'},
-	                                      {"warmup", required_argument, 0, O_WARMUP},
-	                                      {"timeout", required_argument, 0, O_TIMEOUT},
-	                                      {"mix", required_argument, 0, O_MIX},
-	                                      {"seed", required_argument, 0, O_SEED},
-	                                      {"zipf", required_argument, 0, O_ZIPF},
-	                                      {"sequential", no_argument, 0, O_SEQ},
-	                                      {"keys", required_argument, 0, O_KEYS},
-	                                      {"owners", required_argument, 0, O_OWNERS},
-	                                      {"ids", required_argument, 0, O_IDS},
-	                                      {"prepare", required_argument, 0, O_PREPARE},
-	                                      {"properties", required_argument, 0, O_PROPS},
-	                                      {"call", required_argument, 0, O_CALL},
-	                                      {"data", required_argument, 0, O_DATA},
-	                                      {"token", required_argument, 0, O_TOKEN},
-	                                      {"auth-secret-file", required_argument, 0, O_SECRET},
-	                                      {"sockets", required_argument, 0, O_SOCKETS},
-	                                      {"json", required_argument, 0, O_JSON},
-	                                      {"csv", required_argument, 0, O_CSV},
-	                                      {"html", required_argument, 0, O_HTML},
-	                                      {"label", required_argument, 0, O_LABEL},
-	                                      {"echo", required_argument, 0, O_ECHO},
-	                                      {"idempotent", no_argument, 0, O_IDEMPOTENT},
-	                                      {"tls-ca", required_argument, 0, O_TLS_CA},
-	                                      {"tls-cert", required_argument, 0, O_TLS_CERT},
-	                                      {"tls-key", required_argument, 0, O_TLS_KEY},
-	                                      {"tls-server-name", required_argument, 0, O_TLS_NAME},
-	                                      {"tls-insecure", no_argument, 0, O_TLS_INSECURE},
-	                                      {"help", no_argument, 0, 'h'},
-	                                      {0, 0, 0, 0}};
 	memset(o, 0, sizeof(*o));
 	o->conc = 16;
 	o->duration_s = 10;
@@ -163,181 +178,229 @@ int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_
 	o->seed = 1;
 	o->owners = 100;
 	o->prepare = 1000;
-	// TLS settings start from propctl's environment; flags override them.
-	if (pdc_tls_from_env(&o->tls, err, errcap) != 0)
-		return -1;
-	size_t used = 0;
-	bool dur_given = false;
+}
+
+// A flag whose value is a count in 1..max, into *out.
+static int count_flag(const char *a, uint64_t max, uint64_t *out)
+{
+	return parse_u64(a, max, out) || *out == 0 ? FLAG_BAD : FLAG_OK;
+}
+
+// load: how much, how fast, for how long, against which URLs.
+static int load_flag(parse_state *st, int c, const char *a)
+{
+	pl_opts *o = st->o;
 	uint64_t u;
 	double dv;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:R:d:n:u:qh", longs, NULL)) != -1) {
-		const char *a = optarg;
-		switch (c) {
-		case 'c':
-			if (parse_u64(a, PL_MAX_CALLERS, &u) || u == 0)
-				goto bad;
-			o->conc = (unsigned)u;
-			break;
-		case 'R':
-			o->rate = strtod(a, NULL);
-			if (o->rate <= 0)
-				goto bad;
-			break;
-		case 'd':
-			if (duration_flag("-d", a, 1000, MAX_DURATION_US, &o->duration_s, err,
-			                  errcap))
-				return -1;
-			dur_given = true;
-			break;
-		case 'n':
-			if (parse_u64(a, UINT64_MAX / 2, &o->count) || o->count == 0)
-				goto bad;
-			break;
-		case 'u':
-			if (add_urls(o, a, &used))
-				goto bad;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case O_WARMUP:
-			if (duration_flag("--warmup", a, 0, MAX_DURATION_US, &o->warmup_s, err,
-			                  errcap))
-				return -1;
-			break;
-		case O_TIMEOUT:
-			if (duration_flag("--timeout", a, MIN_TIMEOUT_US, MAX_TIMEOUT_US, &dv, err,
-			                  errcap))
-				return -1;
-			o->timeout_ms = (uint32_t)ceil(dv * 1000);
-			break;
-		case O_MIX:
-			o->mix_spec = a;
-			break;
-		case O_SEED:
-			if (parse_u64(a, UINT64_MAX, &o->seed))
-				goto bad;
-			break;
-		case O_ZIPF:
-			o->zipf_s = strtod(a, NULL);
-			if (o->zipf_s <= 0 || o->zipf_s > 10)
-				goto bad;
-			break;
-		case O_SEQ:
-			o->sequential = true;
-			break;
-		case O_KEYS:
-			if (parse_u64(a, PL_IDS_MAX, &u) || u == 0)
-				goto bad;
-			o->keys = (size_t)u;
-			break;
-		case O_OWNERS:
-			if (parse_u64(a, PL_OWNERS_MAX, &u) || u == 0)
-				goto bad;
-			o->owners = (unsigned)u;
-			break;
-		case O_IDS:
-			o->ids_file = a;
-			break;
-		case O_PREPARE:
-			if (parse_u64(a, PL_IDS_MAX, &o->prepare))
-				goto bad;
-			break;
-		case O_PROPS:
-			if (!seed || parse_u64(a, PL_IDS_MAX, &o->properties) || o->properties == 0)
-				goto bad;
-			break;
-		case O_CALL:
-			o->call = a;
-			break;
-		case O_DATA:
-			o->data = a;
-			break;
-		case O_TOKEN:
-			o->token = a;
-			break;
-		case O_SECRET:
-			o->secret_file = a;
-			break;
-		case O_SOCKETS:
-			if (parse_u64(a, 1024, &u) || u == 0)
-				goto bad;
-			o->sockets = (unsigned)u;
-			break;
-		case O_JSON:
-			o->json = a;
-			break;
-		case O_CSV:
-			o->csv = a;
-			break;
-		case O_HTML:
-			o->html = a;
-			break;
-		case O_LABEL:
-			o->label = a;
-			break;
-		case O_ECHO:
-			if (parse_u64(a, 1u << 20, &u) || u == 0)
-				goto bad;
-			o->echo_bytes = (size_t)u;
-			break;
-		case O_IDEMPOTENT:
-			o->idempotent = true;
-			break;
-		case O_TLS_CA:
-			o->tls.ca_file = a;
-			break;
-		case O_TLS_CERT:
-			o->tls.cert_file = a;
-			break;
-		case O_TLS_KEY:
-			o->tls.key_file = a;
-			break;
-		case O_TLS_NAME:
-			o->tls.server_name = a;
-			break;
-		case O_TLS_INSECURE:
-			o->tls.insecure_skip_verify = true;
-			break;
-		case 'h':
-			pl_usage(stdout);
-			snprintf(err, errcap, "help");
-			return -1;
-		default:
-			snprintf(err, errcap, "unknown flag (see propload --help)");
-			return -1;
-		}
+	switch (c) {
+	case 'c':
+		if (count_flag(a, PL_MAX_CALLERS, &u))
+			return FLAG_BAD;
+		o->conc = (unsigned)u;
+		return FLAG_OK;
+	case 'R':
+		o->rate = strtod(a, NULL);
+		return o->rate <= 0 ? FLAG_BAD : FLAG_OK;
+	case 'd':
+		if (duration_flag("-d", a, 1000, MAX_DURATION_US, &o->duration_s, st->err,
+		                  st->errcap))
+			return FLAG_ERR;
+		st->dur_given = true;
+		return FLAG_OK;
+	case 'n':
+		return count_flag(a, UINT64_MAX / 2, &o->count);
+	case 'u':
+		return add_urls(o, a, &st->used) ? FLAG_BAD : FLAG_OK;
+	case O_WARMUP:
+		return duration_flag("--warmup", a, 0, MAX_DURATION_US, &o->warmup_s, st->err,
+		                     st->errcap)
+		           ? FLAG_ERR
+		           : FLAG_OK;
+	case O_TIMEOUT:
+		if (duration_flag("--timeout", a, MIN_TIMEOUT_US, MAX_TIMEOUT_US, &dv, st->err,
+		                  st->errcap))
+			return FLAG_ERR;
+		o->timeout_ms = (uint32_t)ceil(dv * 1000);
+		return FLAG_OK;
+	case O_SOCKETS:
+		if (count_flag(a, 1024, &u))
+			return FLAG_BAD;
+		o->sockets = (unsigned)u;
+		return FLAG_OK;
+	default:
+		return FLAG_NOT_MINE;
 	}
-	if (optind < argc) {
-		snprintf(err, errcap, "unexpected argument %s", argv[optind]);
-		return -1;
+}
+
+// work: which calls, on which keys, with which data.
+static int work_flag(parse_state *st, int c, const char *a)
+{
+	pl_opts *o = st->o;
+	uint64_t u;
+	switch (c) {
+	case O_SEED:
+		return parse_u64(a, UINT64_MAX, &o->seed) ? FLAG_BAD : FLAG_OK;
+	case O_ZIPF:
+		o->zipf_s = strtod(a, NULL);
+		return o->zipf_s <= 0 || o->zipf_s > 10 ? FLAG_BAD : FLAG_OK;
+	case O_KEYS:
+		if (count_flag(a, PL_IDS_MAX, &u))
+			return FLAG_BAD;
+		o->keys = (size_t)u;
+		return FLAG_OK;
+	case O_OWNERS:
+		if (count_flag(a, PL_OWNERS_MAX, &u))
+			return FLAG_BAD;
+		o->owners = (unsigned)u;
+		return FLAG_OK;
+	case O_PREPARE:
+		return parse_u64(a, PL_IDS_MAX, &o->prepare) ? FLAG_BAD : FLAG_OK;
+	case O_PROPS:
+		return !st->seed ? FLAG_BAD : count_flag(a, PL_IDS_MAX, &o->properties);
+	case O_ECHO:
+		if (count_flag(a, 1u << 20, &u))
+			return FLAG_BAD;
+		o->echo_bytes = (size_t)u;
+		return FLAG_OK;
+	default:
+		return FLAG_NOT_MINE;
 	}
+}
+
+// The flags that only store their value (a string) or switch something on.
+static int plain_flag(pl_opts *o, int c, const char *a)
+{
+	switch (c) {
+	case 'q':
+		o->quiet = true;
+		break;
+	case O_MIX:
+		o->mix_spec = a;
+		break;
+	case O_SEQ:
+		o->sequential = true;
+		break;
+	case O_IDS:
+		o->ids_file = a;
+		break;
+	case O_CALL:
+		o->call = a;
+		break;
+	case O_DATA:
+		o->data = a;
+		break;
+	case O_IDEMPOTENT:
+		o->idempotent = true;
+		break;
+	case O_TOKEN:
+		o->token = a;
+		break;
+	case O_SECRET:
+		o->secret_file = a;
+		break;
+	case O_JSON:
+		o->json = a;
+		break;
+	case O_CSV:
+		o->csv = a;
+		break;
+	case O_HTML:
+		o->html = a;
+		break;
+	case O_LABEL:
+		o->label = a;
+		break;
+	case O_TLS_CA:
+		o->tls.ca_file = a;
+		break;
+	case O_TLS_CERT:
+		o->tls.cert_file = a;
+		break;
+	case O_TLS_KEY:
+		o->tls.key_file = a;
+		break;
+	case O_TLS_NAME:
+		o->tls.server_name = a;
+		break;
+	case O_TLS_INSECURE:
+		o->tls.insecure_skip_verify = true;
+		break;
+	default:
+		return FLAG_NOT_MINE;
+	}
+	return FLAG_OK;
+}
+
+// One flag from getopt_long: FLAG_OK, FLAG_BAD or FLAG_ERR (--help and unknown flags are
+// errors, with "help" or the reason in err).
+static int apply_flag(parse_state *st, int c, const char *a)
+{
+	int r = load_flag(st, c, a);
+	if (r == FLAG_NOT_MINE)
+		r = work_flag(st, c, a);
+	if (r == FLAG_NOT_MINE)
+		r = plain_flag(st->o, c, a);
+	if (r != FLAG_NOT_MINE)
+		return r;
+	if (c == 'h') {
+		pl_usage(stdout);
+		snprintf(st->err, st->errcap, "help");
+	} else {
+		snprintf(st->err, st->errcap, "unknown flag (see propload --help)");
+	}
+	return FLAG_ERR;
+}
+
+// The checks and derived values that need every flag: FLAG_OK, FLAG_BAD (the default URL
+// list did not fit) or FLAG_ERR.
+static int finish_opts(parse_state *st)
+{
+	pl_opts *o = st->o;
+	char *err = st->err;
+	size_t errcap = st->errcap;
 	if (o->nurls == 0) {
 		const char *env = getenv("PROPCTL_URL");
-		if (add_urls(o, env && *env ? env : "tcp://127.0.0.1:7700", &used))
-			goto bad;
+		if (add_urls(o, env && *env ? env : "tcp://127.0.0.1:7700", &st->used))
+			return FLAG_BAD;
 	}
 	if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL)) {
 		snprintf(err, errcap, "--tls-cert and --tls-key go together");
-		return -1;
+		return FLAG_ERR;
 	}
 	if (pdc_tls_check(o->urls, o->nurls, &o->tls, "--tls-ca or PROPCTL_TLS_CA",
 	                  "pass --tls-insecure", err, errcap) != 0)
-		return -1;
-	if (o->count && !dur_given)
+		return FLAG_ERR;
+	if (o->count && !st->dur_given)
 		o->duration_s = 0; // -n alone: until that many calls
 	if (o->zipf_s > 0 && o->sequential) {
 		snprintf(err, errcap, "--zipf and --sequential exclude each other");
-		return -1;
+		return FLAG_ERR;
 	}
 	if (o->echo_bytes && !o->call)
 		o->call = "echo";
 	if (!o->call && pl_mix_parse(o->mix_spec, &o->mix, err, errcap) != 0)
+		return FLAG_ERR;
+	return FLAG_OK;
+}
+
+int pl_opts_parse(pl_opts *o, int argc, char **argv, bool seed, char *err, size_t errcap)
+{
+	parse_state st = {.o = o, .seed = seed, .err = err, .errcap = errcap};
+	set_defaults(o, seed);
+	// TLS settings start from propctl's environment; flags override them.
+	if (pdc_tls_from_env(&o->tls, err, errcap) != 0)
 		return -1;
-	return 0;
-bad:
-	snprintf(err, errcap, "bad value for %s", argv[optind - 1]);
-	return -1;
+	int c, r = FLAG_OK;
+	optind = 1;
+	while (r == FLAG_OK && (c = getopt_long(argc, argv, "c:R:d:n:u:qh", longs, NULL)) != -1)
+		r = apply_flag(&st, c, optarg);
+	if (r == FLAG_OK && optind < argc) {
+		snprintf(err, errcap, "unexpected argument %s", argv[optind]);
+		return -1;
+	}
+	if (r == FLAG_OK)
+		r = finish_opts(&st);
+	if (r == FLAG_BAD)
+		snprintf(err, errcap, "bad value for %s", argv[optind - 1]);
+	return r == FLAG_OK ? 0 : -1;
 }
