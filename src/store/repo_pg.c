@@ -391,8 +391,11 @@ static void got_single_create(rq *q, const PGresult *res)
 		bad_row(q);
 		return;
 	}
+	// create_outcome may end q (its memory is the caller's, and may be gone
+	// when it returns): what comes after reads nothing of it.
+	const store_repo_pg *r = q->sh->r;
 	if (create_outcome(q, res, 0, &single_cols))
-		committed(q->sh->r);
+		committed(r);
 }
 
 static void submit_single_create(rq *q)
