@@ -506,12 +506,12 @@ int main(int argc, char **argv)
 	static struct app a; // zero-initialised; the process's one owner of state
 	pthread_mutex_init(&a.kick_mu, NULL);
 	char err[512];
-	int rc = app_config_load(&a.cfg, argc, argv, err, sizeof(err));
-	if (rc != 0) {
-		if (rc < 0)
+	app_config_result rc = app_config_load(&a.cfg, argc, argv, err, sizeof(err));
+	if (rc != APP_CONFIG_OK) {
+		if (rc == APP_CONFIG_ERROR)
 			fprintf(stderr, "propertyd: %s\n", err);
 		app_config_free(&a.cfg);
-		return rc < 0 ? 2 : 0;
+		return rc == APP_CONFIG_ERROR ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(a.cfg.log_level, OBS_INFO), 2);
 	obs_process_raise_fd_limit();
