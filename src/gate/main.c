@@ -161,12 +161,12 @@ int main(int argc, char **argv)
 {
 	static gate g; // the process's one owner of state
 	char err[512];
-	int rc = gate_options_load(&g.opt, argc, argv, err, sizeof err);
-	if (rc != 0) {
-		if (rc < 0)
+	gate_options_result rc = gate_options_load(&g.opt, argc, argv, err, sizeof err);
+	if (rc != GATE_OPTIONS_OK) {
+		if (rc == GATE_OPTIONS_ERROR)
 			fprintf(stderr, "propgate: %s\n", err);
 		gate_options_free(&g.opt);
-		return rc < 0 ? 2 : 0;
+		return rc == GATE_OPTIONS_ERROR ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(g.opt.log_level, OBS_INFO), 2);
 	obs_process_raise_fd_limit();
