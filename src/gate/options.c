@@ -235,6 +235,14 @@ static int load_tls(gate_options *o, char *err, size_t errcap)
 	return 0;
 }
 
+// A setting's flag if given, else its variable if set (even empty), else dflt.
+static const char *flag_env_or(const char *flag, const char *env, const char *dflt)
+{
+	if (flag == NULL)
+		flag = getenv(env);
+	return flag != NULL ? flag : dflt;
+}
+
 // The steps run in this order, so that of several bad settings the same one
 // is always reported first.
 gate_options_result gate_options_load(gate_options *o, int argc, char **argv, char *err,
@@ -248,16 +256,10 @@ gate_options_result gate_options_load(gate_options *o, int argc, char **argv, ch
 		return r;
 	if (load_lists(o, given, err, errcap) != 0)
 		return GATE_OPTIONS_ERROR;
-	if (o->http_addr == NULL)
-		o->http_addr = getenv("PROPGATE_HTTP_ADDR");
-	if (o->http_addr == NULL)
-		o->http_addr = "127.0.0.1:7703";
+	o->http_addr = flag_env_or(o->http_addr, "PROPGATE_HTTP_ADDR", "127.0.0.1:7703");
 	if (load_numbers(o, io, err, errcap) != 0)
 		return GATE_OPTIONS_ERROR;
-	if (o->log_level == NULL)
-		o->log_level = getenv("LOG_LEVEL");
-	if (o->log_level == NULL)
-		o->log_level = "info";
+	o->log_level = flag_env_or(o->log_level, "LOG_LEVEL", "info");
 	if (load_tls(o, err, errcap) != 0)
 		return GATE_OPTIONS_ERROR;
 	return GATE_OPTIONS_OK;
