@@ -4,11 +4,13 @@
 // that variable (all are unset before each input); every other field is a
 // command-line argument after argv[0].
 //
-// Checks beyond the sanitizers: app_config_load returns 0, 1 or -1; -1 comes with
-// one line of text (unless the input brought the newline); with FUZZ_STRICT=1
-// a second call on the same argv gives the same verdict; 0 leaves every setting within its
-// documented range and a secret of at least CONFIG_MIN_SECRET bytes unless --insecure-no-auth; the
-// Redis URL chosen is then handed to the cache's parser, as propertyd does.
+// Checks beyond the sanitizers: app_config_load returns one of its enum's
+// values; APP_CONFIG_ERROR comes with one line of text (unless the input
+// brought the newline); with FUZZ_STRICT=1 a second call on the same argv gives
+// the same verdict; APP_CONFIG_OK leaves every setting within its documented
+// range and a secret of at least CONFIG_MIN_SECRET bytes unless
+// --insecure-no-auth; the Redis URL chosen is then handed to the cache's
+// parser, as propertyd does.
 //
 // Inputs naming /dev or /proc (a secret file such as /dev/stdin would block)
 // are skipped. --help and --version print to stdout, which is /dev/null here.
@@ -127,26 +129,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		app_config cfg;
 		char err[256];
 		memset(err, 0, sizeof(err));
-		int rc = app_config_load(&cfg, argc, argv, err, sizeof(err));
+		app_config_result rc = app_config_load(&cfg, argc, argv, err, sizeof(err));
 		{
 			// The same argv twice must give the same verdict (getopt's state
 			// is reset by app_config_load itself).
 			app_config again;
 			char err2[256];
 			memset(err2, 0, sizeof(err2));
-			int rc2 = app_config_load(&again, argc, argv, err2, sizeof(err2));
+			app_config_result rc2 =
+			    app_config_load(&again, argc, argv, err2, sizeof(err2));
 			app_config_free(&again);
 			FUZZ_ASSERT(rc == rc2 && strcmp(err, err2) == 0,
-			            "a second call disagrees: %d '%s', then %d '%s'", rc, err, rc2,
-			            err2);
+			            "a second call disagrees: %d '%s', then %d '%s'", (int)rc, err,
+			            (int)rc2, err2);
 		}
-		FUZZ_ASSERT(rc == 0 || rc == 1 || rc == -1, "rc %d", rc);
+		FUZZ_ASSERT(rc == APP_CONFIG_OK || rc == APP_CONFIG_ERROR || rc == APP_CONFIG_EXIT,
+		            "rc %d", (int)rc);
 		// One line, unless the input itself brought a newline (echoed).
-		if (rc == -1)
+		if (rc == APP_CONFIG_ERROR)
 			FUZZ_ASSERT(err[0] != '\0' && (strchr(err, '\n') == NULL ||
 			                               memchr(data, '\n', size) != NULL),
 			            "not one line of reason: '%s'", err);
-		if (rc == 0)
+		if (rc == APP_CONFIG_OK)
 			check(&cfg);
 		app_config_free(&cfg);
 	}

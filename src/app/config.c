@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,196 +160,232 @@ static int read_secret_file(app_config *cfg, const char *path, char *err, size_t
 	return -1;
 }
 
-int app_config_load(app_config *cfg, int argc, char **argv, char *err, size_t errcap)
+// The flags that name a setting, by index into parse_args' out[].
+enum flag { F_RPC, F_EVENTS, F_HTTP, F_DB, F_REDIS, F_SECRET, F_WORKERS, F_COUNT };
+
+// Options: O_FLAG + an enum flag for those that take a value, then the switches.
+enum { O_FLAG = 256, O_INSECURE = O_FLAG + F_COUNT };
+
+static const struct option opts[] = {
+    {"rpc-url", required_argument, NULL, O_FLAG + F_RPC},
+    {"events-url", required_argument, NULL, O_FLAG + F_EVENTS},
+    {"http-addr", required_argument, NULL, O_FLAG + F_HTTP},
+    {"database-url", required_argument, NULL, O_FLAG + F_DB},
+    {"redis-url", required_argument, NULL, O_FLAG + F_REDIS},
+    {"auth-secret-file", required_argument, NULL, O_FLAG + F_SECRET},
+    {"workers", required_argument, NULL, O_FLAG + F_WORKERS},
+    {"insecure-no-auth", no_argument, NULL, O_INSECURE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+// The command line: each flag's value into flag[] (NULL: not given), in order,
+// stopping at the first --help, --version or bad argument.
+static app_config_result parse_args(app_config *cfg, const char *flag[F_COUNT], int argc,
+                                    char **argv, char *err, size_t errcap)
 {
-	enum { O_RPC = 256, O_EVENTS, O_HTTP, O_DB, O_REDIS, O_SECRET, O_WORKERS, O_INSECURE };
-	static const struct option opts[] = {
-	    {"rpc-url", required_argument, NULL, O_RPC},
-	    {"events-url", required_argument, NULL, O_EVENTS},
-	    {"http-addr", required_argument, NULL, O_HTTP},
-	    {"database-url", required_argument, NULL, O_DB},
-	    {"redis-url", required_argument, NULL, O_REDIS},
-	    {"auth-secret-file", required_argument, NULL, O_SECRET},
-	    {"workers", required_argument, NULL, O_WORKERS},
-	    {"insecure-no-auth", no_argument, NULL, O_INSECURE},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *f_rpc = NULL, *f_events = NULL, *f_http = NULL, *f_db = NULL, *f_redis = NULL;
-	const char *f_secret = NULL, *f_workers = NULL;
-	memset(cfg, 0, sizeof(*cfg));
 	opterr = 0;
 	optind = 0; // 0, not 1: glibc then also forgets a scan left inside a "-ab" group
 	int ch;
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (ch >= O_FLAG && ch < O_FLAG + F_COUNT) {
+			flag[ch - O_FLAG] = optarg;
+			continue;
+		}
 		switch (ch) {
-		case O_RPC:
-			f_rpc = optarg;
-			break;
-		case O_EVENTS:
-			f_events = optarg;
-			break;
-		case O_HTTP:
-			f_http = optarg;
-			break;
-		case O_DB:
-			f_db = optarg;
-			break;
-		case O_REDIS:
-			f_redis = optarg;
-			break;
-		case O_SECRET:
-			f_secret = optarg;
-			break;
-		case O_WORKERS:
-			f_workers = optarg;
-			break;
 		case O_INSECURE:
 			cfg->insecure_no_auth = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
-			return 1;
+			return APP_CONFIG_EXIT;
 		case 'V':
 			printf("propertyd %s\n", PROPERTYD_VERSION);
-			return 1;
+			return APP_CONFIG_EXIT;
 		case ':':
 			snprintf(err, errcap, "option %s needs a value", argv[optind - 1]);
-			return -1;
+			return APP_CONFIG_ERROR;
 		default:
 			if (optopt > 0 && optopt < 256) // a short option, maybe inside "-ab"
 				snprintf(err, errcap, "unknown option -%c (see --help)", optopt);
 			else
 				snprintf(err, errcap, "unknown option %s (see --help)",
 				         argv[optind - 1]);
-			return -1;
+			return APP_CONFIG_ERROR;
 		}
 	}
 	if (optind < argc) {
 		snprintf(err, errcap, "unexpected argument %s (see --help)", argv[optind]);
-		return -1;
+		return APP_CONFIG_ERROR;
 	}
-	cfg->rpc_url = pick(f_rpc, "RPC_URL", "tcp://127.0.0.1:7700");
-	cfg->events_url = pick(f_events, "EVENTS_URL", "tcp://127.0.0.1:7701");
-	cfg->http_addr = pick(f_http, "HTTP_ADDR", "127.0.0.1:7702");
-	cfg->database_url = pick(f_db, "DATABASE_URL", NULL);
-	cfg->redis_url = pick(f_redis, "REDIS_URL", "redis://127.0.0.1:6379/0");
+	return APP_CONFIG_OK;
+}
+
+// nng's own URL parser reads past its copy of "tcp://@" (1.5.2): the
+// listen URLs reach it only with a plain shape and no userinfo.
+static int check_listen_url(const char *name, const char *u, char *err, size_t errcap)
+{
+	bool scheme = strncmp(u, "tcp://", 6) == 0 || strncmp(u, "tls+tcp://", 10) == 0 ||
+	              strncmp(u, "ipc://", 6) == 0;
+	bool clean = true;
+	for (const char *c = u; *c != '\0'; c++)
+		if ((unsigned char)*c <= ' ' || *c == '@' || *c == '?' || *c == '#')
+			clean = false;
+	if (scheme && clean)
+		return 0;
+	snprintf(err, errcap,
+	         "invalid %s %s: want tcp://host:port, tls+tcp://host:port or "
+	         "ipc:///path",
+	         name, u);
+	return -1;
+}
+
+// The addresses: listen URLs, HTTP, PostgreSQL (required), Redis; and LOG_LEVEL.
+static int load_urls(app_config *cfg, const char *const flag[F_COUNT], char *err, size_t errcap)
+{
+	cfg->rpc_url = pick(flag[F_RPC], "RPC_URL", "tcp://127.0.0.1:7700");
+	cfg->events_url = pick(flag[F_EVENTS], "EVENTS_URL", "tcp://127.0.0.1:7701");
+	cfg->http_addr = pick(flag[F_HTTP], "HTTP_ADDR", "127.0.0.1:7702");
+	cfg->database_url = pick(flag[F_DB], "DATABASE_URL", NULL);
+	cfg->redis_url = pick(flag[F_REDIS], "REDIS_URL", "redis://127.0.0.1:6379/0");
 	cfg->log_level = pick(NULL, "LOG_LEVEL", "info");
 	if (cfg->database_url == NULL) {
 		snprintf(err, errcap,
 		         "missing setting: --database-url or DATABASE_URL is required");
 		return -1;
 	}
-	// nng's own URL parser reads past its copy of "tcp://@" (1.5.2): the
-	// listen URLs reach it only with a plain shape and no userinfo.
-	const char *const lurls[2] = {cfg->rpc_url, cfg->events_url};
-	static const char *const lnames[2] = {"RPC_URL", "EVENTS_URL"};
-	for (int i = 0; i < 2; i++) {
-		const char *u = lurls[i];
-		bool scheme = strncmp(u, "tcp://", 6) == 0 || strncmp(u, "tls+tcp://", 10) == 0 ||
-		              strncmp(u, "ipc://", 6) == 0;
-		bool clean = true;
-		for (const char *c = u; *c != '\0'; c++)
-			if ((unsigned char)*c <= ' ' || *c == '@' || *c == '?' || *c == '#')
-				clean = false;
-		if (!scheme || !clean) {
-			snprintf(err, errcap,
-			         "invalid %s %s: want tcp://host:port, tls+tcp://host:port or "
-			         "ipc:///path",
-			         lnames[i], u);
-			return -1;
-		}
-	}
+	if (check_listen_url("RPC_URL", cfg->rpc_url, err, errcap) != 0 ||
+	    check_listen_url("EVENTS_URL", cfg->events_url, err, errcap) != 0)
+		return -1;
+	return 0;
+}
 
+// An integer setting's text within lo..hi, or -1 with "invalid NAME TEXT: need RANGE".
+static int int_setting(const char *name, const char *s, long lo, long hi, const char *range,
+                       long *out, char *err, size_t errcap)
+{
+	if (parse_int(s, lo, hi, out) == 0)
+		return 0;
+	snprintf(err, errcap, "invalid %s %s: need %s", name, s, range);
+	return -1;
+}
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+// The thread counts, whose defaults follow the cores: WORKERS (2 x cores),
+// DB_POOL_SIZE (2 x workers), IO_THREADS (cores, at most 64).
+static int load_threads(app_config *cfg, const char *f_workers, char *err, size_t errcap)
+{
 	long v;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cores < 1)
+		cores = 1;
 	const char *w = pick(f_workers, "WORKERS", NULL);
-	if (w == NULL) {
-		cfg->workers = (int)(2 * (cores > 0 ? cores : 1));
-	} else if (parse_int(w, 1, MAX_WORKERS, &v) != 0) {
-		snprintf(err, errcap, "invalid --workers/WORKERS %s: need 1..%d", w, MAX_WORKERS);
-		return -1;
-	} else {
+	cfg->workers = (int)(2 * cores);
+	if (w != NULL) {
+		if (int_setting("--workers/WORKERS", w, 1, MAX_WORKERS, "1.." STR(MAX_WORKERS), &v,
+		                err, errcap) != 0)
+			return -1;
 		cfg->workers = (int)v;
 	}
 	const char *ps = pick(NULL, "DB_POOL_SIZE", NULL);
 	cfg->db_pool_size = 2 * cfg->workers;
 	if (ps != NULL) {
-		if (parse_int(ps, 1, 1000, &v) != 0) {
-			snprintf(err, errcap, "invalid DB_POOL_SIZE %s: need 1..1000", ps);
+		if (int_setting("DB_POOL_SIZE", ps, 1, 1000, "1..1000", &v, err, errcap) != 0)
 			return -1;
-		}
 		cfg->db_pool_size = (int)v;
 	}
-	const char *np = pick(NULL, "DB_NO_PREPARE", "0");
-	cfg->db_no_prepare = strcmp(np, "0") != 0 && strcmp(np, "false") != 0;
 	// One event loop per core: measured on 2 cores, two loops served cached
 	// reads 22% faster than one, at less CPU per request.
 	const char *io = pick(NULL, "IO_THREADS", NULL);
-	if (io == NULL) {
-		cfg->io_threads = (int)(cores > 0 ? (cores < 64 ? cores : 64) : 1);
-	} else if (parse_int(io, 1, 64, &v) != 0) {
-		snprintf(err, errcap, "invalid IO_THREADS %s: need 1..64", io);
-		return -1;
-	} else {
+	cfg->io_threads = (int)(cores < 64 ? cores : 64);
+	if (io != NULL) {
+		if (int_setting("IO_THREADS", io, 1, 64, "1..64", &v, err, errcap) != 0)
+			return -1;
 		cfg->io_threads = (int)v;
 	}
-	const char *bm = pick(NULL, "DB_BATCH_MAX", "32");
-	if (parse_int(bm, 1, 256, &v) != 0) {
-		snprintf(err, errcap, "invalid DB_BATCH_MAX %s: need 1..256", bm);
-		return -1;
-	}
-	cfg->db_batch_max = (int)v;
-	const char *bf = pick(NULL, "DB_BATCHES_IN_FLIGHT", "1");
-	if (parse_int(bf, 1, 16, &v) != 0) {
-		snprintf(err, errcap, "invalid DB_BATCHES_IN_FLIGHT %s: need 1..16", bf);
-		return -1;
-	}
-	cfg->db_batches_in_flight = (int)v;
-	const char *mi = pick(NULL, "MAX_INFLIGHT_PER_CALLER", "64");
-	if (parse_int(mi, 0, 100000, &v) != 0) {
-		snprintf(err, errcap,
-		         "invalid MAX_INFLIGHT_PER_CALLER %s: need 0..100000 (0: no limit)", mi);
-		return -1;
-	}
-	cfg->max_inflight_per_caller = (unsigned)v;
-	const char *rr = pick(NULL, "REFUSAL_RATE", "10000");
-	if (parse_int(rr, 0, 10000000, &v) != 0) {
-		snprintf(err, errcap, "invalid REFUSAL_RATE %s: need 0..10000000 (0: no limit)",
-		         rr);
-		return -1;
-	}
-	cfg->refusal_rate = (unsigned)v;
-	static const struct {
-		const char *env, *dflt;
-		long lo, hi;
-		const char *why;
-	} caps[] = {
-	    {"MAX_CONNECTIONS", "4096", 0, 1000000, "0..1000000 (0: no cap)"},
-	    {"MAX_SUBSCRIBERS", "1024", 0, 1000000, "0..1000000 (0: no cap)"},
-	    {"HTTP_MAX_CONNECTIONS", "64", 1, 1024, "1..1024"},
-	    {"HTTP_TIMEOUT_MS", "5000", 100, 600000, "100..600000"},
-	};
-	long capv[4];
-	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
-		const char *cv = pick(NULL, caps[i].env, caps[i].dflt);
-		if (parse_int(cv, caps[i].lo, caps[i].hi, &capv[i]) != 0) {
-			snprintf(err, errcap, "invalid %s %s: need %s", caps[i].env, cv,
-			         caps[i].why);
+	return 0;
+}
+
+// The environment-only integer settings with a fixed default, in the order
+// they are checked; each is stored into the int or unsigned field at off.
+static const struct int_env {
+	const char *env, *dflt;
+	long lo, hi;
+	const char *range;
+	size_t off;
+	bool is_unsigned;
+} int_envs[] = {
+    {"DB_BATCH_MAX", "32", 1, 256, "1..256", offsetof(app_config, db_batch_max), false},
+    {"DB_BATCHES_IN_FLIGHT", "1", 1, 16, "1..16", offsetof(app_config, db_batches_in_flight),
+     false},
+    {"MAX_INFLIGHT_PER_CALLER", "64", 0, 100000, "0..100000 (0: no limit)",
+     offsetof(app_config, max_inflight_per_caller), true},
+    {"REFUSAL_RATE", "10000", 0, 10000000, "0..10000000 (0: no limit)",
+     offsetof(app_config, refusal_rate), true},
+    {"MAX_CONNECTIONS", "4096", 0, 1000000, "0..1000000 (0: no cap)",
+     offsetof(app_config, max_connections), true},
+    {"MAX_SUBSCRIBERS", "1024", 0, 1000000, "0..1000000 (0: no cap)",
+     offsetof(app_config, max_subscribers), true},
+    {"HTTP_MAX_CONNECTIONS", "64", 1, 1024, "1..1024", offsetof(app_config, http_max_connections),
+     true},
+    {"HTTP_TIMEOUT_MS", "5000", 100, 600000, "100..600000", offsetof(app_config, http_timeout_ms),
+     false},
+};
+
+static int load_int_envs(app_config *cfg, char *err, size_t errcap)
+{
+	for (size_t i = 0; i < sizeof(int_envs) / sizeof(int_envs[0]); i++) {
+		const struct int_env *e = &int_envs[i];
+		const char *s = pick(NULL, e->env, e->dflt);
+		long v;
+		if (int_setting(e->env, s, e->lo, e->hi, e->range, &v, err, errcap) != 0)
 			return -1;
+		char *field = (char *)cfg + e->off;
+		if (e->is_unsigned) {
+			unsigned u = (unsigned)v;
+			memcpy(field, &u, sizeof(u));
+		} else {
+			int n = (int)v;
+			memcpy(field, &n, sizeof(n));
 		}
 	}
-	cfg->max_connections = (unsigned)capv[0];
+	return 0;
+}
+
+// A switch that is on unless its text is "0" or "false".
+static bool env_on(const char *env, const char *dflt)
+{
+	const char *v = pick(NULL, env, dflt);
+	return strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
+}
+
+// A duration setting (parse_duration_s), or -1 naming examples of the syntax.
+static int duration_setting(const char *env, const char *dflt, const char *examples, int64_t *out,
+                            char *err, size_t errcap)
+{
+	const char *s = pick(NULL, env, dflt);
+	if (parse_duration_s(s, out) == 0)
+		return 0;
+	snprintf(err, errcap, "invalid %s %s: use e.g. %s, 3600 (whole seconds, at least 1)", env,
+	         s, examples);
+	return -1;
+}
+
+// The rest of the environment-only settings: switches, the RPC transport,
+// the slow-query threshold and the durations.
+static int load_env_rest(app_config *cfg, char *err, size_t errcap)
+{
+	cfg->db_no_prepare = env_on("DB_NO_PREPARE", "0");
 	const char *tr = pick(NULL, "RPC_TRANSPORT", "loops");
 	if (strcmp(tr, "loops") != 0 && strcmp(tr, "nng") != 0) {
 		snprintf(err, errcap, "invalid RPC_TRANSPORT %s: need loops or nng", tr);
 		return -1;
 	}
 	cfg->rpc_nng = strcmp(tr, "nng") == 0;
-	cfg->max_subscribers = (unsigned)capv[1];
-	cfg->http_max_connections = (unsigned)capv[2];
-	cfg->http_timeout_ms = (int)capv[3];
+	long v;
 	const char *sq = pick(NULL, "SLOW_QUERY_MS", "100");
 	if (parse_int(sq, -1, 3600000, &v) != 0 || v == 0) {
 		snprintf(err, errcap, "invalid SLOW_QUERY_MS %s: need 1..3600000, or -1 for never",
@@ -356,36 +393,32 @@ int app_config_load(app_config *cfg, int argc, char **argv, char *err, size_t er
 		return -1;
 	}
 	cfg->slow_query_ms = (int)v;
-	const char *er = pick(NULL, "EVENT_RETENTION", "7d");
-	if (parse_duration_s(er, &cfg->event_retention_s) != 0) {
-		snprintf(err, errcap,
-		         "invalid EVENT_RETENTION %s: use e.g. 7d, 12h, 3600 (whole seconds, at "
-		         "least 1)",
-		         er);
+	if (duration_setting("EVENT_RETENTION", "7d", "7d, 12h", &cfg->event_retention_s, err,
+	                     errcap) != 0 ||
+	    duration_setting("TOKEN_MAX_LIFETIME", "24h", "24h, 30m", &cfg->token_max_lifetime_s,
+	                     err, errcap) != 0)
 		return -1;
-	}
-	const char *tl = pick(NULL, "TOKEN_MAX_LIFETIME", "24h");
-	if (parse_duration_s(tl, &cfg->token_max_lifetime_s) != 0) {
-		snprintf(err, errcap,
-		         "invalid TOKEN_MAX_LIFETIME %s: use e.g. 24h, 30m, 3600 (whole seconds, "
-		         "at least 1)",
-		         tl);
-		return -1;
-	}
-	const char *lr = pick(NULL, "LOG_REQUESTS", "1");
-	cfg->log_requests = strcmp(lr, "0") != 0 && strcmp(lr, "false") != 0;
-	const char *ob = pick(NULL, "OBSERVE", "1");
-	cfg->observe = strcmp(ob, "0") != 0 && strcmp(ob, "false") != 0;
+	cfg->log_requests = env_on("LOG_REQUESTS", "1");
+	cfg->observe = env_on("OBSERVE", "1");
+	cfg->relay = env_on("RELAY", "1");
+	return 0;
+}
+
+// The TLS files and allow-list, checked against the URLs (check_tls).
+static int load_tls(app_config *cfg, char *err, size_t errcap)
+{
 	cfg->tls_cert_file = pick(NULL, "TLS_CERT_FILE", NULL);
 	cfg->tls_key_file = pick(NULL, "TLS_KEY_FILE", NULL);
 	cfg->tls_ca_file = pick(NULL, "TLS_CA_FILE", NULL);
 	cfg->events_tls_ca_file = pick(NULL, "EVENTS_TLS_CA_FILE", cfg->tls_ca_file);
 	cfg->tls_allowed_peers = pick(NULL, "TLS_ALLOWED_PEERS", NULL);
-	if (check_tls(cfg, err, errcap) != 0)
-		return -1;
-	const char *rl = pick(NULL, "RELAY", "1");
-	cfg->relay = strcmp(rl, "0") != 0 && strcmp(rl, "false") != 0;
+	return check_tls(cfg, err, errcap);
+}
 
+// The auth secret: the file named by the flag, else AUTH_SECRET itself;
+// required, and long enough, unless --insecure-no-auth.
+static int load_secret(app_config *cfg, const char *f_secret, char *err, size_t errcap)
+{
 	if (f_secret != NULL) {
 		if (read_secret_file(cfg, f_secret, err, errcap) != 0)
 			return -1;
@@ -417,6 +450,23 @@ int app_config_load(app_config *cfg, int argc, char **argv, char *err, size_t er
 		return -1;
 	}
 	return 0;
+}
+
+// The steps run in this order, so that of several bad settings the same one
+// is always reported first.
+app_config_result app_config_load(app_config *cfg, int argc, char **argv, char *err, size_t errcap)
+{
+	const char *flag[F_COUNT] = {NULL};
+	memset(cfg, 0, sizeof(*cfg));
+	app_config_result r = parse_args(cfg, flag, argc, argv, err, errcap);
+	if (r != APP_CONFIG_OK)
+		return r;
+	if (load_urls(cfg, flag, err, errcap) != 0 ||
+	    load_threads(cfg, flag[F_WORKERS], err, errcap) != 0 ||
+	    load_int_envs(cfg, err, errcap) != 0 || load_env_rest(cfg, err, errcap) != 0 ||
+	    load_tls(cfg, err, errcap) != 0 || load_secret(cfg, flag[F_SECRET], err, errcap) != 0)
+		return APP_CONFIG_ERROR;
+	return APP_CONFIG_OK;
 }
 
 void app_config_free(app_config *cfg)

@@ -1,10 +1,10 @@
 // app config: propertyd's settings from flags, then environment, then defaults
 // (docs/contract.md section 1).
 //
-// app_config_load() never exits: it returns 0, or -1 with exactly one line of text
-// in err naming the bad or missing setting, or 1 when --help/--version was
-// printed. Strings point into argv, the environment, or cfg->secret_buf (owned
-// by cfg, freed by app_config_free).
+// app_config_load() never exits: it returns APP_CONFIG_OK, or APP_CONFIG_ERROR
+// with exactly one line of text in err naming the bad or missing setting, or
+// APP_CONFIG_EXIT when --help/--version was printed. Strings point into argv,
+// the environment, or cfg->secret (owned by cfg, freed by app_config_free).
 #ifndef APP_CONFIG_H
 #define APP_CONFIG_H
 
@@ -55,7 +55,14 @@ typedef struct app_config {
 	const char *tls_allowed_peers;
 } app_config;
 
-int app_config_load(app_config *cfg, int argc, char **argv, char *err, size_t errcap);
+// What app_config_load found.
+typedef enum app_config_result {
+	APP_CONFIG_OK,    // cfg holds every setting
+	APP_CONFIG_ERROR, // a bad or missing setting: one line in err
+	APP_CONFIG_EXIT,  // --help or --version was printed: nothing to run
+} app_config_result;
+
+app_config_result app_config_load(app_config *cfg, int argc, char **argv, char *err, size_t errcap);
 void app_config_free(app_config *cfg);
 
 #endif

@@ -236,13 +236,11 @@ static int apply_to_cache(void *arg, const store_outbox_change *ch, size_t n)
 	return cache_apply_log(a->cache, lc, n < CACHESYNC_BATCH ? n : CACHESYNC_BATCH);
 }
 
-// The request path: IO_THREADS event loops, each with its own PostgreSQL
-// pipelines (DB_POOL_SIZE connections shared out) and Redis connection; the
-// repository and the cache keep one shard per loop.
-static int start_loops(struct app *a)
+// IO_THREADS event loops (not yet running), each with its own PostgreSQL
+// pipelines: DB_POOL_SIZE connections shared out.
+static int create_loops(struct app *a, struct event_base *bases[MAX_LOOPS])
 {
 	char err[512];
-	struct event_base *bases[MAX_LOOPS];
 	a->nloops = (unsigned)a->cfg.io_threads;
 	if (a->nloops > MAX_LOOPS)
 		a->nloops = MAX_LOOPS;
@@ -274,6 +272,14 @@ static int start_loops(struct app *a)
 			return -1;
 		}
 	}
+	return 0;
+}
+
+// The health probe, the repository over the loops' pipelines, and the cache
+// with one Redis connection per loop.
+static int create_repo_and_cache(struct app *a, struct event_base *const bases[MAX_LOOPS])
+{
+	char err[512];
 	a->probe = store_pgprobe_create(a->cfg.database_url);
 	store_repo_pg_config rc = {
 	    .pools = a->dbs,
@@ -293,6 +299,17 @@ static int start_loops(struct app *a)
 		fprintf(stderr, "propertyd: cache: %s\n", err);
 		return -1;
 	}
+	return 0;
+}
+
+// The request path: the event loops, the repository and the cache (both
+// keep one shard per loop), then the loops running.
+static int start_loops(struct app *a)
+{
+	char err[512];
+	struct event_base *bases[MAX_LOOPS];
+	if (create_loops(a, bases) != 0 || create_repo_and_cache(a, bases) != 0)
+		return -1;
 	for (unsigned i = 0; i < a->nloops; i++) {
 		if (base_ioloop_start(a->loops[i], err, sizeof err) != 0) {
 			fprintf(stderr, "propertyd: %s\n", err);
@@ -316,14 +333,9 @@ static void stop_loops(struct app *a)
 		cache_detach_loops(a->cache);
 }
 
-static int start(struct app *a)
+// The connection families of the three listeners and of the RPC socket's TLS.
+static void register_connection_metrics(struct app *a)
 {
-	char err[512];
-	a->metrics = obs_registry_create();
-	a->up_gauge = obs_gauge_get(a->metrics, "propertyd_database_up",
-	                            "1 when PostgreSQL answers the health probe", NULL);
-	a->inflight_gauge = obs_gauge_get(a->metrics, "propertyd_requests_in_flight",
-	                                  "RPC requests received and not yet answered", NULL);
 	static const char *const listeners[3] = {"listener=\"rpc\"", "listener=\"events\"",
 	                                         "listener=\"http\""};
 	for (int i = 0; i < 3; i++) {
@@ -354,6 +366,17 @@ static int start(struct app *a)
 		    "client certificate, or not TLS (handshake); an identity outside "
 		    "TLS_ALLOWED_PEERS (peer)",
 		    tls_reasons[i]);
+}
+
+// The registry and the families the app feeds itself (prober_main, collect).
+static void register_metrics(struct app *a)
+{
+	a->metrics = obs_registry_create();
+	a->up_gauge = obs_gauge_get(a->metrics, "propertyd_database_up",
+	                            "1 when PostgreSQL answers the health probe", NULL);
+	a->inflight_gauge = obs_gauge_get(a->metrics, "propertyd_requests_in_flight",
+	                                  "RPC requests received and not yet answered", NULL);
+	register_connection_metrics(a);
 	a->proc = obs_process_register(a->metrics);
 	a->http_timed_out = obs_counter_get(
 	    a->metrics, "propertyd_http_timeouts_total",
@@ -362,11 +385,12 @@ static int start(struct app *a)
 	obs_gauge_set(obs_gauge_get(a->metrics, "propertyd_build_info", "Build information",
 	                            "version=\"" PROPERTYD_VERSION "\""),
 	              1);
-	if (migrate_with_retry(a) != 0)
-		return -1;
+}
 
-	if (start_loops(a) != 0)
-		return -1;
+// The property service over the repository and the cache, its health
+// service and the per-call observer.
+static int create_service(struct app *a)
+{
 	prop_service_config sc = {
 	    .repo = store_repo_pg_port(a->repo),
 	    .cache = cache_port(a->cache),
@@ -385,25 +409,16 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: out of memory\n");
 		return -1;
 	}
-	// Read at start only (nrpc_server_start, events_relay_start below); the stats
-	// are the app's and outlive both.
-	nrpc_tls tls = {
-	    .cert_file = a->cfg.tls_cert_file,
-	    .key_file = a->cfg.tls_key_file,
-	    .ca_file = a->cfg.tls_ca_file,
-	    .allowed_peers = a->cfg.tls_allowed_peers,
-	    .stats = &a->tls_stats,
-	};
-	// The event PUB socket: the same certificate, subscribers verified
-	// against EVENTS_TLS_CA_FILE (default TLS_CA_FILE); nng serves it, so no
-	// allow-list (docs/security.md).
-	nrpc_tls events_tls = {
-	    .cert_file = a->cfg.tls_cert_file,
-	    .key_file = a->cfg.tls_key_file,
-	    .ca_file = a->cfg.events_tls_ca_file,
-	};
+	return 0;
+}
+
+// The RPC server on the loops with every service registered (not yet
+// listening: serve_rpc). It keeps tls, which nrpc_server_start reads.
+static int create_server(struct app *a, const nrpc_tls *tls)
+{
+	char err[512] = "";
 	nrpc_server_config rc = {
-	    .tls = &tls,
+	    .tls = tls,
 	    .url = a->cfg.rpc_url,
 	    .workers = a->cfg.workers,
 	    .auth_secret = a->cfg.secret,
@@ -426,6 +441,22 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: rpc server: %s\n", err);
 		return -1;
 	}
+	return 0;
+}
+
+// The event relay (unless RELAY=0), which committed writes then wake, and
+// the cache sync that applies the event log to the cache.
+static int start_events(struct app *a)
+{
+	char err[512];
+	// The event PUB socket: the same certificate, subscribers verified
+	// against EVENTS_TLS_CA_FILE (default TLS_CA_FILE); nng serves it, so no
+	// allow-list (docs/security.md). Read by events_relay_start only.
+	nrpc_tls events_tls = {
+	    .cert_file = a->cfg.tls_cert_file,
+	    .key_file = a->cfg.tls_key_file,
+	    .ca_file = a->cfg.events_tls_ca_file,
+	};
 	events_relay_config ec = {
 	    .conninfo = a->cfg.database_url,
 	    .pub_url = a->cfg.events_url,
@@ -444,6 +475,13 @@ static int start(struct app *a)
 		fprintf(stderr, "propertyd: cache sync: %s\n", err);
 		return -1;
 	}
+	return 0;
+}
+
+// /metrics, /healthz and /readyz on HTTP_ADDR.
+static int start_http(struct app *a)
+{
+	char err[512];
 	if (obs_http_start(&a->http, a->cfg.http_addr, a->metrics, ready, a, err, sizeof(err)) !=
 	    0) {
 		fprintf(stderr, "propertyd: http: %s\n", err);
@@ -451,6 +489,13 @@ static int start(struct app *a)
 	}
 	obs_http_set_limits(a->http, a->cfg.http_max_connections, a->cfg.http_timeout_ms);
 	obs_http_set_collect(a->http, collect, a);
+	return 0;
+}
+
+// Opens RPC_URL, then reports SERVING and starts following PostgreSQL.
+static int serve_rpc(struct app *a)
+{
+	char err[512];
 	if (nrpc_server_start(a->server, err, sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: %s\n", err);
 		return -1;
@@ -458,6 +503,28 @@ static int start(struct app *a)
 	nrpc_health_set_all(a->health, NRPC_HEALTH_SERVING);
 	if (pthread_create(&a->prober, NULL, prober_main, a) == 0)
 		a->prober_started = true;
+	return 0;
+}
+
+// The start sequence of the header comment; on -1 the message is printed and
+// stop() tears down whatever was made.
+static int start(struct app *a)
+{
+	register_metrics(a);
+	if (migrate_with_retry(a) != 0 || start_loops(a) != 0 || create_service(a) != 0)
+		return -1;
+	// Read when the server starts listening (serve_rpc), so it lives here
+	// until then; the stats are the app's and outlive the server.
+	nrpc_tls tls = {
+	    .cert_file = a->cfg.tls_cert_file,
+	    .key_file = a->cfg.tls_key_file,
+	    .ca_file = a->cfg.tls_ca_file,
+	    .allowed_peers = a->cfg.tls_allowed_peers,
+	    .stats = &a->tls_stats,
+	};
+	if (create_server(a, &tls) != 0 || start_events(a) != 0 || start_http(a) != 0 ||
+	    serve_rpc(a) != 0)
+		return -1;
 	return 0;
 }
 
@@ -506,12 +573,12 @@ int main(int argc, char **argv)
 	static struct app a; // zero-initialised; the process's one owner of state
 	pthread_mutex_init(&a.kick_mu, NULL);
 	char err[512];
-	int rc = app_config_load(&a.cfg, argc, argv, err, sizeof(err));
-	if (rc != 0) {
-		if (rc < 0)
+	app_config_result rc = app_config_load(&a.cfg, argc, argv, err, sizeof(err));
+	if (rc != APP_CONFIG_OK) {
+		if (rc == APP_CONFIG_ERROR)
 			fprintf(stderr, "propertyd: %s\n", err);
 		app_config_free(&a.cfg);
-		return rc < 0 ? 2 : 0;
+		return rc == APP_CONFIG_ERROR ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(a.cfg.log_level, OBS_INFO), 2);
 	obs_process_raise_fd_limit();

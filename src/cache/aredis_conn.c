@@ -108,32 +108,78 @@ int cache_aredis_send_req(cache_aredis *a, req *q, int argc, const char **argv, 
 	return 0;
 }
 
+// The address to connect to: *host stays the URL's host (a numeric address,
+// or no resolver) or becomes addr. 0, or -1 when the name is not resolved
+// yet (no failure) or cannot be (a failure was noted).
+static int resolve_host(cache_aredis *a, const char **host, char *addr, size_t addrcap)
+{
+	char why[256];
+	if (a->resolver == NULL)
+		return 0;
+	switch (base_resolve(a->resolver, *host, addr, addrcap, why, sizeof why)) {
+	case BASE_RESOLVE_READY:
+		*host = addr;
+		break;
+	case BASE_RESOLVE_PENDING: // not a failure: look again shortly
+		a->next_attempt_us = base_now_us() + AREDIS_RESOLVE_POLL_US;
+		return -1;
+	case BASE_RESOLVE_FAILED:
+		a->next_attempt_us = base_now_us() + a->reconnect_min_us;
+		cache_aredis_note_failure(a, why);
+		return -1;
+	case BASE_RESOLVE_NUMERIC:
+		break;
+	}
+	return 0;
+}
+
+// Queues AUTH (when the URL has a password) and SELECT on the new
+// connection. 0, or -1 with the connection dropped.
+static int queue_handshake(cache_aredis *a)
+{
+	char db[16];
+	if (a->url.password[0] != '\0') {
+		req *q = req_new(a, REQ_AUTH, NULL, NULL);
+		const char *av[3] = {"AUTH", a->url.user, a->url.password};
+		size_t lv[3] = {4, strlen(a->url.user), strlen(a->url.password)};
+		int rc;
+		if (a->url.user[0] != '\0') {
+			rc = cache_aredis_send_req(a, q, 3, av, lv, NULL, 0);
+		} else {
+			av[1] = a->url.password;
+			lv[1] = lv[2];
+			rc = cache_aredis_send_req(a, q, 2, av, lv, NULL, 0);
+		}
+		if (rc != 0) {
+			req_free(q);
+			drop_conn(a, "connect: cannot queue AUTH", true);
+			return -1;
+		}
+	}
+	snprintf(db, sizeof(db), "%d", a->url.db);
+	req *q = req_new(a, REQ_SELECT, NULL, NULL);
+	const char *av[2] = {"SELECT", db};
+	const size_t lv[2] = {6, strlen(db)};
+	if (cache_aredis_send_req(a, q, 2, av, lv, NULL, 0) != 0) {
+		req_free(q);
+		drop_conn(a, "connect: cannot queue SELECT", true);
+		return -1;
+	}
+	return 0;
+}
+
 // Starts a non-blocking connect and queues the handshake. 0 with a->ac set,
 // or -1 (a failure was noted).
 int cache_aredis_start_conn(cache_aredis *a)
 {
 	redisAsyncContext *ac;
 	struct timeval tv;
-	char why[256], db[16];
+	char why[256];
 
 	const char *host = a->url.host;
 	char addr[BASE_RESOLVE_ADDR_MAX];
-	if (a->resolver != NULL) {
-		switch (base_resolve(a->resolver, host, addr, sizeof addr, why, sizeof why)) {
-		case BASE_RESOLVE_READY:
-			host = addr;
-			break;
-		case BASE_RESOLVE_PENDING: // not a failure: look again shortly
-			a->next_attempt_us = base_now_us() + AREDIS_RESOLVE_POLL_US;
-			return -1;
-		case BASE_RESOLVE_FAILED:
-			a->next_attempt_us = base_now_us() + a->reconnect_min_us;
-			cache_aredis_note_failure(a, why);
-			return -1;
-		case BASE_RESOLVE_NUMERIC:
-			break;
-		}
-	}
+	if (resolve_host(a, &host, addr, sizeof addr) != 0)
+		return -1;
 	a->next_attempt_us = base_now_us() + a->reconnect_min_us;
 	ac = redisAsyncConnect(host, a->url.port);
 	if (ac == NULL) {
@@ -157,37 +203,7 @@ int cache_aredis_start_conn(cache_aredis *a)
 	a->up = false;
 	tv = us_tv(a->connect_timeout_us);
 	evtimer_add(a->connect_timer, &tv);
-
-	if (a->url.password[0] != '\0') {
-		req *q = req_new(a, REQ_AUTH, NULL, NULL);
-		const char *av[3] = {"AUTH", a->url.user, a->url.password};
-		size_t lv[3] = {4, strlen(a->url.user), strlen(a->url.password)};
-		int rc;
-		if (a->url.user[0] != '\0') {
-			rc = cache_aredis_send_req(a, q, 3, av, lv, NULL, 0);
-		} else {
-			av[1] = a->url.password;
-			lv[1] = lv[2];
-			rc = cache_aredis_send_req(a, q, 2, av, lv, NULL, 0);
-		}
-		if (rc != 0) {
-			req_free(q);
-			drop_conn(a, "connect: cannot queue AUTH", true);
-			return -1;
-		}
-	}
-	snprintf(db, sizeof(db), "%d", a->url.db);
-	{
-		req *q = req_new(a, REQ_SELECT, NULL, NULL);
-		const char *av[2] = {"SELECT", db};
-		const size_t lv[2] = {6, strlen(db)};
-		if (cache_aredis_send_req(a, q, 2, av, lv, NULL, 0) != 0) {
-			req_free(q);
-			drop_conn(a, "connect: cannot queue SELECT", true);
-			return -1;
-		}
-	}
-	return 0;
+	return queue_handshake(a);
 }
 
 // A context to queue on: the current one, or a new attempt unless the

@@ -51,100 +51,105 @@ static int parse_int(const char *s, size_t n, int lo, int hi, int *out)
 	return 0;
 }
 
-int cache_url_parse(const char *url, cache_url *out, char *err, size_t errcap)
-{
-	const char *p, *end, *at, *hostend, *slash;
-	const char *what = "bad URL";
+// Each step below returns NULL, or the reason the URL is refused: a fixed
+// text, so never the password.
+static const char BAD_HOST[] = "bad host in the Redis URL";
 
-	memset(out, 0, sizeof(*out));
-	out->port = 6379;
-	if (url == NULL || strncmp(url, SCHEME, sizeof(SCHEME) - 1) != 0) {
-		what = "the Redis URL must start with redis://";
-		goto fail;
-	}
-	p = url + sizeof(SCHEME) - 1;
-	end = p + strlen(p);
-	slash = strchr(p, '/');
-	if (slash == NULL)
-		slash = end;
-	// userinfo: the last '@' before the path (a password may hold '@' only
-	// percent-encoded, but be lenient about it).
-	at = NULL;
-	for (const char *q = p; q < slash; q++)
+// userinfo: the last '@' before the path (a password may hold '@' only
+// percent-encoded, but be lenient about it). *p moves past it.
+static const char *parse_userinfo(const char **p, const char *slash, cache_url *out)
+{
+	const char *at = NULL;
+	for (const char *q = *p; q < slash; q++)
 		if (*q == '@')
 			at = q;
-	if (at != NULL) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
-		if (colon == NULL) {
-			// "redis://secret@host": Redis URLs treat a lone userinfo
-			// as the password.
-			colon = p - 1;
-		}
-		if (colon >= p &&
-		    pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)) != 0) {
-			what = "bad user in the Redis URL";
-			goto fail;
-		}
-		if (pct_decode(colon + 1, (size_t)(at - colon - 1), out->password,
-		               sizeof(out->password)) != 0) {
-			what = "bad password in the Redis URL";
-			goto fail;
-		}
-		p = at + 1;
+	if (at == NULL)
+		return NULL;
+	const char *colon = memchr(*p, ':', (size_t)(at - *p));
+	if (colon == NULL) {
+		// "redis://secret@host": Redis URLs treat a lone userinfo
+		// as the password.
+		colon = *p - 1;
 	}
-	// host[:port]
-	if (*p == '[') {
-		const char *rb = memchr(p, ']', (size_t)(slash - p));
-		if (rb == NULL) {
-			what = "unterminated [IPv6] host in the Redis URL";
-			goto fail;
-		}
-		if ((size_t)(rb - p - 1) >= sizeof(out->host) || rb == p + 1) {
-			what = "bad host in the Redis URL";
-			goto fail;
-		}
-		memcpy(out->host, p + 1, (size_t)(rb - p - 1));
-		for (const char *h = p + 1; h < rb; h++) { // an IPv6 address: hex, ':', '.'
-			if (!isxdigit((unsigned char)*h) && *h != ':' && *h != '.') {
-				what = "bad host in the Redis URL";
-				goto fail;
-			}
-		}
-		hostend = rb + 1;
-		if (hostend != slash && *hostend != ':') {
-			what = "bad host in the Redis URL";
-			goto fail;
-		}
-	} else {
-		const char *colon = memchr(p, ':', (size_t)(slash - p));
-		hostend = colon ? colon : slash;
-		if (hostend == p || (size_t)(hostend - p) >= sizeof(out->host)) {
-			what = "bad host in the Redis URL";
-			goto fail;
-		}
-		memcpy(out->host, p, (size_t)(hostend - p));
-		// A name or an IPv4 address: letters, digits, '-', '.', '_' only (no
-		// query string, fragment, space or control character).
-		for (const char *h = p; h < hostend; h++) {
-			if (!isalnum((unsigned char)*h) && *h != '-' && *h != '.' && *h != '_') {
-				what = "bad host in the Redis URL";
-				goto fail;
-			}
-		}
-	}
+	if (colon >= *p && pct_decode(*p, (size_t)(colon - *p), out->user, sizeof(out->user)) != 0)
+		return "bad user in the Redis URL";
+	if (pct_decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof(out->password)) !=
+	    0)
+		return "bad password in the Redis URL";
+	*p = at + 1;
+	return NULL;
+}
+
+// "[IPv6]" at p, before the path; *hostend is just past the ']'.
+static const char *parse_ipv6_host(const char *p, const char *slash, cache_url *out,
+                                   const char **hostend)
+{
+	const char *rb = memchr(p, ']', (size_t)(slash - p));
+	if (rb == NULL)
+		return "unterminated [IPv6] host in the Redis URL";
+	if ((size_t)(rb - p - 1) >= sizeof(out->host) || rb == p + 1)
+		return BAD_HOST;
+	memcpy(out->host, p + 1, (size_t)(rb - p - 1));
+	for (const char *h = p + 1; h < rb; h++) // an IPv6 address: hex, ':', '.'
+		if (!isxdigit((unsigned char)*h) && *h != ':' && *h != '.')
+			return BAD_HOST;
+	*hostend = rb + 1;
+	if (*hostend != slash && **hostend != ':')
+		return BAD_HOST;
+	return NULL;
+}
+
+// A name or an IPv4 address at p, up to a ':' or the path; *hostend is its end.
+static const char *parse_name_host(const char *p, const char *slash, cache_url *out,
+                                   const char **hostend)
+{
+	const char *colon = memchr(p, ':', (size_t)(slash - p));
+	*hostend = colon ? colon : slash;
+	if (*hostend == p || (size_t)(*hostend - p) >= sizeof(out->host))
+		return BAD_HOST;
+	memcpy(out->host, p, (size_t)(*hostend - p));
+	// Letters, digits, '-', '.', '_' only (no query string, fragment, space
+	// or control character).
+	for (const char *h = p; h < *hostend; h++)
+		if (!isalnum((unsigned char)*h) && *h != '-' && *h != '.' && *h != '_')
+			return BAD_HOST;
+	return NULL;
+}
+
+// The steps in order: scheme, userinfo, host, port, db.
+static const char *parse_url(const char *url, cache_url *out)
+{
+	if (url == NULL || strncmp(url, SCHEME, sizeof(SCHEME) - 1) != 0)
+		return "the Redis URL must start with redis://";
+	const char *p = url + sizeof(SCHEME) - 1;
+	const char *end = p + strlen(p);
+	const char *slash = strchr(p, '/');
+	if (slash == NULL)
+		slash = end;
+	const char *what = parse_userinfo(&p, slash, out);
+	if (what != NULL)
+		return what;
+	const char *hostend = NULL;
+	what = *p == '[' ? parse_ipv6_host(p, slash, out, &hostend)
+	                 : parse_name_host(p, slash, out, &hostend);
+	if (what != NULL)
+		return what;
 	if (hostend < slash &&
-	    parse_int(hostend + 1, (size_t)(slash - hostend - 1), 1, 65535, &out->port) != 0) {
-		what = "bad port in the Redis URL";
-		goto fail;
-	}
-	// /db
+	    parse_int(hostend + 1, (size_t)(slash - hostend - 1), 1, 65535, &out->port) != 0)
+		return "bad port in the Redis URL";
 	if (slash < end && slash + 1 < end &&
-	    parse_int(slash + 1, (size_t)(end - slash - 1), 0, CACHE_URL_DB_MAX, &out->db) != 0) {
-		what = "bad database number in the Redis URL (0..15)";
-		goto fail;
-	}
-	return 0;
-fail:
+	    parse_int(slash + 1, (size_t)(end - slash - 1), 0, CACHE_URL_DB_MAX, &out->db) != 0)
+		return "bad database number in the Redis URL (0..15)";
+	return NULL;
+}
+
+int cache_url_parse(const char *url, cache_url *out, char *err, size_t errcap)
+{
+	memset(out, 0, sizeof(*out));
+	out->port = 6379;
+	const char *what = parse_url(url, out);
+	if (what == NULL)
+		return 0;
 	snprintf(err, errcap, "%s", what);
 	memset(out->password, 0, sizeof(out->password));
 	return -1;

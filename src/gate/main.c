@@ -62,9 +62,9 @@ static void collect(void *arg)
 	obs_process_collect(g->proc);
 }
 
-static int start(gate *g)
+// The registry: process families, calls by status code, call durations.
+static void register_metrics(gate *g)
 {
-	char err[512];
 	g->reg = obs_registry_create();
 	g->proc = obs_process_register(g->reg);
 	for (unsigned c = 0; c < 17; c++) {
@@ -77,6 +77,12 @@ static int start(gate *g)
 	g->duration = obs_histogram_get(g->reg, "propgate_call_duration_seconds",
 	                                "Time from receiving a call to sending its answer.", NULL,
 	                                obs_latency_bounds, obs_latency_bounds_n);
+}
+
+// IO_THREADS event loops, each started as it is made.
+static int start_loops(gate *g)
+{
+	char err[512];
 	g->nloops = (unsigned)g->opt.io_threads;
 	for (unsigned i = 0; i < g->nloops; i++) {
 		char name[24];
@@ -87,6 +93,14 @@ static int start(gate *g)
 			return -1;
 		}
 	}
+	return 0;
+}
+
+// TLS to the backends (when BACKEND_TLS_CA_FILE is set), the backends and
+// their health checks, and the forwarding of calls to them.
+static int start_backends(gate *g)
+{
+	char err[512];
 	if (g->opt.backend_ca_file != NULL &&
 	    gate_tls_create(&g->backend_tls, g->opt.backend_ca_file, g->opt.backend_cert_file,
 	                    g->opt.backend_key_file, g->opt.backend_server_name, err,
@@ -104,6 +118,13 @@ static int start(gate *g)
 		OBS_LOG(OBS_ERROR, "cannot start forwarding", OBS_S("error", err));
 		return -1;
 	}
+	return 0;
+}
+
+// A server listening on each --listen URL, proxying every call.
+static int start_listeners(gate *g)
+{
+	char err[512];
 	nrpc_tls tls = {.cert_file = g->opt.tls_cert_file,
 	                .key_file = g->opt.tls_key_file,
 	                .ca_file = g->opt.tls_ca_file};
@@ -130,6 +151,17 @@ static int start(gate *g)
 			return -1;
 		}
 	}
+	return 0;
+}
+
+// Metrics, loops, backends, listeners, then /metrics /healthz /readyz; on -1
+// the reason is logged and stop() tears down whatever was made.
+static int start(gate *g)
+{
+	char err[512];
+	register_metrics(g);
+	if (start_loops(g) != 0 || start_backends(g) != 0 || start_listeners(g) != 0)
+		return -1;
 	if (obs_http_start(&g->http, g->opt.http_addr, g->reg, ready, g, err, sizeof err) != 0) {
 		OBS_LOG(OBS_ERROR, "cannot start the HTTP endpoint", OBS_S("error", err));
 		return -1;
@@ -161,12 +193,12 @@ int main(int argc, char **argv)
 {
 	static gate g; // the process's one owner of state
 	char err[512];
-	int rc = gate_options_load(&g.opt, argc, argv, err, sizeof err);
-	if (rc != 0) {
-		if (rc < 0)
+	gate_options_result rc = gate_options_load(&g.opt, argc, argv, err, sizeof err);
+	if (rc != GATE_OPTIONS_OK) {
+		if (rc == GATE_OPTIONS_ERROR)
 			fprintf(stderr, "propgate: %s\n", err);
 		gate_options_free(&g.opt);
-		return rc < 0 ? 2 : 0;
+		return rc == GATE_OPTIONS_ERROR ? 2 : 0;
 	}
 	obs_log_init(obs_level_parse(g.opt.log_level, OBS_INFO), 2);
 	obs_process_raise_fd_limit();

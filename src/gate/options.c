@@ -79,83 +79,112 @@ static int parse_int(const char *s, const char *name, long lo, long hi, long *v,
 	return 0;
 }
 
-int gate_options_load(gate_options *o, int argc, char **argv, char *err, size_t errcap)
+// The repeatable lists: each from its flags, else from its comma-separated
+// variable (whose copy is env_copies[list]).
+enum list { L_LISTEN, L_BACKENDS, L_DNS, L_COUNT };
+
+static const struct list_setting {
+	const char *flag, *env;
+	size_t cap;
+} lists[L_COUNT] = {
+    {"--listen", "PROPGATE_LISTEN", GATE_MAX_LISTEN},
+    {"--backend", "PROPGATE_BACKENDS", GATE_MAX_URLS},
+    {"--backends-dns", "PROPGATE_BACKENDS_DNS", GATE_MAX_URLS},
+};
+
+// A list's entries and count in o.
+static const char **list_in(gate_options *o, enum list l, size_t **n)
 {
-	memset(o, 0, sizeof *o);
-	static const struct option longs[] = {{"listen", required_argument, NULL, 'l'},
-	                                      {"backend", required_argument, NULL, 'b'},
-	                                      {"backends-dns", required_argument, NULL, 'd'},
-	                                      {"http-addr", required_argument, NULL, 'H'},
-	                                      {"io-threads", required_argument, NULL, 'i'},
-	                                      {"log-level", required_argument, NULL, 'L'},
-	                                      {"help", no_argument, NULL, 'h'},
-	                                      {"version", no_argument, NULL, 'V'},
-	                                      {NULL, 0, NULL, 0}};
-	const char *io = NULL;
-	bool f_listen = false, f_backends = false, f_dns = false;
+	switch (l) {
+	case L_LISTEN:
+		*n = &o->nlisten;
+		return o->listen;
+	case L_BACKENDS:
+		*n = &o->nbackends;
+		return o->backends;
+	case L_DNS:
+	case L_COUNT:
+		break;
+	}
+	*n = &o->ndns;
+	return o->dns;
+}
+
+// Options: O_LIST + an enum list for the repeatable ones.
+enum { O_LIST = 256, O_HTTP = O_LIST + L_COUNT, O_IO, O_LOG, O_VERSION };
+
+static const struct option longs[] = {{"listen", required_argument, NULL, O_LIST + L_LISTEN},
+                                      {"backend", required_argument, NULL, O_LIST + L_BACKENDS},
+                                      {"backends-dns", required_argument, NULL, O_LIST + L_DNS},
+                                      {"http-addr", required_argument, NULL, O_HTTP},
+                                      {"io-threads", required_argument, NULL, O_IO},
+                                      {"log-level", required_argument, NULL, O_LOG},
+                                      {"help", no_argument, NULL, 'h'},
+                                      {"version", no_argument, NULL, O_VERSION},
+                                      {NULL, 0, NULL, 0}};
+
+// The command line, in order, stopping at the first --help, --version or bad
+// argument: the lists (given[list]: the flag was used), --http-addr and
+// --log-level into o, --io-threads into *io.
+static gate_options_result parse_args(gate_options *o, bool given[L_COUNT], const char **io,
+                                      int argc, char **argv, char *err, size_t errcap)
+{
 	optind = 1;
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
-		int rc = 0;
+		if (ch >= O_LIST && ch < O_LIST + L_COUNT) {
+			enum list l = (enum list)(ch - O_LIST);
+			size_t *n;
+			const char **out = list_in(o, l, &n);
+			given[l] = true;
+			if (add(optarg, out, lists[l].cap, n, lists[l].flag, err, errcap) != 0)
+				return GATE_OPTIONS_ERROR;
+			continue;
+		}
 		switch (ch) {
-		case 'l':
-			f_listen = true;
-			rc = add(optarg, o->listen, GATE_MAX_LISTEN, &o->nlisten, "--listen", err,
-			         errcap);
-			break;
-		case 'b':
-			f_backends = true;
-			rc = add(optarg, o->backends, GATE_MAX_URLS, &o->nbackends, "--backend",
-			         err, errcap);
-			break;
-		case 'd':
-			f_dns = true;
-			rc = add(optarg, o->dns, GATE_MAX_URLS, &o->ndns, "--backends-dns", err,
-			         errcap);
-			break;
-		case 'H':
+		case O_HTTP:
 			o->http_addr = optarg;
 			break;
-		case 'i':
-			io = optarg;
+		case O_IO:
+			*io = optarg;
 			break;
-		case 'L':
+		case O_LOG:
 			o->log_level = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);
-			return 1;
-		case 'V':
+			return GATE_OPTIONS_EXIT;
+		case O_VERSION:
 			printf("propgate %s\n", PROPERTYD_VERSION);
-			return 1;
+			return GATE_OPTIONS_EXIT;
 		case ':':
 			snprintf(err, errcap, "%s needs a value (see --help)", argv[optind - 1]);
-			return -1;
+			return GATE_OPTIONS_ERROR;
 		default:
 			snprintf(err, errcap, "unknown option %s (see --help)", argv[optind - 1]);
-			return -1;
+			return GATE_OPTIONS_ERROR;
 		}
-		if (rc != 0)
-			return -1;
 	}
 	if (optind < argc) {
 		snprintf(err, errcap, "unexpected argument \"%s\" (see --help)", argv[optind]);
-		return -1;
+		return GATE_OPTIONS_ERROR;
 	}
-	const char *e;
-	if (!f_listen && (e = getenv("PROPGATE_LISTEN")) != NULL &&
-	    split(e, &o->env_copies[0], o->listen, GATE_MAX_LISTEN, &o->nlisten, "PROPGATE_LISTEN",
-	          err, errcap) != 0)
-		return -1;
-	if (!f_backends && (e = getenv("PROPGATE_BACKENDS")) != NULL &&
-	    split(e, &o->env_copies[1], o->backends, GATE_MAX_URLS, &o->nbackends,
-	          "PROPGATE_BACKENDS", err, errcap) != 0)
-		return -1;
-	if (!f_dns && (e = getenv("PROPGATE_BACKENDS_DNS")) != NULL &&
-	    split(e, &o->env_copies[2], o->dns, GATE_MAX_URLS, &o->ndns, "PROPGATE_BACKENDS_DNS",
-	          err, errcap) != 0)
-		return -1;
+	return GATE_OPTIONS_OK;
+}
+
+// The lists not given as flags from the environment; the default listener;
+// at least one backend (or DNS name) required.
+static int load_lists(gate_options *o, const bool given[L_COUNT], char *err, size_t errcap)
+{
+	for (int l = 0; l < L_COUNT; l++) {
+		const char *e = given[l] ? NULL : getenv(lists[l].env);
+		size_t *n;
+		const char **out = list_in(o, (enum list)l, &n);
+		if (e != NULL && split(e, &o->env_copies[l], out, lists[l].cap, n, lists[l].env,
+		                       err, errcap) != 0)
+			return -1;
+	}
 	if (o->nlisten == 0)
 		o->listen[o->nlisten++] = "tcp://127.0.0.1:7700";
 	if (o->nbackends + o->ndns == 0) {
@@ -164,10 +193,12 @@ int gate_options_load(gate_options *o, int argc, char **argv, char *err, size_t 
 		         "PROPGATE_BACKENDS / PROPGATE_BACKENDS_DNS)");
 		return -1;
 	}
-	if (o->http_addr == NULL)
-		o->http_addr = getenv("PROPGATE_HTTP_ADDR");
-	if (o->http_addr == NULL)
-		o->http_addr = "127.0.0.1:7703";
+	return 0;
+}
+
+// The numbers: IO_THREADS (flag first, 2), MAX_CONNECTIONS (4096).
+static int load_numbers(gate_options *o, const char *io, char *err, size_t errcap)
+{
 	if (io == NULL)
 		io = getenv("IO_THREADS");
 	long v = 2;
@@ -175,14 +206,16 @@ int gate_options_load(gate_options *o, int argc, char **argv, char *err, size_t 
 		return -1;
 	o->io_threads = (int)v;
 	v = 4096;
-	if ((e = getenv("MAX_CONNECTIONS")) != NULL &&
-	    parse_int(e, "MAX_CONNECTIONS", 0, 1000000, &v, err, errcap) != 0)
+	const char *e = getenv("MAX_CONNECTIONS");
+	if (e != NULL && parse_int(e, "MAX_CONNECTIONS", 0, 1000000, &v, err, errcap) != 0)
 		return -1;
 	o->max_connections = (unsigned)v;
-	if (o->log_level == NULL)
-		o->log_level = getenv("LOG_LEVEL");
-	if (o->log_level == NULL)
-		o->log_level = "info";
+	return 0;
+}
+
+// The TLS files, both sides; a tls+tcp:// listener needs a certificate and key.
+static int load_tls(gate_options *o, char *err, size_t errcap)
+{
 	o->tls_cert_file = getenv("TLS_CERT_FILE");
 	o->tls_key_file = getenv("TLS_KEY_FILE");
 	o->tls_ca_file = getenv("TLS_CA_FILE");
@@ -200,6 +233,36 @@ int gate_options_load(gate_options *o, int argc, char **argv, char *err, size_t 
 			return -1;
 		}
 	return 0;
+}
+
+// A setting's flag if given, else its variable if set (even empty), else dflt.
+static const char *flag_env_or(const char *flag, const char *env, const char *dflt)
+{
+	if (flag == NULL)
+		flag = getenv(env);
+	return flag != NULL ? flag : dflt;
+}
+
+// The steps run in this order, so that of several bad settings the same one
+// is always reported first.
+gate_options_result gate_options_load(gate_options *o, int argc, char **argv, char *err,
+                                      size_t errcap)
+{
+	memset(o, 0, sizeof *o);
+	const char *io = NULL;
+	bool given[L_COUNT] = {false};
+	gate_options_result r = parse_args(o, given, &io, argc, argv, err, errcap);
+	if (r != GATE_OPTIONS_OK)
+		return r;
+	if (load_lists(o, given, err, errcap) != 0)
+		return GATE_OPTIONS_ERROR;
+	o->http_addr = flag_env_or(o->http_addr, "PROPGATE_HTTP_ADDR", "127.0.0.1:7703");
+	if (load_numbers(o, io, err, errcap) != 0)
+		return GATE_OPTIONS_ERROR;
+	o->log_level = flag_env_or(o->log_level, "LOG_LEVEL", "info");
+	if (load_tls(o, err, errcap) != 0)
+		return GATE_OPTIONS_ERROR;
+	return GATE_OPTIONS_OK;
 }
 
 void gate_options_free(gate_options *o)

@@ -1,8 +1,9 @@
 // gate options: propgate's settings from flags, then the environment, then
 // defaults (docs/gateway.md lists them).
 //
-// gate_options_load() never exits: it returns 0, 1 when --help or --version
-// was printed, or -1 with one line naming the bad setting in err. Strings
+// gate_options_load() never exits: it returns GATE_OPTIONS_OK,
+// GATE_OPTIONS_EXIT when --help or --version was printed, or
+// GATE_OPTIONS_ERROR with one line naming the bad setting in err. Strings
 // point into argv, the environment, or buffers owned by the options (freed
 // by gate_options_free).
 #ifndef GATE_OPTIONS_H
@@ -38,7 +39,15 @@ typedef struct gate_options {
 	char *env_copies[3]; // comma-separated environment lists, split in place
 } gate_options;
 
-int gate_options_load(gate_options *o, int argc, char **argv, char *err, size_t errcap);
+// What gate_options_load found.
+typedef enum gate_options_result {
+	GATE_OPTIONS_OK,    // o holds every setting
+	GATE_OPTIONS_ERROR, // a bad or missing setting: one line in err
+	GATE_OPTIONS_EXIT,  // --help or --version was printed: nothing to run
+} gate_options_result;
+
+gate_options_result gate_options_load(gate_options *o, int argc, char **argv, char *err,
+                                      size_t errcap);
 void gate_options_free(gate_options *o);
 
 #endif
