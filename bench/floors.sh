@@ -95,7 +95,7 @@ for c in $CONCURRENCY; do
 	}
 	sleep 0.3 # the postmaster reaps the exited backends
 	p1=$(pg_ticks)
-	tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out" | head -n 1)
+	tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out" | awk 'NR == 1')
 	lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
 	n=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$out")
 	fail=$(sed -nE 's/^number of failed transactions: ([0-9]+).*/\1/p' <<<"$out")

@@ -447,7 +447,9 @@ ok "${#want_rules[@]} alert rules loaded: ${want_rules[*]}"
 
 # ---- 9. a replica dies ---------------------------------------------------------------------
 step "SIGKILL one replica; calls through the gateway go on"
-victim=$(dc ps -q propertyd | head -n 1)
+# awk reads every line: `head -n 1` could close the pipe early and, under pipefail, fail
+# this step with SIGPIPE (141) when ps prints more than one id.
+victim=$(dc ps -q propertyd | awk 'NR == 1')
 [ -n "$victim" ] || fail "no propertyd container to kill"
 vname=$(name "$victim")
 podman kill -s KILL "$victim" >/dev/null || fail "podman kill $vname failed"

@@ -211,6 +211,9 @@ void nrpc_cpool_close(nrpc_cpool *p)
 		pthread_mutex_unlock(&p->mu);
 		nng_aio_free(e->probe_aio); // cancels the check, waits for its callback
 		e->probe_aio = NULL;
+		// The REQ context keeps its last request for resending: freed now,
+		// not by a socket close that may outlive its budget (and the process).
+		nng_ctx_close(e->probe_ctx);
 		socks[n++] = e->sock;
 	}
 	// Pipe callbacks may run while the sockets close: the pool stays until

@@ -216,6 +216,7 @@ int nrpc_cpool_ep_add(nrpc_cpool *p, const char *url, size_t o, char *err, size_
 		pthread_mutex_unlock(&p->mu);
 		nng_aio_free(e->probe_aio);
 		e->probe_aio = NULL;
+		nng_ctx_close(e->probe_ctx); // frees the request it keeps
 		base_nng_close_all(&e->sock, 1, CP_CLOSE_BUDGET_MS, nrpc_cpool_ep_closed, e);
 		return NNG_EINVAL;
 	}

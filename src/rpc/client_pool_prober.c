@@ -115,6 +115,7 @@ void *nrpc_cpool_prober_main(void *arg)
 		for (size_t k = 0; k < ngone; k++) {
 			nng_aio_free(gone[k]->probe_aio); // waits for its callback
 			gone[k]->probe_aio = NULL;
+			nng_ctx_close(gone[k]->probe_ctx); // frees the request it keeps
 			base_nng_close_all(&gone[k]->sock, 1, CP_CLOSE_BUDGET_MS,
 			                   nrpc_cpool_ep_closed, gone[k]);
 		}
