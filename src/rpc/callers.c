@@ -2,6 +2,7 @@
 #include "callers.h"
 
 #include "base/clock.h"
+#include "base/ratelimit.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,21 +44,6 @@ void nrpc_callers_fini(nrpc_callers *t)
 	t->stripes = NULL;
 }
 
-// A refusal of the caller of e (under its stripe's lock): the pause it earns.
-static int64_t refusal_pause(const nrpc_callers *t, struct nrpc_caller_entry *e)
-{
-	if (t->refusal_rate == 0)
-		return 0;
-	const int64_t interval = 1000000 / (int64_t)t->refusal_rate;
-	int64_t burst = t->refusal_rate / 10 > 64 ? t->refusal_rate / 10 : 64;
-	int64_t now = base_now_us();
-	if (e->refusal_tat < now)
-		e->refusal_tat = now;
-	e->refusal_tat += interval;
-	int64_t wait = e->refusal_tat - now - burst * interval;
-	return wait > 0 ? wait : 0;
-}
-
 enum nrpc_callers_result nrpc_callers_acquire(nrpc_callers *t, const char *sub,
                                               struct nrpc_caller_entry **slot, int64_t *pause_us)
 {
@@ -83,7 +69,8 @@ enum nrpc_callers_result nrpc_callers_acquire(nrpc_callers *t, const char *sub,
 		if (e->hash == h && strcmp(e->sub, sub) == 0) {
 			if (e->count >= t->limit) {
 				res = CALLERS_REFUSED;
-				*pause_us = refusal_pause(t, e);
+				*pause_us = base_ratelimit_take(&e->refusal_tat, t->refusal_rate,
+				                                base_now_us());
 			} else {
 				e->count++;
 				*slot = e;

@@ -24,7 +24,7 @@
 
 struct nrpc_caller_entry {
 	unsigned count;      // requests in flight; 0: free for reuse
-	int64_t refusal_tat; // GCRA of the caller's refusals (monotonic us); 0: none yet
+	int64_t refusal_tat; // base_ratelimit state of the caller's refusals; 0: none yet
 	unsigned long hash;
 	char sub[NRPC_JWT_MAX_SUB + 1];
 };

@@ -21,6 +21,7 @@
 #include "base/clock.h"
 #include "base/evwrite.h"
 #include "base/ioloop.h"
+#include "base/ratelimit.h"
 #include "base/tcplisten.h"
 #include "serve.h"
 #include "sptls.h"
@@ -31,10 +32,6 @@
 #define READ_CHUNK     (64 * 1024) // bytes read per readiness
 #define FREE_CALLS_MAX 256         // call slots kept per loop for reuse
 #define HOST_MAX       256
-// Refusals (8 RESOURCE_EXHAUSTED, 16 UNAUTHENTICATED) a connection may draw
-// beyond cl->refusal_rate a second: a burst of a tenth of the rate, at least
-// REFUSAL_BURST_MIN.
-#define REFUSAL_BURST_MIN 64
 
 typedef struct conn conn;
 typedef struct sloop sloop;
@@ -66,7 +63,7 @@ struct conn {
 	bool dead;            // closed: fd and events gone; freed with the last reference
 	bool paused;          // not read while SPTCP_MAX_INFLIGHT calls are in flight
 	bool throttled;       // not read until greet_ev fires: too many refusals
-	int64_t refusal_tat;  // GCRA theoretical arrival time of refusals (monotonic us)
+	int64_t refusal_tat;  // base_ratelimit state of the refusals it drew
 	bool parsing;         // replies wait for the flush at the end of the parse
 	bool dirty;           // on the loop's flush list
 	conn *next_dirty;
@@ -348,14 +345,8 @@ static void resume(conn *cn)
 	event_active(cn->rev, EV_READ, 0); // parse what is buffered already
 }
 
-// A reply that refuses (8 or 16) counts against the connection's refusal
-// rate, or, refused for its caller's share, against the caller's (the pause
-// the callers table computed); beyond it, reading pauses until the rate
-// allows the next one, so a
-// client that keeps sending what is refused costs a bounded share of its
-// loop (GCRA: refusal_tat is when the next refusal would be on schedule).
-// The greeting timer, idle once the peer greeted, times the pause.
-// Stops reading cn for wait_us (greet_ev resumes it).
+// Stops reading cn for wait_us; the greeting timer, idle once the peer
+// greeted, resumes it (on_greet_timeout).
 static void pause_conn(conn *cn, int64_t wait_us)
 {
 	if (wait_us <= 0 || cn->throttled || cn->dead)
@@ -368,22 +359,19 @@ static void pause_conn(conn *cn, int64_t wait_us)
 	atomic_fetch_add(&cn->lp->t->cl->throttled, 1);
 }
 
+// A reply that refuses (8 or 16) counts against the connection's refusal
+// rate (base/ratelimit.h), or, refused for its caller's share, the caller's
+// (the pause the callers table computed): beyond it, reading pauses until the
+// rate allows the next one, so a client that keeps sending what is refused
+// costs a bounded share of its loop.
 static void count_refusal(conn *cn, int64_t caller_pause_us)
 {
 	if (caller_pause_us > 0) {
 		pause_conn(cn, caller_pause_us); // the caller is over its refusal rate
 		return;
 	}
-	unsigned rate = cn->lp->t->cl->refusal_rate;
-	if (rate == 0)
-		return;
-	const int64_t interval = 1000000 / (int64_t)rate;
-	int64_t burst = rate / 10 > REFUSAL_BURST_MIN ? rate / 10 : REFUSAL_BURST_MIN;
-	int64_t now = base_now_us();
-	if (cn->refusal_tat < now)
-		cn->refusal_tat = now;
-	cn->refusal_tat += interval;
-	pause_conn(cn, cn->refusal_tat - now - burst * interval);
+	pause_conn(
+	    cn, base_ratelimit_take(&cn->refusal_tat, cn->lp->t->cl->refusal_rate, base_now_us()));
 }
 
 // ---- replies --------------------------------------------------------------------------------
