@@ -14,46 +14,7 @@
 #include <string.h>
 
 #include "pbjson_fields.h"
-
-typedef struct blk {
-	struct blk *next;
-	max_align_t data[];
-} blk;
-
-typedef struct mentry {
-	const char *name; // full, no leading dot
-	const char *pkg;
-	bool proto3;
-	const Pdc__Descset__DescriptorProto *dp;
-	ProtobufCMessageDescriptor *d;
-} mentry;
-
-typedef struct eentry {
-	const char *name;
-	const char *pkg;
-	const Pdc__Descset__EnumDescriptorProto *ep;
-	ProtobufCEnumDescriptor *d;
-} eentry;
-
-typedef struct sentry {
-	const char *name;
-	const char *pkg;
-	const Pdc__Descset__ServiceDescriptorProto *sp;
-	ProtobufCServiceDescriptor *d;
-} sentry;
-
-struct pdc_rtdesc {
-	Pdc__Descset__FileDescriptorSet *set;
-	blk *mem;
-	mentry *msgs;
-	size_t nmsgs, capmsgs;
-	eentry *enums;
-	size_t nenums, capenums;
-	sentry *svcs;
-	size_t nsvcs, capsvcs;
-	char *err;
-	size_t errcap;
-};
+#include "rtdesc_int.h"
 
 static void fail(pdc_rtdesc *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(pdc_rtdesc *r, const char *fmt, ...)
@@ -169,88 +130,6 @@ static void add_file(pdc_rtdesc *r, const Pdc__Descset__FileDescriptorProto *f)
 		s->sp = f->service[i];
 		s->d = xalloc(r, sizeof(*s->d));
 	}
-}
-
-// ---- lookups ----------------------------------------------------------------------------
-
-static const char *undot(const char *n)
-{
-	return n != NULL && n[0] == '.' ? n + 1 : (n ? n : "");
-}
-
-const ProtobufCMessageDescriptor *pdc_rtdesc_message(const pdc_rtdesc *r, const char *name)
-{
-	name = undot(name);
-	for (size_t i = 0; i < r->nmsgs; i++)
-		if (strcmp(r->msgs[i].name, name) == 0)
-			return r->msgs[i].d;
-	return NULL;
-}
-
-const ProtobufCEnumDescriptor *pdc_rtdesc_enum(const pdc_rtdesc *r, const char *name)
-{
-	name = undot(name);
-	for (size_t i = 0; i < r->nenums; i++)
-		if (strcmp(r->enums[i].name, name) == 0)
-			return r->enums[i].d;
-	return NULL;
-}
-
-const ProtobufCServiceDescriptor *pdc_rtdesc_service(const pdc_rtdesc *r, const char *name)
-{
-	name = undot(name);
-	for (size_t i = 0; i < r->nsvcs; i++)
-		if (strcmp(r->svcs[i].name, name) == 0)
-			return r->svcs[i].d;
-	return NULL;
-}
-
-const Pdc__Descset__DescriptorProto *pdc_rtdesc_message_def(const pdc_rtdesc *r, const char *name,
-                                                            int *proto3)
-{
-	name = undot(name);
-	for (size_t i = 0; i < r->nmsgs; i++) {
-		if (strcmp(r->msgs[i].name, name) == 0) {
-			if (proto3 != NULL)
-				*proto3 = r->msgs[i].proto3;
-			return r->msgs[i].dp;
-		}
-	}
-	return NULL;
-}
-
-const Pdc__Descset__EnumDescriptorProto *pdc_rtdesc_enum_def(const pdc_rtdesc *r, const char *name)
-{
-	name = undot(name);
-	for (size_t i = 0; i < r->nenums; i++)
-		if (strcmp(r->enums[i].name, name) == 0)
-			return r->enums[i].ep;
-	return NULL;
-}
-
-const Pdc__Descset__ServiceDescriptorProto *pdc_rtdesc_service_def(const pdc_rtdesc *r,
-                                                                   const char *name)
-{
-	name = undot(name);
-	for (size_t i = 0; i < r->nsvcs; i++)
-		if (strcmp(r->svcs[i].name, name) == 0)
-			return r->svcs[i].sp;
-	return NULL;
-}
-
-size_t pdc_rtdesc_service_count(const pdc_rtdesc *r)
-{
-	return r->nsvcs;
-}
-
-const ProtobufCServiceDescriptor *pdc_rtdesc_service_at(const pdc_rtdesc *r, size_t i)
-{
-	return i < r->nsvcs ? r->svcs[i].d : NULL;
-}
-
-const Pdc__Descset__FileDescriptorSet *pdc_rtdesc_set(const pdc_rtdesc *r)
-{
-	return r->set;
 }
 
 // ---- pass 2: enums ----------------------------------------------------------------------
