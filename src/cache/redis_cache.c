@@ -82,6 +82,7 @@ int cache_create(cache_redis **out, const char *redis_url, obs_registry *metrics
 		snprintf(err, errcap, "cache: cannot start its thread");
 		goto fail;
 	}
+	pthread_setname_np(c->bg, "pd-cache-bg");
 	struct timespec dl = base_deadline_ts(CLOCK_MONOTONIC, CACHE_START_WAIT_MS);
 	pthread_mutex_lock(&c->mu);
 	while (!c->first_tried && !base_ts_passed(CLOCK_MONOTONIC, &dl))

@@ -84,6 +84,7 @@ int events_cachesync_start(events_cachesync **out, const char *conninfo,
 		free(s);
 		return -1;
 	}
+	pthread_setname_np(s->thread, "pd-cachesync");
 	*out = s;
 	return 0;
 }

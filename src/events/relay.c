@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bigend.h"
 #include "base/clock.h"
 #include "base/nngclose.h"
+#include "events/pubtcp.h"
 #include "nrpc/connlimit.h"
 #include "obs/log.h"
 #include "store/outbox.h"
@@ -67,9 +69,13 @@ typedef struct type_counter {
 } type_counter;
 
 struct events_relay {
-	store_outbox *ob; // owned by the relay thread while it runs
-	nng_socket sock;
-	nrpc_connlimit conns; // subscribers of sock
+	store_outbox *ob;     // owned by the relay thread while it runs
+	nng_socket sock;      // tls+tcp:// and the other schemes: nng's pub0
+	events_pubtcp *pub;   // tcp://: our own PUB transport (then sock is unused)
+	nrpc_connlimit conns; // subscribers of sock or pub
+	uint8_t *frames;      // the relay thread's: one claim's events, framed for pub
+	size_t frames_cap;
+	uint64_t pub_dropped; // pub's drop count as last added to c_dropped
 	obs_registry *reg;
 	bool own_reg;
 	int64_t retention_s;
@@ -84,6 +90,7 @@ struct events_relay {
 	obs_gauge *g_lag_rows;
 	obs_gauge *g_lag_seconds;
 	obs_counter *c_errors;
+	obs_counter *c_dropped;
 	obs_counter *c_other;
 	type_counter types[RELAY_MAX_TYPES];
 	size_t n_types;
@@ -141,6 +148,57 @@ static int publish_one(events_relay *r, const Property__V1__Event *ev)
 	}
 	obs_counter_add(type_counter_for(r, type), 1);
 	return 0;
+}
+
+// The messages of one claim framed as SP messages (8-byte big-endian length,
+// then what publish_one sends), handed to the own transport at once: one
+// write per subscriber for the whole claim.
+static void publish_framed(events_relay *r, Property__V1__Event *const *evs, int n)
+{
+	size_t need = 0;
+	for (int i = 0; i < n; i++) {
+		const char *type = evs[i]->type != NULL ? evs[i]->type : "";
+		need += 8 + strlen(type) + 1 + property__v1__event__get_packed_size(evs[i]);
+	}
+	if (need > r->frames_cap) {
+		uint8_t *b = realloc(r->frames, need);
+		if (b == NULL) {
+			obs_counter_add(r->c_errors, (uint64_t)n);
+			OBS_LOG(OBS_WARN,
+			        "event publish failed (out of memory); subscribers will "
+			        "re-read the events",
+			        OBS_I("events", n));
+			return;
+		}
+		r->frames = b;
+		r->frames_cap = need;
+	}
+	size_t off = 0;
+	for (int i = 0; i < n; i++) {
+		const char *type = evs[i]->type != NULL ? evs[i]->type : "";
+		size_t tlen = strlen(type);
+		uint8_t *body = r->frames + off + 8;
+		memcpy(body, type, tlen);
+		body[tlen] = 0;
+		size_t plen = property__v1__event__pack(evs[i], body + tlen + 1);
+		base_be64_put(r->frames + off, tlen + 1 + plen);
+		off += 8 + tlen + 1 + plen;
+	}
+	if (events_pubtcp_publish(r->pub, r->frames, off) != 0) {
+		obs_counter_add(r->c_errors, (uint64_t)n);
+		OBS_LOG(OBS_WARN,
+		        "event publish failed (out of memory); subscribers will re-read "
+		        "the events",
+		        OBS_I("events", n));
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		obs_counter_add(type_counter_for(r, evs[i]->type != NULL ? evs[i]->type : ""), 1);
+	uint64_t dropped = events_pubtcp_dropped(r->pub);
+	if (dropped > r->pub_dropped) {
+		obs_counter_add(r->c_dropped, dropped - r->pub_dropped);
+		r->pub_dropped = dropped;
+	}
 }
 
 void events_relay_kick(events_relay *r)
@@ -207,7 +265,9 @@ static int claim_and_publish(events_relay *r)
 		conn_error(r, "claim");
 		return -1;
 	}
-	for (int i = 0; i < n; i++)
+	if (r->pub != NULL && n > 0)
+		publish_framed(r, evs, n);
+	for (int i = 0; r->pub == NULL && i < n; i++)
 		(void)publish_one(r, evs[i]);
 	// A claim that took fewer rows than it could took every row there was:
 	// the leader knows it is not behind without asking the database. (The
@@ -383,6 +443,8 @@ void events_relay_connections(const events_relay *r, int *open, uint64_t *refuse
 static int open_socket(events_relay *r, const char *url, const nrpc_tls *tls,
                        unsigned max_subscribers, char *err, size_t errcap)
 {
+	if (events_pubtcp_serves(url))
+		return events_pubtcp_start(&r->pub, url, max_subscribers, &r->conns, err, errcap);
 	int rv;
 	const char *what = "pub0_open";
 	if ((rv = nng_pub0_open(&r->sock)) != 0)
@@ -408,6 +470,17 @@ fail_close:
 fail:
 	snprintf(err, errcap, "events socket %s %s: %s", what, url, nng_strerror(rv));
 	return -1;
+}
+
+// The own transport lingers for queued bytes itself (PUBTCP_LINGER_MS).
+static void close_socket(events_relay *r)
+{
+	if (r->pub != NULL) {
+		events_pubtcp_destroy(r->pub);
+		r->pub = NULL;
+	} else if (base_nng_close(r->sock, RELAY_CLOSE_TIMEOUT_MS) != 0) {
+		OBS_LOG(OBS_WARN, "events socket close timed out; left behind");
+	}
 }
 
 int events_relay_start(events_relay **out, const events_relay_config *cfg, char *err, size_t errcap)
@@ -439,6 +512,11 @@ int events_relay_start(events_relay **out, const events_relay_config *cfg, char 
 	                  "Age of the oldest event-log row not yet published.", NULL);
 	r->c_errors = obs_counter_get(r->reg, "propertyd_events_publish_errors_total",
 	                              "Events whose PUB send failed.", NULL);
+	r->c_dropped = obs_counter_get(
+	    r->reg, "propertyd_events_subscriber_drops_total",
+	    "Claims of events not queued for a subscriber whose backlog was full (it re-reads "
+	    "them through ReadEvents); tcp:// only.",
+	    NULL);
 	r->c_other =
 	    obs_counter_get(r->reg, "propertyd_events_published_total",
 	                    "Events published on the PUB socket, by type.", "type=\"other\"");
@@ -457,11 +535,12 @@ int events_relay_start(events_relay **out, const events_relay_config *cfg, char 
 		snprintf(err, errcap, "relay: cannot start thread");
 		goto fail_sock;
 	}
+	pthread_setname_np(r->thread, "pd-relay");
 	*out = r;
 	return 0;
 
 fail_sock:
-	(void)base_nng_close(r->sock, RELAY_CLOSE_TIMEOUT_MS);
+	close_socket(r);
 fail_outbox:
 	store_outbox_close(r->ob);
 fail_fd:
@@ -479,16 +558,16 @@ void events_relay_stop(events_relay *r)
 		return;
 	atomic_store(&r->stop, true);
 	pthread_join(r->thread, NULL);
-	if (atomic_load(&r->leader))
+	if (r->pub == NULL && atomic_load(&r->leader))
 		nng_msleep(RELAY_LINGER_MS);
-	if (base_nng_close(r->sock, RELAY_CLOSE_TIMEOUT_MS) != 0)
-		OBS_LOG(OBS_WARN, "events socket close timed out; left behind");
+	close_socket(r);
 	// Closing the connection releases the advisory lock: another instance leads.
 	store_outbox_close(r->ob);
 	close(r->kick_fd);
 	set_leader(r, false);
 	if (r->own_reg)
 		obs_registry_destroy(r->reg);
+	free(r->frames);
 	free(r);
 }
 

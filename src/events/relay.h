@@ -7,6 +7,10 @@
 // A relay that does not lead asks for leadership about once a second; one
 // that loses its connection (and with it leadership) backs off and asks again.
 //
+// A tcp:// pub_url is served by events/pubtcp.h (the same wire, each claim's
+// events in one write per subscriber, on a thread of its own); the other
+// schemes by nng's pub0 socket.
+//
 // A tls+tcp:// pub_url is served by nng over TLS 1.2 with pub_tls: the
 // server certificate and key, and with a CA file every subscriber must
 // present a certificate that chains to it (mutual TLS; nng cannot tell the
@@ -23,7 +27,8 @@
 // may be called from any thread.
 //
 // Metrics (in cfg->metrics): propertyd_events_published_total{type},
-// propertyd_events_publish_errors_total, propertyd_relay_leader (0/1),
+// propertyd_events_publish_errors_total, propertyd_events_subscriber_drops_total
+// (tcp:// only), propertyd_relay_leader (0/1),
 // propertyd_relay_lag_rows, propertyd_relay_lag_seconds (queried about once a
 // second; the leader sets them to 0 after a claim that took every row waiting
 // and queries only while behind).

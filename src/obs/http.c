@@ -405,6 +405,7 @@ int obs_http_start(obs_http **out, const char *host_port, obs_registry *reg, obs
 	} else if ((h->listen_fd = listen_port(host, port, &h->port, err, errcap, host_port)) >=
 	           0) {
 		if (pthread_create(&h->thread, NULL, serve_main, h) == 0) {
+			pthread_setname_np(h->thread, "pd-http");
 			h->started = true;
 			*out = h;
 			return 0;
