@@ -236,6 +236,12 @@ static int apply_to_cache(void *arg, const store_outbox_change *ch, size_t n)
 	return cache_apply_log(a->cache, lc, n < CACHESYNC_BATCH ? n : CACHESYNC_BATCH);
 }
 
+// What the leader's relay published, to this instance's cache sync.
+static void feed_cachesync(void *arg, const store_outbox_change *ch, size_t n)
+{
+	events_cachesync_feed(arg, ch, n);
+}
+
 // IO_THREADS event loops (not yet running), each with its own PostgreSQL
 // pipelines: DB_POOL_SIZE connections shared out.
 static int create_loops(struct app *a, struct event_base *bases[MAX_LOOPS])
@@ -465,16 +471,19 @@ static int start_events(struct app *a)
 	    .retention_s = a->cfg.event_retention_s,
 	    .max_subscribers = a->cfg.max_subscribers,
 	};
-	if (a->cfg.relay && events_relay_start(&a->relay, &ec, err, sizeof(err)) != 0) {
-		fprintf(stderr, "propertyd: event relay: %s\n", err);
-		return -1;
-	}
-	a->kick_target = a->relay;
+	// The cache sync first: the relay feeds it what it publishes.
 	if (events_cachesync_start(&a->cachesync, a->cfg.database_url, apply_to_cache, a, err,
 	                           sizeof(err)) != 0) {
 		fprintf(stderr, "propertyd: cache sync: %s\n", err);
 		return -1;
 	}
+	ec.published = feed_cachesync;
+	ec.published_arg = a->cachesync;
+	if (a->cfg.relay && events_relay_start(&a->relay, &ec, err, sizeof(err)) != 0) {
+		fprintf(stderr, "propertyd: event relay: %s\n", err);
+		return -1;
+	}
+	a->kick_target = a->relay;
 	return 0;
 }
 

@@ -8,9 +8,11 @@
 // CLOCK_MONOTONIC); base_ts_passed asks whether such a point has come.
 //
 // Pure functions of the clock: no state, no allocation, any thread.
+// (base_cond_init_monotonic initializes the caller's condition variable.)
 #ifndef BASE_CLOCK_H
 #define BASE_CLOCK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -23,5 +25,8 @@ int64_t base_now_ms(void);
 struct timespec base_deadline_ts(clockid_t clock, int64_t ms);
 // True once `clock` reads at or after *t.
 bool base_ts_passed(clockid_t clock, const struct timespec *t);
+// Initializes a condition variable that waits on CLOCK_MONOTONIC (for
+// deadlines from base_deadline_ts(CLOCK_MONOTONIC, ...)). 0 or an errno.
+int base_cond_init_monotonic(pthread_cond_t *cv);
 
 #endif

@@ -66,11 +66,7 @@ int base_nng_close_all(const nng_socket *socks, size_t n, int timeout_ms, void (
 	c->done_fn = done;
 	c->done_arg = arg;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	base_cond_init_monotonic(&c->cv);
 	pthread_t t;
 	if (pthread_create(&t, NULL, closer_main, c) != 0) {
 		closer_free(c);

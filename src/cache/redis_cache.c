@@ -50,7 +50,6 @@ int cache_create(cache_redis **out, const char *redis_url, obs_registry *metrics
                  size_t errcap)
 {
 	cache_redis *c;
-	pthread_condattr_t ca;
 	int locks = 0;
 
 	*out = NULL;
@@ -66,11 +65,8 @@ int cache_create(cache_redis **out, const char *redis_url, obs_registry *metrics
 	register_metrics(c, metrics);
 	obs_gauge_set(c->up_gauge, 0);
 
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->bg_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	base_cond_init_monotonic(&c->bg_cv);
 	cache_recent_init(&c->recent);
 	locks = 1;
 

@@ -76,6 +76,9 @@ struct events_relay {
 	uint8_t *frames;      // the relay thread's: one claim's events, framed for pub
 	size_t frames_cap;
 	uint64_t pub_dropped; // pub's drop count as last added to c_dropped
+	void (*published)(void *arg, const store_outbox_change *ch, size_t n);
+	void *published_arg;
+	store_outbox_change changes[RELAY_BATCH]; // the relay thread's: for published()
 	obs_registry *reg;
 	bool own_reg;
 	int64_t retention_s;
@@ -256,6 +259,25 @@ static void sleep_sliced(events_relay *r, int ms)
 	}
 }
 
+// The claim's changes, narrow, to the published() hook.
+static void report_published(events_relay *r, Property__V1__Event *const *evs, int n)
+{
+	for (int i = 0; i < n && i < RELAY_BATCH; i++) {
+		const Property__V1__Event *e = evs[i];
+		store_outbox_change *c = &r->changes[i];
+		c->seq = e->seq;
+		c->version = e->property != NULL ? (uint64_t)e->property->version : 0;
+		c->deleted = e->type != NULL && strcmp(e->type, "property.deleted") == 0;
+		snprintf(c->id, sizeof c->id, "%s", e->aggregate_id != NULL ? e->aggregate_id : "");
+		const char *owner = e->owner_id != NULL ? e->owner_id : "";
+		if (strlen(owner) < sizeof c->owner)
+			memcpy(c->owner, owner, strlen(owner) + 1);
+		else
+			c->owner[0] = '\0';
+	}
+	r->published(r->published_arg, r->changes, (size_t)(n < RELAY_BATCH ? n : RELAY_BATCH));
+}
+
 // Claims one batch and publishes it. Returns the count or -1 (connection error).
 static int claim_and_publish(events_relay *r)
 {
@@ -272,6 +294,8 @@ static int claim_and_publish(events_relay *r)
 	// A claim that took fewer rows than it could took every row there was:
 	// the leader knows it is not behind without asking the database. (The
 	// lag query costs a round trip, several ms under load, between claims.)
+	if (r->published != NULL && n > 0)
+		report_published(r, evs, n);
 	r->caught_up = n < RELAY_BATCH;
 	if (r->caught_up) {
 		obs_gauge_set(r->g_lag_rows, 0);
@@ -496,6 +520,8 @@ int events_relay_start(events_relay **out, const events_relay_config *cfg, char 
 	}
 	r->retention_s = cfg->retention_s > 0 ? cfg->retention_s : RELAY_DEFAULT_RETENTION_S;
 	r->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : RELAY_DEFAULT_POLL_MS;
+	r->published = cfg->published;
+	r->published_arg = cfg->published_arg;
 	r->reg = cfg->metrics;
 	if (r->reg == NULL) {
 		r->reg = obs_registry_create();

@@ -41,6 +41,7 @@
 
 #include "nrpc/tls.h"
 #include "obs/metrics.h"
+#include "store/outbox.h"
 
 typedef struct events_relay events_relay;
 
@@ -52,6 +53,10 @@ typedef struct events_relay_config {
 	int64_t retention_s;     // published events older than this are pruned; 0: 7 days
 	int poll_ms;             // longest sleep between claims when idle; 0: 250
 	unsigned max_subscribers; // PUB connections kept at once; more are closed; 0: no cap
+	// Called on the relay thread with the changes of each claim once it is
+	// published (seq order); NULL: none. Must not block.
+	void (*published)(void *arg, const store_outbox_change *ch, size_t n);
+	void *published_arg;
 } events_relay_config;
 
 // Subscriber connections open now and refused so far (max_subscribers).

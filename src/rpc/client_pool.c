@@ -156,13 +156,9 @@ int nrpc_cpool_open(nrpc_cpool **out, const nrpc_cpool_config *cfg, char *err, s
 		snprintf(err, errcap, "out of memory");
 		return NNG_ENOMEM;
 	}
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->ready_cv, &ca);
-	pthread_cond_init(&p->kick_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	base_cond_init_monotonic(&p->ready_cv);
+	base_cond_init_monotonic(&p->kick_cv);
 	p->refs = 1;
 	p->probe_interval =
 	    cfg->probe_interval_ms ? cfg->probe_interval_ms : CPOOL_PROBE_INTERVAL_MS;
