@@ -2,6 +2,8 @@
 #include "events/pubtcp.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -155,6 +157,11 @@ static void accept_all(events_pubtcp *p)
 			}
 			p->cap_subs = cap;
 		}
+		// Each write is a whole claim, sent at once: Nagle would hold a
+		// small one back until the previous one is acknowledged (up to the
+		// peer's delayed ACK, 40 ms). nng's pipes set the same.
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		sub *s = &p->subs[p->n_subs++];
 		*s = (sub){.fd = fd, .greet_by_ms = base_now_ms() + PUBTCP_GREET_MS};
 		atomic_fetch_add(&p->cl->open, 1);
