@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -56,5 +57,33 @@ int base_tcp_listen(const char *host, const char *port, int backlog, int *bound_
 	}
 	if (bound_port != NULL)
 		*bound_port = port_of(fd);
+	return fd;
+}
+
+int base_tcp_listen_url(const char *url, const char *want, int backlog, char *err, size_t errcap)
+{
+	const char *sep = strstr(url, "://");
+	const char *hp = sep != NULL ? sep + 3 : url;
+	const char *colon = strrchr(hp, ':');
+	char host[256], port[8];
+	if (colon == NULL || (size_t)(colon - hp) >= sizeof host || colon[1] == '\0' ||
+	    strlen(colon + 1) >= sizeof port) {
+		snprintf(err, errcap, "%s: want %s", url, want);
+		return -1;
+	}
+	size_t hl = (size_t)(colon - hp);
+	const char *h = hp;
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	snprintf(port, sizeof port, "%s", colon + 1);
+	bool any = host[0] == '\0' || strcmp(host, "*") == 0;
+	char why[160];
+	int fd = base_tcp_listen(any ? NULL : host, port, backlog, NULL, why, sizeof why);
+	if (fd < 0)
+		snprintf(err, errcap, "%s: %s", url, why);
 	return fd;
 }

@@ -13,4 +13,10 @@
 int base_tcp_listen(const char *host, const char *port, int backlog, int *bound_port, char *err,
                     size_t errcap);
 
+// The same for an nng-style URL "scheme://host:port" (any scheme; host "*"
+// or empty: every interface; an IPv6 host in brackets). The error names the
+// URL; `want` is the form to suggest when the URL has no host:port (e.g.
+// "tcp://host:port").
+int base_tcp_listen_url(const char *url, const char *want, int backlog, char *err, size_t errcap);
+
 #endif

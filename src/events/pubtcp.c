@@ -19,7 +19,6 @@
 
 #define SP_PROTO_PUB 0x20
 #define SP_PROTO_SUB 0x21
-#define HOST_MAX     256
 #define IDLE_POLL_MS 1000
 
 static const uint8_t pub_greeting[8] = {0, 'S', 'P', 0, 0, SP_PROTO_PUB, 0, 0};
@@ -95,33 +94,6 @@ static void bytes_clear(bytes *q)
 bool events_pubtcp_serves(const char *url)
 {
 	return url != NULL && strncmp(url, "tcp://", 6) == 0;
-}
-
-static int listen_on(const char *url, char *err, size_t errcap)
-{
-	const char *hp = url + 6;
-	const char *colon = strrchr(hp, ':');
-	char host[HOST_MAX], port[8];
-	if (colon == NULL || (size_t)(colon - hp) >= sizeof host || colon[1] == '\0' ||
-	    strlen(colon + 1) >= sizeof port) {
-		snprintf(err, errcap, "%s: want tcp://host:port", url);
-		return -1;
-	}
-	size_t hl = (size_t)(colon - hp);
-	const char *h = hp;
-	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, sizeof port, "%s", colon + 1);
-	bool any = host[0] == '\0' || strcmp(host, "*") == 0;
-	char why[160];
-	int fd = base_tcp_listen(any ? NULL : host, port, 128, NULL, why, sizeof why);
-	if (fd < 0)
-		snprintf(err, errcap, "%s: %s", url, why);
-	return fd;
 }
 
 static void sub_close(events_pubtcp *p, size_t i)
@@ -322,7 +294,8 @@ int events_pubtcp_start(events_pubtcp **out, const char *url, unsigned max, nrpc
 		return -1;
 	}
 	char why[256];
-	if ((p->listen_fd = listen_on(url, why, sizeof why)) < 0) {
+	if ((p->listen_fd = base_tcp_listen_url(url, "tcp://host:port", 128, why, sizeof why)) <
+	    0) {
 		snprintf(err, errcap, "events socket: %s", why);
 		goto fail;
 	}

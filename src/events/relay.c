@@ -153,50 +153,54 @@ static int publish_one(events_relay *r, const Property__V1__Event *ev)
 	return 0;
 }
 
-// The messages of one claim framed as SP messages (8-byte big-endian length,
-// then what publish_one sends), handed to the own transport at once: one
-// write per subscriber for the whole claim.
-static void publish_framed(events_relay *r, Property__V1__Event *const *evs, int n)
+static const char *type_of(const Property__V1__Event *ev)
+{
+	return ev->type != NULL ? ev->type : "";
+}
+
+// Frames the n events into r->frames; the bytes written, or 0 when memory
+// ran out.
+static size_t frame_all(events_relay *r, Property__V1__Event *const *evs, int n)
 {
 	size_t need = 0;
-	for (int i = 0; i < n; i++) {
-		const char *type = evs[i]->type != NULL ? evs[i]->type : "";
-		need += 8 + strlen(type) + 1 + property__v1__event__get_packed_size(evs[i]);
-	}
+	for (int i = 0; i < n; i++)
+		need +=
+		    8 + strlen(type_of(evs[i])) + 1 + property__v1__event__get_packed_size(evs[i]);
 	if (need > r->frames_cap) {
 		uint8_t *b = realloc(r->frames, need);
-		if (b == NULL) {
-			obs_counter_add(r->c_errors, (uint64_t)n);
-			OBS_LOG(OBS_WARN,
-			        "event publish failed (out of memory); subscribers will "
-			        "re-read the events",
-			        OBS_I("events", n));
-			return;
-		}
+		if (b == NULL)
+			return 0;
 		r->frames = b;
 		r->frames_cap = need;
 	}
 	size_t off = 0;
 	for (int i = 0; i < n; i++) {
-		const char *type = evs[i]->type != NULL ? evs[i]->type : "";
-		size_t tlen = strlen(type);
+		size_t tlen = strlen(type_of(evs[i]));
 		uint8_t *body = r->frames + off + 8;
-		memcpy(body, type, tlen);
+		memcpy(body, type_of(evs[i]), tlen);
 		body[tlen] = 0;
 		size_t plen = property__v1__event__pack(evs[i], body + tlen + 1);
 		base_be64_put(r->frames + off, tlen + 1 + plen);
 		off += 8 + tlen + 1 + plen;
 	}
-	if (events_pubtcp_publish(r->pub, r->frames, off) != 0) {
+	return off;
+}
+
+// The messages of one claim framed as SP messages (8-byte big-endian length,
+// then what publish_one sends), handed to the own transport at once: one
+// write per subscriber for the whole claim.
+static void publish_framed(events_relay *r, Property__V1__Event *const *evs, int n)
+{
+	size_t len = frame_all(r, evs, n);
+	if (len == 0 || events_pubtcp_publish(r->pub, r->frames, len) != 0) {
 		obs_counter_add(r->c_errors, (uint64_t)n);
 		OBS_LOG(OBS_WARN,
-		        "event publish failed (out of memory); subscribers will re-read "
-		        "the events",
+		        "event publish failed (out of memory); subscribers will re-read them",
 		        OBS_I("events", n));
 		return;
 	}
 	for (int i = 0; i < n; i++)
-		obs_counter_add(type_counter_for(r, evs[i]->type != NULL ? evs[i]->type : ""), 1);
+		obs_counter_add(type_counter_for(r, type_of(evs[i])), 1);
 	uint64_t dropped = events_pubtcp_dropped(r->pub);
 	if (dropped > r->pub_dropped) {
 		obs_counter_add(r->c_dropped, dropped - r->pub_dropped);

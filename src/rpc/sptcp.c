@@ -31,7 +31,6 @@
 #define SP_MAX_HOPS    8           // nng's default max TTL of a backtrace
 #define READ_CHUNK     (64 * 1024) // bytes read per readiness
 #define FREE_CALLS_MAX 256         // call slots kept per loop for reuse
-#define HOST_MAX       256
 
 typedef struct conn conn;
 typedef struct sloop sloop;
@@ -564,29 +563,8 @@ static int listen_on(const char *url, char *err, size_t errcap)
 		snprintf(err, errcap, "%s: not a tcp:// or tls+tcp:// URL", url);
 		return -1;
 	}
-	const char *hp = strstr(url, "://") + 3;
-	const char *colon = strrchr(hp, ':');
-	char host[HOST_MAX], port[8];
-	if (colon == NULL || (size_t)(colon - hp) >= sizeof host || strlen(colon + 1) == 0 ||
-	    strlen(colon + 1) >= sizeof port) {
-		snprintf(err, errcap, "%s: want tcp://host:port or tls+tcp://host:port", url);
-		return -1;
-	}
-	size_t hl = (size_t)(colon - hp);
-	const char *h = hp;
-	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, sizeof port, "%s", colon + 1);
-	bool any = host[0] == '\0' || strcmp(host, "*") == 0;
-	char why[160];
-	int fd = base_tcp_listen(any ? NULL : host, port, 1024, NULL, why, sizeof why);
-	if (fd < 0)
-		snprintf(err, errcap, "%s: %s", url, why);
-	return fd;
+	return base_tcp_listen_url(url, "tcp://host:port or tls+tcp://host:port", 1024, err,
+	                           errcap);
 }
 
 static void setup_loop(void *arg)
