@@ -5,8 +5,10 @@
 // seq order, across any number of propertyd instances, however many PUB
 // messages are lost, duplicated or reordered on the way:
 //
-//   - one sub0 socket dials every instance's EVENTS_URL (only the leading
-//     instance publishes, and leadership moves);
+//   - every instance's EVENTS_URL is dialed (only the leading instance
+//     publishes, and leadership moves): when all are tcp://, over
+//     connections of propsub's own on the caller's thread (one read takes
+//     every message that arrived); otherwise by one nng sub0 socket;
 //   - an event whose seq was already delivered (or skipped) is dropped;
 //   - a jump in seq is a gap: it is filled from the durable log with
 //     EventService/ReadEvents (over nrpc, balanced over the RPC URLs: see
@@ -14,7 +16,7 @@
 //   - after PROPSUB_SILENCE_MS without a message, one ReadEvents call looks
 //     for a lost tail (a last message dropped with nothing after it);
 //   - at start, events after from_seq are read from the log first; live
-//     messages arriving meanwhile wait in the socket's receive buffer.
+//     messages arriving meanwhile wait in the receive buffers.
 //
 // Seqs are global across types, so a subscriber to `property.created` sees
 // the seqs of other types as gaps. By default the socket subscribes to the

@@ -10,6 +10,7 @@
 
 #include "nrpc/client.h"
 #include "nrpc/tls.h"
+#include "subtcp.h"
 
 // The socket's receive buffer, in messages. nng's default (128) overflows in
 // a burst (one relay claim publishes up to 256 at once) and while we are busy
@@ -37,7 +38,8 @@ static const char READ_EVENTS[] = "/property.v1.EventService/ReadEvents";
 #define PROPSUB_OUT_OF_RANGE 11u
 
 struct propsub {
-	nng_socket sock;
+	nng_socket sock;  // unless tcp: nng's sub0, dialing every events URL
+	propsub_tcp *tcp; // every events URL is tcp://: our own connections
 	nrpc_client *rpc;
 	char *prefix; // "" for all
 	size_t prefix_len;
@@ -243,10 +245,8 @@ static void on_live(propsub *s, const Property__V1__Event *ev, bool matches)
 }
 
 // Decodes one live message (type, 0x00, Event) and handles it.
-static void on_message(propsub *s, nng_msg *m)
+static void on_message(propsub *s, const uint8_t *body, size_t len)
 {
-	const uint8_t *body = nng_msg_body(m);
-	size_t len = nng_msg_len(m);
 	size_t scan = len < PROPSUB_TYPE_MAX ? len : PROPSUB_TYPE_MAX;
 	const uint8_t *nul = memchr(body, 0, scan);
 	Property__V1__Event *ev = NULL;
@@ -275,6 +275,17 @@ int propsub_run(propsub *s, int timeout_ms)
 			try_sync(s, UINT64_MAX);
 		if (s->pruned)
 			break;
+		if (s->tcp != NULL) {
+			const uint8_t *body;
+			size_t len;
+			if (propsub_tcp_recv(s->tcp, PROPSUB_SLICE_MS, &body, &len) != 0)
+				continue;
+			// What nng's subscription does: the prefix's bytes lead the message.
+			if (s->filter_locally ||
+			    (len >= s->prefix_len && memcmp(body, s->prefix, s->prefix_len) == 0))
+				on_message(s, body, len);
+			continue;
+		}
 		nng_msg *m;
 		int rv = nng_recvmsg(s->sock, &m, 0);
 		if (rv == NNG_ETIMEDOUT)
@@ -283,7 +294,7 @@ int propsub_run(propsub *s, int timeout_ms)
 			fprintf(stderr, "propsub: receive failed: %s\n", nng_strerror(rv));
 			return -1;
 		}
-		on_message(s, m);
+		on_message(s, nng_msg_body(m), nng_msg_len(m));
 		nng_msg_free(m);
 	}
 	return s->pruned ? -1 : 0;
@@ -317,6 +328,9 @@ static char *copy_str(const char *v, size_t extra_prefix_len, const char *extra_
 
 static int open_socket(propsub *s, const propsub_config *cfg, char *err, size_t errcap)
 {
+	if (propsub_tcp_serves_all(cfg->event_urls, cfg->n_event_urls))
+		return propsub_tcp_open(&s->tcp, cfg->event_urls, cfg->n_event_urls,
+		                        PROPSUB_RECVMAXSZ, err, errcap);
 	int rv;
 	const char *what = "sub0_open";
 	if ((rv = nng_sub0_open(&s->sock)) != 0)
@@ -347,6 +361,14 @@ fail_close:
 fail:
 	snprintf(err, errcap, "propsub: events socket %s: %s", what, nng_strerror(rv));
 	return -1;
+}
+
+static void close_socket(propsub *s)
+{
+	if (s->tcp != NULL)
+		propsub_tcp_close(s->tcp);
+	else
+		nng_close(s->sock);
 }
 
 int propsub_open(propsub **out, const propsub_config *cfg, char *err, size_t errcap)
@@ -387,7 +409,7 @@ int propsub_open(propsub **out, const propsub_config *cfg, char *err, size_t err
 		goto fail;
 	if (nrpc_client_open_tls(&s->rpc, (const char *const *)cfg->rpc_urls, cfg->n_rpc_urls,
 	                         cfg->rpc_tls, err, errcap) != 0) {
-		nng_close(s->sock);
+		close_socket(s);
 		goto fail;
 	}
 	*out = s;
@@ -407,7 +429,7 @@ void propsub_close(propsub *s)
 {
 	if (s == NULL)
 		return;
-	nng_close(s->sock);
+	close_socket(s);
 	nrpc_client_close(s->rpc);
 	free(s->prefix);
 	free(s->auth);

@@ -197,9 +197,16 @@ fake_events *fake_open(const char *tag, size_t n_pubs, const char *token)
 	snprintf(f->token, sizeof(f->token), "%s", token);
 	f->n_pubs = n_pubs;
 	int rv = 0;
+	// PROPSUB_TEST_TRANSPORT=tcp: the PUB sockets on tcp:// (propsub then uses
+	// its own SUB connections, clients/sub/subtcp.c); else ipc:// (nng's sub0).
+	const char *tr = getenv("PROPSUB_TEST_TRANSPORT");
+	bool tcp = tr != NULL && strcmp(tr, "tcp") == 0;
 	for (size_t i = 0; i < n_pubs && rv == 0; i++) {
-		snprintf(f->pub_url_buf[i], FAKE_URL_MAX, "ipc:///tmp/propsub_test_%d_%s_pub%zu",
-		         (int)getpid(), tag, i);
+		if (tcp)
+			snprintf(f->pub_url_buf[i], FAKE_URL_MAX, "tcp://127.0.0.1:0");
+		else
+			snprintf(f->pub_url_buf[i], FAKE_URL_MAX,
+			         "ipc:///tmp/propsub_test_%d_%s_pub%zu", (int)getpid(), tag, i);
 		f->pub_urls[i] = f->pub_url_buf[i];
 		atomic_init(&f->pipes[i], 0);
 		if ((rv = nng_pub0_open(&f->pubs[i])) != 0)
@@ -207,7 +214,12 @@ fake_events *fake_open(const char *tag, size_t n_pubs, const char *token)
 		nng_pipe_notify(f->pubs[i], NNG_PIPE_EV_ADD_POST, on_pipe_add, &f->pipes[i]);
 		nng_pipe_notify(f->pubs[i], NNG_PIPE_EV_REM_POST, on_pipe_rem, &f->pipes[i]);
 		nng_socket_set_int(f->pubs[i], NNG_OPT_SENDBUF, 4096);
-		rv = nng_listen(f->pubs[i], f->pub_urls[i], NULL, 0);
+		nng_listener l;
+		rv = nng_listen(f->pubs[i], f->pub_urls[i], &l, 0);
+		int port = 0;
+		if (rv == 0 && tcp &&
+		    (rv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) == 0)
+			snprintf(f->pub_url_buf[i], FAKE_URL_MAX, "tcp://127.0.0.1:%d", port);
 	}
 	snprintf(f->rpc_url_buf, FAKE_URL_MAX, "ipc:///tmp/propsub_test_%d_%s_rpc", (int)getpid(),
 	         tag);
