@@ -45,7 +45,7 @@ struct propsub_tcp {
 	struct pollfd *pfd;
 };
 
-static int64_t now_ms(void)
+static int64_t mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -97,7 +97,7 @@ static void conn_fail(conn *c)
 	c->st = C_IDLE;
 	c->off = c->len = 0;
 	c->greet_n = 0;
-	c->retry_at_ms = now_ms() + c->backoff_ms;
+	c->retry_at_ms = mono_ms() + c->backoff_ms;
 	c->backoff_ms = c->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff_ms * 2;
 }
 
@@ -230,7 +230,7 @@ static bool take(propsub_tcp *t, conn *c, const uint8_t **body, size_t *len)
 // propsub_run (as nng's background dialer would).
 static void settle(propsub_tcp *t, int ms)
 {
-	int64_t until = now_ms() + ms;
+	int64_t until = mono_ms() + ms;
 	for (;;) {
 		size_t waiting = 0;
 		for (size_t i = 0; i < t->n; i++) {
@@ -239,7 +239,7 @@ static void settle(propsub_tcp *t, int ms)
 			t->pfd[i] = (struct pollfd){.fd = c->st == C_CONNECTING ? c->fd : -1,
 			                            .events = POLLOUT};
 		}
-		int64_t left = until - now_ms();
+		int64_t left = until - mono_ms();
 		if (waiting == 0 || left <= 0)
 			return;
 		if (poll(t->pfd, t->n, (int)left) <= 0)
@@ -304,7 +304,7 @@ static void on_ready(propsub_tcp *t, size_t i, short re)
 
 int propsub_tcp_recv(propsub_tcp *t, int timeout_ms, const uint8_t **body, size_t *len)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = mono_ms() + timeout_ms;
 	for (;;) {
 		for (size_t k = 0; k < t->n; k++) {
 			size_t i = (t->next + k) % t->n;
@@ -313,7 +313,7 @@ int propsub_tcp_recv(propsub_tcp *t, int timeout_ms, const uint8_t **body, size_
 				return 0;
 			}
 		}
-		int64_t now = now_ms();
+		int64_t now = mono_ms();
 		int64_t wait = until - now;
 		for (size_t i = 0; i < t->n; i++) {
 			conn *c = &t->c[i];
