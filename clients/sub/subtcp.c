@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/tcplisten.h"
+
 #define SP_PROTO_PUB    0x20
 #define SP_PROTO_SUB    0x21
 #define RETRY_MIN_MS    100
@@ -71,21 +73,9 @@ bool propsub_tcp_serves_all(const char *const *urls, size_t n)
 // host and port of tcp://host:port ([v6] without its brackets). 0 or -1.
 static int split_url(const char *url, conn *c)
 {
-	const char *hp = url + 6;
-	const char *colon = strrchr(hp, ':');
-	if (colon == NULL || colon == hp || colon[1] == '\0' ||
-	    (size_t)(colon - hp) >= sizeof c->host || strlen(colon + 1) >= sizeof c->port)
+	if (base_hostport_split(url + 6, c->host, sizeof c->host, c->port, sizeof c->port) != 0)
 		return -1;
-	size_t hl = (size_t)(colon - hp);
-	const char *h = hp;
-	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	memcpy(c->host, h, hl);
-	c->host[hl] = '\0';
-	snprintf(c->port, sizeof c->port, "%s", colon + 1);
-	return 0;
+	return c->host[0] != '\0' ? 0 : -1;
 }
 
 // The connection failed (or never opened): dial again after the back-off.

@@ -60,26 +60,34 @@ int base_tcp_listen(const char *host, const char *port, int backlog, int *bound_
 	return fd;
 }
 
-int base_tcp_listen_url(const char *url, const char *want, int backlog, char *err, size_t errcap)
+int base_hostport_split(const char *hostport, char *host, size_t hostcap, char *port,
+                        size_t portcap)
 {
-	const char *sep = strstr(url, "://");
-	const char *hp = sep != NULL ? sep + 3 : url;
-	const char *colon = strrchr(hp, ':');
-	char host[256], port[8];
-	if (colon == NULL || (size_t)(colon - hp) >= sizeof host || colon[1] == '\0' ||
-	    strlen(colon + 1) >= sizeof port) {
-		snprintf(err, errcap, "%s: want %s", url, want);
+	const char *colon = strrchr(hostport, ':');
+	if (colon == NULL || (size_t)(colon - hostport) >= hostcap || colon[1] == '\0' ||
+	    strlen(colon + 1) >= portcap)
 		return -1;
-	}
-	size_t hl = (size_t)(colon - hp);
-	const char *h = hp;
+	size_t hl = (size_t)(colon - hostport);
+	const char *h = hostport;
 	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
 		h++;
 		hl -= 2;
 	}
 	memcpy(host, h, hl);
 	host[hl] = '\0';
-	snprintf(port, sizeof port, "%s", colon + 1);
+	snprintf(port, portcap, "%s", colon + 1);
+	return 0;
+}
+
+int base_tcp_listen_url(const char *url, const char *want, int backlog, char *err, size_t errcap)
+{
+	const char *sep = strstr(url, "://");
+	char host[256], port[8];
+	if (base_hostport_split(sep != NULL ? sep + 3 : url, host, sizeof host, port,
+	                        sizeof port) != 0) {
+		snprintf(err, errcap, "%s: want %s", url, want);
+		return -1;
+	}
 	bool any = host[0] == '\0' || strcmp(host, "*") == 0;
 	char why[160];
 	int fd = base_tcp_listen(any ? NULL : host, port, backlog, NULL, why, sizeof why);

@@ -13,6 +13,12 @@
 int base_tcp_listen(const char *host, const char *port, int backlog, int *bound_port, char *err,
                     size_t errcap);
 
+// Splits "host:port" (an IPv6 host in brackets, which are dropped) into
+// host[hostcap] and port[portcap]. 0, or -1 when there is no ":port" or a
+// part does not fit. host may come out empty.
+int base_hostport_split(const char *hostport, char *host, size_t hostcap, char *port,
+                        size_t portcap);
+
 // The same for an nng-style URL "scheme://host:port" (any scheme; host "*"
 // or empty: every interface; an IPv6 host in brackets). The error names the
 // URL; `want` is the form to suggest when the URL has no host:port (e.g.
