@@ -4,52 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/test/pbwrite.h"
 #include "it_envelope_common.h"
 
 // ---- order of checks and metadata limits on the wire (docs/contract.md 2.5, 2.6) ----------------
 
-// A growable byte buffer for hand-made envelopes: metadata whose bytes hold
-// NULs, which protobuf-c's packer (C strings) cannot produce.
-typedef struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-} wbuf;
-
-static void wb_byte(wbuf *b, uint8_t v)
-{
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 256;
-		b->p = realloc(b->p, b->cap);
-	}
-	b->p[b->n++] = v;
-}
-
-static void wb_varint(wbuf *b, uint64_t v)
-{
-	for (; v >= 0x80; v >>= 7)
-		wb_byte(b, (uint8_t)(v | 0x80));
-	wb_byte(b, (uint8_t)v);
-}
-
-static void wb_field(wbuf *b, unsigned field, const void *data, size_t len)
-{
-	wb_varint(b, (uint64_t)field << 3 | 2);
-	wb_varint(b, len);
-	for (size_t i = 0; i < len; i++)
-		wb_byte(b, ((const uint8_t *)data)[i]);
-}
-
-static void wb_meta(wbuf *b, const void *key, size_t klen, const void *val, size_t vlen)
-{
-	wbuf e = {0};
-	wb_field(&e, 1, key, klen);
-	wb_field(&e, 2, val, vlen);
-	wb_field(b, 3, e.p, e.n);
-	free(e.p);
-}
-
 // Sends b raw and checks the code and the echoed x-request-id; frees b.
-static void expect_wire(ctx *c, const char *what, wbuf *b, unsigned want, const char *rid)
+static void expect_wire(ctx *c, const char *what, check_pb *b, unsigned want, const char *rid)
 {
 	Rpc__V1__Response *r = raw_envelope(c, b->p, b->n);
 	if (r != NULL) {
@@ -62,25 +23,25 @@ static void expect_wire(ctx *c, const char *what, wbuf *b, unsigned want, const 
 		rpc__v1__response__free_unpacked(r, NULL);
 	}
 	free(b->p);
-	*b = (wbuf){0};
+	*b = (check_pb){0};
 }
 
 // A GetProperty envelope with `payload`, optional authorization and request id.
-static void wb_get(wbuf *b, const void *payload, size_t plen, const char *auth, const char *rid)
+static void wb_get(check_pb *b, const void *payload, size_t plen, const char *auth, const char *rid)
 {
-	wb_field(b, 1, M_GET, strlen(M_GET));
-	wb_field(b, 2, payload, plen);
+	check_pb_field(b, 1, M_GET, strlen(M_GET));
+	check_pb_field(b, 2, payload, plen);
 	if (auth != NULL)
-		wb_meta(b, "authorization", 13, auth, strlen(auth));
+		check_pb_meta(b, "authorization", 13, auth, strlen(auth));
 	if (rid != NULL)
-		wb_meta(b, "x-request-id", 12, rid, strlen(rid));
+		check_pb_meta(b, "x-request-id", 12, rid, strlen(rid));
 }
 
 void case_order_of_checks(void *arg)
 {
 	ctx *c = arg;
 	static const char garbage[] = "\xff\xff\xff\xff\xff";
-	wbuf b = {0};
+	check_pb b = {0};
 	// The token comes before the payload: no token, or a bad one, is 16 whatever
 	// the payload; with a valid token the same payload is 3.
 	wb_get(&b, garbage, sizeof(garbage) - 1, NULL, "it-order-1");
@@ -90,11 +51,11 @@ void case_order_of_checks(void *arg)
 	wb_get(&b, garbage, sizeof(garbage) - 1, c->auth, "it-order-3");
 	expect_wire(c, "undecodable payload, valid token", &b, 3, "it-order-3");
 	// The method before the token.
-	wb_field(&b, 1, "/no.such.Service/M", 18);
+	check_pb_field(&b, 1, "/no.such.Service/M", 18);
 	expect_wire(c, "unknown method, no token", &b, 12, NULL);
 	// Health needs no token, so its payload is checked: 3.
-	wb_field(&b, 1, M_HEALTH, strlen(M_HEALTH));
-	wb_field(&b, 2, garbage, sizeof(garbage) - 1);
+	check_pb_field(&b, 1, M_HEALTH, strlen(M_HEALTH));
+	check_pb_field(&b, 2, garbage, sizeof(garbage) - 1);
 	expect_wire(c, "Health, undecodable payload", &b, 3, NULL);
 }
 
@@ -105,7 +66,7 @@ void case_metadata_limits(void *arg)
 	g.id = (char *)missing_id;
 	uint8_t pl[128];
 	size_t pn = property__v1__get_property_request__pack(&g, pl);
-	wbuf b = {0};
+	check_pb b = {0};
 	char key[200];
 
 	// 64 entries (authorization and x-request-id among them): served; 65: 3.
@@ -113,7 +74,7 @@ void case_metadata_limits(void *arg)
 		wb_get(&b, pl, pn, c->auth, "it-limits-n");
 		for (int i = 0; i < extra; i++) {
 			int kn = snprintf(key, sizeof(key), "x-extra-%d", i);
-			wb_meta(&b, key, (size_t)kn, "v", 1);
+			check_pb_meta(&b, key, (size_t)kn, "v", 1);
 		}
 		expect_wire(c, extra == 62 ? "64 entries" : "65 entries", &b, extra == 62 ? 5 : 3,
 		            "it-limits-n");
@@ -121,10 +82,10 @@ void case_metadata_limits(void *arg)
 	// Keys: 128 bytes served, 129 refused.
 	memset(key, 'k', sizeof(key));
 	wb_get(&b, pl, pn, c->auth, "it-limits-k");
-	wb_meta(&b, key, 128, "v", 1);
+	check_pb_meta(&b, key, 128, "v", 1);
 	expect_wire(c, "128-byte key", &b, 5, "it-limits-k");
 	wb_get(&b, pl, pn, c->auth, "it-limits-k");
-	wb_meta(&b, key, 129, "v", 1);
+	check_pb_meta(&b, key, 129, "v", 1);
 	expect_wire(c, "129-byte key", &b, 3, "it-limits-k");
 	// Values count in bytes, NULs included: "a\0" and 5000 more bytes is too long.
 	size_t vlen = 5002;
@@ -133,14 +94,14 @@ void case_metadata_limits(void *arg)
 	val[0] = 'a';
 	val[1] = '\0';
 	wb_get(&b, pl, pn, c->auth, "it-limits-v");
-	wb_meta(&b, "x-note", 6, val, vlen);
+	check_pb_meta(&b, "x-note", 6, val, vlen);
 	expect_wire(c, "\"a\\0\" + 5000 bytes", &b, 3, "it-limits-v");
 	wb_get(&b, pl, pn, c->auth, "it-limits-v");
-	wb_meta(&b, "x-note", 6, val, 4096);
+	check_pb_meta(&b, "x-note", 6, val, 4096);
 	expect_wire(c, "4096-byte value", &b, 5, "it-limits-v");
 	// The limits come first: a too-long value is 3 even without a token.
 	wb_get(&b, pl, pn, NULL, "it-limits-v");
-	wb_meta(&b, "x-note", 6, val, vlen);
+	check_pb_meta(&b, "x-note", 6, val, vlen);
 	expect_wire(c, "too-long value, no token", &b, 3, "it-limits-v");
 	free(val);
 }

@@ -347,7 +347,7 @@ int events_pubtcp_publish(events_pubtcp *p, const uint8_t *framed, size_t len)
 
 uint64_t events_pubtcp_dropped(const events_pubtcp *p)
 {
-	return atomic_load(&((events_pubtcp *)p)->dropped);
+	return atomic_load(&p->dropped);
 }
 
 void events_pubtcp_destroy(events_pubtcp *p)

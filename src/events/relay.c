@@ -268,16 +268,11 @@ static void report_published(events_relay *r, Property__V1__Event *const *evs, i
 {
 	for (int i = 0; i < n && i < RELAY_BATCH; i++) {
 		const Property__V1__Event *e = evs[i];
-		store_outbox_change *c = &r->changes[i];
-		c->seq = e->seq;
-		c->version = e->property != NULL ? (uint64_t)e->property->version : 0;
-		c->deleted = e->type != NULL && strcmp(e->type, "property.deleted") == 0;
-		snprintf(c->id, sizeof c->id, "%s", e->aggregate_id != NULL ? e->aggregate_id : "");
-		const char *owner = e->owner_id != NULL ? e->owner_id : "";
-		if (strlen(owner) < sizeof c->owner)
-			memcpy(c->owner, owner, strlen(owner) + 1);
-		else
-			c->owner[0] = '\0';
+		store_outbox_change_set(&r->changes[i], e->seq,
+		                        e->property != NULL ? e->property->version : 0,
+		                        strcmp(type_of(e), "property.deleted") == 0,
+		                        e->aggregate_id != NULL ? e->aggregate_id : "",
+		                        e->owner_id != NULL ? e->owner_id : "");
 	}
 	r->published(r->published_arg, r->changes, (size_t)(n < RELAY_BATCH ? n : RELAY_BATCH));
 }

@@ -458,6 +458,20 @@ int store_outbox_head(store_outbox *o, uint64_t *last_seq)
 	return 0;
 }
 
+void store_outbox_change_set(store_outbox_change *c, uint64_t seq, uint64_t version, bool deleted,
+                             const char *id, const char *owner)
+{
+	c->seq = seq;
+	c->version = version;
+	c->deleted = deleted;
+	snprintf(c->id, sizeof c->id, "%s", id);
+	size_t olen = strlen(owner);
+	if (olen < sizeof c->owner)
+		memcpy(c->owner, owner, olen + 1);
+	else
+		c->owner[0] = '\0';
+}
+
 int store_outbox_changes(store_outbox *o, uint64_t after_seq, size_t max, store_outbox_change *out)
 {
 	char a[24], m[24];
@@ -470,18 +484,11 @@ int store_outbox_changes(store_outbox *o, uint64_t after_seq, size_t max, store_
 	if (r == NULL)
 		return -1;
 	int n = PQntuples(r);
-	for (int i = 0; i < n; i++) {
-		store_outbox_change *c = &out[i];
-		c->seq = strtoull(PQgetvalue(r, i, 0), NULL, 10);
-		c->version = strtoull(PQgetvalue(r, i, 1), NULL, 10);
-		c->deleted = PQgetvalue(r, i, 2)[0] == 't';
-		snprintf(c->id, sizeof c->id, "%s", PQgetvalue(r, i, 3));
-		const char *owner = PQgetvalue(r, i, 4);
-		if (strlen(owner) < sizeof c->owner)
-			memcpy(c->owner, owner, strlen(owner) + 1);
-		else
-			c->owner[0] = '\0';
-	}
+	for (int i = 0; i < n; i++)
+		store_outbox_change_set(&out[i], strtoull(PQgetvalue(r, i, 0), NULL, 10),
+		                        strtoull(PQgetvalue(r, i, 1), NULL, 10),
+		                        PQgetvalue(r, i, 2)[0] == 't', PQgetvalue(r, i, 3),
+		                        PQgetvalue(r, i, 4));
 	PQclear(r);
 	return n;
 }

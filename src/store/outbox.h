@@ -73,6 +73,10 @@ typedef struct store_outbox_change {
 	char owner[72]; // its owner ("" when longer: such owners are never cached)
 } store_outbox_change;
 
+// Fills *c (id and owner copied; an owner too long for c->owner becomes "").
+void store_outbox_change_set(store_outbox_change *c, uint64_t seq, uint64_t version, bool deleted,
+                             const char *id, const char *owner);
+
 // The newest published seq (0 with none), for a reader starting "from now".
 // 0, or -1 on a connection error.
 int store_outbox_head(store_outbox *o, uint64_t *last_seq);

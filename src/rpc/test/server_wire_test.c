@@ -16,6 +16,7 @@
 
 #include "base/ioloop.h"
 #include "base/test/check.h"
+#include "base/test/pbwrite.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "nrpc/client.h"
 #include "nrpc/jwt.h"
@@ -27,71 +28,28 @@
 
 // ---- order of checks, wire limits, memory -------------------------------------------------
 
-// A growable byte buffer for hand-made protobuf (strings with NULs inside,
-// unknown fields), which protobuf-c's packer cannot produce.
-typedef struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-} wbuf;
-
-static void wb_byte(wbuf *b, uint8_t v)
+static void wb_meta_str(check_pb *b, const char *key, const char *val)
 {
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 256;
-		b->p = realloc(b->p, b->cap);
-	}
-	b->p[b->n++] = v;
-}
-
-static void wb_varint(wbuf *b, uint64_t v)
-{
-	while (v >= 0x80) {
-		wb_byte(b, (uint8_t)(v | 0x80));
-		v >>= 7;
-	}
-	wb_byte(b, (uint8_t)v);
-}
-
-static void wb_bytes(wbuf *b, unsigned field, const void *data, size_t len)
-{
-	wb_varint(b, (uint64_t)field << 3 | 2);
-	wb_varint(b, len);
-	for (size_t i = 0; i < len; i++)
-		wb_byte(b, ((const uint8_t *)data)[i]);
-}
-
-// One metadata entry (field 3) whose key and value may hold any bytes.
-static void wb_meta(wbuf *b, const void *key, size_t klen, const void *val, size_t vlen)
-{
-	wbuf e = {0};
-	wb_bytes(&e, 1, key, klen);
-	wb_bytes(&e, 2, val, vlen);
-	wb_bytes(b, 3, e.p, e.n);
-	free(e.p);
-}
-
-static void wb_meta_str(wbuf *b, const char *key, const char *val)
-{
-	wb_meta(b, key, strlen(key), val, strlen(val));
+	check_pb_meta(b, key, strlen(key), val, strlen(val));
 }
 
 // n unknown varint fields (field 15, value 1): 2 bytes each on the wire, tens
 // of bytes each once protobuf-c has unpacked them.
-static void wb_unknown(wbuf *b, size_t n)
+static void wb_unknown(check_pb *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		wb_byte(b, 15 << 3);
-		wb_byte(b, 1);
+		check_pb_byte(b, 15 << 3);
+		check_pb_byte(b, 1);
 	}
 }
 
 // An envelope for Check of service "ok": method, payload, and then the
 // metadata the caller adds. auth may be NULL.
-static void wb_envelope(wbuf *b, const char *auth, const char *rid)
+static void wb_envelope(check_pb *b, const char *auth, const char *rid)
 {
 	static const uint8_t ok_payload[] = {0x0a, 0x02, 'o', 'k'};
-	wb_bytes(b, 1, CHECK_M, strlen(CHECK_M));
-	wb_bytes(b, 2, ok_payload, sizeof(ok_payload));
+	check_pb_field(b, 1, CHECK_M, strlen(CHECK_M));
+	check_pb_field(b, 2, ok_payload, sizeof(ok_payload));
 	if (auth)
 		wb_meta_str(b, "authorization", auth);
 	if (rid)
@@ -107,7 +65,7 @@ static const char *resp_meta(const Rpc__V1__Response *r, const char *key)
 }
 
 // Sends b raw; checks the code and, when want_rid, the echoed request id.
-static void expect_raw(const char *what, wbuf *b, unsigned want, const char *want_rid,
+static void expect_raw(const char *what, check_pb *b, unsigned want, const char *want_rid,
                        const char *want_msg)
 {
 	Rpc__V1__Response *r = raw_call(b->p, b->n);
@@ -124,7 +82,7 @@ static void expect_raw(const char *what, wbuf *b, unsigned want, const char *wan
 	if (r)
 		rpc__v1__response__free_unpacked(r, NULL);
 	free(b->p);
-	*b = (wbuf){0};
+	*b = (check_pb){0};
 }
 
 void test_order_of_checks(nrpc_client *c, const char *good)
@@ -157,7 +115,7 @@ void test_wire_limits(const char *good)
 {
 	char auth[1024], key[200];
 	snprintf(auth, sizeof(auth), "Bearer %s", good);
-	wbuf b = {0};
+	check_pb b = {0};
 
 	// 64 entries in all: fine; 65: refused, and the id is still echoed.
 	wb_envelope(&b, auth, "rid-64");
@@ -176,10 +134,10 @@ void test_wire_limits(const char *good)
 	// Keys: 128 bytes fine, 129 refused.
 	memset(key, 'k', sizeof(key));
 	wb_envelope(&b, auth, "rid-key");
-	wb_meta(&b, key, NRPC_MAX_META_KEY, "v", 1);
+	check_pb_meta(&b, key, NRPC_MAX_META_KEY, "v", 1);
 	expect_raw("128-byte key", &b, 0, "rid-key", NULL);
 	wb_envelope(&b, auth, "rid-key");
-	wb_meta(&b, key, NRPC_MAX_META_KEY + 1, "v", 1);
+	check_pb_meta(&b, key, NRPC_MAX_META_KEY + 1, "v", 1);
 	expect_raw("129-byte key", &b, 3, "rid-key", "metadata key longer");
 
 	// Values are measured in bytes, NULs included: "a\0" + 5000 bytes is refused
@@ -190,29 +148,29 @@ void test_wire_limits(const char *good)
 	val[0] = 'a';
 	val[1] = '\0';
 	wb_envelope(&b, auth, "rid-val");
-	wb_meta(&b, "x-note", 6, val, vlen);
+	check_pb_meta(&b, "x-note", 6, val, vlen);
 	expect_raw("\"a\\0\" + 5000 bytes", &b, 3, "rid-val", "metadata value longer");
 	wb_envelope(&b, auth, "rid-val");
-	wb_meta(&b, "x-note", 6, val, NRPC_MAX_META_VALUE);
+	check_pb_meta(&b, "x-note", 6, val, NRPC_MAX_META_VALUE);
 	expect_raw("4096-byte value", &b, 0, "rid-val", NULL);
 	// Refused even without a token: the limits come before everything else.
 	wb_envelope(&b, NULL, "rid-val");
-	wb_meta(&b, "authorization", 13, val, vlen);
+	check_pb_meta(&b, "authorization", 13, val, vlen);
 	expect_raw("long authorization value", &b, 3, "rid-val", "metadata value longer");
 	free(val);
 
 	// A metadata entry that is not length-delimited, or cut short: malformed.
 	wb_envelope(&b, auth, NULL);
-	wb_byte(&b, 3 << 3); // field 3 as a varint
-	wb_byte(&b, 1);
+	check_pb_byte(&b, 3 << 3); // field 3 as a varint
+	check_pb_byte(&b, 1);
 	expect_raw("metadata as a varint", &b, 3, NULL, "not a valid rpc.v1.Request");
 	wb_envelope(&b, auth, NULL);
-	wb_byte(&b, 3 << 3 | 2);
-	wb_byte(&b, 4);
-	wb_byte(&b, 1 << 3 | 2);
-	wb_byte(&b, 9); // key claims 9 bytes inside a 4-byte entry
-	wb_byte(&b, 'a');
-	wb_byte(&b, 'b');
+	check_pb_byte(&b, 3 << 3 | 2);
+	check_pb_byte(&b, 4);
+	check_pb_byte(&b, 1 << 3 | 2);
+	check_pb_byte(&b, 9); // key claims 9 bytes inside a 4-byte entry
+	check_pb_byte(&b, 'a');
+	check_pb_byte(&b, 'b');
 	expect_raw("key longer than its entry", &b, 3, NULL, "not a valid rpc.v1.Request");
 }
 
@@ -222,14 +180,14 @@ void test_memory(nrpc_client *c, const char *good)
 	snprintf(auth, sizeof(auth), "Bearer %s", good);
 	// 900 KB of unknown fields in the envelope: within the 1 MiB transport limit and
 	// the metadata limits, but its unpacked form needs more than the call's 8 MiB.
-	wbuf b = {0};
+	check_pb b = {0};
 	wb_envelope(&b, auth, "rid-mem");
 	wb_unknown(&b, 450000);
 	expect_raw("envelope whose unpacking needs > 8 MiB", &b, 8, "rid-mem",
 	           "more memory than allowed");
 
 	// The same in the payload: 8 with a valid token, 16 without one.
-	wbuf p = {0};
+	check_pb p = {0};
 	wb_unknown(&p, 450000);
 	nrpc_result res;
 	nrpc_meta md[2] = {{"authorization", auth}, {"x-request-id", "rid-pmem"}};
