@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "balance.h"
+#include "base/nngclose.h"
 #include "driver_int.h"
 #include "nrpc/client.h"
 #include "nrpc/retry.h"
@@ -195,9 +196,23 @@ void pl_drv_teardown(struct drv *d)
 		for (unsigned i = 0; i < d->nslots; i++)
 			if (d->slots[i].aio)
 				nng_aio_free(d->slots[i].aio); // waits for a running callback
-	for (unsigned i = 0; i < d->nsock; i++)
-		nng_close(d->socks[i]); // also closes the contexts
-	pl_balance_close(d->bal);       // after the sockets: their pipe callbacks use it
+	// Pipe callbacks off before the close: a close that outlives its budget
+	// (nng 1.5.2 can hang in one, docs/dependencies.md) is left to a helper
+	// thread, and nothing of this driver may be called from it afterwards.
+	for (unsigned i = 0; i < d->nsock; i++) {
+		nng_pipe_notify(d->socks[i], NNG_PIPE_EV_ADD_POST, NULL, NULL);
+		nng_pipe_notify(d->socks[i], NNG_PIPE_EV_REM_POST, NULL, NULL);
+	}
+	// Also closes the contexts.
+	if (d->nsock > 0 &&
+	    base_nng_close_all(d->socks, d->nsock, PL_CLOSE_BUDGET_MS, NULL, NULL) != 0) {
+		fprintf(stderr,
+		        "propload: closing the connections did not end in %d ms; "
+		        "left to finish in the background\n",
+		        PL_CLOSE_BUDGET_MS);
+		d->si = NULL; // leaked: a callback begun before the reset may still hold it
+	}
+	pl_balance_close(d->bal); // after the sockets: their pipe callbacks use it
 	free(d->si);
 	nrpc_urls_free(d->urls, d->nurls);
 	free(d->socks);

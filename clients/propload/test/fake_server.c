@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/nngclose.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "rpc/v1/rpc.pb-c.h"
 
@@ -100,10 +101,18 @@ void fake_server_set_health(fake_server *s, int status)
 	atomic_store(&s->status, status);
 }
 
+// Stops answering, lets the replies already sent reach their callers, then
+// closes. Closing with replies still on the wire would race a bug of nng
+// 1.5.2's ipc and tcp transports (fixed upstream after 1.5.2, nng pull
+// request 1636): when a caller's connection is closed by its failed send while its
+// receive path is between a reply's header and its body, the body's read is
+// lost, and nng's pipe reaper waits for it forever; the caller's nng_close
+// never returns (docs/dependencies.md).
 void fake_server_stop(fake_server *s)
 {
 	atomic_store(&s->stop, 1);
 	pthread_join(s->thr, NULL);
-	nng_close(s->sock);
+	nng_msleep(100);
+	(void)base_nng_close(s->sock, 2000);
 	free(s);
 }
