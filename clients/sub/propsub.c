@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/nngclose.h"
 #include "nrpc/client.h"
 #include "nrpc/tls.h"
 #include "subtcp.h"
@@ -28,6 +29,8 @@
 #define PROPSUB_SYNC_MAX_PAGES 16
 // After a failed ReadEvents, the next try waits this long.
 #define PROPSUB_RETRY_MS 1000
+// How long closing the nng events socket may take before it is left behind.
+#define PROPSUB_CLOSE_BUDGET_MS 2000
 // The type part of a live message is at most this long (then it is malformed).
 #define PROPSUB_TYPE_MAX 256
 // A token or prefix longer than this is refused at open.
@@ -363,12 +366,14 @@ fail:
 	return -1;
 }
 
+// nng's close is bounded: with events still arriving it can hang for ever in
+// nng 1.5.2 (docs/dependencies.md); a stuck socket is left behind.
 static void close_socket(propsub *s)
 {
 	if (s->tcp != NULL)
 		propsub_tcp_close(s->tcp);
 	else
-		nng_close(s->sock);
+		(void)base_nng_close(s->sock, PROPSUB_CLOSE_BUDGET_MS);
 }
 
 int propsub_open(propsub **out, const propsub_config *cfg, char *err, size_t errcap)

@@ -3,6 +3,7 @@
 // refuses a connection beyond it; a subscriber that does not read loses
 // batches (counted) while another one keeps getting all of them.
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -149,7 +150,9 @@ static int raw_peer(const uint8_t greeting[8])
 	return fd;
 }
 
-// Reads until EOF (true) or the timeout (false); skips the PUB greeting.
+// Reads until the peer's close (true) or the timeout (false); skips the PUB
+// greeting. A close reads as EOF, or as a reset when the publisher closed
+// before it had read our greeting (unread bytes make the kernel send RST).
 static bool closed_by_peer(int fd)
 {
 	uint8_t buf[256];
@@ -158,7 +161,7 @@ static bool closed_by_peer(int fd)
 		if (n == 0)
 			return true;
 		if (n < 0)
-			return false;
+			return errno == ECONNRESET;
 	}
 }
 
