@@ -108,6 +108,7 @@ run_ctest() { # run_ctest SUITE DIR REDIS_DB [ctest args]
 	env DATABASE_URL="$SUITE_DATABASE_URL" REDIS_URL="$SUITE_REDIS_URL" \
 		PD_BIN_DIR="$ROOT/$dir/bin" \
 		ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
+		LSAN_OPTIONS="suppressions=$ROOT/scripts/lsan.supp:print_suppressions=0" \
 		UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 		ctest --test-dir "$dir" --output-on-failure --no-tests=error \
 		--timeout "$CTEST_TIMEOUT" "$@" </dev/null 2>&1 | tee "$log"
