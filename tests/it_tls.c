@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/nngclose.h"
 #include "harness.h"
 #include "nrpc/tls.h"
 #include "propsub.h"
@@ -299,7 +300,7 @@ static bool sub_has(const sub *sb, const char *id)
 static void sub_close(sub *sb)
 {
 	if (sb->open)
-		nng_close(sb->s);
+		(void)base_nng_close(sb->s, 2000); // events may still arrive (dependencies.md)
 	sb->open = false;
 }
 
