@@ -1,6 +1,5 @@
 // events_log: see events_log.h.
 #include "events_log.h"
-#include "base/nngclose.h"
 
 #include <nng/protocol/pubsub0/sub.h>
 #include <signal.h>
@@ -106,9 +105,7 @@ void sub_stop(ctx *c)
 {
 	atomic_store(&c->stop_sub, true);
 	pthread_join(c->sub_thread, NULL);
-	// Bounded: events may still arrive, and nng 1.5.2's close can then hang
-	// (docs/dependencies.md).
-	(void)base_nng_close(c->sub, 2000);
+	h_nng_close(c->sub); // events may still be arriving
 }
 
 // ---- ReadEvents --------------------------------------------------------------------------

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/nngclose.h"
+
 // Ports are drawn below the Linux ephemeral range (32768+) so that outgoing
 // connections never take the port between our probe and propertyd's bind.
 #define PORT_MIN   20000
@@ -68,6 +70,11 @@ void h_sleep_ms(int ms)
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+void h_nng_close(nng_socket s)
+{
+	(void)base_nng_close(s, BASE_NNG_CLOSE_BUDGET_MS);
 }
 
 int h_init(int argc, char **argv)

@@ -22,6 +22,7 @@
 #ifndef IT_HARNESS_H
 #define IT_HARNESS_H
 
+#include <nng/nng.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -209,5 +210,8 @@ double h_metric_now(const h_proc *p, const char *series);
 // ---- time --------------------------------------------------------------------------------
 int64_t h_now_ms(void);
 void h_sleep_ms(int ms);
+// Closes an nng socket within BASE_NNG_CLOSE_BUDGET_MS: with messages still
+// arriving nng 1.5.2's close can hang for ever (docs/dependencies.md).
+void h_nng_close(nng_socket s);
 
 #endif

@@ -9,7 +9,6 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 
-#include "base/nngclose.h"
 #include "harness.h"
 
 #define WRITE_TIMEOUT_MS 3000
@@ -280,7 +279,7 @@ static void case_outage_and_recovery(void *arg)
 	if (g != NULL)
 		protobuf_c_message_free_unpacked(&g->base, NULL);
 out_sub:
-	(void)base_nng_close(sub, 2000); // events may still arrive (dependencies.md)
+	h_nng_close(sub); // events may still be arriving
 out:
 	if (c->stopped)
 		pg_ctl(c, "start");

@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "base/nngclose.h"
 #include "harness.h"
 #include "nrpc/tls.h"
 #include "propsub.h"
@@ -300,7 +299,7 @@ static bool sub_has(const sub *sb, const char *id)
 static void sub_close(sub *sb)
 {
 	if (sb->open)
-		(void)base_nng_close(sb->s, 2000); // events may still arrive (dependencies.md)
+		h_nng_close(sb->s); // events may still be arriving
 	sb->open = false;
 }
 

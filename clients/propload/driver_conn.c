@@ -205,11 +205,11 @@ void pl_drv_teardown(struct drv *d)
 	}
 	// Also closes the contexts.
 	if (d->nsock > 0 &&
-	    base_nng_close_all(d->socks, d->nsock, PL_CLOSE_BUDGET_MS, NULL, NULL) != 0) {
+	    base_nng_close_all(d->socks, d->nsock, BASE_NNG_CLOSE_BUDGET_MS, NULL, NULL) != 0) {
 		fprintf(stderr,
 		        "propload: closing the connections did not end in %d ms; "
 		        "left to finish in the background\n",
-		        PL_CLOSE_BUDGET_MS);
+		        BASE_NNG_CLOSE_BUDGET_MS);
 		d->si = NULL; // leaked: a callback begun before the reset may still hold it
 	}
 	pl_balance_close(d->bal); // after the sockets: their pipe callbacks use it

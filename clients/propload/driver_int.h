@@ -51,9 +51,6 @@ struct slot {
 };
 
 // A socket of a balanced run: which instance it dials, whether it is connected.
-// How long the teardown waits for nng_close of the driver's sockets.
-#define PL_CLOSE_BUDGET_MS 2000
-
 struct sock_info {
 	struct drv *d;
 	unsigned url;

@@ -29,8 +29,6 @@
 #define PROPSUB_SYNC_MAX_PAGES 16
 // After a failed ReadEvents, the next try waits this long.
 #define PROPSUB_RETRY_MS 1000
-// How long closing the nng events socket may take before it is left behind.
-#define PROPSUB_CLOSE_BUDGET_MS 2000
 // The type part of a live message is at most this long (then it is malformed).
 #define PROPSUB_TYPE_MAX 256
 // A token or prefix longer than this is refused at open.
@@ -373,7 +371,7 @@ static void close_socket(propsub *s)
 	if (s->tcp != NULL)
 		propsub_tcp_close(s->tcp);
 	else
-		(void)base_nng_close(s->sock, PROPSUB_CLOSE_BUDGET_MS);
+		(void)base_nng_close(s->sock, BASE_NNG_CLOSE_BUDGET_MS);
 }
 
 int propsub_open(propsub **out, const propsub_config *cfg, char *err, size_t errcap)

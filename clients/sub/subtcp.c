@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/bigend.h"
+#include "base/bytebuf.h"
 #include "base/tcplisten.h"
 
 #define SP_PROTO_PUB    0x20
@@ -35,8 +37,7 @@ typedef struct conn {
 	int backoff_ms;
 	uint8_t greet[8]; // the PUB's greeting, as it arrives
 	size_t greet_n;
-	uint8_t *buf; // received bytes [off, len)
-	size_t off, len, cap;
+	base_bytebuf in; // received bytes
 } conn;
 
 struct propsub_tcp {
@@ -52,14 +53,6 @@ static int64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 bool propsub_tcp_serves_all(const char *const *urls, size_t n)
@@ -85,7 +78,7 @@ static void conn_fail(conn *c)
 		close(c->fd);
 	c->fd = -1;
 	c->st = C_IDLE;
-	c->off = c->len = 0;
+	base_bytebuf_clear(&c->in);
 	c->greet_n = 0;
 	c->retry_at_ms = mono_ms() + c->backoff_ms;
 	c->backoff_ms = c->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff_ms * 2;
@@ -154,64 +147,44 @@ static void read_greeting(conn *c)
 	c->backoff_ms = RETRY_MIN_MS;
 }
 
-// Room for `need` more bytes after len (moving pending bytes to the front).
-static int room(conn *c, size_t need)
-{
-	if (c->off > 0) {
-		memmove(c->buf, c->buf + c->off, c->len - c->off);
-		c->len -= c->off;
-		c->off = 0;
-	}
-	if (c->len + need <= c->cap)
-		return 0;
-	size_t cap = c->cap ? c->cap : READ_CHUNK;
-	while (cap < c->len + need)
-		cap *= 2;
-	uint8_t *b = realloc(c->buf, cap);
-	if (b == NULL)
-		return -1;
-	c->buf = b;
-	c->cap = cap;
-	return 0;
-}
-
 static void read_messages(propsub_tcp *t, conn *c)
 {
 	size_t need = READ_CHUNK;
-	if (c->len - c->off >= 8) { // a message is under way: room for all of it
-		uint64_t m = be64(c->buf + c->off);
-		if (m <= t->max_msg && 8 + m > c->len - c->off + need)
-			need = (size_t)(8 + m - (c->len - c->off));
+	size_t have = base_bytebuf_pending(&c->in);
+	if (have >= 8) { // a message is under way: room for all of it
+		uint64_t m = base_be64_get(c->in.b + c->in.off);
+		if (m <= t->max_msg && 8 + m > have + need)
+			need = (size_t)(8 + m - have);
 	}
-	if (room(c, need) != 0) {
+	if (base_bytebuf_reserve(&c->in, need, READ_CHUNK) != 0) {
 		conn_fail(c);
 		return;
 	}
-	ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+	ssize_t r = recv(c->fd, c->in.b + c->in.len, c->in.cap - c->in.len, 0);
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		conn_fail(c);
 		return;
 	}
 	if (r > 0)
-		c->len += (size_t)r;
+		c->in.len += (size_t)r;
 }
 
 // The next whole message buffered on c: true with *body and *len. A message
 // over the limit closes the connection.
 static bool take(propsub_tcp *t, conn *c, const uint8_t **body, size_t *len)
 {
-	if (c->st != C_ACTIVE || c->len - c->off < 8)
+	if (c->st != C_ACTIVE || base_bytebuf_pending(&c->in) < 8)
 		return false;
-	uint64_t m = be64(c->buf + c->off);
+	uint64_t m = base_be64_get(c->in.b + c->in.off);
 	if (m > t->max_msg) {
 		conn_fail(c);
 		return false;
 	}
-	if (c->len - c->off < 8 + m)
+	if (base_bytebuf_pending(&c->in) < 8 + m)
 		return false;
-	*body = c->buf + c->off + 8;
+	*body = c->in.b + c->in.off + 8;
 	*len = (size_t)m;
-	c->off += 8 + (size_t)m;
+	c->in.off += 8 + (size_t)m;
 	return true;
 }
 
@@ -342,7 +315,7 @@ void propsub_tcp_close(propsub_tcp *t)
 	for (size_t i = 0; t->c != NULL && i < t->n; i++) {
 		if (t->c[i].fd >= 0)
 			close(t->c[i].fd);
-		free(t->c[i].buf);
+		free(t->c[i].in.b);
 	}
 	free(t->c);
 	free(t->pfd);

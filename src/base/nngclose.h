@@ -21,6 +21,10 @@
 // -1 when the helper is still closing them.
 int base_nng_close_all(const nng_socket *socks, size_t n, int timeout_ms, void (*done)(void *),
                        void *arg);
+// The budget a client's close waits (propertyd's client library, propload,
+// propsub, the tests): a reaper wedged by nng 1.5.2 never frees it anyway.
+#define BASE_NNG_CLOSE_BUDGET_MS 2000
+
 // One socket, nothing to call afterwards.
 int base_nng_close(nng_socket s, int timeout_ms);
 

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/bytebuf.h"
 #include "base/clock.h"
 #include "base/tcplisten.h"
 
@@ -23,19 +24,13 @@
 
 static const uint8_t pub_greeting[8] = {0, 'S', 'P', 0, 0, SP_PROTO_PUB, 0, 0};
 
-// A byte queue: bytes [off, len) are pending.
-typedef struct bytes {
-	uint8_t *b;
-	size_t off, len, cap;
-} bytes;
-
 typedef struct sub {
 	int fd;
 	bool greeted;
 	uint8_t greet[8]; // the peer's greeting, as it arrives
 	size_t greet_n;
 	int64_t greet_by_ms; // closed if not greeted by then
-	bytes out;
+	base_bytebuf out;
 } sub;
 
 struct events_pubtcp {
@@ -48,48 +43,14 @@ struct events_pubtcp {
 	_Atomic uint64_t dropped;
 
 	pthread_mutex_t mu;
-	bytes in; // under mu: batches not yet taken by the thread
+	base_bytebuf in; // under mu: batches not yet taken by the thread
 
 	// The thread's own.
 	sub *subs;
 	size_t n_subs, cap_subs;
-	bytes batch; // the batches taken from `in`
+	base_bytebuf batch; // the batches taken from `in`
 	struct pollfd *pfds;
 };
-
-static size_t pending(const bytes *q)
-{
-	return q->len - q->off;
-}
-
-// Appends n bytes, moving pending bytes to the front first when that makes
-// room. -1 when memory ran out (nothing appended).
-static int bytes_add(bytes *q, const uint8_t *p, size_t n)
-{
-	if (q->off > 0 && q->len + n > q->cap) {
-		memmove(q->b, q->b + q->off, pending(q));
-		q->len -= q->off;
-		q->off = 0;
-	}
-	if (q->len + n > q->cap) {
-		size_t cap = q->cap ? q->cap : 4096;
-		while (cap < q->len + n)
-			cap *= 2;
-		uint8_t *b = realloc(q->b, cap);
-		if (b == NULL)
-			return -1;
-		q->b = b;
-		q->cap = cap;
-	}
-	memcpy(q->b + q->len, p, n);
-	q->len += n;
-	return 0;
-}
-
-static void bytes_clear(bytes *q)
-{
-	q->off = q->len = 0;
-}
 
 bool events_pubtcp_serves(const char *url)
 {
@@ -138,7 +99,7 @@ static void accept_all(events_pubtcp *p)
 		*s = (sub){.fd = fd, .greet_by_ms = base_now_ms() + PUBTCP_GREET_MS};
 		atomic_fetch_add(&p->cl->open, 1);
 		atomic_fetch_add(&p->cl->admitted, 1);
-		if (bytes_add(&s->out, pub_greeting, sizeof pub_greeting) != 0)
+		if (base_bytebuf_add(&s->out, pub_greeting, sizeof pub_greeting) != 0)
 			sub_close(p, p->n_subs - 1);
 	}
 }
@@ -171,13 +132,14 @@ static bool sub_read(sub *s)
 // Writes what is pending. False when the connection is to be closed.
 static bool sub_write(sub *s)
 {
-	while (pending(&s->out) > 0) {
-		ssize_t n = send(s->fd, s->out.b + s->out.off, pending(&s->out), MSG_NOSIGNAL);
+	while (base_bytebuf_pending(&s->out) > 0) {
+		ssize_t n =
+		    send(s->fd, s->out.b + s->out.off, base_bytebuf_pending(&s->out), MSG_NOSIGNAL);
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 		s->out.off += (size_t)n;
 	}
-	bytes_clear(&s->out);
+	base_bytebuf_clear(&s->out);
 	return true;
 }
 
@@ -189,27 +151,29 @@ static void fan_out(events_pubtcp *p)
 	while (read(p->wake_fd, &v, sizeof v) > 0)
 		;
 	pthread_mutex_lock(&p->mu);
-	bytes t = p->in;
+	base_bytebuf t = p->in;
 	p->in = p->batch;
 	pthread_mutex_unlock(&p->mu);
 	p->batch = t;
-	if (pending(&p->batch) == 0)
+	if (base_bytebuf_pending(&p->batch) == 0)
 		return;
 	for (size_t i = 0; i < p->n_subs; i++) {
 		sub *s = &p->subs[i];
 		if (!s->greeted)
 			continue;
-		if (pending(&s->out) + pending(&p->batch) > PUBTCP_BACKLOG_MAX ||
-		    bytes_add(&s->out, p->batch.b + p->batch.off, pending(&p->batch)) != 0)
+		if (base_bytebuf_pending(&s->out) + base_bytebuf_pending(&p->batch) >
+		        PUBTCP_BACKLOG_MAX ||
+		    base_bytebuf_add(&s->out, p->batch.b + p->batch.off,
+		                     base_bytebuf_pending(&p->batch)) != 0)
 			atomic_fetch_add(&p->dropped, 1);
 	}
-	bytes_clear(&p->batch);
+	base_bytebuf_clear(&p->batch);
 }
 
 static bool any_pending(const events_pubtcp *p)
 {
 	for (size_t i = 0; i < p->n_subs; i++)
-		if (pending(&p->subs[i].out) > 0)
+		if (base_bytebuf_pending(&p->subs[i].out) > 0)
 			return true;
 	return false;
 }
@@ -230,7 +194,8 @@ static void pass(events_pubtcp *p, int timeout_ms)
 	for (size_t i = 0; i < p->n_subs; i++)
 		f[i + 2] = (struct pollfd){
 		    .fd = p->subs[i].fd,
-		    .events = (short)(POLLIN | (pending(&p->subs[i].out) > 0 ? POLLOUT : 0))};
+		    .events = (short)(POLLIN |
+		                      (base_bytebuf_pending(&p->subs[i].out) > 0 ? POLLOUT : 0))};
 	size_t n = p->n_subs; // accept_all may add some (and move the array)
 	if (poll(f, n + 2, timeout_ms) < 0 && errno != EINTR)
 		return;
@@ -252,7 +217,7 @@ static void pass(events_pubtcp *p, int timeout_ms)
 	if (p->pfds[0].revents & POLLIN)
 		fan_out(p);
 	for (size_t i = p->n_subs; i-- > 0;)
-		if (pending(&p->subs[i].out) > 0 && !sub_write(&p->subs[i]))
+		if (base_bytebuf_pending(&p->subs[i].out) > 0 && !sub_write(&p->subs[i]))
 			sub_close(p, i);
 }
 
@@ -334,10 +299,10 @@ int events_pubtcp_publish(events_pubtcp *p, const uint8_t *framed, size_t len)
 	pthread_mutex_lock(&p->mu);
 	// A thread that stalled for long: the oldest batches are dropped for
 	// everyone rather than growing without bound.
-	bool over = pending(&p->in) + len > PUBTCP_BACKLOG_MAX;
+	bool over = base_bytebuf_pending(&p->in) + len > PUBTCP_BACKLOG_MAX;
 	if (over)
-		bytes_clear(&p->in);
-	int rc = bytes_add(&p->in, framed, len);
+		base_bytebuf_clear(&p->in);
+	int rc = base_bytebuf_add(&p->in, framed, len);
 	pthread_mutex_unlock(&p->mu);
 	if (over)
 		atomic_fetch_add(&p->dropped, 1);

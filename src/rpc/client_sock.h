@@ -8,6 +8,7 @@
 #include <nng/nng.h>
 #include <stddef.h>
 
+#include "base/nngclose.h"
 #include "client_lb.h"
 
 // Opens a req0 socket with the client's options: automatic resend off, the
@@ -19,7 +20,7 @@ int nrpc_cp_socket_open(nng_socket *s, char *err, size_t errcap);
 // nng 1.5.2 a pipe torn down at the wrong moment (for instance by a reply over
 // the receive limit) can wedge nng's reaper (#1543) and nng_close never
 // returns; past this budget the close is left to a helper thread.
-#define CP_CLOSE_BUDGET_MS 2000
+#define CP_CLOSE_BUDGET_MS BASE_NNG_CLOSE_BUDGET_MS
 
 // Every address of t->host (getaddrinfo: A and AAAA, only families this host
 // has an address of), as "<scheme>://<addr>:<port>" URLs into urls[cap].

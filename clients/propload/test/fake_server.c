@@ -103,16 +103,15 @@ void fake_server_set_health(fake_server *s, int status)
 
 // Stops answering, lets the replies already sent reach their callers, then
 // closes. Closing with replies still on the wire would race a bug of nng
-// 1.5.2's ipc and tcp transports (fixed upstream after 1.5.2, nng pull
-// request 1636): when a caller's connection is closed by its failed send while its
-// receive path is between a reply's header and its body, the body's read is
-// lost, and nng's pipe reaper waits for it forever; the caller's nng_close
-// never returns (docs/dependencies.md).
+// 1.5.2's ipc and tcp transports (docs/dependencies.md): a caller whose send
+// fails while its receive path is between a reply's header and its body
+// loses the body's read, nng's pipe reaper waits for it for ever, and the
+// caller's nng_close never returns.
 void fake_server_stop(fake_server *s)
 {
 	atomic_store(&s->stop, 1);
 	pthread_join(s->thr, NULL);
 	nng_msleep(100);
-	(void)base_nng_close(s->sock, 2000);
+	(void)base_nng_close(s->sock, BASE_NNG_CLOSE_BUDGET_MS);
 	free(s);
 }
